@@ -1,0 +1,111 @@
+// Router contracts shared by the gateway, the router stages, the learner and the eval harness.
+// The gateway only sees `Router.route()`; stages implement `RoutingStage`.
+
+export type Language = 'zh' | 'en' | 'ja' | 'ko' | 'ru' | 'es' | 'fr' | 'de' | 'code' | 'other';
+export type Domain =
+  | 'code' | 'math' | 'writing' | 'translation' | 'reasoning' | 'data' | 'science'
+  | 'business' | 'health' | 'chat' | 'other';
+export type Complexity = 'simple' | 'medium' | 'complex';
+export type LengthBucket = 'xs' | 's' | 'm' | 'l' | 'xl';
+
+export interface QueryFeatures {
+  language: Language;
+  /** Share of CJK characters etc. is folded into `language`; `mixed` flags several scripts. */
+  mixed: boolean;
+  domain: Domain;
+  complexity: Complexity;
+  lengthBucket: LengthBucket;
+  chars: number;
+  hasCode: boolean;
+  /** Number of user turns in the conversation. */
+  depth: number;
+}
+
+/** What the router knows of each model it may pick. */
+export interface CandidateModel {
+  id: string;
+  description: string;
+  tags: string[];
+  weight: number;
+  costPer1kInput: number;
+  costPer1kOutput: number;
+  /** Circuit closed or half-open. Unhealthy models are never chosen. */
+  healthy: boolean;
+}
+
+export interface RouteRule {
+  pattern: string;
+  model: string;
+}
+
+export type RoutingPreference = 'quality' | 'cost' | 'latency' | 'balanced';
+
+export interface RouteRequest {
+  requestId: string;
+  /** The text routed on: the last user message. */
+  text: string;
+  /** Number of user turns (for features). */
+  depth: number;
+  explicitModel?: string;
+  routingRules?: RouteRule[];
+  prefer?: RoutingPreference;
+  /** 0..1 knob: 0 = cheapest acceptable, 1 = best quality regardless of cost. */
+  qualityThreshold?: number;
+}
+
+export type RoutingMethod = 'explicit' | 'request_rules' | 'learned' | 'knn' | 'judge' | 'keywords' | 'weights';
+
+export interface ScoredCandidate {
+  model: string;
+  score: number;
+  /** Per-stage contributions, for the explanation. */
+  parts?: Record<string, number>;
+}
+
+export interface RoutingDecision {
+  method: RoutingMethod;
+  /** First choice; `candidates` is the full fallback order (first === selected). */
+  selected: string;
+  candidates: ScoredCandidate[];
+  /** 0..1 */
+  confidence: number;
+  reasoning: string;
+  features: QueryFeatures;
+  /** Milliseconds spent in each part (features, knn, judge, ...). */
+  timings: Record<string, number>;
+  judge?: { selectedModel: string; confidence: number; reasoning: string } | null;
+}
+
+/** What a stage says about the candidates for one query. */
+export interface StageResult {
+  /** Scores in [0,1] per model id (missing = no opinion). */
+  perModel: Record<string, number>;
+  /** 0..1: how much this stage trusts its own opinion. */
+  confidence: number;
+  evidence: string;
+}
+
+export interface RoutingStage {
+  readonly name: string;
+  score(text: string, features: QueryFeatures, candidates: CandidateModel[], signal?: AbortSignal): Promise<StageResult | null>;
+}
+
+export interface Router {
+  route(req: RouteRequest, candidates: CandidateModel[]): Promise<RoutingDecision>;
+  /** Outcome of a served request, so online parts (kNN index) can grow. */
+  observe?(outcome: RoutingOutcome): void;
+  /** Ask the router to reload learned state (priors, profiles, index) from storage. */
+  reload?(): Promise<void>;
+  status?(): Record<string, unknown>;
+  close?(): Promise<void>;
+}
+
+export interface RoutingOutcome {
+  requestId: string;
+  text: string;
+  features: QueryFeatures;
+  model: string;
+  success: boolean;
+  latencyMs: number;
+  rating?: number;
+}

@@ -1,0 +1,344 @@
+// Typed configuration: env vars plus an optional JSON config file listing models. Loaded once in
+// main.ts; everything else receives the parsed AppConfig. A bad value stops start-up naming the field.
+import { readFileSync, existsSync } from 'node:fs';
+import path from 'node:path';
+import { z } from 'zod';
+
+export const providerKinds = ['openai', 'anthropic', 'ollama', 'gemini', 'demo'] as const;
+
+export const modelSpecSchema = z
+  .object({
+    id: z.string().min(1).max(128).regex(/^[A-Za-z0-9._:/@-]+$/, 'letters, digits and ._:/@- only'),
+    provider: z.enum(providerKinds),
+    baseUrl: z.string().url().optional(),
+    upstreamModel: z.string().min(1).optional(),
+    apiKeyEnv: z.string().regex(/^[A-Z_][A-Z0-9_]*$/).optional(),
+    weight: z.number().min(0).max(1000).default(1),
+    costPer1kInput: z.number().min(0).default(0),
+    costPer1kOutput: z.number().min(0).default(0),
+    description: z.string().max(2000).default(''),
+    enabled: z.boolean().default(true),
+    timeoutMs: z.number().int().positive().optional(),
+    maxConcurrent: z.number().int().positive().optional(),
+    tags: z.array(z.string()).default([]),
+  })
+  .strict();
+export type ModelSpecInput = z.input<typeof modelSpecSchema>;
+export type ModelSpec = z.output<typeof modelSpecSchema> & { baseUrl: string; upstreamModel: string };
+
+const keywordRuleSchema = z.object({ pattern: z.string().min(1), model: z.string().min(1), name: z.string().optional() });
+
+export const fileConfigSchema = z
+  .object({
+    models: z.array(modelSpecSchema).optional(),
+    /** Keep the env-derived default models next to the file's models (default: only the file's). */
+    includeDefaultModels: z.boolean().optional(),
+    keywordRules: z.array(keywordRuleSchema).optional(),
+    routing: z
+      .object({
+        explorationRate: z.number().min(0).max(1).optional(),
+        judgeModel: z.string().optional(),
+        judgeTimeoutMs: z.number().int().positive().optional(),
+        judgeEnabled: z.boolean().optional(),
+        embedder: z.enum(['builtin', 'transformers', 'ollama']).optional(),
+        embeddingModel: z.string().optional(),
+        minConfidence: z.number().min(0).max(1).optional(),
+      })
+      .strict()
+      .optional(),
+  })
+  .strict();
+
+const intFromEnv = (name: string, def: number, min = 0, max = Number.MAX_SAFE_INTEGER) =>
+  z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      if (v === undefined || v === '') return def;
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < min || n > max) {
+        ctx.addIssue({ code: z.ZodIssueCode.custom, message: `${name} must be an integer between ${min} and ${max}` });
+        return z.NEVER;
+      }
+      return n;
+    });
+
+const numFromEnv = (name: string, def: number, min = 0, max = Number.MAX_VALUE) =>
+  z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      if (v === undefined || v === '') return def;
+      const n = Number(v);
+      if (!Number.isFinite(n) || n < min || n > max) {
+        ctx.addIssue({ code: z.ZodIssueCode.custom, message: `${name} must be a number between ${min} and ${max}` });
+        return z.NEVER;
+      }
+      return n;
+    });
+
+const boolFromEnv = (def: boolean) =>
+  z
+    .enum(['1', '0', 'true', 'false', 'yes', 'no', ''])
+    .optional()
+    .transform((v) => (v === undefined || v === '' ? def : v === '1' || v === 'true' || v === 'yes'));
+
+const envSchema = z.object({
+  CLAUDE_PROXY_PORT: intFromEnv('CLAUDE_PROXY_PORT', 3100, 0, 65535),
+  ADMIN_DASHBOARD_PORT: intFromEnv('ADMIN_DASHBOARD_PORT', 3200, 0, 65535),
+  SWITCHYARD_HOST: z.string().default('127.0.0.1'),
+  SWITCHYARD_DATA_DIR: z.string().default('data'),
+  SWITCHYARD_DB: z.string().optional(),
+  SWITCHYARD_CONFIG: z.string().optional(),
+  SWITCHYARD_DEMO: boolFromEnv(false),
+  SWITCHYARD_LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
+  CLAUDE_API_KEY: z.string().optional(),
+  ANTHROPIC_BASE_URL: z.string().url().optional(),
+  OPENAI_API_KEY: z.string().optional(),
+  OPENAI_BASE_URL: z.string().url().optional(),
+  CURSOR_API_KEY: z.string().optional(),
+  CURSOR_BASE_URL: z.string().url().optional(),
+  GEMINI_API_KEY: z.string().optional(),
+  GEMINI_BASE_URL: z.string().url().optional(),
+  OLLAMA_HOST: z.string().optional(),
+  OLLAMA_MODELS: z.string().optional(),
+  ADMIN_TOKEN: z.string().optional(),
+  PROXY_API_KEYS: z.string().optional(),
+  BODY_LIMIT_BYTES: intFromEnv('BODY_LIMIT_BYTES', 2 * 1024 * 1024, 1024),
+  UPSTREAM_TIMEOUT_MS: intFromEnv('UPSTREAM_TIMEOUT_MS', 60_000, 1),
+  REQUEST_TIMEOUT_MS: intFromEnv('REQUEST_TIMEOUT_MS', 180_000, 1),
+  MAX_RETRIES: intFromEnv('MAX_RETRIES', 2, 0, 10),
+  RETRY_BASE_MS: intFromEnv('RETRY_BASE_MS', 500, 0),
+  RETRY_MAX_MS: intFromEnv('RETRY_MAX_MS', 8_000, 0),
+  BREAKER_FAILURES: intFromEnv('BREAKER_FAILURES', 5, 1),
+  BREAKER_COOLDOWN_MS: intFromEnv('BREAKER_COOLDOWN_MS', 30_000, 1),
+  MAX_CONCURRENT_PER_MODEL: intFromEnv('MAX_CONCURRENT_PER_MODEL', 64, 1),
+  RATE_LIMIT_RPS: numFromEnv('RATE_LIMIT_RPS', 0, 0),
+  RATE_LIMIT_BURST: intFromEnv('RATE_LIMIT_BURST', 0, 0),
+  WRITE_FLUSH_MS: intFromEnv('WRITE_FLUSH_MS', 50, 1),
+  SHUTDOWN_GRACE_MS: intFromEnv('SHUTDOWN_GRACE_MS', 10_000, 0),
+  ROUTER_EXPLORATION: numFromEnv('ROUTER_EXPLORATION', 0.05, 0, 1),
+  JUDGE_MODEL: z.string().default('llama3'),
+  JUDGE_TIMEOUT_MS: intFromEnv('JUDGE_TIMEOUT_MS', 1500, 1),
+  JUDGE_ENABLED: boolFromEnv(true),
+  EMBEDDER: z.enum(['builtin', 'transformers', 'ollama']).default('builtin'),
+  EMBEDDING_MODEL: z.string().optional(),
+  ALLOW_MODEL_DOWNLOAD: boolFromEnv(false),
+});
+
+export interface KeywordRule {
+  name?: string;
+  pattern: string;
+  model: string;
+}
+
+export interface AppConfig {
+  proxyPort: number;
+  adminPort: number;
+  host: string;
+  dataDir: string;
+  dbPath: string;
+  logLevel: 'debug' | 'info' | 'warn' | 'error';
+  /** True when no real upstream is configured and the built-in demo models serve requests. */
+  demoMode: boolean;
+  models: ModelSpec[];
+  /** API keys by env name (only the ones models refer to). Never logged. */
+  secrets: Record<string, string>;
+  keywordRules: KeywordRule[];
+  adminToken?: string;
+  proxyApiKeys: string[];
+  limits: {
+    bodyBytes: number;
+    requestTimeoutMs: number;
+    maxConcurrentPerModel: number;
+    rateLimitRps: number;
+    rateLimitBurst: number;
+  };
+  dispatch: {
+    attemptTimeoutMs: number;
+    maxRetries: number;
+    retryBaseMs: number;
+    retryMaxMs: number;
+    breakerFailures: number;
+    breakerCooldownMs: number;
+  };
+  store: { flushMs: number };
+  shutdownGraceMs: number;
+  routing: {
+    explorationRate: number;
+    minConfidence: number;
+    ollamaHost?: string;
+    judgeModel: string;
+    judgeTimeoutMs: number;
+    judgeEnabled: boolean;
+    embedder: 'builtin' | 'transformers' | 'ollama';
+    embeddingModel?: string;
+    allowModelDownload: boolean;
+  };
+}
+
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+function formatIssues(prefix: string, err: z.ZodError): string {
+  return err.issues
+    .map((i) => `${prefix}${i.path.length ? i.path.join('.') : '(root)'}: ${i.message}`)
+    .join('; ');
+}
+
+/** Default keyword rules, carried over from the older system's content rules. */
+export const defaultKeywordRules: KeywordRule[] = [
+  { name: 'code', pattern: '```|\\b(function|class|def|import|const|let|var|compile|stack trace|regex|sql|typescript|python|javascript|rust|golang|bug|refactor)\\b', model: 'tag:code' },
+  { name: 'chinese', pattern: '[\\u4e00-\\u9fff]', model: 'tag:chinese' },
+  { name: 'math', pattern: '\\b(prove|integral|derivative|equation|theorem|solve for|probability)\\b', model: 'tag:reasoning' },
+  { name: 'long-writing', pattern: '\\b(essay|article|story|blog post|report)\\b', model: 'tag:writing' },
+];
+
+/** The built-in local demo models, used when nothing real is configured. */
+export function demoModels(): ModelSpec[] {
+  const base = { provider: 'demo' as const, baseUrl: 'demo://local', enabled: true, timeoutMs: undefined, maxConcurrent: undefined };
+  return [
+    { ...base, id: 'demo-fast', upstreamModel: 'demo-fast', weight: 3, costPer1kInput: 0.0001, costPer1kOutput: 0.0002, description: 'DEMO: small, fast and cheap local model; good for chat and short answers.', tags: ['chat', 'fast'] },
+    { ...base, id: 'demo-coder', upstreamModel: 'demo-coder', weight: 1, costPer1kInput: 0.0005, costPer1kOutput: 0.0015, description: 'DEMO: local model tuned for code, SQL and data questions.', tags: ['code'] },
+    { ...base, id: 'demo-polyglot', upstreamModel: 'demo-polyglot', weight: 1, costPer1kInput: 0.0003, costPer1kOutput: 0.0006, description: 'DEMO: local multilingual model, strong in Chinese, Japanese and translation.', tags: ['chinese', 'translation'] },
+    { ...base, id: 'demo-large', upstreamModel: 'demo-large', weight: 1, costPer1kInput: 0.003, costPer1kOutput: 0.015, description: 'DEMO: large local model for reasoning, math and long writing; slower and dearer.', tags: ['reasoning', 'writing', 'math'] },
+  ];
+}
+
+function envModels(env: z.output<typeof envSchema>): ModelSpec[] {
+  const out: ModelSpec[] = [];
+  const common = { enabled: true, timeoutMs: undefined, maxConcurrent: undefined, weight: 1 };
+  if (env.CLAUDE_API_KEY) {
+    const baseUrl = env.ANTHROPIC_BASE_URL ?? 'https://api.anthropic.com';
+    out.push(
+      { ...common, id: 'claude-sonnet', provider: 'anthropic', baseUrl, upstreamModel: 'claude-sonnet-4-5', apiKeyEnv: 'CLAUDE_API_KEY', costPer1kInput: 0.003, costPer1kOutput: 0.015, description: 'Anthropic Claude Sonnet: strong at code, long writing, careful reasoning.', tags: ['code', 'writing', 'reasoning'] },
+      { ...common, id: 'claude-haiku', provider: 'anthropic', baseUrl, upstreamModel: 'claude-haiku-4-5', apiKeyEnv: 'CLAUDE_API_KEY', costPer1kInput: 0.001, costPer1kOutput: 0.005, description: 'Anthropic Claude Haiku: fast and cheap, good for chat and simple tasks.', tags: ['chat', 'fast'] },
+    );
+  }
+  if (env.OPENAI_API_KEY) {
+    const baseUrl = env.OPENAI_BASE_URL ?? 'https://api.openai.com/v1';
+    out.push(
+      { ...common, id: 'gpt-4o', provider: 'openai', baseUrl, upstreamModel: 'gpt-4o', apiKeyEnv: 'OPENAI_API_KEY', costPer1kInput: 0.0025, costPer1kOutput: 0.01, description: 'OpenAI GPT-4o: general purpose, multilingual, good at reasoning and code.', tags: ['reasoning', 'code', 'chinese'] },
+      { ...common, id: 'gpt-4o-mini', provider: 'openai', baseUrl, upstreamModel: 'gpt-4o-mini', apiKeyEnv: 'OPENAI_API_KEY', costPer1kInput: 0.00015, costPer1kOutput: 0.0006, description: 'OpenAI GPT-4o mini: cheap and fast, fine for chat and simple questions.', tags: ['chat', 'fast'] },
+    );
+  }
+  if (env.CURSOR_API_KEY) {
+    out.push({ ...common, id: 'cursor', provider: 'openai', baseUrl: env.CURSOR_BASE_URL ?? 'https://api.cursor.sh/v1', upstreamModel: 'cursor-small', apiKeyEnv: 'CURSOR_API_KEY', costPer1kInput: 0.0005, costPer1kOutput: 0.0015, description: 'Cursor (OpenAI-compatible endpoint): code-focused.', tags: ['code'] });
+  }
+  if (env.GEMINI_API_KEY) {
+    out.push({ ...common, id: 'gemini-flash', provider: 'gemini', baseUrl: env.GEMINI_BASE_URL ?? 'https://generativelanguage.googleapis.com/v1beta', upstreamModel: 'gemini-2.0-flash', apiKeyEnv: 'GEMINI_API_KEY', costPer1kInput: 0.0001, costPer1kOutput: 0.0004, description: 'Google Gemini Flash: fast, cheap, multilingual, long context.', tags: ['chat', 'chinese', 'fast'] });
+  }
+  if (env.OLLAMA_HOST) {
+    const names = (env.OLLAMA_MODELS ?? 'llama3').split(',').map((s) => s.trim()).filter(Boolean);
+    for (const name of names) {
+      out.push({ ...common, id: `ollama/${name}`, provider: 'ollama', baseUrl: normalizeOllamaHost(env.OLLAMA_HOST), upstreamModel: name, apiKeyEnv: undefined, costPer1kInput: 0, costPer1kOutput: 0, description: `Local Ollama model ${name}: free, private, slower on big tasks.`, tags: ['local'] });
+    }
+  }
+  return out;
+}
+
+export function normalizeOllamaHost(host: string): string {
+  const withScheme = /^https?:\/\//.test(host) ? host : `http://${host}`;
+  return withScheme.replace(/\/+$/, '');
+}
+
+function defaultBaseUrl(kind: ModelSpec['provider']): string {
+  switch (kind) {
+    case 'openai': return 'https://api.openai.com/v1';
+    case 'anthropic': return 'https://api.anthropic.com';
+    case 'ollama': return 'http://127.0.0.1:11434';
+    case 'gemini': return 'https://generativelanguage.googleapis.com/v1beta';
+    case 'demo': return 'demo://local';
+  }
+}
+
+/** Build the AppConfig from an env object (process.env in main.ts) and an optional config file. */
+export function loadConfig(rawEnv: Record<string, string | undefined>, opts: { cwd?: string } = {}): AppConfig {
+  const envParsed = envSchema.safeParse(rawEnv);
+  if (!envParsed.success) throw new ConfigError(`Invalid environment: ${formatIssues('', envParsed.error)}`);
+  const env = envParsed.data;
+  const cwd = opts.cwd ?? process.cwd();
+
+  let file: z.output<typeof fileConfigSchema> = {};
+  const filePath = env.SWITCHYARD_CONFIG ?? (existsSync(path.join(cwd, 'switchyard.config.json')) ? path.join(cwd, 'switchyard.config.json') : undefined);
+  if (filePath) {
+    let raw: unknown;
+    try {
+      raw = JSON.parse(readFileSync(path.resolve(cwd, filePath), 'utf8'));
+    } catch (e) {
+      throw new ConfigError(`Cannot read config file ${filePath}: ${(e as Error).message}`);
+    }
+    const parsed = fileConfigSchema.safeParse(raw);
+    if (!parsed.success) throw new ConfigError(`Invalid config file ${filePath}: ${formatIssues('', parsed.error)}`);
+    file = parsed.data;
+  }
+
+  let models: ModelSpec[] = [];
+  const fromFile = (file.models ?? []).map((m) => ({ ...m, baseUrl: m.baseUrl ?? defaultBaseUrl(m.provider), upstreamModel: m.upstreamModel ?? m.id }));
+  if (fromFile.length) models = file.includeDefaultModels ? [...envModels(env), ...fromFile] : fromFile;
+  else models = envModels(env);
+
+  const seen = new Set<string>();
+  for (const m of models) {
+    if (seen.has(m.id)) throw new ConfigError(`Invalid config: models.id "${m.id}" is listed twice`);
+    seen.add(m.id);
+  }
+
+  const demoMode = env.SWITCHYARD_DEMO || models.filter((m) => m.enabled).length === 0;
+  if (demoMode && !models.some((m) => m.provider === 'demo')) models = [...models, ...demoModels()];
+
+  const secrets: Record<string, string> = {};
+  for (const m of models) {
+    if (!m.apiKeyEnv) continue;
+    const v = rawEnv[m.apiKeyEnv];
+    if (v) secrets[m.apiKeyEnv] = v;
+  }
+
+  const dataDir = path.resolve(cwd, env.SWITCHYARD_DATA_DIR);
+  return {
+    proxyPort: env.CLAUDE_PROXY_PORT,
+    adminPort: env.ADMIN_DASHBOARD_PORT,
+    host: env.SWITCHYARD_HOST,
+    dataDir,
+    dbPath: env.SWITCHYARD_DB ? path.resolve(cwd, env.SWITCHYARD_DB) : path.join(dataDir, 'switchyard.db'),
+    logLevel: env.SWITCHYARD_LOG_LEVEL,
+    demoMode,
+    models,
+    secrets,
+    keywordRules: file.keywordRules ?? defaultKeywordRules,
+    adminToken: env.ADMIN_TOKEN || undefined,
+    proxyApiKeys: (env.PROXY_API_KEYS ?? '').split(',').map((s) => s.trim()).filter(Boolean),
+    limits: {
+      bodyBytes: env.BODY_LIMIT_BYTES,
+      requestTimeoutMs: env.REQUEST_TIMEOUT_MS,
+      maxConcurrentPerModel: env.MAX_CONCURRENT_PER_MODEL,
+      rateLimitRps: env.RATE_LIMIT_RPS,
+      rateLimitBurst: env.RATE_LIMIT_BURST || Math.max(1, Math.ceil(env.RATE_LIMIT_RPS * 2)),
+    },
+    dispatch: {
+      attemptTimeoutMs: env.UPSTREAM_TIMEOUT_MS,
+      maxRetries: env.MAX_RETRIES,
+      retryBaseMs: env.RETRY_BASE_MS,
+      retryMaxMs: env.RETRY_MAX_MS,
+      breakerFailures: env.BREAKER_FAILURES,
+      breakerCooldownMs: env.BREAKER_COOLDOWN_MS,
+    },
+    store: { flushMs: env.WRITE_FLUSH_MS },
+    shutdownGraceMs: env.SHUTDOWN_GRACE_MS,
+    routing: {
+      explorationRate: file.routing?.explorationRate ?? env.ROUTER_EXPLORATION,
+      minConfidence: file.routing?.minConfidence ?? 0.35,
+      ollamaHost: env.OLLAMA_HOST ? normalizeOllamaHost(env.OLLAMA_HOST) : undefined,
+      judgeModel: file.routing?.judgeModel ?? env.JUDGE_MODEL,
+      judgeTimeoutMs: file.routing?.judgeTimeoutMs ?? env.JUDGE_TIMEOUT_MS,
+      judgeEnabled: file.routing?.judgeEnabled ?? env.JUDGE_ENABLED,
+      embedder: file.routing?.embedder ?? env.EMBEDDER,
+      embeddingModel: file.routing?.embeddingModel ?? env.EMBEDDING_MODEL,
+      allowModelDownload: env.ALLOW_MODEL_DOWNLOAD,
+    },
+  };
+}

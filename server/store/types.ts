@@ -1,0 +1,141 @@
+// Storage contract. SQLite (server/store/sqlite.ts) is the default implementation; a shared
+// server database (e.g. PostgreSQL) implements the same interface when one machine is not enough.
+// Recording methods are synchronous and never block: they enqueue, and a writer flushes batches.
+import type { QueryFeatures, RoutingDecision } from '../../router/types.ts';
+
+export type CallStatus = 'ok' | 'error' | 'timeout' | 'skipped';
+
+/** One attempt against one upstream model. */
+export interface ModelCallRecord {
+  requestId: string;
+  ts: number;
+  model: string;
+  attempt: number;
+  status: CallStatus;
+  httpStatus: number | null;
+  latencyMs: number;
+  inputTokens: number;
+  outputTokens: number;
+  costUsd: number;
+  error: string | null;
+}
+
+/** One client request, written once it has been answered (or has failed). */
+export interface RequestRecord {
+  id: string;
+  ts: number;
+  endpoint: string;
+  /** The routed text (last user message), truncated by the store if huge. */
+  queryText: string;
+  messageCount: number;
+  requestedModel: string | null;
+  stream: boolean;
+  features: QueryFeatures;
+  finalModel: string | null;
+  status: 'ok' | 'error';
+  httpStatus: number;
+  latencyMs: number;
+  answer: string | null;
+  inputTokens: number;
+  outputTokens: number;
+  costUsd: number;
+  error: string | null;
+  demo: boolean;
+  clientKeyHash?: string | null;
+}
+
+export interface FeedbackRecord {
+  requestId: string;
+  ts: number;
+  rating: number; // 1..5
+  comment: string | null;
+  /** 'user' (API/admin), 'implicit' (derived signal, e.g. quick retry), 'eval' (offline harness). */
+  source: 'user' | 'implicit' | 'eval';
+}
+
+export interface ModelWeight {
+  model: string;
+  weight: number;
+  enabled: boolean;
+  updatedAt: number;
+}
+
+export interface PerformanceRow {
+  model: string;
+  domain: string;
+  language: string;
+  successes: number;
+  total: number;
+  avgLatencyMs: number;
+  ratingSum: number;
+  ratingCount: number;
+  costUsd: number;
+}
+
+export interface StoredRequest extends RequestRecord {
+  decision: RoutingDecision | null;
+  calls: ModelCallRecord[];
+  feedback: FeedbackRecord[];
+}
+
+export interface RequestFilter {
+  model?: string;
+  domain?: string;
+  language?: string;
+  method?: string;
+  rated?: boolean;
+  minRating?: number;
+  status?: 'ok' | 'error';
+  beforeTs?: number;
+  limit?: number;
+  offset?: number;
+}
+
+/** A row the learner reads: one answered request with its outcome and ratings. */
+export interface TrainingRow {
+  id: string;
+  ts: number;
+  queryText: string;
+  language: string;
+  domain: string;
+  complexity: string;
+  model: string;
+  success: boolean;
+  latencyMs: number;
+  costUsd: number;
+  /** Mean user rating 1..5, null when unrated. */
+  rating: number | null;
+  implicitNegative: boolean;
+}
+
+export interface Store {
+  /** Enqueue a finished request with its decision and attempts. Never blocks. */
+  recordRequest(req: RequestRecord, decision: RoutingDecision | null, calls: ModelCallRecord[]): void;
+  /** Enqueue feedback. */
+  recordFeedback(fb: FeedbackRecord): void;
+  /** Write everything queued so far; resolves when it is durable. */
+  flush(): Promise<void>;
+  close(): Promise<void>;
+  /** Number of queued, not yet written, records. */
+  pending(): number;
+
+  requestExists(id: string): Promise<boolean>;
+  getRequest(id: string): Promise<StoredRequest | null>;
+  listRequests(filter: RequestFilter): Promise<StoredRequest[]>;
+  countRequests(): Promise<number>;
+
+  getWeights(): Promise<ModelWeight[]>;
+  setWeights(weights: { model: string; weight?: number; enabled?: boolean }[]): Promise<void>;
+
+  performance(): Promise<PerformanceRow[]>;
+  /** Rows answered after `sinceTs` (learner, incremental), oldest first, at most `limit`. */
+  trainingRows(sinceTs: number, limit: number): Promise<TrainingRow[]>;
+
+  /** Generic key/value state for the learner (priors version, profiles, last run). */
+  getState<T>(key: string): Promise<T | null>;
+  setState(key: string, value: unknown): Promise<void>;
+
+  /** Raw access for the learner and admin pages: parameterised SQL only. */
+  all<T = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<T[]>;
+  run(sql: string, params?: unknown[]): Promise<void>;
+}
