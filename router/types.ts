@@ -109,3 +109,43 @@ export interface RoutingOutcome {
   latencyMs: number;
   rating?: number;
 }
+
+/** Beta(alpha, beta) belief that `model` gives a good answer for queries of `domain` x `language`. */
+export interface PriorCell {
+  model: string;
+  domain: string;
+  language: string;
+  alpha: number;
+  beta: number;
+}
+
+/** What a model is good and bad at, in words and numbers; fed to the judge prompt. */
+export interface ModelProfile {
+  model: string;
+  summary: string;
+  strengths: string[];
+  weaknesses: string[];
+  successRate: number | null;
+  avgRating: number | null;
+  avgLatencyMs: number | null;
+  samples: number;
+}
+
+/**
+ * Everything the learner produces, versioned. The router swaps to a new version atomically
+ * (write new, then swap); a failed learner run leaves the previous version in force.
+ */
+export interface LearnedState {
+  version: number;
+  createdAt: number;
+  priors: PriorCell[];
+  profiles: Record<string, ModelProfile>;
+  /** Mean output tokens per model, for cost estimates. */
+  avgOutputTokens: Record<string, number>;
+  /** Mean latency per model in ms. */
+  avgLatencyMs: Record<string, number>;
+  /** Directory holding the kNN index for this version (router/knn.ts save/load), if built. */
+  indexDir: string | null;
+  /** Optional learned weights for keyword rules by rule name. */
+  keywordRuleWeights?: Record<string, number>;
+}
