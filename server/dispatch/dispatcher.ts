@@ -1,0 +1,262 @@
+// Sends a request to the router's candidates in order: per-attempt timeouts, retries with backoff,
+// a circuit breaker and a concurrency cap per model, fallback to the next candidate. Streams fall
+// back only until their first part has arrived; after that a failure ends the stream with an error.
+import { UpstreamError } from '../errors.ts';
+import type { ProviderRequest, ProviderResult, StreamPart, Usage } from '../providers/types.ts';
+import type { ModelCallRecord } from '../store/types.ts';
+import type { ModelRegistry, ModelRuntime } from './registry.ts';
+import { backoffDelay, shouldRetry, sleep, type RetryPolicy } from './retry.ts';
+
+export type Attempt = Omit<ModelCallRecord, 'requestId'>;
+
+export interface DispatchContext {
+  requestId: string;
+  /** Aborts when the client goes away. */
+  signal: AbortSignal;
+  /** Epoch ms after which no new attempt starts. */
+  deadline: number;
+}
+
+export interface DispatchOptions {
+  policy: RetryPolicy;
+  attemptTimeoutMs: number;
+  rng?: () => number;
+  now?: () => number;
+}
+
+/** Every candidate failed or was skipped. */
+export class DispatchError extends Error {
+  constructor(
+    message: string,
+    readonly attempts: Attempt[],
+    /** Suggested client status: 503 when nothing could be tried, 504 when the last failure was a timeout, else 502. */
+    readonly status: number,
+    readonly clientAborted = false,
+  ) {
+    super(message);
+    this.name = 'DispatchError';
+  }
+}
+
+export interface ChatOutcome {
+  model: string;
+  result: ProviderResult;
+  attempts: Attempt[];
+}
+
+export interface StreamOutcome {
+  model: string;
+  attempts: Attempt[];
+  /** All parts, starting with the first one already received. Throws UpstreamError mid-way on failure. */
+  parts: AsyncGenerator<StreamPart>;
+}
+
+const timeoutReason = (ms: number) => new DOMException(`upstream did not answer within ${ms} ms`, 'TimeoutError');
+
+export function costOf(rt: ModelRuntime, usage: Usage): number {
+  return (usage.inputTokens / 1000) * rt.spec.costPer1kInput + (usage.outputTokens / 1000) * rt.spec.costPer1kOutput;
+}
+
+/** Errors that say the model itself is unwell (not that the request was bad) trip the breaker. */
+function countsAgainstModel(err: unknown): boolean {
+  if (!(err instanceof UpstreamError)) return true;
+  return err.retryable || err.status === 401 || err.status === 403 || err.code === 'bad_response';
+}
+
+function describe(err: unknown): string {
+  if (err instanceof UpstreamError) return err.status ? `${err.code} ${err.status}: ${err.message}` : `${err.code}: ${err.message}`;
+  return err instanceof Error ? err.message : String(err);
+}
+
+export class Dispatcher {
+  private readonly rng: () => number;
+  private readonly now: () => number;
+
+  constructor(private readonly registry: ModelRegistry, private readonly opts: DispatchOptions) {
+    this.rng = opts.rng ?? Math.random;
+    this.now = opts.now ?? Date.now;
+  }
+
+  chat(candidates: string[], req: ProviderRequest, ctx: DispatchContext): Promise<ChatOutcome> {
+    return this.run(candidates, ctx, async (rt, signal, attempts, started) => {
+      const result = await rt.provider.chat(rt.endpoint, req, signal);
+      attempts.push(this.okAttempt(rt, attempts, started, result.usage));
+      return { model: rt.spec.id, result, attempts };
+    });
+  }
+
+  stream(candidates: string[], req: ProviderRequest, ctx: DispatchContext): Promise<StreamOutcome> {
+    return this.run(candidates, ctx, async (rt, signal, attempts, started, timer) => {
+      const iterator = rt.provider.stream(rt.endpoint, req, signal)[Symbol.asyncIterator]();
+      const first = await iterator.next();
+      // From here on the caller owns the stream: the idle timer keeps guarding it chunk by chunk.
+      timer.handOver();
+      const self = this;
+      const attemptNo = attempts.length + 1;
+      async function* parts(): AsyncGenerator<StreamPart> {
+        let usage: Usage = { inputTokens: 0, outputTokens: 0 };
+        let ok = false;
+        try {
+          if (!first.done) {
+            timer.touch();
+            if (first.value.type === 'finish' && first.value.usage) usage = first.value.usage;
+            yield first.value;
+          }
+          for (;;) {
+            const next = await iterator.next();
+            if (next.done) break;
+            timer.touch();
+            if (next.value.type === 'finish' && next.value.usage) usage = next.value.usage;
+            yield next.value;
+          }
+          ok = true;
+          rt.breaker.onSuccess();
+          attempts.push({ ...self.okAttempt(rt, attempts, started, usage), attempt: attemptNo });
+        } catch (err) {
+          const e = timer.translate(err);
+          if (ctx.signal.aborted) rt.breaker.release();
+          else if (countsAgainstModel(e)) rt.breaker.onFailure(describe(e));
+          attempts.push(self.failedAttempt(rt, attemptNo, started, e));
+          throw e;
+        } finally {
+          timer.clear();
+          rt.inflight--;
+          if (!ok) await iterator.return?.(undefined).catch(() => undefined);
+        }
+      }
+      return { model: rt.spec.id, attempts, parts: parts() };
+    });
+  }
+
+  /** The shared candidate / retry loop. `call` resolves with the outcome or throws. */
+  private async run<T>(
+    candidates: string[],
+    ctx: DispatchContext,
+    call: (rt: ModelRuntime, signal: AbortSignal, attempts: Attempt[], started: number, timer: AttemptTimer) => Promise<T>,
+  ): Promise<T> {
+    const attempts: Attempt[] = [];
+    let lastErr: unknown = null;
+    for (const id of candidates) {
+      const rt = this.registry.get(id);
+      const skip = this.skipReason(rt);
+      if (skip || !rt) {
+        attempts.push({ ts: this.now(), model: id, attempt: attempts.length + 1, status: 'skipped', httpStatus: null, latencyMs: 0, inputTokens: 0, outputTokens: 0, costUsd: 0, error: skip ?? 'unknown model' });
+        continue;
+      }
+      for (let retry = 0; ; retry++) {
+        if (ctx.signal.aborted) throw new DispatchError('client closed the request', attempts, 499, true);
+        const msLeft = ctx.deadline - this.now();
+        if (msLeft <= 0) break;
+        if (retry > 0 && !rt.breaker.tryAcquire()) break;
+        const timeoutMs = Math.min(rt.spec.timeoutMs ?? this.opts.attemptTimeoutMs, msLeft);
+        const timer = new AttemptTimer(timeoutMs, ctx.signal);
+        const started = this.now();
+        rt.inflight++;
+        try {
+          const out = await call(rt, timer.signal, attempts, started, timer);
+          if (!timer.handedOver) {
+            rt.breaker.onSuccess();
+            rt.inflight--;
+            timer.clear();
+          }
+          return out;
+        } catch (raw) {
+          timer.clear();
+          rt.inflight--;
+          const err = timer.translate(raw);
+          lastErr = err;
+          attempts.push(this.failedAttempt(rt, attempts.length + 1, started, err));
+          if (ctx.signal.aborted) {
+            rt.breaker.release();
+            throw new DispatchError('client closed the request', attempts, 499, true);
+          }
+          if (countsAgainstModel(err)) rt.breaker.onFailure(describe(err));
+          else rt.breaker.release();
+          const delay = backoffDelay(this.opts.policy, retry, err instanceof UpstreamError ? err : null, this.rng);
+          if (!shouldRetry(this.opts.policy, retry, err, delay, ctx.deadline - this.now())) break;
+          try {
+            await sleep(delay, ctx.signal);
+          } catch {
+            throw new DispatchError('client closed the request', attempts, 499, true);
+          }
+        }
+      }
+    }
+    const tried = attempts.filter((a) => a.status !== 'skipped');
+    const status = tried.length === 0 ? 503 : lastErr instanceof UpstreamError && lastErr.code === 'timeout' ? 504 : 502;
+    const summary = attempts.map((a) => `${a.model}#${a.attempt}: ${a.error ?? a.status}`).join('; ');
+    throw new DispatchError(tried.length === 0 ? `no model could take the request (${summary})` : `all candidate models failed (${summary})`, attempts, status);
+  }
+
+  private skipReason(rt: ModelRuntime | undefined): string | null {
+    if (!rt) return 'unknown model';
+    if (!rt.enabled) return 'model disabled';
+    if (rt.inflight >= rt.maxConcurrent) return `concurrency limit (${rt.maxConcurrent}) reached`;
+    if (!rt.breaker.tryAcquire()) return 'circuit open';
+    return null;
+  }
+
+  private okAttempt(rt: ModelRuntime, attempts: Attempt[], started: number, usage: Usage): Attempt {
+    return { ts: started, model: rt.spec.id, attempt: attempts.length + 1, status: 'ok', httpStatus: 200, latencyMs: this.now() - started, inputTokens: usage.inputTokens, outputTokens: usage.outputTokens, costUsd: costOf(rt, usage), error: null };
+  }
+
+  private failedAttempt(rt: ModelRuntime, attempt: number, started: number, err: unknown): Attempt {
+    const status = err instanceof UpstreamError && err.code === 'timeout' ? 'timeout' : 'error';
+    return { ts: started, model: rt.spec.id, attempt, status, httpStatus: err instanceof UpstreamError && err.status ? err.status : null, latencyMs: this.now() - started, inputTokens: 0, outputTokens: 0, costUsd: 0, error: describe(err).slice(0, 500) };
+  }
+}
+
+/**
+ * One attempt's abort signal: aborts on client disconnect, or when no progress was seen for
+ * `ms` (before the answer, or between stream chunks once handed over).
+ */
+class AttemptTimer {
+  private readonly controller = new AbortController();
+  private timer: NodeJS.Timeout | null = null;
+  private readonly onClientAbort: () => void;
+  handedOver = false;
+  timedOut = false;
+
+  constructor(private readonly ms: number, private readonly client: AbortSignal) {
+    this.onClientAbort = () => this.controller.abort(client.reason ?? new DOMException('client closed the request', 'AbortError'));
+    if (client.aborted) this.onClientAbort();
+    else client.addEventListener('abort', this.onClientAbort, { once: true });
+    this.arm();
+  }
+
+  get signal(): AbortSignal {
+    return this.controller.signal;
+  }
+
+  handOver(): void {
+    this.handedOver = true;
+  }
+
+  /** Progress seen: restart the idle clock. */
+  touch(): void {
+    this.arm();
+  }
+
+  clear(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    this.client.removeEventListener('abort', this.onClientAbort);
+  }
+
+  /** Adapters may surface our own timeout abort in several ways; make it one UpstreamError. */
+  translate(err: unknown): unknown {
+    if (this.timedOut && !(err instanceof UpstreamError && err.code === 'timeout')) {
+      return new UpstreamError('dispatch', 'timeout', `upstream did not answer within ${this.ms} ms`);
+    }
+    return err;
+  }
+
+  private arm(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = setTimeout(() => {
+      this.timedOut = true;
+      this.controller.abort(timeoutReason(this.ms));
+    }, this.ms);
+    this.timer.unref?.();
+  }
+}

@@ -1,0 +1,81 @@
+// Structured JSON logs, one line each, with request ids; known secret values are scrubbed from
+// every line. The last lines are kept in memory for the admin page's log view.
+
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+const levelRank: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
+
+export interface LogLine {
+  ts: string;
+  level: LogLevel;
+  msg: string;
+  [field: string]: unknown;
+}
+
+export interface Logger {
+  debug(msg: string, fields?: Record<string, unknown>): void;
+  info(msg: string, fields?: Record<string, unknown>): void;
+  warn(msg: string, fields?: Record<string, unknown>): void;
+  error(msg: string, fields?: Record<string, unknown>): void;
+  child(fields: Record<string, unknown>): Logger;
+  /** Most recent lines, newest last, optionally filtered. */
+  recent(filter?: { level?: LogLevel; requestId?: string; limit?: number }): LogLine[];
+}
+
+export interface LoggerOptions {
+  level?: LogLevel;
+  /** Secret values that must never be printed (API keys, tokens). */
+  secrets?: string[];
+  write?: (line: string) => void;
+  bufferSize?: number;
+}
+
+const KEY_LIKE = /\b(sk-[A-Za-z0-9_-]{8,}|sk-ant-[A-Za-z0-9_-]{8,}|AIza[0-9A-Za-z_-]{20,})\b/g;
+
+export function createLogger(opts: LoggerOptions = {}): Logger {
+  const min = levelRank[opts.level ?? 'info'];
+  const secrets = (opts.secrets ?? []).filter((s) => s.length >= 4);
+  const write = opts.write ?? ((line: string) => process.stdout.write(line + '\n'));
+  const size = opts.bufferSize ?? 2000;
+  const ring: LogLine[] = [];
+
+  const scrub = (text: string): string => {
+    let out = text;
+    for (const s of secrets) if (out.includes(s)) out = out.split(s).join('[REDACTED]');
+    return out.replace(KEY_LIKE, '[REDACTED]');
+  };
+
+  const emit = (level: LogLevel, base: Record<string, unknown>, msg: string, fields?: Record<string, unknown>) => {
+    if (levelRank[level] < min) return;
+    const line: LogLine = { ts: new Date().toISOString(), level, msg, ...base, ...fields };
+    let text: string;
+    try {
+      text = scrub(JSON.stringify(line));
+    } catch {
+      text = scrub(JSON.stringify({ ts: line.ts, level, msg, note: 'unserialisable fields dropped' }));
+    }
+    const clean = JSON.parse(text) as LogLine;
+    ring.push(clean);
+    if (ring.length > size) ring.splice(0, ring.length - size);
+    write(text);
+  };
+
+  const make = (base: Record<string, unknown>): Logger => ({
+    debug: (m, f) => emit('debug', base, m, f),
+    info: (m, f) => emit('info', base, m, f),
+    warn: (m, f) => emit('warn', base, m, f),
+    error: (m, f) => emit('error', base, m, f),
+    child: (fields) => make({ ...base, ...fields }),
+    recent: (filter = {}) => {
+      let lines = ring;
+      if (filter.level) lines = lines.filter((l) => levelRank[l.level] >= levelRank[filter.level!]);
+      if (filter.requestId) lines = lines.filter((l) => l.requestId === filter.requestId);
+      return lines.slice(-(filter.limit ?? 200));
+    },
+  });
+  return make({});
+}
+
+/** A logger that prints nothing (tests), still keeping recent lines. */
+export function silentLogger(): Logger {
+  return createLogger({ level: 'debug', write: () => {} });
+}
