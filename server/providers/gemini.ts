@@ -1,0 +1,137 @@
+// Adapter for the Gemini API: POST {baseUrl}/models/{model}:generateContent and
+// :streamGenerateContent?alt=sse (SSE of GenerateContentResponse); key in x-goog-api-key.
+import { UpstreamError } from '../errors.ts';
+import {
+  asNumber, asRecord, callUpstream, guardStream, joinUrl, mapFinish, mapParams, parseStreamJson, readJson,
+  truncatedStream,
+} from './http.ts';
+import type { ParamMap } from './http.ts';
+import { parseSse } from './sse.ts';
+import type { FinishReason, ModelEndpoint, Provider, ProviderRequest, ProviderResult, StreamPart, Usage } from './types.ts';
+
+const PROVIDER = 'gemini';
+
+const generationParams: ParamMap = { temperature: 'temperature', maxTokens: 'maxOutputTokens', topP: 'topP', stop: 'stopSequences' };
+
+const finishReasons: Record<string, FinishReason> = {
+  STOP: 'stop',
+  MAX_TOKENS: 'length',
+  SAFETY: 'content_filter',
+  RECITATION: 'content_filter',
+  BLOCKLIST: 'content_filter',
+  PROHIBITED_CONTENT: 'content_filter',
+  SPII: 'content_filter',
+  IMAGE_SAFETY: 'content_filter',
+  MALFORMED_FUNCTION_CALL: 'tool_calls',
+};
+
+function headers(endpoint: ModelEndpoint): Record<string, string> {
+  return { ...endpoint.headers, ...(endpoint.apiKey ? { 'x-goog-api-key': endpoint.apiKey } : {}) };
+}
+
+function modelUrl(endpoint: ModelEndpoint, method: 'generateContent' | 'streamGenerateContent?alt=sse'): string {
+  const model = endpoint.upstreamModel.replace(/^models\//, '');
+  return joinUrl(endpoint.baseUrl, `models/${encodeURIComponent(model)}:${method}`);
+}
+
+function requestBody(req: ProviderRequest): Record<string, unknown> {
+  const system = req.messages.filter((m) => m.role === 'system').map((m) => m.content);
+  const generationConfig = mapParams(req, generationParams);
+  return {
+    contents: req.messages
+      .filter((m) => m.role !== 'system')
+      .map((m) => ({ role: m.role === 'assistant' ? 'model' : 'user', parts: [{ text: m.content }] })),
+    ...(system.length > 0 ? { systemInstruction: { parts: [{ text: system.join('\n\n') }] } } : {}),
+    ...(Object.keys(generationConfig).length > 0 ? { generationConfig } : {}),
+  };
+}
+
+interface Candidate {
+  text: string;
+  finishReason?: FinishReason;
+}
+
+/** Text and finish reason of the first candidate; a blocked prompt (no candidates) is a content filter stop. */
+function readCandidate(response: Record<string, unknown>): Candidate {
+  const candidates = Array.isArray(response.candidates) ? response.candidates : [];
+  if (candidates.length === 0) {
+    const blocked = asRecord(response.promptFeedback).blockReason;
+    return typeof blocked === 'string' ? { text: '', finishReason: 'content_filter' } : { text: '' };
+  }
+  const candidate = asRecord(candidates[0]);
+  const parts = Array.isArray(asRecord(candidate.content).parts) ? (asRecord(candidate.content).parts as unknown[]) : [];
+  // Thinking models return their reasoning as parts flagged `thought`; only the answer is content.
+  const text = parts
+    .map((p) => asRecord(p))
+    .filter((p) => typeof p.text === 'string' && p.thought !== true)
+    .map((p) => p.text as string)
+    .join('');
+  const raw = candidate.finishReason;
+  return typeof raw === 'string' && raw !== 'FINISH_REASON_UNSPECIFIED' ? { text, finishReason: mapFinish(finishReasons, raw) } : { text };
+}
+
+function readUsage(raw: unknown): Usage | undefined {
+  const u = asRecord(raw);
+  const input = asNumber(u.promptTokenCount);
+  const output = asNumber(u.candidatesTokenCount);
+  if (input === undefined && output === undefined) return undefined;
+  // Thinking tokens are billed as output.
+  return { inputTokens: input ?? 0, outputTokens: (output ?? 0) + (asNumber(u.thoughtsTokenCount) ?? 0) };
+}
+
+async function* streamParts(body: AsyncIterable<Uint8Array>): AsyncGenerator<StreamPart> {
+  let finishReason: FinishReason | undefined;
+  let usage: Usage | undefined;
+  for await (const event of parseSse(body)) {
+    const response = parseStreamJson(PROVIDER, event.data);
+    if (response.error !== undefined) {
+      const err = asRecord(response.error);
+      const status = asNumber(err.code) ?? 500;
+      throw new UpstreamError(PROVIDER, 'http', `${PROVIDER} upstream failed mid-stream: ${String(err.message ?? 'unknown error').slice(0, 500)}`, status);
+    }
+    const candidate = readCandidate(response);
+    if (candidate.text !== '') yield { type: 'delta', text: candidate.text };
+    finishReason = candidate.finishReason ?? finishReason;
+    usage = readUsage(response.usageMetadata) ?? usage;
+  }
+  // Gemini has no end marker: the body simply ends after the chunk carrying finishReason.
+  if (finishReason === undefined) throw truncatedStream(PROVIDER);
+  yield { type: 'finish', finishReason, ...(usage ? { usage } : {}) };
+}
+
+export class GeminiProvider implements Provider {
+  readonly kind = 'gemini' as const;
+
+  async chat(endpoint: ModelEndpoint, req: ProviderRequest, signal: AbortSignal): Promise<ProviderResult> {
+    const res = await callUpstream(PROVIDER, 'POST', modelUrl(endpoint, 'generateContent'), requestBody(req), headers(endpoint), signal, endpoint.apiKey);
+    const response = asRecord(await readJson(PROVIDER, res, signal));
+    if (!Array.isArray(response.candidates) && response.promptFeedback === undefined) {
+      throw new UpstreamError(PROVIDER, 'bad_response', `${PROVIDER} upstream response has no candidates`);
+    }
+    const candidate = readCandidate(response);
+    return {
+      content: candidate.text,
+      finishReason: candidate.finishReason ?? 'other',
+      usage: readUsage(response.usageMetadata) ?? { inputTokens: 0, outputTokens: 0 },
+      ...(typeof response.modelVersion === 'string' ? { upstreamModel: response.modelVersion } : {}),
+    };
+  }
+
+  async *stream(endpoint: ModelEndpoint, req: ProviderRequest, signal: AbortSignal): AsyncGenerator<StreamPart> {
+    const url = modelUrl(endpoint, 'streamGenerateContent?alt=sse');
+    const hdrs = { ...headers(endpoint), accept: 'text/event-stream' };
+    const res = await callUpstream(PROVIDER, 'POST', url, requestBody(req), hdrs, signal, endpoint.apiKey);
+    yield* guardStream(PROVIDER, res, signal, streamParts(res.body));
+  }
+
+  async listModels(endpoint: ModelEndpoint, signal: AbortSignal): Promise<string[]> {
+    const url = joinUrl(endpoint.baseUrl, 'models?pageSize=1000');
+    const res = await callUpstream(PROVIDER, 'GET', url, undefined, headers(endpoint), signal, endpoint.apiKey);
+    const body = asRecord(await readJson(PROVIDER, res, signal));
+    if (!Array.isArray(body.models)) throw new UpstreamError(PROVIDER, 'bad_response', `${PROVIDER} model list has no models array`);
+    return body.models
+      .map((m) => asRecord(m).name)
+      .filter((name): name is string => typeof name === 'string')
+      .map((name) => name.replace(/^models\//, ''));
+  }
+}

@@ -1,0 +1,254 @@
+// HTTP plumbing shared by the adapters: one keep-alive connection pool, JSON requests, and the
+// single mapping from HTTP statuses, socket failures and aborts to UpstreamError.
+import { Agent, request } from 'undici';
+import type { Dispatcher } from 'undici';
+import { UpstreamError, parseRetryAfter } from '../errors.ts';
+import type { FinishReason, ProviderRequest } from './types.ts';
+
+/** Keep-alive pool for every upstream origin; sockets are reused across requests. */
+export const upstreamPool = new Agent({ keepAliveTimeout: 10_000, keepAliveMaxTimeout: 60_000, connections: 128 });
+
+/** Close pooled sockets (graceful shutdown). In-flight requests finish first. */
+export function closeUpstreamPool(): Promise<void> {
+  return upstreamPool.close();
+}
+
+export type ResponseHeaders = Record<string, string | string[] | undefined>;
+export type ResponseBody = Dispatcher.ResponseData['body'];
+
+export interface UpstreamResponse {
+  status: number;
+  headers: ResponseHeaders;
+  body: ResponseBody;
+}
+
+type Method = 'GET' | 'POST';
+
+async function send(
+  method: Method,
+  url: string,
+  body: unknown,
+  headers: Record<string, string>,
+  signal: AbortSignal,
+  provider: string,
+): Promise<UpstreamResponse> {
+  if (signal.aborted) throw abortError(provider, signal);
+  try {
+    const res = await request(url, {
+      method,
+      headers: body === undefined ? headers : { 'content-type': 'application/json', ...headers },
+      body: body === undefined ? undefined : JSON.stringify(body),
+      signal,
+      dispatcher: upstreamPool,
+    });
+    return { status: res.statusCode, headers: res.headers, body: res.body };
+  } catch (err) {
+    throw toUpstreamError(provider, err, signal);
+  }
+}
+
+/** POST a JSON body. Returns whatever status came back; network failures and aborts throw UpstreamError. */
+export function postJson(
+  url: string,
+  body: unknown,
+  headers: Record<string, string>,
+  signal: AbortSignal,
+  provider = 'upstream',
+): Promise<UpstreamResponse> {
+  return send('POST', url, body, headers, signal, provider);
+}
+
+export function getJson(url: string, headers: Record<string, string>, signal: AbortSignal, provider = 'upstream'): Promise<UpstreamResponse> {
+  return send('GET', url, undefined, headers, signal, provider);
+}
+
+/** Send, then turn a non-2xx answer into an UpstreamError. The returned response is a 2xx. */
+export async function callUpstream(
+  provider: string,
+  method: Method,
+  url: string,
+  body: unknown,
+  headers: Record<string, string>,
+  signal: AbortSignal,
+  apiKey?: string,
+): Promise<UpstreamResponse> {
+  const res = await send(method, url, body, headers, signal, provider);
+  if (res.status >= 200 && res.status < 300) return res;
+  throw await httpError(provider, res, signal, apiKey);
+}
+
+/** Read a 2xx JSON body. Malformed JSON is `bad_response`; a broken socket is `network`. */
+export async function readJson(provider: string, res: UpstreamResponse, signal: AbortSignal): Promise<unknown> {
+  let text: string;
+  try {
+    text = await res.body.text();
+  } catch (err) {
+    throw toUpstreamError(provider, err, signal);
+  }
+  return parseJsonOrThrow(provider, text);
+}
+
+export function parseJsonOrThrow(provider: string, text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new UpstreamError(provider, 'bad_response', `${provider} upstream sent malformed JSON (${text.length} bytes)`);
+  }
+}
+
+const MAX_ERROR_BODY = 64 * 1024;
+
+/** Build the UpstreamError for a non-2xx response, reading (a bounded part of) its error body. */
+export async function httpError(provider: string, res: UpstreamResponse, signal: AbortSignal, apiKey?: string): Promise<UpstreamError> {
+  let text = '';
+  try {
+    for await (const chunk of res.body) {
+      text += typeof chunk === 'string' ? chunk : Buffer.from(chunk as Uint8Array).toString('utf8');
+      if (text.length > MAX_ERROR_BODY) {
+        res.body.destroy();
+        break;
+      }
+    }
+  } catch {
+    // A body that breaks mid-read still leaves us the status, unless the caller gave up.
+    if (signal.aborted) return abortError(provider, signal);
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    parsed = undefined;
+  }
+  const detail = parsed === undefined ? text.trim().slice(0, 200) : extractErrorMessage(parsed);
+  const message = redact(`${provider} upstream returned HTTP ${res.status}${detail ? `: ${detail}` : ''}`, apiKey);
+  return new UpstreamError(provider, 'http', message, res.status, parseRetryAfter(res.headers));
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/**
+ * Pull a human message out of any of the upstream error shapes: OpenAI `{error:{message,type}}`,
+ * Anthropic `{type:'error', error:{type,message}}`, Gemini `{error:{code,message,status}}`,
+ * Ollama `{error:"..."}`.
+ */
+export function extractErrorMessage(body: unknown): string | undefined {
+  if (Array.isArray(body)) return extractErrorMessage(body[0]); // Gemini sometimes wraps errors in an array
+  if (!isRecord(body)) return undefined;
+  const err = body.error;
+  if (typeof err === 'string') return err.slice(0, 500);
+  if (isRecord(err)) {
+    const message = typeof err.message === 'string' ? err.message : undefined;
+    const kind = typeof err.type === 'string' ? err.type : typeof err.status === 'string' ? err.status : undefined;
+    const text = [kind, message].filter(Boolean).join(': ');
+    return text ? text.slice(0, 500) : undefined;
+  }
+  if (typeof body.message === 'string') return body.message.slice(0, 500);
+  return undefined;
+}
+
+const keyLike = /\b(sk-[A-Za-z0-9_-]{6,}|sk-ant-[A-Za-z0-9_-]{6,}|AIza[A-Za-z0-9_-]{10,})/g;
+
+/** Remove the configured key and anything shaped like a provider key from an error message. */
+export function redact(message: string, apiKey?: string): string {
+  let out = message;
+  if (apiKey && apiKey.length >= 4) out = out.split(apiKey).join('[redacted]');
+  return out.replace(keyLike, '[redacted]');
+}
+
+function isTimeoutReason(reason: unknown): boolean {
+  return (reason instanceof Error || (typeof reason === 'object' && reason !== null)) &&
+    (reason as { name?: unknown }).name === 'TimeoutError';
+}
+
+/** The error for a call stopped by its signal: a timeout signal means `timeout`, anything else `aborted`. */
+export function abortError(provider: string, signal: AbortSignal): UpstreamError {
+  return isTimeoutReason(signal.reason)
+    ? new UpstreamError(provider, 'timeout', `${provider} upstream call timed out`)
+    : new UpstreamError(provider, 'aborted', `${provider} upstream call was aborted`);
+}
+
+const timeoutCodes = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT', 'ETIMEDOUT']);
+
+/** Map anything thrown while talking to an upstream to UpstreamError (never leaks keys or URLs with keys). */
+export function toUpstreamError(provider: string, err: unknown, signal: AbortSignal): UpstreamError {
+  if (err instanceof UpstreamError) return err;
+  if (signal.aborted) return abortError(provider, signal);
+  const e = err as { name?: unknown; code?: unknown; message?: unknown } | null;
+  const code = typeof e?.code === 'string' ? e.code : undefined;
+  const message = typeof e?.message === 'string' ? e.message : String(err);
+  if (e?.name === 'TimeoutError' || (code && timeoutCodes.has(code))) {
+    return new UpstreamError(provider, 'timeout', redact(`${provider} upstream timed out: ${message}`));
+  }
+  if (e?.name === 'AbortError') return new UpstreamError(provider, 'aborted', `${provider} upstream call was aborted`);
+  if (code) {
+    // ECONNREFUSED, ECONNRESET, EPIPE, ENOTFOUND, UND_ERR_SOCKET ("other side closed"), UND_ERR_CLOSED, ...
+    return new UpstreamError(provider, 'network', redact(`${provider} upstream connection failed (${code}): ${message}`));
+  }
+  return new UpstreamError(provider, 'bad_response', redact(`${provider} upstream response could not be read: ${message}`));
+}
+
+/**
+ * Run a streaming body parser, mapping its failures to UpstreamError and releasing the socket
+ * when the consumer stops early (so the pool never holds a half-read response).
+ */
+export async function* guardStream<T>(provider: string, res: UpstreamResponse, signal: AbortSignal, parts: AsyncIterable<T>): AsyncGenerator<T> {
+  let finished = false;
+  try {
+    for await (const part of parts) yield part;
+    finished = true;
+  } catch (err) {
+    throw toUpstreamError(provider, err, signal);
+  } finally {
+    if (!finished && !res.body.destroyed) res.body.destroy();
+  }
+}
+
+/** Thrown when a stream ends before its terminal event: the answer is incomplete. */
+export function truncatedStream(provider: string): UpstreamError {
+  return new UpstreamError(provider, 'bad_response', `${provider} upstream stream ended before it finished (truncated)`);
+}
+
+/** Parse one streamed JSON payload; malformed JSON ends the stream as `bad_response`. */
+export function parseStreamJson(provider: string, data: string): Record<string, unknown> {
+  const value = parseJsonOrThrow(provider, data);
+  if (!isRecord(value)) throw new UpstreamError(provider, 'bad_response', `${provider} upstream stream sent a non-object event`);
+  return value;
+}
+
+/** A data table from neutral request fields to one wire format's parameter names. */
+export type ParamMap = Partial<Record<'temperature' | 'maxTokens' | 'topP' | 'stop', string>>;
+
+/** Copy the request fields that are set into an object keyed by the wire names in `map`. */
+export function mapParams(req: ProviderRequest, map: ParamMap): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [field, wireName] of Object.entries(map) as [keyof ParamMap, string][]) {
+    const value = req[field];
+    if (value !== undefined && !(Array.isArray(value) && value.length === 0)) out[wireName] = value;
+  }
+  return out;
+}
+
+/** Look a wire finish reason up in a table; unknown values are 'other'. */
+export function mapFinish(table: Record<string, FinishReason>, raw: unknown): FinishReason {
+  return typeof raw === 'string' && Object.hasOwn(table, raw) ? table[raw]! : 'other';
+}
+
+/** Rough token estimate (chars / 4) for upstreams that report no usage. */
+export function estimateTokens(text: string): number {
+  return text.length === 0 ? 0 : Math.max(1, Math.ceil(text.length / 4));
+}
+
+export function asRecord(v: unknown): Record<string, unknown> {
+  return isRecord(v) ? v : {};
+}
+
+export function asNumber(v: unknown): number | undefined {
+  return typeof v === 'number' && Number.isFinite(v) ? v : undefined;
+}
+
+/** Join a base URL and a path without doubling slashes. */
+export function joinUrl(baseUrl: string, path: string): string {
+  return `${baseUrl.replace(/\/+$/, '')}/${path.replace(/^\/+/, '')}`;
+}

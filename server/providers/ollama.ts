@@ -1,0 +1,99 @@
+// Adapter for Ollama's native chat API: POST {baseUrl}/api/chat, either one JSON answer
+// (`stream: false`) or NDJSON lines ending with a `done: true` line carrying the counts.
+import { UpstreamError } from '../errors.ts';
+import {
+  asNumber, asRecord, callUpstream, estimateTokens, guardStream, joinUrl, mapFinish, mapParams, parseStreamJson,
+  readJson, redact, truncatedStream,
+} from './http.ts';
+import type { ParamMap } from './http.ts';
+import { parseNdjson } from './sse.ts';
+import type { FinishReason, ModelEndpoint, Provider, ProviderRequest, ProviderResult, StreamPart, Usage } from './types.ts';
+
+const PROVIDER = 'ollama';
+
+/** Sampling settings live under `options` in Ollama's request. */
+const optionParams: ParamMap = { temperature: 'temperature', maxTokens: 'num_predict', topP: 'top_p', stop: 'stop' };
+
+const finishReasons: Record<string, FinishReason> = { stop: 'stop', length: 'length' };
+
+function headers(endpoint: ModelEndpoint): Record<string, string> {
+  // Plain Ollama needs no key; one is sent when Ollama sits behind an authenticating proxy.
+  return { ...endpoint.headers, ...(endpoint.apiKey ? { authorization: `Bearer ${endpoint.apiKey}` } : {}) };
+}
+
+function requestBody(endpoint: ModelEndpoint, req: ProviderRequest, stream: boolean): Record<string, unknown> {
+  const options = mapParams(req, optionParams);
+  return {
+    model: endpoint.upstreamModel,
+    messages: req.messages.map((m) => ({ role: m.role, content: m.content })),
+    stream,
+    ...(Object.keys(options).length > 0 ? { options } : {}),
+  };
+}
+
+function readUsage(line: Record<string, unknown>, req: ProviderRequest, output: string): Usage {
+  // prompt_eval_count is omitted when the prompt was served from Ollama's cache.
+  return {
+    inputTokens: asNumber(line.prompt_eval_count) ?? estimateTokens(req.messages.map((m) => m.content).join('\n')),
+    outputTokens: asNumber(line.eval_count) ?? estimateTokens(output),
+  };
+}
+
+function lineError(line: Record<string, unknown>, apiKey?: string): UpstreamError | undefined {
+  if (typeof line.error !== 'string') return undefined;
+  return new UpstreamError(PROVIDER, 'http', redact(`${PROVIDER} upstream failed mid-stream: ${line.error.slice(0, 500)}`, apiKey), 500);
+}
+
+async function* streamParts(body: AsyncIterable<Uint8Array>, req: ProviderRequest, apiKey?: string): AsyncGenerator<StreamPart> {
+  let finished = false;
+  let output = '';
+  for await (const raw of parseNdjson(body)) {
+    if (finished) continue;
+    const line = parseStreamJson(PROVIDER, raw);
+    const err = lineError(line, apiKey);
+    if (err) throw err;
+    const content = asRecord(line.message).content;
+    if (typeof content === 'string' && content !== '') {
+      output += content;
+      yield { type: 'delta', text: content };
+    }
+    if (line.done === true) {
+      finished = true;
+      yield { type: 'finish', finishReason: mapFinish(finishReasons, line.done_reason ?? 'stop'), usage: readUsage(line, req, output) };
+    }
+  }
+  if (!finished) throw truncatedStream(PROVIDER);
+}
+
+export class OllamaProvider implements Provider {
+  readonly kind = 'ollama' as const;
+
+  async chat(endpoint: ModelEndpoint, req: ProviderRequest, signal: AbortSignal): Promise<ProviderResult> {
+    const url = joinUrl(endpoint.baseUrl, 'api/chat');
+    const res = await callUpstream(PROVIDER, 'POST', url, requestBody(endpoint, req, false), headers(endpoint), signal, endpoint.apiKey);
+    const body = asRecord(await readJson(PROVIDER, res, signal));
+    const err = lineError(body, endpoint.apiKey);
+    if (err) throw err;
+    const message = asRecord(body.message);
+    if (typeof message.content !== 'string') throw new UpstreamError(PROVIDER, 'bad_response', `${PROVIDER} upstream response has no message content`);
+    return {
+      content: message.content,
+      finishReason: mapFinish(finishReasons, body.done_reason ?? 'stop'),
+      usage: readUsage(body, req, message.content),
+      ...(typeof body.model === 'string' ? { upstreamModel: body.model } : {}),
+    };
+  }
+
+  async *stream(endpoint: ModelEndpoint, req: ProviderRequest, signal: AbortSignal): AsyncGenerator<StreamPart> {
+    const url = joinUrl(endpoint.baseUrl, 'api/chat');
+    const res = await callUpstream(PROVIDER, 'POST', url, requestBody(endpoint, req, true), headers(endpoint), signal, endpoint.apiKey);
+    yield* guardStream(PROVIDER, res, signal, streamParts(res.body, req, endpoint.apiKey));
+  }
+
+  async listModels(endpoint: ModelEndpoint, signal: AbortSignal): Promise<string[]> {
+    const res = await callUpstream(PROVIDER, 'GET', joinUrl(endpoint.baseUrl, 'api/tags'), undefined, headers(endpoint), signal, endpoint.apiKey);
+    const body = asRecord(await readJson(PROVIDER, res, signal));
+    if (!Array.isArray(body.models)) throw new UpstreamError(PROVIDER, 'bad_response', `${PROVIDER} model list has no models array`);
+    return body.models.map((m) => asRecord(m).name).filter((name): name is string => typeof name === 'string');
+  }
+}
