@@ -1,0 +1,151 @@
+// Beta priors per model x domain x language from training rows, with exponential time decay.
+// Pure: the learner job feeds rows and the previous run's evidence; nothing here does I/O.
+import type { PriorCell } from '../router/types.ts';
+import type { TrainingRow } from '../server/store/types.ts';
+
+/** Wildcard domain/language of the marginal cells (all domains, all languages). */
+export const ANY = '*';
+
+const DAY_MS = 86_400_000;
+
+export interface PriorOptions {
+  /** Evidence loses half its weight every `halfLifeDays`. */
+  halfLifeDays: number;
+  /**
+   * Pseudo-observations of the parent belief every cell starts from: a0 = k * parentMean,
+   * b0 = k * (1 - parentMean). Small cells so stay near their model's overall mean instead of 0.5.
+   */
+  priorStrength: number;
+  /** Subtracted from a row's quality when an implicit negative signal (quick retry...) was seen. */
+  implicitPenalty: number;
+  /** Quality of an unrated successful answer. */
+  unratedSuccessQuality: number;
+}
+
+export const defaultPriorOptions: PriorOptions = {
+  halfLifeDays: 14,
+  priorStrength: 3,
+  implicitPenalty: 0.3,
+  unratedSuccessQuality: 0.7,
+};
+
+/** Decayed evidence of one cell: weighted sums of quality (good) and of 1 - quality (bad). */
+export interface EvidenceCell {
+  model: string;
+  domain: string;
+  language: string;
+  good: number;
+  bad: number;
+}
+
+/** Everything the priors are derived from, valid as of `at` (ms). Persisted between runs. */
+export interface Evidence {
+  at: number;
+  cells: EvidenceCell[];
+}
+
+/** Observed quality of one row in [0, 1]: the rating if known, else success, minus implicit penalty. */
+export function rowQuality(row: TrainingRow, opts: PriorOptions = defaultPriorOptions): number {
+  const base = row.rating !== null && Number.isFinite(row.rating)
+    ? (row.rating - 1) / 4
+    : row.success ? opts.unratedSuccessQuality : 0;
+  const q = row.implicitNegative ? base - opts.implicitPenalty : base;
+  return Math.min(1, Math.max(0, q));
+}
+
+/** Weight of evidence that is `ageMs` old: 0.5^(age / halfLife). Future timestamps count as now. */
+export function decayWeight(ageMs: number, halfLifeDays: number): number {
+  if (!(halfLifeDays > 0) || !Number.isFinite(halfLifeDays)) return 1;
+  return Math.pow(0.5, Math.max(0, ageMs) / (halfLifeDays * DAY_MS));
+}
+
+const cellKey = (model: string, domain: string, language: string) => `${model}\u0000${domain}\u0000${language}`;
+
+/**
+ * Merge the previous evidence (decayed from its `at` to `now`) with new rows (each decayed by
+ * its own age). Rows feed their exact cell and the three marginals (domain x *, * x language, * x *).
+ */
+export function accumulateEvidence(prev: Evidence | null, rows: readonly TrainingRow[], now: number, opts: PriorOptions = defaultPriorOptions): Evidence {
+  const cells = new Map<string, EvidenceCell>();
+  if (prev) {
+    const f = decayWeight(now - prev.at, opts.halfLifeDays);
+    for (const c of prev.cells) cells.set(cellKey(c.model, c.domain, c.language), { ...c, good: c.good * f, bad: c.bad * f });
+  }
+  const add = (model: string, domain: string, language: string, good: number, bad: number) => {
+    const key = cellKey(model, domain, language);
+    const cell = cells.get(key);
+    if (cell) { cell.good += good; cell.bad += bad; } else cells.set(key, { model, domain, language, good, bad });
+  };
+  for (const row of rows) {
+    const w = decayWeight(now - row.ts, opts.halfLifeDays);
+    const q = rowQuality(row, opts);
+    const good = w * q, bad = w * (1 - q);
+    add(row.model, row.domain, row.language, good, bad);
+    add(row.model, row.domain, ANY, good, bad);
+    add(row.model, ANY, row.language, good, bad);
+    add(row.model, ANY, ANY, good, bad);
+  }
+  // Forget cells whose evidence has decayed to nothing, so the state does not grow forever.
+  const kept = [...cells.values()].filter((c) => c.good + c.bad >= 1e-3);
+  kept.sort((a, b) => cellKey(a.model, a.domain, a.language).localeCompare(cellKey(b.model, b.domain, b.language)));
+  return { at: now, cells: kept };
+}
+
+const mean = (alpha: number, beta: number) => alpha / (alpha + beta);
+
+/**
+ * Beta priors from evidence, shrunk hierarchically: the model's overall cell toward the pooled
+ * mean of all models, its domain and language marginals toward its overall mean, and each
+ * domain x language cell toward the average of its two marginals.
+ */
+export function priorsFromEvidence(evidence: Evidence, opts: PriorOptions = defaultPriorOptions): PriorCell[] {
+  const k = opts.priorStrength;
+  let poolGood = 0, poolBad = 0;
+  for (const c of evidence.cells) if (c.domain === ANY && c.language === ANY) { poolGood += c.good; poolBad += c.bad; }
+  const pooledMean = mean(1 + poolGood, 1 + poolBad);
+
+  const out: PriorCell[] = [];
+  const emit = (c: EvidenceCell, parentMean: number): number => {
+    const alpha = k * parentMean + c.good;
+    const beta = k * (1 - parentMean) + c.bad;
+    out.push({ model: c.model, domain: c.domain, language: c.language, alpha, beta });
+    return mean(alpha, beta);
+  };
+  const modelMean = new Map<string, number>();
+  const marginalMean = new Map<string, number>();
+  for (const c of evidence.cells) if (c.domain === ANY && c.language === ANY) modelMean.set(c.model, emit(c, pooledMean));
+  for (const c of evidence.cells) {
+    if ((c.domain === ANY) === (c.language === ANY)) continue;
+    marginalMean.set(cellKey(c.model, c.domain, c.language), emit(c, modelMean.get(c.model) ?? pooledMean));
+  }
+  for (const c of evidence.cells) {
+    if (c.domain === ANY || c.language === ANY) continue;
+    const overall = modelMean.get(c.model) ?? pooledMean;
+    const d = marginalMean.get(cellKey(c.model, c.domain, ANY)) ?? overall;
+    const l = marginalMean.get(cellKey(c.model, ANY, c.language)) ?? overall;
+    emit(c, (d + l) / 2);
+  }
+  return out;
+}
+
+/** Posterior mean of a cell. */
+export function priorMean(cell: Pick<PriorCell, 'alpha' | 'beta'>): number {
+  return mean(cell.alpha, cell.beta);
+}
+
+/** Effective number of (decayed) observations behind a cell, excluding the pseudo-counts. */
+export function effectiveSamples(cell: PriorCell, opts: PriorOptions = defaultPriorOptions): number {
+  return Math.max(0, cell.alpha + cell.beta - opts.priorStrength);
+}
+
+/** Which priors moved most between two runs (absolute change of the posterior mean). */
+export function priorChanges(before: readonly PriorCell[], after: readonly PriorCell[], limit = 10): { model: string; domain: string; language: string; from: number | null; to: number; delta: number }[] {
+  const old = new Map(before.map((c) => [cellKey(c.model, c.domain, c.language), priorMean(c)]));
+  const changes = after.map((c) => {
+    const from = old.get(cellKey(c.model, c.domain, c.language)) ?? null;
+    const to = priorMean(c);
+    return { model: c.model, domain: c.domain, language: c.language, from, to, delta: to - (from ?? to) };
+  });
+  changes.sort((a, b) => Math.abs(b.delta) - Math.abs(a.delta) || (a.from === null ? 1 : 0) - (b.from === null ? 1 : 0));
+  return changes.slice(0, limit);
+}
