@@ -87,6 +87,8 @@ export interface RequestFilter {
   minRating?: number;
   status?: 'ok' | 'error';
   beforeTs?: number;
+  /** With `beforeTs`: keyset cursor (ts, id) so rows sharing the boundary ms are not skipped. */
+  beforeId?: string;
   limit?: number;
   offset?: number;
 }
@@ -106,6 +108,65 @@ export interface TrainingRow {
   /** Mean user rating 1..5, null when unrated. */
   rating: number | null;
   implicitNegative: boolean;
+}
+
+/** Request totals over a recent window (admin overview). */
+export interface StoreStats {
+  sinceTs: number;
+  requests: number;
+  errors: number;
+  /** 0..1; 0 when there were no requests. */
+  successRate: number;
+  p50LatencyMs: number;
+  p95LatencyMs: number;
+  costUsd: number;
+  inputTokens: number;
+  outputTokens: number;
+  feedbackCount: number;
+  /** Mean rating of feedback given in the window, null when none. */
+  avgRating: number | null;
+}
+
+/** One (time bucket, final model) cell of the admin charts. */
+export interface TimeSeriesPoint {
+  /** Start of the bucket, ms. */
+  bucketTs: number;
+  model: string;
+  requests: number;
+  successes: number;
+  avgLatencyMs: number;
+  ratingSum: number;
+  ratingCount: number;
+}
+
+export interface LearnerRun {
+  id: number;
+  startedAt: number;
+  finishedAt: number | null;
+  status: 'running' | 'ok' | 'failed';
+  rowsRead: number;
+  changes: unknown;
+  metricsBefore: unknown;
+  metricsAfter: unknown;
+  error: string | null;
+}
+
+export interface LearnerRunResult {
+  status: 'ok' | 'failed';
+  rowsRead: number;
+  changes?: unknown;
+  metricsBefore?: unknown;
+  metricsAfter?: unknown;
+  error?: string | null;
+}
+
+/** Beta prior for one model on one (domain, language) cell. */
+export interface PriorRow {
+  model: string;
+  domain: string;
+  language: string;
+  alpha: number;
+  beta: number;
 }
 
 export interface Store {
@@ -138,4 +199,20 @@ export interface Store {
   /** Raw access for the learner and admin pages: parameterised SQL only. */
   all<T = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<T[]>;
   run(sql: string, params?: unknown[]): Promise<void>;
+
+  // Optional extras (the SQLite store implements all of them).
+  /** Totals, success rate and latency percentiles for requests with ts >= sinceTs. */
+  stats?(sinceTs: number): Promise<StoreStats>;
+  /** Per final model and time bucket, oldest first. */
+  timeSeries?(bucketMs: number, sinceTs: number): Promise<TimeSeriesPoint[]>;
+  /** Several parameterised statements in one transaction: all or nothing. */
+  runBatch?(statements: { sql: string; params?: unknown[] }[]): Promise<void>;
+  startLearnerRun?(startedAt?: number): Promise<number>;
+  finishLearnerRun?(id: number, result: LearnerRunResult): Promise<void>;
+  /** Newest first. */
+  learnerRuns?(limit?: number): Promise<LearnerRun[]>;
+  /** Write the rows as a new priors version and point app_state['priors.version'] at it, atomically. */
+  writePriors?(rows: PriorRow[]): Promise<number>;
+  /** Rows of `version` (default: the current one); empty when none. */
+  readPriors?(version?: number): Promise<{ version: number | null; rows: PriorRow[] }>;
 }

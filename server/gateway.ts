@@ -1,0 +1,237 @@
+// The request pipeline shared by /api/chat, /v1/chat/completions and /api/claude: route, dispatch
+// with fallback, record the outcome (off the hot path) and feed the router's online learning.
+import { createHash } from 'node:crypto';
+import type { Logger } from './logger.ts';
+import type { Store, RequestRecord } from './store/types.ts';
+import type { ModelRegistry } from './dispatch/registry.ts';
+import { DispatchError, type Attempt, type Dispatcher } from './dispatch/dispatcher.ts';
+import type { ChatMessage, FinishReason, ProviderRequest, StreamPart, Usage } from './providers/types.ts';
+import type { Router, RouteRule, RoutingDecision, RoutingPreference } from '../router/types.ts';
+import { extractFeatures } from '../router/features.ts';
+import { ApiError } from './errors.ts';
+
+/** A chat request after each endpoint's own validation, in one neutral shape. */
+export interface GatewayRequest {
+  requestId: string;
+  endpoint: string;
+  messages: ChatMessage[];
+  /** A configured model id, or undefined / 'auto' to let the router choose. */
+  model?: string;
+  routingRules?: RouteRule[];
+  prefer?: RoutingPreference;
+  qualityThreshold?: number;
+  stream: boolean;
+  temperature?: number;
+  maxTokens?: number;
+  topP?: number;
+  stop?: string[];
+  clientKey?: string;
+  signal: AbortSignal;
+}
+
+export interface GatewayAnswer {
+  requestId: string;
+  model: string;
+  content: string;
+  finishReason: FinishReason;
+  usage: Usage;
+  costUsd: number;
+  decision: RoutingDecision;
+  attempts: Attempt[];
+  demo: boolean;
+}
+
+export interface GatewayStream {
+  requestId: string;
+  model: string;
+  decision: RoutingDecision;
+  demo: boolean;
+  /** Deltas and a final finish part; throws mid-way on upstream failure. Always consume it. */
+  parts: AsyncGenerator<StreamPart>;
+}
+
+export interface GatewayDeps {
+  registry: ModelRegistry;
+  dispatcher: Dispatcher;
+  router: Router;
+  store: Store;
+  logger: Logger;
+  requestTimeoutMs: number;
+  now?: () => number;
+}
+
+/** A repeat of the same query by the same client within this window counts as dissatisfaction. */
+const RETRY_WINDOW_MS = 120_000;
+const RECENT_MAX = 5000;
+
+export class Gateway {
+  private readonly now: () => number;
+  /** query fingerprint -> last answered request, for the implicit "asked again" signal. */
+  private readonly recent = new Map<string, { requestId: string; ts: number }>();
+
+  constructor(private readonly deps: GatewayDeps) {
+    this.now = deps.now ?? Date.now;
+  }
+
+  /** Decide which models to try, in order. Throws ApiError for an unknown or disabled explicit model. */
+  async decide(req: Pick<GatewayRequest, 'requestId' | 'messages' | 'model' | 'routingRules' | 'prefer' | 'qualityThreshold'>): Promise<RoutingDecision> {
+    const explicit = req.model && req.model !== 'auto' ? req.model : undefined;
+    if (explicit) {
+      const rt = this.deps.registry.get(explicit);
+      if (!rt) throw new ApiError(404, `The model '${explicit}' does not exist. GET /v1/models lists the models this gateway serves, or use 'auto'.`, 'not_found_error', 'model_not_found', 'model');
+      if (!rt.enabled) throw new ApiError(400, `The model '${explicit}' is disabled.`, 'invalid_request_error', 'model_disabled', 'model');
+    }
+    const text = lastUserText(req.messages);
+    const depth = req.messages.filter((m) => m.role === 'user').length;
+    return this.deps.router.route(
+      { requestId: req.requestId, text, depth, explicitModel: explicit, routingRules: req.routingRules, prefer: req.prefer, qualityThreshold: req.qualityThreshold },
+      this.deps.registry.candidates(),
+    );
+  }
+
+  async complete(req: GatewayRequest): Promise<GatewayAnswer> {
+    const started = this.now();
+    const decision = await this.decide(req);
+    const candidates = decision.candidates.map((c) => c.model);
+    try {
+      const out = await this.deps.dispatcher.chat(candidates, toProviderRequest(req), this.ctx(req, started));
+      const costUsd = sumCost(out.attempts);
+      const demo = this.isDemo(out.model);
+      this.record(req, decision, out.attempts, started, { model: out.model, answer: out.result.content, usage: out.result.usage, costUsd, httpStatus: 200, error: null, demo });
+      return { requestId: req.requestId, model: out.model, content: out.result.content, finishReason: out.result.finishReason, usage: out.result.usage, costUsd, decision, attempts: out.attempts, demo };
+    } catch (err) {
+      throw this.failed(req, decision, started, err);
+    }
+  }
+
+  async stream(req: GatewayRequest): Promise<GatewayStream> {
+    const started = this.now();
+    const decision = await this.decide(req);
+    const candidates = decision.candidates.map((c) => c.model);
+    let out;
+    try {
+      out = await this.deps.dispatcher.stream(candidates, toProviderRequest(req), this.ctx(req, started));
+    } catch (err) {
+      throw this.failed(req, decision, started, err);
+    }
+    const model = out.model;
+    const demo = this.isDemo(model);
+    const self = this;
+    async function* parts(): AsyncGenerator<StreamPart> {
+      let text = '';
+      let usage: Usage = { inputTokens: 0, outputTokens: 0 };
+      try {
+        for await (const part of out.parts) {
+          if (part.type === 'delta') text += part.text;
+          else if (part.usage) usage = part.usage;
+          yield part;
+        }
+        self.record(req, decision, out.attempts, started, { model, answer: text, usage, costUsd: sumCost(out.attempts), httpStatus: 200, error: null, demo });
+      } catch (err) {
+        const message = err instanceof Error ? err.message : String(err);
+        self.record(req, decision, out.attempts, started, { model, answer: text || null, usage, costUsd: sumCost(out.attempts), httpStatus: 502, error: `stream failed mid-way: ${message}`, demo });
+        throw err;
+      }
+    }
+    return { requestId: req.requestId, model, decision, demo, parts: parts() };
+  }
+
+  private ctx(req: GatewayRequest, started: number) {
+    return { requestId: req.requestId, signal: req.signal, deadline: started + this.deps.requestTimeoutMs };
+  }
+
+  private isDemo(model: string): boolean {
+    return this.deps.registry.get(model)?.spec.provider === 'demo';
+  }
+
+  /** Record a request that got no answer, and turn the failure into the client-facing error. */
+  private failed(req: GatewayRequest, decision: RoutingDecision, started: number, err: unknown): ApiError {
+    const attempts = err instanceof DispatchError ? err.attempts : [];
+    const apiErr =
+      err instanceof DispatchError
+        ? new ApiError(
+            err.clientAborted ? 499 : err.status,
+            err.message,
+            err.status === 504 ? 'timeout_error' : 'upstream_error',
+            err.status === 503 ? 'no_model_available' : err.status === 504 ? 'upstream_timeout' : 'upstream_failed',
+            null,
+            { attempts: attempts.map((a) => ({ model: a.model, attempt: a.attempt, status: a.status, http_status: a.httpStatus, error: a.error })) },
+          )
+        : err instanceof ApiError
+          ? err
+          : new ApiError(500, 'internal error', 'server_error');
+    this.record(req, decision, attempts, started, { model: null, answer: null, usage: { inputTokens: 0, outputTokens: 0 }, costUsd: sumCost(attempts), httpStatus: apiErr.status, error: apiErr.message, demo: false });
+    return apiErr;
+  }
+
+  private record(
+    req: GatewayRequest,
+    decision: RoutingDecision,
+    attempts: Attempt[],
+    started: number,
+    outcome: { model: string | null; answer: string | null; usage: Usage; costUsd: number; httpStatus: number; error: string | null; demo: boolean },
+  ): void {
+    const ts = this.now();
+    const text = lastUserText(req.messages);
+    const features = decision.features ?? extractFeatures(text, 1);
+    const ok = outcome.error === null && outcome.model !== null;
+    const record: RequestRecord = {
+      id: req.requestId,
+      ts: started,
+      endpoint: req.endpoint,
+      queryText: text,
+      messageCount: req.messages.length,
+      requestedModel: req.model ?? null,
+      stream: req.stream,
+      features,
+      finalModel: outcome.model,
+      status: ok ? 'ok' : 'error',
+      httpStatus: outcome.httpStatus,
+      latencyMs: ts - started,
+      answer: outcome.answer,
+      inputTokens: outcome.usage.inputTokens,
+      outputTokens: outcome.usage.outputTokens,
+      costUsd: outcome.costUsd,
+      error: outcome.error,
+      demo: outcome.demo,
+      clientKeyHash: req.clientKey ? createHash('sha256').update(req.clientKey).digest('hex').slice(0, 16) : null,
+    };
+    this.deps.store.recordRequest(record, decision, attempts.map((a) => ({ ...a, requestId: req.requestId })));
+    this.noteRepeat(req, text, ts);
+    if (outcome.model) {
+      try {
+        this.deps.router.observe?.({ requestId: req.requestId, text, features, model: outcome.model, success: ok, latencyMs: ts - started });
+      } catch (e) {
+        this.deps.logger.warn('router observe failed', { requestId: req.requestId, err: (e as Error).message });
+      }
+    }
+  }
+
+  /** The same question asked again soon by the same client: the earlier answer did not satisfy. */
+  private noteRepeat(req: GatewayRequest, text: string, ts: number): void {
+    if (!text) return;
+    const key = createHash('sha1').update(`${req.clientKey ?? ''}\u0000${text.trim().toLowerCase().replace(/\s+/g, ' ')}`).digest('base64');
+    const prev = this.recent.get(key);
+    if (prev && ts - prev.ts <= RETRY_WINDOW_MS && prev.requestId !== req.requestId) {
+      this.deps.store.recordFeedback({ requestId: prev.requestId, ts, rating: 2, comment: `implicit: same query asked again as ${req.requestId}`, source: 'implicit' });
+    }
+    this.recent.delete(key);
+    this.recent.set(key, { requestId: req.requestId, ts });
+    if (this.recent.size > RECENT_MAX) this.recent.delete(this.recent.keys().next().value!);
+  }
+}
+
+export function lastUserText(messages: ChatMessage[]): string {
+  for (let i = messages.length - 1; i >= 0; i--) if (messages[i].role === 'user') return messages[i].content;
+  return messages.length ? messages[messages.length - 1].content : '';
+}
+
+function toProviderRequest(req: GatewayRequest): ProviderRequest {
+  return { messages: req.messages, temperature: req.temperature, maxTokens: req.maxTokens, topP: req.topP, stop: req.stop };
+}
+
+function sumCost(attempts: Attempt[]): number {
+  let c = 0;
+  for (const a of attempts) c += a.costUsd;
+  return c;
+}

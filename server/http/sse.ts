@@ -1,0 +1,38 @@
+// Server-sent events to clients, with back-pressure, and the abort signal that fires when a client
+// goes away before its answer is complete.
+import type { Request, Response } from 'express';
+
+export function clientAbortSignal(_req: Request, res: Response): AbortSignal {
+  const ctl = new AbortController();
+  res.on('close', () => {
+    if (!res.writableFinished) ctl.abort(new DOMException('client closed the connection', 'AbortError'));
+  });
+  return ctl.signal;
+}
+
+export function startSse(res: Response, headers: Record<string, string> = {}): void {
+  res.status(200);
+  res.setHeader('content-type', 'text/event-stream; charset=utf-8');
+  res.setHeader('cache-control', 'no-cache, no-transform');
+  res.setHeader('connection', 'keep-alive');
+  res.setHeader('x-accel-buffering', 'no');
+  for (const [k, v] of Object.entries(headers)) res.setHeader(k, v);
+  res.flushHeaders();
+}
+
+/** Write one SSE event; waits for 'drain' when the socket buffer is full. */
+export async function sendEvent(res: Response, data: unknown, event?: string): Promise<void> {
+  if (res.destroyed || res.writableEnded) return;
+  const payload = (event ? `event: ${event}\n` : '') + `data: ${typeof data === 'string' ? data : JSON.stringify(data)}\n\n`;
+  if (!res.write(payload)) {
+    await new Promise<void>((resolve) => {
+      const done = () => {
+        res.off('drain', done);
+        res.off('close', done);
+        resolve();
+      };
+      res.on('drain', done);
+      res.on('close', done);
+    });
+  }
+}

@@ -1,0 +1,108 @@
+// POST /api/chat: the gateway's own chat API. `{messages | message, model?, routing_rules?, stream?}`
+// -> `{id, content, _actual_model_used, _routing, usage}`; SSE when stream is true.
+import { Router as ExpressRouter } from 'express';
+import { z } from 'zod';
+import type { Gateway } from '../gateway.ts';
+import type { ModelRegistry } from '../dispatch/registry.ts';
+import { ApiError } from '../errors.ts';
+import { clientAbortSignal, sendEvent, startSse } from '../http/sse.ts';
+import { messagesSchema, modelNameSchema, parseOr400, requireUserText, routingPrefsSchema, routingRulesSchema, stopSchema, toChatMessages, toStopList } from '../http/validate.ts';
+import { compileUserRegex, BadRegexError } from '../../router/keywords.ts';
+import type { RouteRule } from '../../router/types.ts';
+import { DEMO_NOTICE, routingView } from './common.ts';
+
+const chatBody = z
+  .object({
+    messages: messagesSchema.optional(),
+    message: z.string().max(1_000_000).optional(),
+    system: z.string().max(1_000_000).optional(),
+    model: modelNameSchema.optional(),
+    routing_rules: routingRulesSchema.optional(),
+    routing: routingPrefsSchema.optional(),
+    stream: z.boolean().optional(),
+    temperature: z.number().min(0).max(2).optional(),
+    max_tokens: z.number().int().min(1).max(1_000_000).optional(),
+    top_p: z.number().min(0).max(1).optional(),
+    stop: stopSchema,
+  })
+  .refine((b) => b.messages !== undefined || b.message !== undefined, { message: 'either messages or message is required', path: ['messages'] });
+
+/** Request rules are user regexes: compile them once here (bounded, ReDoS-checked) and check their models. */
+export function validateRoutingRules(rules: RouteRule[] | undefined, registry: ModelRegistry, param = 'routing_rules'): void {
+  rules?.forEach((rule, i) => {
+    try {
+      compileUserRegex(rule.pattern);
+    } catch (e) {
+      const why = e instanceof BadRegexError ? e.message : (e as Error).message;
+      throw new ApiError(400, `Invalid request: ${param}.${i}.pattern ${JSON.stringify(rule.pattern)} is not an accepted regex: ${why}`, 'invalid_request_error', 'invalid_regex', `${param}.${i}.pattern`);
+    }
+    if (!registry.has(rule.model)) {
+      throw new ApiError(400, `Invalid request: ${param}.${i}.model '${rule.model}' is not a configured model`, 'invalid_request_error', 'model_not_found', `${param}.${i}.model`);
+    }
+  });
+}
+
+export function chatRoutes(gateway: Gateway, registry: ModelRegistry) {
+  const r = ExpressRouter();
+  r.post('/api/chat', async (req, res) => {
+    const body = parseOr400(chatBody, req.body);
+    const messages = body.messages ? toChatMessages(body.messages) : [{ role: 'user' as const, content: body.message ?? '' }];
+    if (body.system) messages.unshift({ role: 'system', content: body.system });
+    requireUserText(messages);
+    validateRoutingRules(body.routing_rules, registry);
+    const greq = {
+      requestId: req.id,
+      endpoint: '/api/chat',
+      messages,
+      model: body.model,
+      routingRules: body.routing_rules,
+      prefer: body.routing?.prefer,
+      qualityThreshold: body.routing?.quality_threshold,
+      stream: body.stream ?? false,
+      temperature: body.temperature,
+      maxTokens: body.max_tokens,
+      topP: body.top_p,
+      stop: toStopList(body.stop),
+      clientKey: req.clientKey,
+      signal: clientAbortSignal(req, res),
+    };
+
+    if (!greq.stream) {
+      const a = await gateway.complete(greq);
+      res.setHeader('x-switchyard-model', a.model);
+      res.json({
+        id: a.requestId,
+        content: a.content,
+        finish_reason: a.finishReason,
+        _actual_model_used: a.model,
+        _routing: routingView(a.decision, a.attempts),
+        usage: { prompt_tokens: a.usage.inputTokens, completion_tokens: a.usage.outputTokens, total_tokens: a.usage.inputTokens + a.usage.outputTokens },
+        cost_usd: a.costUsd,
+        ...(a.demo ? { _demo: true, _notice: DEMO_NOTICE } : {}),
+      });
+      return;
+    }
+
+    const s = await gateway.stream(greq);
+    startSse(res, { 'x-switchyard-model': s.model });
+    await sendEvent(res, { id: s.requestId, type: 'start', _actual_model_used: s.model, _routing: routingView(s.decision), ...(s.demo ? { _demo: true, _notice: DEMO_NOTICE } : {}) });
+    try {
+      for await (const part of s.parts) {
+        if (part.type === 'delta') await sendEvent(res, { id: s.requestId, type: 'delta', delta: part.text });
+        else
+          await sendEvent(res, {
+            id: s.requestId,
+            type: 'done',
+            finish_reason: part.finishReason,
+            _actual_model_used: s.model,
+            usage: part.usage ? { prompt_tokens: part.usage.inputTokens, completion_tokens: part.usage.outputTokens, total_tokens: part.usage.inputTokens + part.usage.outputTokens } : undefined,
+          });
+      }
+    } catch (err) {
+      await sendEvent(res, { id: s.requestId, type: 'error', error: { message: `upstream stream failed: ${(err as Error).message}`, type: 'upstream_error', code: 'stream_interrupted' } }, 'error');
+    }
+    await sendEvent(res, '[DONE]');
+    res.end();
+  });
+  return r;
+}

@@ -1,0 +1,126 @@
+// OpenAI-compatible API: POST /v1/chat/completions (plain and SSE) and GET /v1/models, so the
+// official openai client works unchanged. model "auto" (or none) lets the router choose.
+import { Router as ExpressRouter } from 'express';
+import { z } from 'zod';
+import type { Gateway } from '../gateway.ts';
+import type { ModelRegistry } from '../dispatch/registry.ts';
+import { ApiError } from '../errors.ts';
+import { clientAbortSignal, sendEvent, startSse } from '../http/sse.ts';
+import { messagesSchema, modelNameSchema, parseOr400, requireUserText, routingPrefsSchema, routingRulesSchema, stopSchema, toChatMessages, toStopList } from '../http/validate.ts';
+import { validateRoutingRules } from './chat.ts';
+import { DEMO_NOTICE, routingView } from './common.ts';
+
+const completionBody = z.object({
+  model: modelNameSchema.optional(),
+  messages: messagesSchema,
+  stream: z.boolean().optional(),
+  stream_options: z.object({ include_usage: z.boolean().optional() }).nullish(),
+  temperature: z.number().min(0).max(2).nullish(),
+  max_tokens: z.number().int().min(1).max(1_000_000).nullish(),
+  max_completion_tokens: z.number().int().min(1).max(1_000_000).nullish(),
+  top_p: z.number().min(0).max(1).nullish(),
+  stop: stopSchema.nullable(),
+  n: z.literal(1).nullish(),
+  tools: z.array(z.unknown()).max(0, 'tools are not supported by this gateway yet').optional(),
+  user: z.string().max(256).optional(),
+  routing_rules: routingRulesSchema.optional(),
+  routing: routingPrefsSchema.optional(),
+});
+
+const created = () => Math.floor(Date.now() / 1000);
+
+export function openaiRoutes(gateway: Gateway, registry: ModelRegistry) {
+  const r = ExpressRouter();
+
+  r.get('/v1/models', (_req, res) => {
+    const t = created();
+    res.json({
+      object: 'list',
+      data: [
+        { id: 'auto', object: 'model', created: t, owned_by: 'switchyard', description: 'Let the Switchyard router choose' },
+        ...registry.all().filter((m) => m.enabled).map((m) => ({ id: m.spec.id, object: 'model', created: t, owned_by: m.spec.provider, description: m.spec.description })),
+      ],
+    });
+  });
+
+  r.get('/v1/models/:id', (req, res) => {
+    const m = registry.get(req.params.id);
+    if (!m && req.params.id !== 'auto') throw new ApiError(404, `The model '${req.params.id}' does not exist`, 'not_found_error', 'model_not_found', 'model');
+    res.json({ id: req.params.id, object: 'model', created: created(), owned_by: m?.spec.provider ?? 'switchyard' });
+  });
+
+  r.post('/v1/chat/completions', async (req, res) => {
+    const body = parseOr400(completionBody, req.body);
+    const messages = toChatMessages(body.messages);
+    requireUserText(messages);
+    validateRoutingRules(body.routing_rules, registry);
+    const greq = {
+      requestId: req.id,
+      endpoint: '/v1/chat/completions',
+      messages,
+      model: body.model,
+      routingRules: body.routing_rules,
+      prefer: body.routing?.prefer,
+      qualityThreshold: body.routing?.quality_threshold,
+      stream: body.stream ?? false,
+      temperature: body.temperature ?? undefined,
+      maxTokens: body.max_completion_tokens ?? body.max_tokens ?? undefined,
+      topP: body.top_p ?? undefined,
+      stop: toStopList(body.stop ?? undefined),
+      clientKey: req.clientKey,
+      signal: clientAbortSignal(req, res),
+    };
+    const id = `chatcmpl-${req.id}`;
+
+    if (!greq.stream) {
+      const a = await gateway.complete(greq);
+      res.setHeader('x-switchyard-model', a.model);
+      res.json({
+        id,
+        object: 'chat.completion',
+        created: created(),
+        model: a.model,
+        choices: [{ index: 0, message: { role: 'assistant', content: a.content, refusal: null }, logprobs: null, finish_reason: a.finishReason === 'other' ? 'stop' : a.finishReason }],
+        usage: { prompt_tokens: a.usage.inputTokens, completion_tokens: a.usage.outputTokens, total_tokens: a.usage.inputTokens + a.usage.outputTokens },
+        system_fingerprint: null,
+        _actual_model_used: a.model,
+        _routing: routingView(a.decision, a.attempts),
+        ...(a.demo ? { _demo: true, _notice: DEMO_NOTICE } : {}),
+      });
+      return;
+    }
+
+    const s = await gateway.stream(greq);
+    const t = created();
+    const chunk = (delta: Record<string, unknown>, finish: string | null, extra: Record<string, unknown> = {}) => ({
+      id,
+      object: 'chat.completion.chunk',
+      created: t,
+      model: s.model,
+      system_fingerprint: null,
+      choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }],
+      ...extra,
+    });
+    startSse(res, { 'x-switchyard-model': s.model });
+    await sendEvent(res, chunk({ role: 'assistant', content: '' }, null, { _actual_model_used: s.model, _routing: routingView(s.decision), ...(s.demo ? { _demo: true, _notice: DEMO_NOTICE } : {}) }));
+    try {
+      for await (const part of s.parts) {
+        if (part.type === 'delta') {
+          if (part.text) await sendEvent(res, chunk({ content: part.text }, null));
+          continue;
+        }
+        await sendEvent(res, chunk({}, part.finishReason === 'other' ? 'stop' : part.finishReason));
+        if (body.stream_options?.include_usage) {
+          const u = part.usage ?? { inputTokens: 0, outputTokens: 0 };
+          await sendEvent(res, { id, object: 'chat.completion.chunk', created: t, model: s.model, system_fingerprint: null, choices: [], usage: { prompt_tokens: u.inputTokens, completion_tokens: u.outputTokens, total_tokens: u.inputTokens + u.outputTokens } });
+        }
+      }
+      await sendEvent(res, '[DONE]');
+    } catch (err) {
+      // OpenAI clients raise an APIError when a stream event carries `error`.
+      await sendEvent(res, { error: { message: `upstream stream failed: ${(err as Error).message}`, type: 'upstream_error', code: 'stream_interrupted', param: null } });
+    }
+    res.end();
+  });
+  return r;
+}

@@ -1,0 +1,99 @@
+// Operational endpoints: GET /health, GET /models, POST /api/config/weights, POST /api/feedback,
+// POST /api/routing/analyze (a routing decision without calling any model).
+import { Router as ExpressRouter } from 'express';
+import { z } from 'zod';
+import type { Gateway } from '../gateway.ts';
+import type { ModelRegistry } from '../dispatch/registry.ts';
+import type { Router } from '../../router/types.ts';
+import type { Store } from '../store/types.ts';
+import { ApiError } from '../errors.ts';
+import { messagesSchema, modelNameSchema, parseOr400, requireUserText, routingPrefsSchema, routingRulesSchema, toChatMessages } from '../http/validate.ts';
+import { validateRoutingRules } from './chat.ts';
+import { DEMO_NOTICE, routingView } from './common.ts';
+
+const weightEntry = z.object({ model: modelNameSchema, weight: z.number().min(0).max(1000).optional(), enabled: z.boolean().optional() }).strict();
+const weightsBody = z.union([
+  z.object({ weights: z.record(modelNameSchema, z.number().min(0).max(1000)) }).strict(),
+  z.object({ models: z.array(weightEntry).min(1).max(1000) }).strict(),
+]);
+
+const feedbackBody = z
+  .object({
+    request_id: z.string().min(1).max(128),
+    rating: z.number().int('rating must be an integer from 1 to 5').min(1, 'rating must be from 1 to 5').max(5, 'rating must be from 1 to 5'),
+    comment: z.string().max(5000).optional(),
+  })
+  .strict();
+
+const analyzeBody = z
+  .object({
+    messages: messagesSchema.optional(),
+    message: z.string().max(1_000_000).optional(),
+    model: modelNameSchema.optional(),
+    routing_rules: routingRulesSchema.optional(),
+    routing: routingPrefsSchema.optional(),
+  })
+  .refine((b) => b.messages !== undefined || b.message !== undefined, { message: 'either messages or message is required', path: ['messages'] });
+
+export interface SystemDeps {
+  gateway: Gateway;
+  registry: ModelRegistry;
+  router: Router;
+  store: Store;
+  demoMode: boolean;
+  startedAt: number;
+  version: string;
+  embedderNote?: () => string | null;
+}
+
+export function systemRoutes(d: SystemDeps) {
+  const r = ExpressRouter();
+
+  r.get('/health', (_req, res) => {
+    const models = d.registry.status();
+    const healthy = models.filter((m) => m.healthy).length;
+    res.json({
+      status: healthy === 0 ? 'down' : healthy < models.filter((m) => m.enabled).length ? 'degraded' : 'ok',
+      version: d.version,
+      demo: d.demoMode,
+      ...(d.demoMode ? { notice: DEMO_NOTICE } : {}),
+      uptime_s: Math.round((Date.now() - d.startedAt) / 1000),
+      models: models.map((m) => ({ id: m.id, provider: m.provider, state: m.state, healthy: m.healthy, enabled: m.enabled, weight: m.weight, consecutive_failures: m.consecutiveFailures, last_error: m.lastError, inflight: m.inflight, demo: m.demo })),
+      router: d.router.status?.() ?? {},
+      store: { pending_writes: d.store.pending() },
+    });
+  });
+
+  r.get('/models', (_req, res) => {
+    res.json({ demo: d.demoMode, models: d.registry.status() });
+  });
+
+  r.post('/api/config/weights', async (req, res) => {
+    const body = parseOr400(weightsBody, req.body);
+    const entries = 'weights' in body ? Object.entries(body.weights).map(([model, weight]) => ({ model, weight, enabled: undefined as boolean | undefined })) : body.models;
+    const unknown = entries.filter((e) => !d.registry.has(e.model)).map((e) => e.model);
+    if (unknown.length) throw new ApiError(400, `Invalid request: unknown model${unknown.length > 1 ? 's' : ''} ${unknown.map((u) => `'${u}'`).join(', ')}`, 'invalid_request_error', 'model_not_found', 'weights');
+    await d.store.setWeights(entries);
+    for (const e of entries) d.registry.setWeight(e.model, e.weight, e.enabled);
+    req.log.info('weights updated', { models: entries.map((e) => e.model) });
+    res.json({ ok: true, models: d.registry.status().map((m) => ({ id: m.id, weight: m.weight, enabled: m.enabled })) });
+  });
+
+  r.post('/api/feedback', async (req, res) => {
+    const body = parseOr400(feedbackBody, req.body);
+    if (!(await d.store.requestExists(body.request_id))) throw new ApiError(404, `No request with id '${body.request_id}'`, 'not_found_error', 'request_not_found', 'request_id');
+    d.store.recordFeedback({ requestId: body.request_id, ts: Date.now(), rating: body.rating, comment: body.comment ?? null, source: 'user' });
+    res.status(201).json({ ok: true, request_id: body.request_id, rating: body.rating });
+  });
+
+  r.post('/api/routing/analyze', async (req, res) => {
+    const body = parseOr400(analyzeBody, req.body);
+    const messages = body.messages ? toChatMessages(body.messages) : [{ role: 'user' as const, content: body.message ?? '' }];
+    requireUserText(messages);
+    validateRoutingRules(body.routing_rules, d.registry);
+    const decision = await d.gateway.decide({ requestId: req.id, messages, model: body.model, routingRules: body.routing_rules, prefer: body.routing?.prefer, qualityThreshold: body.routing?.quality_threshold });
+    res.json({ id: req.id, selected: decision.selected, _routing: routingView(decision) });
+  });
+
+  return r;
+}

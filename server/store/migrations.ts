@@ -1,0 +1,167 @@
+// Versioned schema migrations, recorded in `schema_migrations`. Each one runs once, inside its
+// own transaction; opening the same database again (or from a second process) is a no-op.
+import type { Db } from './db.ts';
+
+export interface Migration {
+  version: number;
+  name: string;
+  sql: string;
+}
+
+export const migrations: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'initial schema',
+    sql: `
+CREATE TABLE queries (
+  id TEXT PRIMARY KEY,
+  ts INTEGER NOT NULL,
+  endpoint TEXT NOT NULL,
+  query_text TEXT NOT NULL,
+  message_count INTEGER NOT NULL,
+  requested_model TEXT,
+  stream INTEGER NOT NULL DEFAULT 0,
+  language TEXT NOT NULL,
+  domain TEXT NOT NULL,
+  complexity TEXT NOT NULL,
+  features_json TEXT NOT NULL,
+  final_model TEXT,
+  status TEXT NOT NULL CHECK (status IN ('ok', 'error')),
+  http_status INTEGER NOT NULL,
+  latency_ms INTEGER NOT NULL,
+  answer TEXT,
+  input_tokens INTEGER NOT NULL DEFAULT 0,
+  output_tokens INTEGER NOT NULL DEFAULT 0,
+  cost_usd REAL NOT NULL DEFAULT 0,
+  error TEXT,
+  demo INTEGER NOT NULL DEFAULT 0,
+  client_key_hash TEXT
+);
+-- (x, ts, id) so "newest first" pages with a filter read the index in order and stop at LIMIT.
+CREATE INDEX idx_queries_ts ON queries (ts, id);
+CREATE INDEX idx_queries_model_ts ON queries (final_model, ts, id);
+CREATE INDEX idx_queries_domain_ts ON queries (domain, ts, id);
+CREATE INDEX idx_queries_language_ts ON queries (language, ts, id);
+CREATE INDEX idx_queries_status_ts ON queries (status, ts, id);
+
+CREATE TABLE routing_decisions (
+  request_id TEXT PRIMARY KEY,
+  ts INTEGER NOT NULL,
+  method TEXT NOT NULL,
+  selected_model TEXT NOT NULL,
+  confidence REAL NOT NULL,
+  reasoning TEXT NOT NULL,
+  candidates_json TEXT NOT NULL,
+  features_json TEXT NOT NULL,
+  timings_json TEXT NOT NULL,
+  judge_json TEXT
+);
+CREATE INDEX idx_decisions_method_ts ON routing_decisions (method, ts, request_id);
+
+CREATE TABLE model_calls (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  request_id TEXT NOT NULL,
+  ts INTEGER NOT NULL,
+  model TEXT NOT NULL,
+  attempt INTEGER NOT NULL,
+  status TEXT NOT NULL,
+  http_status INTEGER,
+  latency_ms INTEGER NOT NULL,
+  input_tokens INTEGER NOT NULL DEFAULT 0,
+  output_tokens INTEGER NOT NULL DEFAULT 0,
+  cost_usd REAL NOT NULL DEFAULT 0,
+  error TEXT
+);
+CREATE INDEX idx_calls_request ON model_calls (request_id);
+CREATE INDEX idx_calls_model_ts ON model_calls (model, ts);
+
+CREATE TABLE user_feedback (
+  id INTEGER PRIMARY KEY,
+  request_id TEXT NOT NULL,
+  ts INTEGER NOT NULL,
+  rating INTEGER NOT NULL CHECK (rating BETWEEN 1 AND 5),
+  comment TEXT,
+  source TEXT NOT NULL CHECK (source IN ('user', 'implicit', 'eval'))
+);
+CREATE INDEX idx_feedback_request ON user_feedback (request_id);
+CREATE INDEX idx_feedback_ts ON user_feedback (ts);
+
+CREATE TABLE model_performance (
+  model TEXT NOT NULL,
+  domain TEXT NOT NULL,
+  language TEXT NOT NULL,
+  successes INTEGER NOT NULL DEFAULT 0,
+  total INTEGER NOT NULL DEFAULT 0,
+  latency_sum_ms REAL NOT NULL DEFAULT 0,
+  rating_sum INTEGER NOT NULL DEFAULT 0,
+  rating_count INTEGER NOT NULL DEFAULT 0,
+  cost_usd REAL NOT NULL DEFAULT 0,
+  updated_at INTEGER NOT NULL,
+  PRIMARY KEY (model, domain, language)
+);
+
+CREATE TABLE model_weights (
+  model TEXT PRIMARY KEY,
+  weight REAL NOT NULL DEFAULT 1,
+  enabled INTEGER NOT NULL DEFAULT 1,
+  updated_at INTEGER NOT NULL
+);
+
+CREATE TABLE learner_runs (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  started_at INTEGER NOT NULL,
+  finished_at INTEGER,
+  status TEXT NOT NULL CHECK (status IN ('running', 'ok', 'failed')),
+  rows_read INTEGER NOT NULL DEFAULT 0,
+  changes_json TEXT,
+  metrics_before_json TEXT,
+  metrics_after_json TEXT,
+  error TEXT
+);
+
+CREATE TABLE routing_priors (
+  version INTEGER NOT NULL,
+  model TEXT NOT NULL,
+  domain TEXT NOT NULL,
+  language TEXT NOT NULL,
+  alpha REAL NOT NULL,
+  beta REAL NOT NULL,
+  PRIMARY KEY (version, model, domain, language)
+);
+
+CREATE TABLE app_state (
+  key TEXT PRIMARY KEY,
+  value_json TEXT NOT NULL,
+  updated_at INTEGER NOT NULL
+);
+`,
+  },
+];
+
+/** Apply every migration not yet recorded; returns the versions applied by this call. */
+export async function migrate(db: Db, list: readonly Migration[] = migrations, now: () => number = Date.now): Promise<number[]> {
+  await db.exclusive(() =>
+    db.exec(`CREATE TABLE IF NOT EXISTS schema_migrations (
+      version INTEGER PRIMARY KEY,
+      name TEXT NOT NULL,
+      applied_at INTEGER NOT NULL
+    )`),
+  );
+  const applied: number[] = [];
+  for (const migration of [...list].sort((a, b) => a.version - b.version)) {
+    const done = await db.transaction(async () => {
+      // Checked inside the write transaction: another process may have applied it meanwhile.
+      const row = await db.get<{ version: number }>('SELECT version FROM schema_migrations WHERE version = ?', [migration.version]);
+      if (row) return false;
+      await db.exec(migration.sql);
+      await db.run('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)', [
+        migration.version,
+        migration.name,
+        now(),
+      ]);
+      return true;
+    });
+    if (done) applied.push(migration.version);
+  }
+  return applied;
+}

@@ -1,0 +1,363 @@
+// Read side of the SQLite store: SQL for the admin pages and the learner, and the mapping from
+// rows back to the contract types. Runs on the read connection, so it never waits for the writer.
+import type { QueryFeatures, RoutingDecision } from '../../router/types.ts';
+import type { Db } from './db.ts';
+import type {
+  FeedbackRecord,
+  LearnerRun,
+  ModelCallRecord,
+  ModelWeight,
+  PerformanceRow,
+  PriorRow,
+  RequestFilter,
+  StoreStats,
+  StoredRequest,
+  TimeSeriesPoint,
+  TrainingRow,
+} from './types.ts';
+
+interface QueryRow {
+  id: string;
+  ts: number;
+  endpoint: string;
+  query_text: string;
+  message_count: number;
+  requested_model: string | null;
+  stream: number;
+  features_json: string;
+  final_model: string | null;
+  status: 'ok' | 'error';
+  http_status: number;
+  latency_ms: number;
+  answer: string | null;
+  input_tokens: number;
+  output_tokens: number;
+  cost_usd: number;
+  error: string | null;
+  demo: number;
+  client_key_hash: string | null;
+}
+
+interface DecisionRow {
+  request_id: string;
+  method: RoutingDecision['method'];
+  selected_model: string;
+  confidence: number;
+  reasoning: string;
+  candidates_json: string;
+  features_json: string;
+  timings_json: string;
+  judge_json: string | null;
+}
+
+interface CallRow {
+  request_id: string;
+  ts: number;
+  model: string;
+  attempt: number;
+  status: ModelCallRecord['status'];
+  http_status: number | null;
+  latency_ms: number;
+  input_tokens: number;
+  output_tokens: number;
+  cost_usd: number;
+  error: string | null;
+}
+
+interface FeedbackRow {
+  request_id: string;
+  ts: number;
+  rating: number;
+  comment: string | null;
+  source: FeedbackRecord['source'];
+}
+
+const QUERY_COLUMNS = `q.id, q.ts, q.endpoint, q.query_text, q.message_count, q.requested_model, q.stream,
+  q.features_json, q.final_model, q.status, q.http_status, q.latency_ms, q.answer, q.input_tokens,
+  q.output_tokens, q.cost_usd, q.error, q.demo, q.client_key_hash`;
+
+export const MAX_PAGE = 1000;
+const DEFAULT_PAGE = 50;
+
+function toDecision(row: DecisionRow): RoutingDecision {
+  return {
+    method: row.method,
+    selected: row.selected_model,
+    candidates: JSON.parse(row.candidates_json) as RoutingDecision['candidates'],
+    confidence: row.confidence,
+    reasoning: row.reasoning,
+    features: JSON.parse(row.features_json) as QueryFeatures,
+    timings: JSON.parse(row.timings_json) as Record<string, number>,
+    judge: row.judge_json === null ? null : (JSON.parse(row.judge_json) as RoutingDecision['judge']),
+  };
+}
+
+function toCall(row: CallRow): ModelCallRecord {
+  return {
+    requestId: row.request_id,
+    ts: row.ts,
+    model: row.model,
+    attempt: row.attempt,
+    status: row.status,
+    httpStatus: row.http_status,
+    latencyMs: row.latency_ms,
+    inputTokens: row.input_tokens,
+    outputTokens: row.output_tokens,
+    costUsd: row.cost_usd,
+    error: row.error,
+  };
+}
+
+function toFeedback(row: FeedbackRow): FeedbackRecord {
+  return { requestId: row.request_id, ts: row.ts, rating: row.rating, comment: row.comment, source: row.source };
+}
+
+function groupBy<R extends { request_id: string }, T>(rows: R[], map: (row: R) => T): Map<string, T[]> {
+  const out = new Map<string, T[]>();
+  for (const row of rows) {
+    const list = out.get(row.request_id);
+    if (list) list.push(map(row));
+    else out.set(row.request_id, [map(row)]);
+  }
+  return out;
+}
+
+/** Attach decision, calls and feedback to request rows with three IN (...) look-ups. */
+async function hydrate(db: Db, rows: QueryRow[]): Promise<StoredRequest[]> {
+  if (rows.length === 0) return [];
+  const ids = rows.map((r) => r.id);
+  const marks = ids.map(() => '?').join(',');
+  const [decisions, calls, feedback] = await Promise.all([
+    db.all<DecisionRow>(`SELECT * FROM routing_decisions WHERE request_id IN (${marks})`, ids),
+    db.all<CallRow>(`SELECT * FROM model_calls WHERE request_id IN (${marks}) ORDER BY id`, ids),
+    db.all<FeedbackRow>(`SELECT * FROM user_feedback WHERE request_id IN (${marks}) ORDER BY ts, id`, ids),
+  ]);
+  const decisionById = new Map(decisions.map((d) => [d.request_id, toDecision(d)]));
+  const callsById = groupBy(calls, toCall);
+  const feedbackById = groupBy(feedback, toFeedback);
+  return rows.map((row) => ({
+    id: row.id,
+    ts: row.ts,
+    endpoint: row.endpoint,
+    queryText: row.query_text,
+    messageCount: row.message_count,
+    requestedModel: row.requested_model,
+    stream: row.stream === 1,
+    features: JSON.parse(row.features_json) as QueryFeatures,
+    finalModel: row.final_model,
+    status: row.status,
+    httpStatus: row.http_status,
+    latencyMs: row.latency_ms,
+    answer: row.answer,
+    inputTokens: row.input_tokens,
+    outputTokens: row.output_tokens,
+    costUsd: row.cost_usd,
+    error: row.error,
+    demo: row.demo === 1,
+    clientKeyHash: row.client_key_hash,
+    decision: decisionById.get(row.id) ?? null,
+    calls: callsById.get(row.id) ?? [],
+    feedback: feedbackById.get(row.id) ?? [],
+  }));
+}
+
+export async function requestExists(db: Db, id: string): Promise<boolean> {
+  return (await db.get('SELECT 1 AS x FROM queries WHERE id = ?', [id])) !== undefined;
+}
+
+export async function getRequest(db: Db, id: string): Promise<StoredRequest | null> {
+  const row = await db.get<QueryRow>(`SELECT ${QUERY_COLUMNS} FROM queries q WHERE q.id = ?`, [id]);
+  return row ? ((await hydrate(db, [row]))[0] ?? null) : null;
+}
+
+/** Newest first. Keyset (`beforeTs`/`beforeId`) and limit/offset pagination both work. */
+export async function listRequests(db: Db, filter: RequestFilter): Promise<StoredRequest[]> {
+  const where: string[] = [];
+  const params: unknown[] = [];
+  const add = (clause: string, ...values: unknown[]): void => {
+    where.push(clause);
+    params.push(...values);
+  };
+  if (filter.model !== undefined) add('q.final_model = ?', filter.model);
+  if (filter.domain !== undefined) add('q.domain = ?', filter.domain);
+  if (filter.language !== undefined) add('q.language = ?', filter.language);
+  if (filter.status !== undefined) add('q.status = ?', filter.status);
+  if (filter.method !== undefined) {
+    add('EXISTS (SELECT 1 FROM routing_decisions d WHERE d.request_id = q.id AND d.method = ?)', filter.method);
+  }
+  if (filter.rated === true) add('EXISTS (SELECT 1 FROM user_feedback f WHERE f.request_id = q.id)');
+  if (filter.rated === false) add('NOT EXISTS (SELECT 1 FROM user_feedback f WHERE f.request_id = q.id)');
+  if (filter.minRating !== undefined) {
+    add('(SELECT AVG(f.rating) FROM user_feedback f WHERE f.request_id = q.id) >= ?', filter.minRating);
+  }
+  if (filter.beforeTs !== undefined) {
+    if (filter.beforeId !== undefined) add('(q.ts, q.id) < (?, ?)', filter.beforeTs, filter.beforeId);
+    else add('q.ts < ?', filter.beforeTs);
+  }
+  const limit = Math.min(Math.max(Math.trunc(filter.limit ?? DEFAULT_PAGE), 1), MAX_PAGE);
+  const offset = Math.max(Math.trunc(filter.offset ?? 0), 0);
+  const sql = `SELECT ${QUERY_COLUMNS} FROM queries q ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
+    ORDER BY q.ts DESC, q.id DESC LIMIT ? OFFSET ?`;
+  return hydrate(db, await db.all<QueryRow>(sql, [...params, limit, offset]));
+}
+
+export async function countRequests(db: Db): Promise<number> {
+  return (await db.get<{ n: number }>('SELECT COUNT(*) AS n FROM queries'))?.n ?? 0;
+}
+
+export async function getWeights(db: Db): Promise<ModelWeight[]> {
+  const rows = await db.all<{ model: string; weight: number; enabled: number; updated_at: number }>(
+    'SELECT model, weight, enabled, updated_at FROM model_weights ORDER BY model',
+  );
+  return rows.map((r) => ({ model: r.model, weight: r.weight, enabled: r.enabled === 1, updatedAt: r.updated_at }));
+}
+
+export async function performance(db: Db): Promise<PerformanceRow[]> {
+  const rows = await db.all<{
+    model: string; domain: string; language: string; successes: number; total: number;
+    latency_sum_ms: number; rating_sum: number; rating_count: number; cost_usd: number;
+  }>('SELECT * FROM model_performance ORDER BY model, domain, language');
+  return rows.map((r) => ({
+    model: r.model,
+    domain: r.domain,
+    language: r.language,
+    successes: r.successes,
+    total: r.total,
+    avgLatencyMs: r.total > 0 ? r.latency_sum_ms / r.total : 0,
+    ratingSum: r.rating_sum,
+    ratingCount: r.rating_count,
+    costUsd: r.cost_usd,
+  }));
+}
+
+export async function trainingRows(db: Db, sinceTs: number, limit: number): Promise<TrainingRow[]> {
+  const rows = await db.all<{
+    id: string; ts: number; query_text: string; language: string; domain: string; complexity: string;
+    model: string; status: string; latency_ms: number; cost_usd: number; rating: number | null; implicit_negative: number;
+  }>(
+    `SELECT q.id, q.ts, q.query_text, q.language, q.domain, q.complexity, q.final_model AS model, q.status,
+       q.latency_ms, q.cost_usd,
+       (SELECT AVG(f.rating) FROM user_feedback f WHERE f.request_id = q.id) AS rating,
+       EXISTS (SELECT 1 FROM user_feedback f
+               WHERE f.request_id = q.id AND f.source = 'implicit' AND f.rating <= 2) AS implicit_negative
+     FROM queries q
+     WHERE q.ts > ? AND q.final_model IS NOT NULL
+     ORDER BY q.ts ASC, q.id ASC LIMIT ?`,
+    [sinceTs, Math.max(Math.trunc(limit), 0)],
+  );
+  return rows.map((r) => ({
+    id: r.id,
+    ts: r.ts,
+    queryText: r.query_text,
+    language: r.language,
+    domain: r.domain,
+    complexity: r.complexity,
+    model: r.model,
+    success: r.status === 'ok',
+    latencyMs: r.latency_ms,
+    costUsd: r.cost_usd,
+    rating: r.rating,
+    implicitNegative: r.implicit_negative === 1,
+  }));
+}
+
+export async function getState<T>(db: Db, key: string): Promise<T | null> {
+  const row = await db.get<{ value_json: string }>('SELECT value_json FROM app_state WHERE key = ?', [key]);
+  return row ? (JSON.parse(row.value_json) as T) : null;
+}
+
+/** Nearest-rank percentile of latency over the window, via ORDER BY ... OFFSET (no full fetch). */
+async function latencyPercentile(db: Db, sinceTs: number, count: number, p: number): Promise<number> {
+  if (count === 0) return 0;
+  const offset = Math.max(Math.ceil(p * count) - 1, 0);
+  const row = await db.get<{ latency_ms: number }>(
+    'SELECT latency_ms FROM queries WHERE ts >= ? ORDER BY latency_ms LIMIT 1 OFFSET ?',
+    [sinceTs, offset],
+  );
+  return row?.latency_ms ?? 0;
+}
+
+export async function stats(db: Db, sinceTs: number): Promise<StoreStats> {
+  const totals = await db.get<{
+    n: number; errors: number | null; cost: number | null; input: number | null; output: number | null;
+  }>(
+    `SELECT COUNT(*) AS n, SUM(status = 'error') AS errors, SUM(cost_usd) AS cost,
+       SUM(input_tokens) AS input, SUM(output_tokens) AS output
+     FROM queries WHERE ts >= ?`,
+    [sinceTs],
+  );
+  const n = totals?.n ?? 0;
+  const errors = totals?.errors ?? 0;
+  const [p50, p95, fb] = await Promise.all([
+    latencyPercentile(db, sinceTs, n, 0.5),
+    latencyPercentile(db, sinceTs, n, 0.95),
+    db.get<{ n: number; avg: number | null }>('SELECT COUNT(*) AS n, AVG(rating) AS avg FROM user_feedback WHERE ts >= ?', [sinceTs]),
+  ]);
+  return {
+    sinceTs,
+    requests: n,
+    errors,
+    successRate: n > 0 ? (n - errors) / n : 0,
+    p50LatencyMs: p50,
+    p95LatencyMs: p95,
+    costUsd: totals?.cost ?? 0,
+    inputTokens: totals?.input ?? 0,
+    outputTokens: totals?.output ?? 0,
+    feedbackCount: fb?.n ?? 0,
+    avgRating: fb?.avg ?? null,
+  };
+}
+
+export async function timeSeries(db: Db, bucketMs: number, sinceTs: number): Promise<TimeSeriesPoint[]> {
+  if (!(bucketMs > 0)) throw new RangeError('bucketMs must be positive');
+  const rows = await db.all<{
+    bucket: number; model: string; requests: number; successes: number; latency: number;
+    rating_sum: number | null; rating_count: number | null;
+  }>(
+    `SELECT CAST(q.ts / ? AS INTEGER) * ? AS bucket, COALESCE(q.final_model, '') AS model, COUNT(*) AS requests,
+       SUM(q.status = 'ok') AS successes, AVG(q.latency_ms) AS latency,
+       SUM((SELECT SUM(f.rating) FROM user_feedback f WHERE f.request_id = q.id)) AS rating_sum,
+       SUM((SELECT COUNT(*) FROM user_feedback f WHERE f.request_id = q.id)) AS rating_count
+     FROM queries q WHERE q.ts >= ?
+     GROUP BY bucket, model ORDER BY bucket, model`,
+    [bucketMs, bucketMs, sinceTs],
+  );
+  return rows.map((r) => ({
+    bucketTs: r.bucket,
+    model: r.model,
+    requests: r.requests,
+    successes: r.successes,
+    avgLatencyMs: r.latency,
+    ratingSum: r.rating_sum ?? 0,
+    ratingCount: r.rating_count ?? 0,
+  }));
+}
+
+export async function learnerRuns(db: Db, limit: number): Promise<LearnerRun[]> {
+  const rows = await db.all<{
+    id: number; started_at: number; finished_at: number | null; status: LearnerRun['status']; rows_read: number;
+    changes_json: string | null; metrics_before_json: string | null; metrics_after_json: string | null; error: string | null;
+  }>('SELECT * FROM learner_runs ORDER BY id DESC LIMIT ?', [Math.min(Math.max(Math.trunc(limit), 1), MAX_PAGE)]);
+  const parse = (json: string | null): unknown => (json === null ? null : (JSON.parse(json) as unknown));
+  return rows.map((r) => ({
+    id: r.id,
+    startedAt: r.started_at,
+    finishedAt: r.finished_at,
+    status: r.status,
+    rowsRead: r.rows_read,
+    changes: parse(r.changes_json),
+    metricsBefore: parse(r.metrics_before_json),
+    metricsAfter: parse(r.metrics_after_json),
+    error: r.error,
+  }));
+}
+
+export async function readPriors(db: Db, version?: number): Promise<{ version: number | null; rows: PriorRow[] }> {
+  const v = version ?? (await getState<number>(db, 'priors.version'));
+  if (v === null) return { version: null, rows: [] };
+  const rows = await db.all<PriorRow>(
+    'SELECT model, domain, language, alpha, beta FROM routing_priors WHERE version = ? ORDER BY model, domain, language',
+    [v],
+  );
+  return { version: v, rows };
+}
