@@ -1,0 +1,72 @@
+// The only module that reads the environment and opens ports: loads config, builds services,
+// starts the proxy (and the admin page), and shuts down cleanly on SIGTERM/SIGINT.
+import type { Server } from 'node:http';
+import { loadConfig, ConfigError } from './config.ts';
+import { createLogger } from './logger.ts';
+import { buildServices } from './services.ts';
+import { createApp } from './app.ts';
+import { startAdmin } from './admin/index.ts';
+
+async function main(): Promise<void> {
+  let config;
+  try {
+    config = loadConfig(process.env);
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      process.stderr.write(`switchyard: ${e.message}\n`);
+      process.exit(2);
+    }
+    throw e;
+  }
+  const logger = createLogger({ level: config.logLevel, secrets: [...Object.values(config.secrets), ...(config.adminToken ? [config.adminToken] : []), ...config.proxyApiKeys] });
+  const services = await buildServices(config, { logger });
+  const app = createApp(services);
+
+  const proxy: Server = await new Promise((resolve, reject) => {
+    const srv = app.listen(config.proxyPort, config.host, () => resolve(srv));
+    srv.once('error', reject);
+  });
+  proxy.keepAliveTimeout = 65_000;
+  proxy.headersTimeout = 66_000;
+  const proxyAddr = proxy.address();
+  const proxyPort = typeof proxyAddr === 'object' && proxyAddr ? proxyAddr.port : config.proxyPort;
+  const admin = await startAdmin(services, { port: config.adminPort, proxyPort });
+
+  if (config.demoMode) {
+    logger.warn('DEMO MODE: no API key or Ollama configured; serving built-in local demo models (answers are canned, not real LLM output)', { models: config.models.map((m) => m.id) });
+  }
+  logger.info('switchyard started', {
+    proxy: `http://${config.host}:${proxyPort}`,
+    admin: admin.url,
+    models: config.models.map((m) => `${m.id} (${m.provider})`),
+    db: config.dbPath,
+  });
+  if (process.send) process.send({ type: 'ready', proxyPort, adminPort: admin.port });
+
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info('shutting down', { signal, graceMs: config.shutdownGraceMs });
+    const force = setTimeout(() => {
+      logger.warn('grace period over; closing remaining connections');
+      proxy.closeAllConnections();
+    }, config.shutdownGraceMs);
+    force.unref();
+    // Stop accepting, let in-flight requests finish, then flush every queued write.
+    const closed = Promise.all([new Promise<void>((r) => proxy.close(() => r())), admin.close()]);
+    proxy.closeIdleConnections();
+    await closed;
+    clearTimeout(force);
+    await services.close();
+    logger.info('stopped', { signal });
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+}
+
+main().catch((e) => {
+  process.stderr.write(`switchyard: failed to start: ${e instanceof Error ? e.stack ?? e.message : String(e)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,90 @@
+// Builds the running system from an AppConfig: store, model registry, dispatcher, router (with its
+// embedder, kNN index and judge) and the gateway. Used by main.ts and by tests (with stand-ins).
+import { mkdirSync, readFileSync } from 'node:fs';
+import type { AppConfig } from './config.ts';
+import type { Logger } from './logger.ts';
+import type { Store } from './store/types.ts';
+import { openSqliteStore } from './store/sqlite.ts';
+import { ModelRegistry } from './dispatch/registry.ts';
+import { Dispatcher } from './dispatch/dispatcher.ts';
+import { Gateway } from './gateway.ts';
+import { createProvider, endpointFor, closeUpstreamPool } from './providers/index.ts';
+import type { Router } from '../router/types.ts';
+import { createLearnedRouter, type LearnedRouterHandle } from './router-wiring.ts';
+
+export interface Services {
+  config: AppConfig;
+  logger: Logger;
+  store: Store;
+  registry: ModelRegistry;
+  dispatcher: Dispatcher;
+  router: Router;
+  gateway: Gateway;
+  startedAt: number;
+  version: string;
+  /** Pick up a new learned state (priors, profiles, index) now. */
+  reloadLearned(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface BuildOptions {
+  logger: Logger;
+  /** Use this router instead of the learned one (tests of the gateway alone). */
+  router?: Router;
+  rng?: () => number;
+  now?: () => number;
+  /** How often to check for a new learned version (ms); 0 disables polling. */
+  learnedPollMs?: number;
+}
+
+export const version: string = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+
+export async function buildServices(config: AppConfig, opts: BuildOptions): Promise<Services> {
+  const { logger } = opts;
+  mkdirSync(config.dataDir, { recursive: true });
+  const store = await openSqliteStore({
+    path: config.dbPath,
+    flushMs: config.store.flushMs,
+    logger: (level, msg, fields) => logger[level](msg, fields),
+  });
+
+  const registry = new ModelRegistry(config, (spec) => createProvider(spec.provider), endpointFor, opts.now);
+  for (const w of await store.getWeights()) registry.setWeight(w.model, w.weight, w.enabled);
+
+  const dispatcher = new Dispatcher(registry, {
+    policy: { maxRetries: config.dispatch.maxRetries, baseMs: config.dispatch.retryBaseMs, maxMs: config.dispatch.retryMaxMs },
+    attemptTimeoutMs: config.dispatch.attemptTimeoutMs,
+    rng: opts.rng,
+    now: opts.now,
+  });
+
+  let learned: LearnedRouterHandle | null = null;
+  let router: Router;
+  if (opts.router) router = opts.router;
+  else {
+    learned = await createLearnedRouter(config, store, logger, { rng: opts.rng, pollMs: opts.learnedPollMs ?? 10_000 });
+    router = learned.router;
+  }
+
+  const gateway = new Gateway({ registry, dispatcher, router, store, logger, requestTimeoutMs: config.limits.requestTimeoutMs, now: opts.now });
+
+  return {
+    config,
+    logger,
+    store,
+    registry,
+    dispatcher,
+    router,
+    gateway,
+    startedAt: Date.now(),
+    version,
+    reloadLearned: async () => {
+      await router.reload?.();
+    },
+    close: async () => {
+      await learned?.close();
+      await store.close();
+      await closeUpstreamPool();
+    },
+  };
+}
