@@ -301,7 +301,8 @@ function redactUrl(url: string): string {
 function describeError(err: unknown): string {
   if (!(err instanceof Error)) return String(err);
   const cause = (err as Error & { cause?: { code?: unknown; message?: unknown } }).cause;
-  const detail = cause && typeof cause.code === 'string' ? ` (${cause.code})` : '';
+  const detail = !cause ? '' : typeof cause.code === 'string' ? ` (${cause.code})`
+    : typeof cause.message === 'string' && cause.message ? ` (${cause.message})` : '';
   return redactUrl(err.message + detail);
 }
 

@@ -139,6 +139,38 @@ describe('OllamaEmbedder', () => {
   });
 });
 
+describe('TransformersEmbedder on the tiny local fixture', () => {
+  const load = (quantized?: boolean) => TransformersEmbedder.create({
+    modelId: FIXTURE_MODEL, localModelPath: FIXTURE_ROOT, allowRemote: false, quantized,
+  });
+
+  test('loads from the local folder and returns deterministic unit vectors of the model size', async () => {
+    const e = await load();
+    assert.equal(e.dim, 32);
+    assert.equal(e.name, `transformers:${FIXTURE_MODEL}`);
+    const [a, b, c] = await e.embed(['how to reverse a linked list', 'how to reverse a linked list', '如何反转链表']);
+    for (const v of [a, b, c]) { assert.equal(v!.length, 32); assertUnit(v!); }
+    assert.deepEqual(a, b);
+    assert.ok(dot(a!, c!) < 0.999, 'different texts give different vectors');
+    assert.deepEqual(await e.embed([]), []);
+  });
+
+  test('padding in a batch does not change a text\'s vector', async () => {
+    const e = await load(false);
+    const [alone] = await e.embed(['hello']);
+    const [batched] = await e.embed(['hello', 'a much longer sentence about chocolate cake and bread']);
+    for (let i = 0; i < 32; i++) assert.ok(Math.abs(alone![i]! - batched![i]!) < 1e-5);
+  });
+
+  test('createEmbedder picks it up without fallback', async () => {
+    const { embedder, fallbackReason } = await createEmbedder({
+      kind: 'transformers', modelId: FIXTURE_MODEL, localModelPath: FIXTURE_ROOT, allowRemote: false,
+    });
+    assert.equal(fallbackReason, null);
+    assert.equal(embedder.dim, 32);
+  });
+});
+
 describe('createEmbedder fallback', () => {
   test('returns the builtin embedder by default', async () => {
     const { embedder, fallbackReason } = await createEmbedder({ kind: 'builtin' });
@@ -153,8 +185,23 @@ describe('createEmbedder fallback', () => {
       kind: 'ollama', ollamaHost: `http://127.0.0.1:${port}`, timeoutMs: 2000, log: (level, msg) => logs.push({ level, msg }),
     });
     assert.ok(embedder instanceof BuiltinEmbedder);
-    assert.match(fallbackReason ?? '', /^ollama embedder unavailable: .*(ECONNREFUSED|fetch failed)/);
+    assert.match(fallbackReason ?? '', /^ollama embedder unavailable: .*ECONNREFUSED/);
     assert.deepEqual(logs, [{ level: 'warn', msg: 'embedder fallback to builtin' }]);
+  });
+
+  test('falls back to builtin when Ollama accepts the connection but never answers', async () => {
+    const sockets = new Set<net.Socket>();
+    const silent = net.createServer((socket) => { sockets.add(socket); });
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const { port } = silent.address() as net.AddressInfo;
+    try {
+      const { embedder, fallbackReason } = await createEmbedder({ kind: 'ollama', ollamaHost: `http://127.0.0.1:${port}`, timeoutMs: 150 });
+      assert.ok(embedder instanceof BuiltinEmbedder);
+      assert.match(fallbackReason ?? '', /^ollama embedder unavailable: .*(timeout|abort)/i);
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => silent.close(() => resolve()));
+    }
   });
 
   test('falls back to builtin with a reason when the transformers model folder is missing', async () => {
