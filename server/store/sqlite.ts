@@ -1,0 +1,382 @@
+// SQLite implementation of Store: records are queued in memory and written by one batched writer
+// (one transaction per batch, retried with backoff on failure); reads use a second WAL connection.
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import type { RoutingDecision } from '../../router/types.ts';
+import { BatchWriter, type StoreLogger, type StoreLogLevel } from './batch-writer.ts';
+import { Db, sqliteCode, type PreparedStatement } from './db.ts';
+import { migrate } from './migrations.ts';
+import * as q from './queries.ts';
+import type {
+  FeedbackRecord, LearnerRunResult, ModelCallRecord, PriorRow, RequestRecord, Store, StoredRequest,
+} from './types.ts';
+
+export type { StoreLogger, StoreLogLevel };
+
+export interface SqliteStoreOptions {
+  /** Database file; ':memory:' for a private in-memory database (one connection). */
+  path: string;
+  /** How long a record may wait before its batch is written. Default 50. */
+  flushMs?: number;
+  /** A queue this long is written at once; also the most records per transaction. Default 500. */
+  maxBatch?: number;
+  logger?: StoreLogger;
+  /** PRAGMA busy_timeout for both connections. Default 5000. */
+  busyTimeoutMs?: number;
+  /** Backoff after a failed batch: retryBaseMs * 2^n, capped at retryMaxMs. Defaults 100 / 5000. */
+  retryBaseMs?: number;
+  retryMaxMs?: number;
+  /** close() gives up waiting for the queue to drain after this long, and rejects. Default 30000. */
+  closeTimeoutMs?: number;
+  now?: () => number;
+}
+
+type OptionalStoreMethods = 'stats' | 'timeSeries' | 'runBatch' | 'startLearnerRun' | 'finishLearnerRun'
+  | 'learnerRuns' | 'writePriors' | 'readPriors';
+
+export type SqliteStore = Store & Required<Pick<Store, OptionalStoreMethods>> & { readonly path: string };
+
+interface RequestItem {
+  kind: 'request';
+  req: RequestRecord;
+  decision: RoutingDecision | null;
+  calls: ModelCallRecord[];
+}
+interface FeedbackItem {
+  kind: 'feedback';
+  fb: FeedbackRecord;
+}
+type QueueItem = RequestItem | FeedbackItem;
+
+export const MAX_QUERY_CHARS = 20_000;
+export const MAX_ANSWER_CHARS = 50_000;
+const MAX_ERROR_CHARS = 4_000;
+const MAX_COMMENT_CHARS = 5_000;
+
+const truncate = (s: string, max: number): string => (s.length > max ? s.slice(0, max) : s);
+const truncateOrNull = (s: string | null | undefined, max: number): string | null => (s == null ? null : truncate(s, max));
+
+/** Codes that say "this record can never be written", as opposed to "the database is unwell now". */
+const REFUSED_CODES = new Set(['SQLITE_CONSTRAINT', 'SQLITE_MISMATCH', 'SQLITE_TOOBIG', 'SQLITE_RANGE']);
+const isRefusal = (err: unknown): boolean => {
+  const code = sqliteCode(err);
+  return code === null || REFUSED_CODES.has(code); // non-SQLite errors come from our own encoding
+};
+
+const WRITE_SQL = {
+  query: `INSERT INTO queries (id, ts, endpoint, query_text, message_count, requested_model, stream, language,
+      domain, complexity, features_json, final_model, status, http_status, latency_ms, answer, input_tokens,
+      output_tokens, cost_usd, error, demo, client_key_hash)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
+  decision: `INSERT OR REPLACE INTO routing_decisions (request_id, ts, method, selected_model, confidence, reasoning,
+      candidates_json, features_json, timings_json, judge_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+  call: `INSERT INTO model_calls (request_id, ts, model, attempt, status, http_status, latency_ms, input_tokens,
+      output_tokens, cost_usd, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+  feedback: 'INSERT INTO user_feedback (request_id, ts, rating, comment, source) VALUES (?, ?, ?, ?, ?)',
+  outcome: `INSERT INTO model_performance (model, domain, language, successes, total, latency_sum_ms, rating_sum,
+      rating_count, cost_usd, updated_at) VALUES (?, ?, ?, ?, ?, ?, 0, 0, ?, ?)
+    ON CONFLICT (model, domain, language) DO UPDATE SET successes = successes + excluded.successes,
+      total = total + excluded.total, latency_sum_ms = latency_sum_ms + excluded.latency_sum_ms,
+      cost_usd = cost_usd + excluded.cost_usd, updated_at = excluded.updated_at`,
+  // The answering model is read back from queries: the request is in this batch or an earlier one.
+  rating: `INSERT INTO model_performance (model, domain, language, successes, total, latency_sum_ms, rating_sum,
+      rating_count, cost_usd, updated_at)
+    SELECT final_model, domain, language, 0, 0, 0, ?, 1, 0, ? FROM queries WHERE id = ? AND final_model IS NOT NULL
+    ON CONFLICT (model, domain, language) DO UPDATE SET rating_sum = rating_sum + excluded.rating_sum,
+      rating_count = rating_count + 1, updated_at = excluded.updated_at`,
+} as const;
+type Statements = Record<keyof typeof WRITE_SQL, PreparedStatement>;
+
+interface Outcome { successes: number; total: number; latency: number; cost: number }
+type ResolvedOptions = Required<Omit<SqliteStoreOptions, 'logger' | 'path'>> & { logger?: StoreLogger };
+
+class SqliteStoreImpl implements SqliteStore {
+  private readonly writer: BatchWriter<QueueItem>;
+  /** Request ids queued or being written, so requestExists/getRequest see them before the commit. */
+  private readonly queued = new Map<string, RequestItem>();
+  private closing: Promise<void> | null = null;
+
+  constructor(
+    readonly path: string,
+    private readonly wdb: Db,
+    private readonly rdb: Db,
+    private readonly stmts: Statements,
+    private readonly opts: ResolvedOptions,
+  ) {
+    this.writer = new BatchWriter<QueueItem>({
+      ...opts,
+      write: (items) => this.writeTransaction(items),
+      isPermanent: isRefusal,
+      onDropped: (item, err) => opts.logger?.('error', 'store dropped a record SQLite refused', {
+        kind: item.kind, requestId: item.kind === 'request' ? item.req.id : item.fb.requestId,
+        code: sqliteCode(err), error: err instanceof Error ? err.message : String(err),
+      }),
+      onDurable: (items) => {
+        for (const item of items) {
+          if (item.kind === 'request' && this.queued.get(item.req.id) === item) this.queued.delete(item.req.id);
+        }
+      },
+    });
+  }
+
+  // ---- queue ----------------------------------------------------------------------------------
+
+  recordRequest(req: RequestRecord, decision: RoutingDecision | null, calls: ModelCallRecord[]): void {
+    const record: RequestRecord = {
+      ...req,
+      queryText: truncate(req.queryText, MAX_QUERY_CHARS),
+      answer: truncateOrNull(req.answer, MAX_ANSWER_CHARS),
+      error: truncateOrNull(req.error, MAX_ERROR_CHARS),
+    };
+    const item: RequestItem = { kind: 'request', req: record, decision, calls: [...calls] };
+    if (this.enqueue(item)) this.queued.set(req.id, item);
+  }
+
+  recordFeedback(fb: FeedbackRecord): void {
+    if (!Number.isInteger(fb.rating) || fb.rating < 1 || fb.rating > 5) {
+      throw new RangeError(`rating must be an integer from 1 to 5, got ${fb.rating}`);
+    }
+    this.enqueue({ kind: 'feedback', fb: { ...fb, comment: truncateOrNull(fb.comment, MAX_COMMENT_CHARS) } });
+  }
+
+  private enqueue(item: QueueItem): boolean {
+    if (this.closing) {
+      this.opts.logger?.('error', 'store is closed; record dropped', { kind: item.kind });
+      return false;
+    }
+    this.writer.push(item);
+    return true;
+  }
+
+  pending(): number {
+    return this.writer.pending();
+  }
+
+  flush(): Promise<void> {
+    return this.writer.flush();
+  }
+
+  close(): Promise<void> {
+    this.closing ??= this.shutdown();
+    return this.closing;
+  }
+
+  private async shutdown(): Promise<void> {
+    try {
+      await this.writer.close(this.opts.closeTimeoutMs);
+    } finally {
+      await Promise.all(Object.values(this.stmts).map((s) => s.finalize()));
+      if (this.rdb !== this.wdb) await this.rdb.close();
+      await this.wdb.close();
+    }
+  }
+
+  /** One batch, one transaction; model_performance sums are folded per batch before the upserts. */
+  private writeTransaction(items: QueueItem[]): Promise<void> {
+    return this.wdb.transaction(async () => {
+      const now = this.opts.now();
+      const outcomes = new Map<string, Outcome>();
+      const addOutcome = (model: string, domain: string, language: string, ok: boolean, latency: number, cost: number): void => {
+        const key = JSON.stringify([model, domain, language]);
+        const o = outcomes.get(key) ?? { successes: 0, total: 0, latency: 0, cost: 0 };
+        o.successes += ok ? 1 : 0;
+        o.total += 1;
+        o.latency += latency;
+        o.cost += cost;
+        outcomes.set(key, o);
+      };
+      for (const item of items) {
+        if (item.kind === 'feedback') {
+          const { fb } = item;
+          await this.stmts.feedback.run([fb.requestId, fb.ts, fb.rating, fb.comment, fb.source]);
+          await this.stmts.rating.run([fb.rating, now, fb.requestId]);
+          continue;
+        }
+        const { req, decision, calls } = item;
+        const f = req.features;
+        const inserted = await this.stmts.query.run([
+          req.id, req.ts, req.endpoint, req.queryText, req.messageCount, req.requestedModel, req.stream ? 1 : 0,
+          f.language, f.domain, f.complexity, JSON.stringify(f), req.finalModel, req.status, req.httpStatus,
+          Math.round(req.latencyMs), req.answer, req.inputTokens, req.outputTokens, req.costUsd, req.error,
+          req.demo ? 1 : 0, req.clientKeyHash ?? null,
+        ]);
+        if (inserted.changes === 0) {
+          this.opts.logger?.('warn', 'store ignored a request id already recorded', { requestId: req.id });
+          continue;
+        }
+        if (decision) {
+          await this.stmts.decision.run([
+            req.id, req.ts, decision.method, decision.selected, decision.confidence, decision.reasoning,
+            JSON.stringify(decision.candidates), JSON.stringify(decision.features), JSON.stringify(decision.timings),
+            decision.judge == null ? null : JSON.stringify(decision.judge),
+          ]);
+        }
+        for (const c of calls) {
+          await this.stmts.call.run([
+            req.id, c.ts, c.model, c.attempt, c.status, c.httpStatus, Math.round(c.latencyMs), c.inputTokens,
+            c.outputTokens, c.costUsd, truncateOrNull(c.error, MAX_ERROR_CHARS),
+          ]);
+        }
+        // Each attempt is evidence about its model; without attempts, the request speaks for its final model.
+        const attempts = calls.filter((c) => c.status !== 'skipped');
+        for (const c of attempts) addOutcome(c.model, f.domain, f.language, c.status === 'ok', c.latencyMs, c.costUsd);
+        if (attempts.length === 0 && req.finalModel) {
+          addOutcome(req.finalModel, f.domain, f.language, req.status === 'ok', req.latencyMs, req.costUsd);
+        }
+      }
+      for (const [key, o] of outcomes) {
+        const [model, domain, language] = JSON.parse(key) as [string, string, string];
+        await this.stmts.outcome.run([model, domain, language, o.successes, o.total, o.latency, o.cost, now]);
+      }
+    });
+  }
+
+  // ---- reads ----------------------------------------------------------------------------------
+
+  async requestExists(id: string): Promise<boolean> {
+    return this.queued.has(id) || q.requestExists(this.rdb, id);
+  }
+
+  async getRequest(id: string): Promise<StoredRequest | null> {
+    const item = this.queued.get(id);
+    if (!item) return q.getRequest(this.rdb, id);
+    const feedback = this.writer.items()
+      .flatMap((i) => (i.kind === 'feedback' && i.fb.requestId === id ? [i.fb] : []));
+    return { ...item.req, decision: item.decision, calls: item.calls, feedback };
+  }
+
+  listRequests = (filter: Parameters<Store['listRequests']>[0]) => q.listRequests(this.rdb, filter);
+  countRequests = () => q.countRequests(this.rdb);
+  getWeights = () => q.getWeights(this.rdb);
+  performance = () => q.performance(this.rdb);
+  trainingRows = (sinceTs: number, limit: number) => q.trainingRows(this.rdb, sinceTs, limit);
+  getState = <T>(key: string) => q.getState<T>(this.rdb, key);
+  stats = (sinceTs: number) => q.stats(this.rdb, sinceTs);
+  timeSeries = (bucketMs: number, sinceTs: number) => q.timeSeries(this.rdb, bucketMs, sinceTs);
+  learnerRuns = (limit = 50) => q.learnerRuns(this.rdb, limit);
+  readPriors = (version?: number) => q.readPriors(this.rdb, version);
+
+  all<T = Record<string, unknown>>(sql: string, params: unknown[] = []): Promise<T[]> {
+    return this.rdb.all<T>(sql, params);
+  }
+
+  // ---- direct writes (serialised with the batch writer on the write connection) ---------------
+
+  async run(sql: string, params: unknown[] = []): Promise<void> {
+    await this.wdb.exclusive(() => this.wdb.run(sql, params));
+  }
+
+  async runBatch(statements: { sql: string; params?: unknown[] }[]): Promise<void> {
+    await this.wdb.transaction(async () => {
+      for (const s of statements) await this.wdb.run(s.sql, s.params ?? []);
+    });
+  }
+
+  async setWeights(weights: { model: string; weight?: number; enabled?: boolean }[]): Promise<void> {
+    for (const w of weights) {
+      if (w.weight !== undefined && !(Number.isFinite(w.weight) && w.weight >= 0)) {
+        throw new RangeError(`weight for ${w.model} must be a finite number >= 0`);
+      }
+    }
+    const now = this.opts.now();
+    await this.runBatch(weights.map((w) => {
+      const weight = w.weight ?? null;
+      const enabled = w.enabled === undefined ? null : w.enabled ? 1 : 0;
+      return {
+        sql: `INSERT INTO model_weights (model, weight, enabled, updated_at) VALUES (?, COALESCE(?, 1), COALESCE(?, 1), ?)
+          ON CONFLICT (model) DO UPDATE SET weight = COALESCE(?, weight), enabled = COALESCE(?, enabled),
+            updated_at = excluded.updated_at`,
+        params: [w.model, weight, enabled, now, weight, enabled],
+      };
+    }));
+  }
+
+  async setState(key: string, value: unknown): Promise<void> {
+    const json = JSON.stringify(value);
+    if (json === undefined) throw new TypeError(`state ${key}: value is not JSON-serialisable`);
+    await this.run(
+      `INSERT INTO app_state (key, value_json, updated_at) VALUES (?, ?, ?)
+       ON CONFLICT (key) DO UPDATE SET value_json = excluded.value_json, updated_at = excluded.updated_at`,
+      [key, json, this.opts.now()],
+    );
+  }
+
+  async startLearnerRun(startedAt: number = this.opts.now()): Promise<number> {
+    return this.wdb.exclusive(async () =>
+      (await this.wdb.run("INSERT INTO learner_runs (started_at, status) VALUES (?, 'running')", [startedAt])).lastID);
+  }
+
+  async finishLearnerRun(id: number, r: LearnerRunResult): Promise<void> {
+    const json = (v: unknown): string | null => (v === undefined ? null : JSON.stringify(v));
+    await this.run(
+      `UPDATE learner_runs SET finished_at = ?, status = ?, rows_read = ?, changes_json = ?, metrics_before_json = ?,
+         metrics_after_json = ?, error = ? WHERE id = ?`,
+      [this.opts.now(), r.status, r.rowsRead, json(r.changes), json(r.metricsBefore), json(r.metricsAfter),
+        truncateOrNull(r.error, MAX_ERROR_CHARS), id],
+    );
+  }
+
+  /** Write-then-swap: readers keep the old version until the app_state pointer moves. Keeps 3 versions. */
+  async writePriors(rows: PriorRow[]): Promise<number> {
+    return this.wdb.transaction(async () => {
+      const current = await this.wdb.get<{ v: number | null }>(
+        `SELECT MAX(COALESCE((SELECT MAX(version) FROM routing_priors), 0),
+                COALESCE((SELECT CAST(value_json AS INTEGER) FROM app_state WHERE key = 'priors.version'), 0)) AS v`,
+      );
+      const version = (current?.v ?? 0) + 1;
+      const insert = await this.wdb.prepare(
+        'INSERT INTO routing_priors (version, model, domain, language, alpha, beta) VALUES (?, ?, ?, ?, ?, ?)',
+      );
+      try {
+        for (const r of rows) await insert.run([version, r.model, r.domain, r.language, r.alpha, r.beta]);
+      } finally {
+        await insert.finalize();
+      }
+      await this.wdb.run(
+        `INSERT INTO app_state (key, value_json, updated_at) VALUES ('priors.version', ?, ?)
+         ON CONFLICT (key) DO UPDATE SET value_json = excluded.value_json, updated_at = excluded.updated_at`,
+        [JSON.stringify(version), this.opts.now()],
+      );
+      await this.wdb.run('DELETE FROM routing_priors WHERE version <= ?', [version - 3]);
+      return version;
+    });
+  }
+}
+
+async function openConnection(file: string, busyTimeoutMs: number): Promise<Db> {
+  const db = await Db.open(file);
+  // foreign_keys stays OFF: feedback may name a request that is still in the write queue.
+  await db.exec(`PRAGMA busy_timeout = ${Math.max(0, Math.trunc(busyTimeoutMs))};
+    PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = OFF;`);
+  return db;
+}
+
+export async function openSqliteStore(options: SqliteStoreOptions): Promise<SqliteStore> {
+  const opts = {
+    flushMs: options.flushMs ?? 50,
+    maxBatch: Math.max(1, options.maxBatch ?? 500),
+    busyTimeoutMs: options.busyTimeoutMs ?? 5000,
+    retryBaseMs: options.retryBaseMs ?? 100,
+    retryMaxMs: options.retryMaxMs ?? 5000,
+    closeTimeoutMs: options.closeTimeoutMs ?? 30_000,
+    now: options.now ?? Date.now,
+    logger: options.logger,
+  };
+  const inMemory = options.path === ':memory:' || options.path === '';
+  if (!inMemory) await mkdir(path.dirname(path.resolve(options.path)), { recursive: true });
+  const writer = await openConnection(options.path, opts.busyTimeoutMs);
+  let reader: Db | null = null;
+  try {
+    const applied = await migrate(writer, undefined, opts.now);
+    if (applied.length > 0) opts.logger?.('info', 'store migrations applied', { versions: applied });
+    reader = inMemory ? writer : await openConnection(options.path, opts.busyTimeoutMs);
+    const entries = await Promise.all(
+      Object.entries(WRITE_SQL).map(async ([name, sql]) => [name, await writer.prepare(sql)] as const),
+    );
+    return new SqliteStoreImpl(options.path, writer, reader, Object.fromEntries(entries) as Statements, opts);
+  } catch (err) {
+    if (reader && reader !== writer) await reader.close().catch(() => undefined);
+    await writer.close().catch(() => undefined);
+    throw err;
+  }
+}
