@@ -1,0 +1,113 @@
+// Stand-in for the Gemini API: /v1beta/models/{model}:generateContent, :streamGenerateContent
+// (SSE with alt=sse, else a JSON array) and /v1beta/models, with Google's error body shape.
+import { isRecord, jsonReply, splitPath, startStandIn, textOf, chunkWords } from './common.ts';
+import type { Answer, Dialect, Reply, StandIn, StandInOptions } from './common.ts';
+
+const statusNames: Record<number, string> = {
+  400: 'INVALID_ARGUMENT',
+  401: 'UNAUTHENTICATED',
+  403: 'PERMISSION_DENIED',
+  404: 'NOT_FOUND',
+  429: 'RESOURCE_EXHAUSTED',
+  500: 'INTERNAL',
+  503: 'UNAVAILABLE',
+  504: 'DEADLINE_EXCEEDED',
+};
+
+const defaultMessages: Record<number, string> = {
+  429: 'Resource has been exhausted (e.g. check quota).',
+  500: 'An internal error has occurred. Please retry or report in https://developers.generativeai.google/guide/troubleshooting',
+  503: 'The model is overloaded. Please try again later.',
+};
+
+function errorBody(status: number, message?: string): unknown {
+  return { error: { code: status, message: message ?? defaultMessages[status] ?? `HTTP ${status}`, status: statusNames[status] ?? 'UNKNOWN' } };
+}
+
+const finishReasons = { stop: 'STOP', length: 'MAX_TOKENS' } as const;
+
+function response(answer: Answer, text: string, final: boolean): Record<string, unknown> {
+  return {
+    candidates: [{ content: { parts: [{ text }], role: 'model' }, ...(final ? { finishReason: finishReasons[answer.finishReason] } : {}), index: 0 }],
+    usageMetadata: final
+      ? { promptTokenCount: answer.inputTokens, candidatesTokenCount: answer.outputTokens, totalTokenCount: answer.inputTokens + answer.outputTokens }
+      : { promptTokenCount: answer.inputTokens, totalTokenCount: answer.inputTokens },
+    modelVersion: answer.model,
+    responseId: 'standin-response',
+  };
+}
+
+function render(answer: Answer, mode: 'json' | 'sse' | 'array'): Reply {
+  if (mode === 'json') return jsonReply(200, response(answer, answer.text, true));
+  const chunks = chunkWords(answer.text);
+  const responses = chunks.map((text, i) => response(answer, text, i === chunks.length - 1));
+  if (mode === 'sse') {
+    // The real service terminates SSE lines with CRLF.
+    return { status: 200, contentType: 'text/event-stream', frames: responses.map((r) => `data: ${JSON.stringify(r)}\r\n\r\n`) };
+  }
+  const frames = responses.map((r, i) => `${i === 0 ? '[' : '\r\n,'}${JSON.stringify(r)}`);
+  frames.push(']');
+  return { status: 200, contentType: 'application/json; charset=UTF-8', frames };
+}
+
+const generatePath = /^\/v1beta\/models\/([^/:]+):(generateContent|streamGenerateContent)$/;
+
+export function geminiDialect(opts: StandInOptions): Dialect {
+  const models = opts.models ?? ['gemini-2.0-flash', 'text-embedding-004'];
+  return {
+    basePath: '/v1beta',
+    errorBody,
+    validate(req) {
+      const { pathname, query } = splitPath(req.path);
+      const key = req.headers['x-goog-api-key'] ?? query.get('key');
+      if (!key) {
+        return jsonReply(403, errorBody(403, "Method doesn't allow unregistered callers (callers without established identity). Please use API Key or other form of API consumer identity to call this API."));
+      }
+      if (opts.apiKey !== undefined && key !== opts.apiKey) return jsonReply(400, errorBody(400, 'API key not valid. Please pass a valid API key.'));
+      if (req.method !== 'POST' || !generatePath.test(pathname)) return undefined;
+      const body = isRecord(req.body) ? req.body : {};
+      if (!Array.isArray(body.contents) || body.contents.length === 0) return jsonReply(400, errorBody(400, '* GenerateContentRequest.contents: contents is not specified'));
+      if (body.contents.some((c) => !isRecord(c) || (c.role !== undefined && c.role !== 'user' && c.role !== 'model'))) {
+        return jsonReply(400, errorBody(400, 'Please use a valid role: user, model.'));
+      }
+      return undefined;
+    },
+    route(req) {
+      const { pathname, query } = splitPath(req.path);
+      if (req.method === 'GET' && pathname === '/v1beta/models') {
+        const list = models.map((id) => ({
+          name: `models/${id}`,
+          version: '001',
+          displayName: id,
+          inputTokenLimit: 1_048_576,
+          outputTokenLimit: 8192,
+          supportedGenerationMethods: id.includes('embedding') ? ['embedContent'] : ['generateContent', 'countTokens'],
+        }));
+        return { type: 'static', reply: jsonReply(200, { models: list }) };
+      }
+      const match = req.method === 'POST' ? generatePath.exec(pathname) : null;
+      if (!match) return undefined;
+      const model = decodeURIComponent(match[1]!);
+      const stream = match[2] === 'streamGenerateContent';
+      const mode = !stream ? 'json' : query.get('alt') === 'sse' ? 'sse' : 'array';
+      const body = req.body as { contents: unknown[]; systemInstruction?: unknown };
+      const partsText = (c: unknown) => (isRecord(c) ? textOf(c.parts) : '');
+      const system = partsText(body.systemInstruction);
+      return {
+        type: 'generate',
+        model,
+        stream,
+        messages: [
+          ...(system ? [{ role: 'system', text: system }] : []),
+          ...body.contents.map((c) => ({ role: isRecord(c) && c.role === 'model' ? 'assistant' : 'user', text: partsText(c) })),
+        ],
+        render: (answer) => render(answer, mode),
+        malformedFrame: 'data: {"candidates":[{"content":{"parts":[{"text":\r\n\r\n',
+      };
+    },
+  };
+}
+
+export function startGeminiStandIn(opts: StandInOptions = {}): Promise<StandIn> {
+  return startStandIn(geminiDialect(opts), opts);
+}
