@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto';
 import type { Logger } from './logger.ts';
 import type { Store, RequestRecord } from './store/types.ts';
 import type { ModelRegistry } from './dispatch/registry.ts';
-import { DispatchError, type Attempt, type Dispatcher } from './dispatch/dispatcher.ts';
+import { DispatchError, type Attempt, type Dispatcher, type StreamOutcome } from './dispatch/dispatcher.ts';
 import type { ChatMessage, FinishReason, ProviderRequest, StreamPart, Usage } from './providers/types.ts';
 import type { Router, RouteRule, RoutingDecision, RoutingPreference } from '../router/types.ts';
 import { extractFeatures } from '../router/features.ts';
@@ -108,7 +108,7 @@ export class Gateway {
     const started = this.now();
     const decision = await this.decide(req);
     const candidates = decision.candidates.map((c) => c.model);
-    let out;
+    let out: StreamOutcome;
     try {
       out = await this.deps.dispatcher.stream(candidates, toProviderRequest(req), this.ctx(req, started));
     } catch (err) {

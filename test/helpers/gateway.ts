@@ -1,0 +1,114 @@
+// Starts the real Switchyard proxy on an ephemeral loopback port with a temp data dir, for tests.
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
+import { loadConfig, type ModelSpecInput } from '../../server/config.ts';
+import { buildServices, type Services } from '../../server/services.ts';
+import { createApp } from '../../server/app.ts';
+import { silentLogger } from '../../server/logger.ts';
+import type { Router } from '../../router/types.ts';
+
+export interface TestGateway {
+  url: string;
+  services: Services;
+  dataDir: string;
+  /** Stop the server, flush and close the store, remove the temp dir. */
+  close(): Promise<void>;
+  /** Stop the server and store but keep the data dir (to inspect stored rows). */
+  stop(): Promise<void>;
+}
+
+export interface TestGatewayOptions {
+  models?: ModelSpecInput[];
+  env?: Record<string, string>;
+  router?: Router;
+  rng?: () => number;
+  dataDir?: string;
+}
+
+/** Fast-failing defaults so fault tests finish quickly. */
+export const fastEnv: Record<string, string> = {
+  UPSTREAM_TIMEOUT_MS: '1500',
+  REQUEST_TIMEOUT_MS: '10000',
+  RETRY_BASE_MS: '10',
+  RETRY_MAX_MS: '100',
+  MAX_RETRIES: '2',
+  BREAKER_FAILURES: '3',
+  BREAKER_COOLDOWN_MS: '300',
+  WRITE_FLUSH_MS: '10',
+  JUDGE_ENABLED: '0',
+  ROUTER_EXPLORATION: '0',
+};
+
+export async function startGateway(opts: TestGatewayOptions = {}): Promise<TestGateway> {
+  const dataDir = opts.dataDir ?? (await mkdtemp(path.join(os.tmpdir(), 'switchyard-test-')));
+  let configPath: string | undefined;
+  if (opts.models) {
+    configPath = path.join(dataDir, 'models.json');
+    const { writeFile } = await import('node:fs/promises');
+    await writeFile(configPath, JSON.stringify({ models: opts.models }));
+  }
+  const env: Record<string, string> = { ...fastEnv, SWITCHYARD_DATA_DIR: dataDir, ...(configPath ? { SWITCHYARD_CONFIG: configPath } : { SWITCHYARD_DEMO: '1' }), ...opts.env };
+  const config = loadConfig(env, { cwd: dataDir });
+  const services = await buildServices(config, { logger: silentLogger(), router: opts.router, rng: opts.rng, learnedPollMs: 0 });
+  const app = createApp(services);
+  const server: Server = await new Promise((resolve) => {
+    const s = app.listen(0, '127.0.0.1', () => resolve(s));
+  });
+  const { port } = server.address() as AddressInfo;
+  let stopped = false;
+  const stop = async () => {
+    if (stopped) return;
+    stopped = true;
+    server.closeAllConnections();
+    await new Promise<void>((r) => server.close(() => r()));
+    await services.close();
+  };
+  return {
+    url: `http://127.0.0.1:${port}`,
+    services,
+    dataDir,
+    stop,
+    close: async () => {
+      await stop();
+      if (!opts.dataDir) await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+export async function postJson(url: string, body: unknown, headers: Record<string, string> = {}): Promise<{ status: number; body: any; headers: Headers }> {
+  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: typeof body === 'string' ? body : JSON.stringify(body) });
+  const text = await res.text();
+  let parsed: unknown = text;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    /* not JSON: keep the text */
+  }
+  return { status: res.status, body: parsed, headers: res.headers };
+}
+
+/** A router that always proposes the same ordered candidates (tests of dispatch alone). */
+export function fixedRouter(order: string[]): Router {
+  return {
+    async route(req) {
+      const candidates = req.explicitModel ? [req.explicitModel] : order;
+      return {
+        method: req.explicitModel ? 'explicit' : 'weights',
+        selected: candidates[0],
+        candidates: candidates.map((model, i) => ({ model, score: 1 - i / 10 })),
+        confidence: 1,
+        reasoning: 'fixed test order',
+        features: { language: 'en', mixed: false, domain: 'chat', complexity: 'simple', lengthBucket: 'xs', chars: req.text.length, hasCode: false, depth: req.depth },
+        timings: {},
+      };
+    },
+  };
+}
+
+/** Models pointing at stand-ins, with ids the tests can name. */
+export function model(id: string, provider: 'openai' | 'anthropic' | 'ollama' | 'gemini' | 'demo', baseUrl: string, extra: Partial<ModelSpecInput> = {}): ModelSpecInput {
+  return { id, provider, baseUrl, upstreamModel: `${id}-upstream`, apiKeyEnv: provider === 'ollama' || provider === 'demo' ? undefined : 'TEST_KEY', ...extra };
+}
