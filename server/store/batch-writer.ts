@@ -55,8 +55,8 @@ export class BatchWriter<T> {
       if (this.timer) clearTimeout(this.timer);
       this.timer = setTimeout(() => this.startDrain(), 0);
     } else if (!this.timer) {
+      // Not unref'd: a process that only recorded something still lives until it is written.
       this.timer = setTimeout(() => this.startDrain(), this.opts.flushMs);
-      this.timer.unref(); // a quiet process may exit; close() flushes explicitly
     }
   }
 

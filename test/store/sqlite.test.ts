@@ -1,0 +1,288 @@
+// The SQLite store's write path: migrations, the batched writer, durability under lock and close.
+import { after, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import type { QueryFeatures, RoutingDecision } from '../../router/types.ts';
+import { Db } from '../../server/store/db.ts';
+import { migrate, migrations } from '../../server/store/migrations.ts';
+import { openSqliteStore, type SqliteStoreOptions, type StoreLogLevel } from '../../server/store/sqlite.ts';
+import type { ModelCallRecord, RequestRecord } from '../../server/store/types.ts';
+
+const dirs: string[] = [];
+after(async () => {
+  await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
+});
+
+async function tmpDbPath(): Promise<string> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'switchyard-store-'));
+  dirs.push(dir);
+  return path.join(dir, 'nested', 'switchyard.db');
+}
+
+interface LogEntry { level: StoreLogLevel; msg: string; fields?: Record<string, unknown> }
+
+/** A store on a fresh temp file, with its log captured and a way to await a log line. */
+async function tmpStore(opts: Partial<SqliteStoreOptions> = {}) {
+  const logs: LogEntry[] = [];
+  const listeners: { match: (e: LogEntry) => boolean; resolve: (e: LogEntry) => void }[] = [];
+  const file = opts.path ?? (await tmpDbPath());
+  const store = await openSqliteStore({
+    ...opts,
+    path: file,
+    logger: (level, msg, fields) => {
+      const entry = { level, msg, fields };
+      logs.push(entry);
+      for (const l of listeners.splice(0)) {
+        if (l.match(entry)) l.resolve(entry);
+        else listeners.push(l);
+      }
+    },
+  });
+  const nextLog = (match: (e: LogEntry) => boolean) =>
+    new Promise<LogEntry>((resolve) => listeners.push({ match, resolve }));
+  return { store, file, logs, nextLog };
+}
+
+const features = (over: Partial<QueryFeatures> = {}): QueryFeatures => ({
+  language: 'en', mixed: false, domain: 'code', complexity: 'medium', lengthBucket: 's', chars: 40,
+  hasCode: false, depth: 1, ...over,
+});
+
+const request = (id: string, over: Partial<RequestRecord> = {}): RequestRecord => ({
+  id, ts: 1_000, endpoint: '/v1/chat/completions', queryText: `question ${id}`, messageCount: 1,
+  requestedModel: null, stream: false, features: features(), finalModel: 'model-a', status: 'ok',
+  httpStatus: 200, latencyMs: 100, answer: 'an answer', inputTokens: 10, outputTokens: 20, costUsd: 0.001,
+  error: null, demo: false, ...over,
+});
+
+const call = (requestId: string, over: Partial<ModelCallRecord> = {}): ModelCallRecord => ({
+  requestId, ts: 1_000, model: 'model-a', attempt: 1, status: 'ok', httpStatus: 200, latencyMs: 100,
+  inputTokens: 10, outputTokens: 20, costUsd: 0.001, error: null, ...over,
+});
+
+const decision = (selected: string): RoutingDecision => ({
+  method: 'keywords', selected, candidates: [{ model: selected, score: 0.9 }], confidence: 0.8,
+  reasoning: 'keyword match', features: features(), timings: { features: 0.2 },
+});
+
+describe('migrations', () => {
+  test('opening the same database twice applies each migration exactly once', async () => {
+    const { store, file } = await tmpStore();
+    await store.close();
+    const { store: again } = await tmpStore({ path: file });
+    const rows = await again.all<{ version: number }>('SELECT version FROM schema_migrations ORDER BY version');
+    assert.deepEqual(rows.map((r) => r.version), migrations.map((m) => m.version));
+    const mode = await again.all<{ journal_mode: string }>('PRAGMA journal_mode');
+    assert.equal(mode[0]?.journal_mode, 'wal');
+    await again.close();
+
+    const db = await Db.open(file);
+    assert.deepEqual(await migrate(db), []);
+    await db.close();
+  });
+});
+
+describe('batched writer', () => {
+  test('1000 requests recorded without awaiting are all written by flush(), with matching performance totals', async () => {
+    const { store } = await tmpStore();
+    let callCount = 0;
+    let successes = 0;
+    for (let i = 0; i < 1000; i++) {
+      const id = `r${i}`;
+      const domain = i % 2 === 0 ? 'code' : 'math';
+      // Every tenth request fails on model-b first, then falls back to model-a.
+      const calls = i % 10 === 0
+        ? [call(id, { model: 'model-b', status: 'error', httpStatus: 500, latencyMs: 50 }), call(id, { attempt: 2 })]
+        : [call(id)];
+      callCount += calls.length;
+      successes += calls.filter((c) => c.status === 'ok').length;
+      store.recordRequest(request(id, { ts: 1_000 + i, features: features({ domain }) }), decision('model-a'), calls);
+    }
+    assert.equal(store.pending(), 1000, 'recording does not write on the caller path');
+    await store.flush();
+    assert.equal(store.pending(), 0);
+    assert.equal(await store.countRequests(), 1000);
+    const perf = await store.performance();
+    assert.equal(perf.reduce((n, r) => n + r.total, 0), callCount);
+    assert.equal(perf.reduce((n, r) => n + r.successes, 0), successes);
+    const bCode = perf.find((r) => r.model === 'model-b' && r.domain === 'code');
+    assert.deepEqual(
+      { total: bCode?.total, successes: bCode?.successes, avgLatencyMs: bCode?.avgLatencyMs },
+      { total: 100, successes: 0, avgLatencyMs: 50 },
+    );
+    const [{ n } = { n: 0 }] = await store.all<{ n: number }>('SELECT COUNT(*) AS n FROM model_calls');
+    assert.equal(n, callCount);
+    await store.close();
+  });
+
+  test('records enqueued while a batch is being written go into the next batch', async () => {
+    const { store, logs } = await tmpStore({ flushMs: 60_000, maxBatch: 1000 });
+    const batches = () => logs.filter((l) => l.msg === 'store batch written').map((l) => l.fields?.records);
+    for (let i = 0; i < 10; i++) store.recordRequest(request(`a${i}`), null, []);
+    const first = store.flush();
+    for (let i = 0; i < 5; i++) store.recordRequest(request(`b${i}`), null, []);
+    assert.equal(store.pending(), 15);
+    await first;
+    assert.deepEqual(batches(), [10]);
+    await store.flush();
+    assert.deepEqual(batches(), [10, 5]);
+    assert.equal(await store.countRequests(), 15);
+    await store.close();
+  });
+
+  test('the timer writes a batch without anyone calling flush()', async () => {
+    const { store, nextLog } = await tmpStore({ flushMs: 5 });
+    const written = nextLog((e) => e.msg === 'store batch written');
+    store.recordRequest(request('timed'), null, []);
+    assert.equal((await written).fields?.records, 1);
+    assert.equal(store.pending(), 0);
+    assert.equal(await store.countRequests(), 1);
+    await store.close();
+  });
+
+  test('requestExists and getRequest see a request that is queued but not yet written', async () => {
+    const { store } = await tmpStore({ flushMs: 60_000 });
+    store.recordRequest(request('queued-1'), decision('model-a'), [call('queued-1')]);
+    assert.equal(await store.requestExists('queued-1'), true);
+    assert.equal(await store.requestExists('never-seen'), false);
+    store.recordFeedback({ requestId: 'queued-1', ts: 2_000, rating: 4, comment: null, source: 'user' });
+    const queued = await store.getRequest('queued-1');
+    assert.equal(queued?.decision?.selected, 'model-a');
+    assert.deepEqual(queued?.feedback.map((f) => f.rating), [4]);
+    assert.equal(await store.countRequests(), 0);
+
+    await store.flush();
+    assert.equal(await store.requestExists('queued-1'), true);
+    const stored = await store.getRequest('queued-1');
+    assert.equal(stored?.calls.length, 1);
+    assert.deepEqual(stored?.feedback.map((f) => f.rating), [4]);
+    await store.close();
+  });
+
+  test('feedback ratings outside 1..5 are refused, by recordFeedback and by the schema', async () => {
+    const { store } = await tmpStore();
+    for (const rating of [0, 6, 2.5, Number.NaN]) {
+      assert.throws(
+        () => store.recordFeedback({ requestId: 'x', ts: 1, rating, comment: null, source: 'user' }),
+        RangeError,
+      );
+    }
+    assert.equal(store.pending(), 0);
+    await assert.rejects(
+      store.run("INSERT INTO user_feedback (request_id, ts, rating, source) VALUES ('x', 1, 7, 'user')"),
+      /CHECK constraint failed/,
+    );
+    await store.close();
+  });
+
+  test('feedback adds to rating_sum and rating_count of the model that answered, per domain and language', async () => {
+    const { store } = await tmpStore();
+    store.recordRequest(request('p1', { features: features({ domain: 'math', language: 'zh' }) }), null, [call('p1', { latencyMs: 300 })]);
+    store.recordRequest(request('p2', { features: features({ domain: 'math', language: 'zh' }) }), null, [call('p2', { latencyMs: 100 })]);
+    store.recordRequest(request('p3', { finalModel: null, status: 'error', httpStatus: 502 }), null, []);
+    store.recordFeedback({ requestId: 'p1', ts: 2_000, rating: 5, comment: 'great', source: 'user' });
+    await store.flush();
+    store.recordFeedback({ requestId: 'p2', ts: 2_001, rating: 2, comment: null, source: 'implicit' });
+    store.recordFeedback({ requestId: 'p3', ts: 2_002, rating: 1, comment: null, source: 'user' });
+    await store.flush();
+    const perf = await store.performance();
+    assert.equal(perf.length, 1, 'a request without a final model adds no performance row');
+    assert.deepEqual(perf[0], {
+      model: 'model-a', domain: 'math', language: 'zh', successes: 2, total: 2, avgLatencyMs: 200,
+      ratingSum: 7, ratingCount: 2, costUsd: 0.002,
+    });
+    await store.close();
+  });
+
+  test('a record SQLite refuses is dropped alone and the rest of its batch is written', async () => {
+    const { store, logs } = await tmpStore({ flushMs: 60_000 });
+    store.recordRequest(request('good-1'), null, []);
+    store.recordRequest(request('bad', { status: 'maybe' as 'ok' }), null, []);
+    store.recordRequest(request('good-2'), null, []);
+    await store.flush();
+    assert.equal(store.pending(), 0);
+    assert.deepEqual((await store.listRequests({})).map((r) => r.id).sort(), ['good-1', 'good-2']);
+    const dropped = logs.find((l) => l.msg === 'store dropped a record SQLite refused');
+    assert.equal(dropped?.fields?.requestId, 'bad');
+    assert.equal(dropped?.fields?.code, 'SQLITE_CONSTRAINT');
+    await store.close();
+  });
+
+  test('a duplicate request id is ignored without adding to performance twice', async () => {
+    const { store, logs } = await tmpStore();
+    store.recordRequest(request('dup'), null, [call('dup')]);
+    store.recordRequest(request('dup'), null, [call('dup')]);
+    await store.flush();
+    assert.equal(await store.countRequests(), 1);
+    assert.equal((await store.performance())[0]?.total, 1);
+    assert.ok(logs.some((l) => l.level === 'warn' && l.fields?.requestId === 'dup'));
+    await store.close();
+  });
+
+  test('a batch that fails while another connection holds the write lock stays queued and is written after', async () => {
+    const { store, file, nextLog } = await tmpStore({ busyTimeoutMs: 20, retryBaseMs: 5, retryMaxMs: 40 });
+    const locker = await Db.open(file);
+    await locker.run('BEGIN EXCLUSIVE');
+    const failed = nextLog((e) => e.msg.startsWith('store batch failed'));
+    for (let i = 0; i < 3; i++) store.recordRequest(request(`locked-${i}`), null, [call(`locked-${i}`)]);
+    const flushed = store.flush();
+    const failure = await failed;
+    assert.equal(failure.level, 'error');
+    assert.equal(failure.fields?.code, 'SQLITE_BUSY');
+    assert.equal(store.pending(), 3);
+    assert.equal(await store.requestExists('locked-1'), true);
+    assert.equal(await store.countRequests(), 0);
+
+    await locker.run('COMMIT');
+    await flushed;
+    assert.equal(store.pending(), 0);
+    assert.equal(await store.countRequests(), 3);
+    assert.equal((await store.performance())[0]?.total, 3);
+    await locker.close();
+    await store.close();
+  });
+
+  test('a batch that fails because the database is full (SQLITE_FULL) is kept and written once there is room', async () => {
+    const { store, nextLog } = await tmpStore({ retryBaseMs: 5, retryMaxMs: 20 });
+    const [{ page_count: pages } = { page_count: 0 }] = await store.all<{ page_count: number }>('PRAGMA page_count');
+    // max_page_count is per connection; run() executes on the write connection.
+    await store.run(`PRAGMA max_page_count = ${pages}`);
+    const failed = nextLog((e) => e.msg.startsWith('store batch failed'));
+    for (let i = 0; i < 4; i++) store.recordRequest(request(`full-${i}`, { answer: 'x'.repeat(40_000) }), null, []);
+    const flushed = store.flush();
+    assert.equal((await failed).fields?.code, 'SQLITE_FULL');
+    assert.equal(store.pending(), 4);
+
+    await store.run('PRAGMA max_page_count = 1073741823');
+    await flushed;
+    assert.equal(await store.countRequests(), 4);
+    await store.close();
+  });
+
+  test('close() writes what is queued, and later records are dropped with a log line', async () => {
+    const { store, file, logs } = await tmpStore({ flushMs: 60_000 });
+    for (let i = 0; i < 5; i++) store.recordRequest(request(`c${i}`), null, []);
+    store.recordFeedback({ requestId: 'c1', ts: 2_000, rating: 3, comment: null, source: 'user' });
+    await store.close();
+    store.recordRequest(request('late'), null, []);
+    assert.ok(logs.some((l) => l.msg === 'store is closed; record dropped'));
+
+    const { store: reopened } = await tmpStore({ path: file });
+    assert.equal(await reopened.countRequests(), 5);
+    assert.deepEqual((await reopened.getRequest('c1'))?.feedback.map((f) => f.rating), [3]);
+    assert.equal(await reopened.requestExists('late'), false);
+    await reopened.close();
+  });
+
+  test('close() gives up after closeTimeoutMs when the database stays locked, and says how much was lost', async () => {
+    const { store, file } = await tmpStore({ busyTimeoutMs: 10, retryBaseMs: 5, retryMaxMs: 10, closeTimeoutMs: 100 });
+    const locker = await Db.open(file);
+    await locker.run('BEGIN EXCLUSIVE');
+    store.recordRequest(request('lost'), null, []);
+    await assert.rejects(store.close(), /1 records not written/);
+    await locker.run('ROLLBACK');
+    await locker.close();
+  });
+});
