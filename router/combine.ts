@@ -1,0 +1,179 @@
+// Fusion of stage opinions into a routing decision: a quality estimate per model, a cost (or
+// latency) estimate, and a cheapest-within-threshold choice. Pure; randomness is injected.
+import type { CandidateModel, LearnedState, RoutingDecision, RoutingMethod, RoutingPreference, ScoredCandidate, StageResult } from './types.ts';
+
+/** A decision before the router adds features and timings. */
+export type DecisionCore = Omit<RoutingDecision, 'features' | 'timings'>;
+
+/** Stages the learned decision blends, with their labels in explanations. */
+export const LEARNED_STAGES = ['knn', 'judge', 'bandit'] as const;
+const STAGE_LABEL: Record<string, string> = { knn: 'kNN', judge: 'judge', bandit: 'priors', keywords: 'keywords' };
+
+/** A neutral 0.5 belief with this much weight keeps models nobody has an opinion on comparable. */
+const NEUTRAL_WEIGHT = 0.05;
+const DEFAULT_OUTPUT_TOKENS = 300;
+const EPS = 1e-9;
+
+/** The quality knob t in [0,1]: an explicit threshold wins, else it follows the preference. */
+export function qualityKnob(prefer?: RoutingPreference, qualityThreshold?: number): number {
+  if (qualityThreshold !== undefined && Number.isFinite(qualityThreshold)) return Math.min(1, Math.max(0, qualityThreshold));
+  switch (prefer) {
+    case 'quality': return 1;
+    case 'cost': return 0.6;
+    default: return 0.9;
+  }
+}
+
+const CJK_RE = /[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]/g;
+
+/** Rough token count: one per CJK character, one per four other characters. */
+export function estimateTokens(text: string): number {
+  const cjk = text.match(CJK_RE)?.length ?? 0;
+  return Math.ceil(cjk + (text.length - cjk) / 4);
+}
+
+/** Estimated cost in dollars of answering with `c`. */
+export function estimateCost(c: CandidateModel, inputTokens: number, avgOutputTokens?: number): number {
+  return (inputTokens / 1000) * c.costPer1kInput + ((avgOutputTokens ?? DEFAULT_OUTPUT_TOKENS) / 1000) * c.costPer1kOutput;
+}
+
+export interface FusionInput {
+  /** Already filtered to routable (healthy, weight > 0) models. */
+  candidates: readonly CandidateModel[];
+  /** Stage results by stage name (knn, judge, bandit); null = no opinion. */
+  stages: Readonly<Record<string, StageResult | null | undefined>>;
+  learned: LearnedState | null;
+  inputTokens: number;
+  prefer?: RoutingPreference;
+  qualityThreshold?: number;
+  /** Relative trust per stage on top of each stage's own confidence (default 1 each). */
+  stageWeights?: Readonly<Record<string, number>>;
+}
+
+interface Estimate {
+  model: CandidateModel;
+  quality: number;
+  /** Cost in dollars, or latency in ms when preferring latency. */
+  price: number;
+  cost: number;
+  parts: Record<string, number>;
+}
+
+function formatPrice(price: number, latency: boolean): string {
+  return latency ? `${Math.round(price)} ms` : `$${price.toPrecision(2)}`;
+}
+
+/**
+ * The learned decision: q(m) is the confidence-weighted blend of kNN, judge and bandit scores;
+ * the pick is the cheapest model with q(m) >= t * max q (t = quality knob), the rest follow by
+ * utility q/max q - (1 - t) * price/max price. Null when no learned stage has an opinion.
+ */
+export function fuseLearned(input: FusionInput): DecisionCore | null {
+  const { candidates, learned } = input;
+  const active = LEARNED_STAGES.filter((name) => {
+    const r = input.stages[name];
+    return r && r.confidence > 0 && candidates.some((c) => r.perModel[c.id] !== undefined);
+  });
+  if (active.length === 0 || candidates.length === 0) return null;
+
+  const latency = input.prefer === 'latency';
+  const t = qualityKnob(input.prefer, input.qualityThreshold);
+  const knownLatency = candidates.map((c) => learned?.avgLatencyMs[c.id]).filter((v): v is number => v !== undefined && Number.isFinite(v));
+  const meanLatency = knownLatency.length ? knownLatency.reduce((a, b) => a + b, 0) / knownLatency.length : 0;
+
+  const estimates: Estimate[] = candidates.map((c) => {
+    const parts: Record<string, number> = {};
+    let num = NEUTRAL_WEIGHT * 0.5;
+    let den = NEUTRAL_WEIGHT;
+    for (const name of active) {
+      const r = input.stages[name]!;
+      const score = r.perModel[c.id];
+      if (score === undefined || !Number.isFinite(score)) continue;
+      const w = (input.stageWeights?.[name] ?? 1) * r.confidence;
+      parts[name] = score;
+      num += w * Math.min(1, Math.max(0, score));
+      den += w;
+    }
+    const cost = estimateCost(c, input.inputTokens, learned?.avgOutputTokens[c.id]);
+    const price = latency ? learned?.avgLatencyMs[c.id] ?? meanLatency : cost;
+    const quality = num / den;
+    parts.quality = quality;
+    parts.cost = cost;
+    if (latency) parts.latencyMs = price;
+    return { model: c, quality, price, cost, parts };
+  });
+
+  const qmax = Math.max(...estimates.map((e) => e.quality));
+  const pmax = Math.max(...estimates.map((e) => e.price));
+  const byPriceThenQuality = (a: Estimate, b: Estimate) => a.price - b.price || b.quality - a.quality || a.model.id.localeCompare(b.model.id);
+  const acceptable = estimates.filter((e) => e.quality >= t * qmax - EPS).sort(byPriceThenQuality);
+  const chosen = acceptable[0]!;
+  const utility = (e: Estimate) => (qmax > 0 ? e.quality / qmax : 0) - (1 - t) * (pmax > 0 ? e.price / pmax : 0);
+  for (const e of estimates) e.parts.utility = utility(e);
+  const rest = estimates.filter((e) => e !== chosen).sort((a, b) => utility(b) - utility(a) || byPriceThenQuality(a, b));
+
+  const ranked: ScoredCandidate[] = [chosen, ...rest].map((e) => ({ model: e.model.id, score: e.quality, parts: e.parts }));
+  const confidence = 1 - active.reduce((acc, name) => acc * (1 - Math.min(1, (input.stageWeights?.[name] ?? 1) * input.stages[name]!.confidence)), 1);
+  const method: RoutingMethod = active.length === 1 && active[0] !== 'bandit' ? active[0]! : 'learned';
+
+  const best = estimates.reduce((a, b) => (b.quality > a.quality ? b : a));
+  const what = latency ? 'fastest' : 'cheapest';
+  const choice = t >= 1 - EPS
+    ? `best estimated quality: ${chosen.model.id} (q=${chosen.quality.toFixed(2)})`
+    : `${what} model within ${Math.round(t * 100)}% of best quality: ${chosen.model.id} (q=${chosen.quality.toFixed(2)}, ${formatPrice(chosen.price, latency)})` +
+      (best !== chosen ? `; best was ${best.model.id} (q=${best.quality.toFixed(2)}, ${formatPrice(best.price, latency)})` : '');
+  const evidence = active.map((name) => `${STAGE_LABEL[name]}: ${input.stages[name]!.evidence}`);
+  return { method, selected: chosen.model.id, candidates: ranked, confidence, reasoning: [...evidence, choice].join('; ') };
+}
+
+/** Weighted random pick (weights > 0 assumed); the RNG is injected so tests are deterministic. */
+export function weightedPick<T extends { weight: number }>(items: readonly T[], rng: () => number): T {
+  const total = items.reduce((s, c) => s + Math.max(0, c.weight), 0);
+  if (total <= 0) return items[0]!;
+  let r = rng() * total;
+  for (const item of items) {
+    r -= Math.max(0, item.weight);
+    if (r < 0) return item;
+  }
+  return items[items.length - 1]!;
+}
+
+const byWeight = (a: CandidateModel, b: CandidateModel) => b.weight - a.weight || a.id.localeCompare(b.id);
+
+/** Weighted random choice among candidates; fallbacks by descending weight. */
+export function decideByWeights(candidates: readonly CandidateModel[], rng: () => number): DecisionCore {
+  const total = candidates.reduce((s, c) => s + c.weight, 0);
+  const chosen = weightedPick(candidates, rng);
+  const rest = candidates.filter((c) => c !== chosen).sort(byWeight);
+  const ranked = [chosen, ...rest].map((c) => ({ model: c.id, score: total > 0 ? c.weight / total : 0, parts: { weight: c.weight } }));
+  return {
+    method: 'weights',
+    selected: chosen.id,
+    candidates: ranked,
+    confidence: total > 0 ? chosen.weight / total : 0,
+    reasoning: `weighted random choice: ${chosen.id} (weight ${chosen.weight} of ${total})`,
+  };
+}
+
+/**
+ * Keyword decision: the best-scoring matched models first (ties split by weighted random choice),
+ * then the other matched models, then everyone else by weight. Null when nothing matched.
+ */
+export function decideByKeywords(candidates: readonly CandidateModel[], keywords: StageResult | null, rng: () => number): DecisionCore | null {
+  if (!keywords) return null;
+  const matched = candidates.filter((c) => keywords.perModel[c.id] !== undefined);
+  if (matched.length === 0) return null;
+  const score = (c: CandidateModel) => keywords.perModel[c.id] ?? 0;
+  const top = Math.max(...matched.map(score));
+  const chosen = weightedPick(matched.filter((c) => score(c) >= top - EPS), rng);
+  const otherMatched = matched.filter((c) => c !== chosen).sort((a, b) => score(b) - score(a) || byWeight(a, b));
+  const unmatched = candidates.filter((c) => keywords.perModel[c.id] === undefined).sort(byWeight);
+  const ranked = [chosen, ...otherMatched, ...unmatched].map((c) => ({ model: c.id, score: score(c), parts: { keywords: score(c), weight: c.weight } }));
+  return { method: 'keywords', selected: chosen.id, candidates: ranked, confidence: keywords.confidence, reasoning: `keywords: ${keywords.evidence}` };
+}
+
+/** A fixed first choice (explicit model or request rule), then the others by weight. */
+export function decideFixed(method: RoutingMethod, model: string, others: readonly CandidateModel[], reasoning: string): DecisionCore {
+  const rest = others.filter((c) => c.id !== model).sort(byWeight).map((c) => ({ model: c.id, score: 0 }));
+  return { method, selected: model, candidates: [{ model, score: 1 }, ...rest], confidence: 1, reasoning };
+}
