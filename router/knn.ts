@@ -1,0 +1,380 @@
+// Nearest-neighbour memory of past queries and how each model did on them: an HNSW index
+// (hnswlib-node) and an exact brute-force twin, shared outcome scoring, and the `knn` routing stage.
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import hnswlib from 'hnswlib-node';
+import type { Embedder } from './embedder.ts';
+import type { CandidateModel, QueryFeatures, RoutingStage, StageResult } from './types.ts';
+import { dot, l2normalize } from './vector.ts';
+
+export interface Outcome {
+  model: string;
+  success: boolean;
+  /** 1..5 when a person or judge rated the answer. */
+  rating?: number;
+  latencyMs: number;
+}
+
+export interface Neighbour {
+  id: string;
+  /** Cosine similarity in [-1, 1]. */
+  similarity: number;
+  outcomes: Outcome[];
+}
+
+export interface ModelScores {
+  perModel: Record<string, { score: number; support: number }>;
+  confidence: number;
+  neighbours: number;
+  meanSimilarity: number;
+}
+
+/** What `KnnStage` and the benchmark need from an index. */
+export interface NeighbourIndex {
+  readonly dim: number;
+  readonly size: number;
+  add(id: string, vector: Float32Array, outcomes: Outcome[]): void;
+  search(vector: Float32Array, k: number): Neighbour[];
+  scoreModels(vector: Float32Array, k: number, candidates: string[]): ModelScores;
+}
+
+/**
+ * Quality of one outcome in [0, 1]: a rating r in 1..5 maps to (r - 1) / 4; unrated outcomes
+ * count 0.7 when they succeeded (good enough, not proven great) and 0 when they failed.
+ */
+export function outcomeQuality(o: Outcome): number {
+  if (o.rating !== undefined && Number.isFinite(o.rating)) return Math.min(1, Math.max(0, (o.rating - 1) / 4));
+  return o.success ? 0.7 : 0;
+}
+
+export interface ScoringOptions {
+  /** λ: pseudo-weight of the model's global mean in the shrunk score (default 2). */
+  priorStrength?: number;
+}
+
+interface Entry {
+  id: string;
+  outcomes: Outcome[];
+}
+
+/**
+ * Ids, outcomes and global per-model means, plus the scoring shared by both indexes.
+ *
+ * Scoring, for neighbours i with similarity s_i and weight w_i = max(s_i, 0), and each model m:
+ *   local mean  μ_m = Σ w_i·q(o) / Σ w_i      over m's outcomes o at the neighbours (q = outcomeQuality)
+ *   score       s_m = (W_m·μ_m + λ·g_m) / (W_m + λ)   with W_m = Σ w_i, g_m = m's global mean quality
+ *   support     n_m = number of m's outcomes among the neighbours
+ * Models with no outcome anywhere are left out (no opinion); models seen only elsewhere score g_m.
+ * Confidence = meanSim⁺ · agreement · coverage, where meanSim⁺ is the mean of max(s_i, 0),
+ * agreement = 1 − 2·σ (σ = weighted std-dev of the best model's local qualities, at most 0.5),
+ * coverage = n_best / (n_best + λ); 0 when no candidate has local support.
+ */
+abstract class OutcomeIndex implements NeighbourIndex {
+  protected readonly entries: Entry[] = [];
+  protected readonly labels = new Map<string, number>();
+  private readonly globalSum = new Map<string, number>();
+  private readonly globalCount = new Map<string, number>();
+  protected readonly priorStrength: number;
+
+  constructor(readonly dim: number, scoring: ScoringOptions = {}) {
+    this.priorStrength = scoring.priorStrength ?? 2;
+  }
+
+  get size(): number {
+    return this.entries.length;
+  }
+
+  /** Stores the vector under a new label (only called for new ids). */
+  protected abstract insert(label: number, vector: Float32Array): void;
+  /** Nearest labels with similarity, best first; k <= size. */
+  protected abstract nearest(vector: Float32Array, k: number): Array<{ label: number; similarity: number }>;
+
+  /** Adds a query; adding a known id merges the outcomes and keeps the first vector. */
+  add(id: string, vector: Float32Array, outcomes: Outcome[]): void {
+    if (vector.length !== this.dim) throw new Error(`vector has dim ${vector.length}, index has ${this.dim}`);
+    let label = this.labels.get(id);
+    if (label === undefined) {
+      label = this.entries.length;
+      this.insert(label, vector);
+      this.entries.push({ id, outcomes: [] });
+      this.labels.set(id, label);
+    }
+    for (const o of outcomes) {
+      // Copy only the known fields so persisted entries round-trip exactly.
+      const copy: Outcome = { model: o.model, success: o.success, latencyMs: o.latencyMs };
+      if (o.rating !== undefined) copy.rating = o.rating;
+      this.entries[label]!.outcomes.push(copy);
+      this.countGlobal(copy);
+    }
+  }
+
+  /** Re-attaches an entry whose vector is already in the index (used when loading). */
+  protected adopt(entry: Entry): void {
+    this.labels.set(entry.id, this.entries.length);
+    this.entries.push({ id: entry.id, outcomes: entry.outcomes });
+    for (const o of entry.outcomes) this.countGlobal(o);
+  }
+
+  private countGlobal(o: Outcome): void {
+    this.globalSum.set(o.model, (this.globalSum.get(o.model) ?? 0) + outcomeQuality(o));
+    this.globalCount.set(o.model, (this.globalCount.get(o.model) ?? 0) + 1);
+  }
+
+  /** Mean quality of a model over the whole index, or undefined when never seen. */
+  globalMean(model: string): number | undefined {
+    const n = this.globalCount.get(model);
+    return n ? this.globalSum.get(model)! / n : undefined;
+  }
+
+  search(vector: Float32Array, k: number): Neighbour[] {
+    const kk = Math.min(Math.max(0, Math.floor(k)), this.size);
+    if (kk === 0) return [];
+    return this.nearest(vector, kk).map(({ label, similarity }) => {
+      const e = this.entries[label]!;
+      return { id: e.id, similarity, outcomes: e.outcomes };
+    });
+  }
+
+  scoreModels(vector: Float32Array, k: number, candidates: string[]): ModelScores {
+    const neighbours = this.search(vector, k);
+    const empty: ModelScores = { perModel: {}, confidence: 0, neighbours: neighbours.length, meanSimilarity: 0 };
+    if (neighbours.length === 0) return empty;
+    const wanted = new Set(candidates);
+    const sumWQ = new Map<string, number>();
+    const sumW = new Map<string, number>();
+    const support = new Map<string, number>();
+    let simTotal = 0;
+    for (const n of neighbours) {
+      const w = Math.max(n.similarity, 0);
+      simTotal += w;
+      for (const o of n.outcomes) {
+        if (!wanted.has(o.model)) continue;
+        sumWQ.set(o.model, (sumWQ.get(o.model) ?? 0) + w * outcomeQuality(o));
+        sumW.set(o.model, (sumW.get(o.model) ?? 0) + w);
+        support.set(o.model, (support.get(o.model) ?? 0) + 1);
+      }
+    }
+    const meanSimilarity = simTotal / neighbours.length;
+    const λ = this.priorStrength;
+    const perModel: ModelScores['perModel'] = {};
+    let best: string | undefined;
+    for (const model of wanted) {
+      const g = this.globalMean(model);
+      if (g === undefined) continue;
+      const W = sumW.get(model) ?? 0;
+      const score = ((sumWQ.get(model) ?? 0) + λ * g) / (W + λ);
+      const n = support.get(model) ?? 0;
+      perModel[model] = { score, support: n };
+      if (n > 0 && (best === undefined || score > perModel[best]!.score)) best = model;
+    }
+    if (best === undefined) return { ...empty, perModel, meanSimilarity };
+    const mean = sumW.get(best)! > 0 ? sumWQ.get(best)! / sumW.get(best)! : 0;
+    let varSum = 0;
+    let wSum = 0;
+    for (const n of neighbours) {
+      const w = Math.max(n.similarity, 0);
+      for (const o of n.outcomes) {
+        if (o.model !== best) continue;
+        varSum += w * (outcomeQuality(o) - mean) ** 2;
+        wSum += w;
+      }
+    }
+    const sigma = wSum > 0 ? Math.sqrt(varSum / wSum) : 0.5;
+    const agreement = Math.max(0, 1 - 2 * sigma);
+    const nBest = perModel[best]!.support;
+    const coverage = nBest / (nBest + λ);
+    const confidence = Math.min(1, Math.max(0, meanSimilarity * agreement * coverage));
+    return { perModel, confidence, neighbours: neighbours.length, meanSimilarity };
+  }
+}
+
+export interface KnnIndexOptions extends ScoringOptions {
+  /** 'cosine' normalises inside hnswlib; 'ip' assumes unit vectors (ours are). */
+  space?: 'cosine' | 'ip';
+  /** Initial capacity; doubled whenever it is full. */
+  maxElements?: number;
+  m?: number;
+  efConstruction?: number;
+  /** Search breadth; raised to k when k is larger. */
+  efSearch?: number;
+  seed?: number;
+}
+
+const SIDECAR = 'knn.ndjson';
+
+/** HNSW-backed index: sub-linear search, persisted as an hnswlib file plus an NDJSON sidecar. */
+export class KnnIndex extends OutcomeIndex {
+  private efNow = 0;
+
+  private constructor(
+    dim: number,
+    private readonly hnsw: hnswlib.HierarchicalNSW,
+    private readonly opts: Required<Omit<KnnIndexOptions, 'priorStrength'>> & ScoringOptions,
+  ) {
+    super(dim, opts);
+  }
+
+  private static settle(opts: KnnIndexOptions): Required<Omit<KnnIndexOptions, 'priorStrength'>> & ScoringOptions {
+    return {
+      space: opts.space ?? 'cosine', maxElements: Math.max(16, opts.maxElements ?? 1024), m: opts.m ?? 16,
+      efConstruction: opts.efConstruction ?? 100, efSearch: opts.efSearch ?? 64, seed: opts.seed ?? 100,
+      priorStrength: opts.priorStrength,
+    };
+  }
+
+  static create(dim: number, opts: KnnIndexOptions = {}): KnnIndex {
+    const o = KnnIndex.settle(opts);
+    const hnsw = new hnswlib.HierarchicalNSW(o.space, dim);
+    hnsw.initIndex(o.maxElements, o.m, o.efConstruction, o.seed);
+    return new KnnIndex(dim, hnsw, o);
+  }
+
+  get capacity(): number {
+    return this.hnsw.getMaxElements();
+  }
+
+  protected insert(label: number, vector: Float32Array): void {
+    if (this.hnsw.getCurrentCount() >= this.hnsw.getMaxElements()) {
+      this.hnsw.resizeIndex(this.hnsw.getMaxElements() * 2);
+    }
+    this.hnsw.addPoint(Array.from(vector), label);
+  }
+
+  protected nearest(vector: Float32Array, k: number): Array<{ label: number; similarity: number }> {
+    const ef = Math.max(this.opts.efSearch, k);
+    if (ef !== this.efNow) {
+      this.hnsw.setEf(ef);
+      this.efNow = ef;
+    }
+    const { distances, neighbors } = this.hnsw.searchKnn(Array.from(vector), k);
+    const out = neighbors.map((label, i) => ({ label, similarity: 1 - distances[i]! }));
+    return out.sort((a, b) => b.similarity - a.similarity);
+  }
+
+  /**
+   * Writes `knn-<generation>.hnsw` then the sidecar naming it, each via temp file + rename, so a
+   * reader sees either the old pair or the new pair; older generations are removed afterwards.
+   */
+  async save(dir: string): Promise<void> {
+    await fs.mkdir(dir, { recursive: true });
+    const indexFile = `knn-${Date.now()}-${process.pid}.hnsw`;
+    const tmpIndex = path.join(dir, `${indexFile}.tmp`);
+    await this.hnsw.writeIndex(tmpIndex);
+    await fs.rename(tmpIndex, path.join(dir, indexFile));
+    const { space, m, efConstruction, efSearch, seed } = this.opts;
+    const meta = { version: 1, dim: this.dim, count: this.size, indexFile, space, m, efConstruction, efSearch, seed, priorStrength: this.priorStrength };
+    const lines = [JSON.stringify(meta), ...this.entries.map((e) => JSON.stringify(e))];
+    const tmpSidecar = path.join(dir, `${SIDECAR}.${process.pid}.tmp`);
+    await fs.writeFile(tmpSidecar, lines.join('\n') + '\n');
+    await fs.rename(tmpSidecar, path.join(dir, SIDECAR));
+    for (const name of await fs.readdir(dir)) {
+      if (/^knn-.*\.hnsw$/.test(name) && name !== indexFile) await fs.rm(path.join(dir, name), { force: true });
+    }
+  }
+
+  /** Loads what `save` wrote; null when `dir` holds no index; throws on a dim mismatch or damage. */
+  static async load(dir: string, dim: number, opts: KnnIndexOptions = {}): Promise<KnnIndex | null> {
+    let text: string;
+    try {
+      text = await fs.readFile(path.join(dir, SIDECAR), 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw err;
+    }
+    const [head, ...rest] = text.split('\n').filter((l) => l.length > 0);
+    const meta = JSON.parse(head ?? '{}') as {
+      dim?: number; count?: number; indexFile?: string; space?: 'cosine' | 'ip'; m?: number;
+      efConstruction?: number; efSearch?: number; seed?: number; priorStrength?: number;
+    };
+    if (meta.dim !== dim) throw new Error(`kNN index in ${dir} has dim ${meta.dim}, embedder has ${dim}: rebuild the index`);
+    if (!meta.indexFile || rest.length !== meta.count) throw new Error(`kNN sidecar in ${dir} is damaged`);
+    const o = KnnIndex.settle({ ...meta, ...opts });
+    const hnsw = new hnswlib.HierarchicalNSW(o.space, dim);
+    await hnsw.readIndex(path.join(dir, meta.indexFile));
+    if (hnsw.getCurrentCount() !== meta.count) {
+      throw new Error(`kNN index in ${dir} holds ${hnsw.getCurrentCount()} vectors, sidecar lists ${meta.count}`);
+    }
+    const index = new KnnIndex(dim, hnsw, { ...o, priorStrength: opts.priorStrength ?? meta.priorStrength });
+    for (const line of rest) index.adopt(JSON.parse(line) as Entry);
+    return index;
+  }
+}
+
+/** Exact scan over unit vectors: the recall reference and the benchmark baseline. */
+export class BruteForceIndex extends OutcomeIndex {
+  private vectors: Float32Array;
+
+  constructor(dim: number, scoring: ScoringOptions = {}) {
+    super(dim, scoring);
+    this.vectors = new Float32Array(dim * 1024);
+  }
+
+  protected insert(label: number, vector: Float32Array): void {
+    const offset = label * this.dim;
+    if (offset + this.dim > this.vectors.length) {
+      const grown = new Float32Array(this.vectors.length * 2);
+      grown.set(this.vectors);
+      this.vectors = grown;
+    }
+    this.vectors.set(vector, offset);
+    l2normalize(this.vectors.subarray(offset, offset + this.dim));
+  }
+
+  protected nearest(vector: Float32Array, k: number): Array<{ label: number; similarity: number }> {
+    const q = l2normalize(Float32Array.from(vector));
+    const top: Array<{ label: number; similarity: number }> = [];
+    const dim = this.dim;
+    for (let label = 0; label < this.size; label++) {
+      const similarity = dot(q, this.vectors.subarray(label * dim, (label + 1) * dim));
+      if (top.length === k && similarity <= top[k - 1]!.similarity) continue;
+      let i = top.length === k ? k - 1 : top.length;
+      if (top.length === k) top.pop();
+      while (i > 0 && top[i - 1]!.similarity < similarity) i--;
+      top.splice(i, 0, { label, similarity });
+    }
+    return top;
+  }
+}
+
+/** The `knn` routing stage: what models did on the most similar past queries. */
+export class KnnStage implements RoutingStage {
+  readonly name = 'knn';
+  private readonly k: number;
+
+  constructor(private index: NeighbourIndex, private readonly embedder: Embedder, opts: { k?: number } = {}) {
+    this.k = opts.k ?? 20;
+  }
+
+  /** Swaps in a rebuilt index (e.g. after the learner ran). */
+  useIndex(index: NeighbourIndex): void {
+    this.index = index;
+  }
+
+  get indexSize(): number {
+    return this.index.size;
+  }
+
+  /** Embeds and records a served query's outcome so the index grows online. */
+  async learn(id: string, text: string, outcomes: Outcome[]): Promise<void> {
+    const [vector] = await this.embedder.embed([text]);
+    this.index.add(id, vector!, outcomes);
+  }
+
+  async score(text: string, _features: QueryFeatures, candidates: CandidateModel[], signal?: AbortSignal): Promise<StageResult | null> {
+    if (this.index.size === 0) return null;
+    const [vector] = await this.embedder.embed([text]);
+    signal?.throwIfAborted();
+    const r = this.index.scoreModels(vector!, this.k, candidates.map((c) => c.id));
+    const perModel: Record<string, number> = {};
+    let best: string | undefined;
+    for (const [model, { score }] of Object.entries(r.perModel)) {
+      perModel[model] = score;
+      if (best === undefined || score > perModel[best]!) best = model;
+    }
+    const head = `k=${r.neighbours} neighbours, mean sim ${r.meanSimilarity.toFixed(2)}`;
+    const evidence = best === undefined
+      ? `${head}, no outcomes for these candidates`
+      : `${head}, best ${best} (${perModel[best]!.toFixed(2)}, n=${r.perModel[best]!.support})`;
+    return { perModel, confidence: r.confidence, evidence };
+  }
+}
