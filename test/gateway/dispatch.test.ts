@@ -28,6 +28,7 @@ describe('dispatch: retries, breaker, fallback, timeouts', () => {
   beforeEach(() => {
     a.reset();
     b.reset();
+    for (const rt of gw.services.registry.all()) rt.breaker.onSuccess();
   });
 
   test('a 429 followed by success is retried on the same model', async () => {
@@ -41,12 +42,22 @@ describe('dispatch: retries, breaker, fallback, timeouts', () => {
   });
 
   test('Retry-After is honoured before the retry', async () => {
-    a.enqueue({ kind: 'error', status: 503, retryAfter: '0.3' });
+    a.enqueue({ kind: 'error', status: 503, retryAfter: '0.09' });
     const t0 = Date.now();
     const r = await postJson(`${gw.url}/api/chat`, { message: 'retry after me' });
     assert.equal(r.status, 200);
-    assert.ok(Date.now() - t0 >= 280, 'waited for Retry-After');
+    assert.ok(Date.now() - t0 >= 85, 'waited for Retry-After');
+    assert.equal(r.body._actual_model_used, 'alpha');
     assert.equal(a.requests.length, 2);
+  });
+
+  test('a Retry-After longer than the longest backoff moves on to the next model at once', async () => {
+    a.enqueue({ kind: 'error', status: 429, retryAfter: '30' });
+    const t0 = Date.now();
+    const r = await postJson(`${gw.url}/api/chat`, { message: 'too long to wait' });
+    assert.equal(r.body._actual_model_used, 'beta');
+    assert.equal(a.requests.length, 1);
+    assert.ok(Date.now() - t0 < 1000);
   });
 
   test('a non-retryable 400 from the upstream is not retried and falls back to the next candidate', async () => {
