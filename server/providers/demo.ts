@@ -34,8 +34,13 @@ function hash(text: string): number {
   return h >>> 0;
 }
 
+const fillerWords = new Set([
+  'the', 'and', 'for', 'with', 'how', 'what', 'write', 'please', 'can', 'you', 'that', 'this', 'function', 'code',
+  'typescript', 'javascript', 'python', 'def', 'class', 'const', 'let', 'var', 'import', 'some', 'into', 'from',
+]);
+
 function identifierFrom(question: string): string {
-  const words = question.toLowerCase().match(/[a-z]{3,}/g)?.filter((w) => !['the', 'and', 'for', 'with', 'how', 'what', 'write', 'please', 'can', 'you'].includes(w)) ?? [];
+  const words = question.toLowerCase().match(/[a-z]{3,}/g)?.filter((w) => !fillerWords.has(w)) ?? [];
   return words.slice(0, 3).join('_') || 'solve';
 }
 
