@@ -1,0 +1,164 @@
+// Fusion: quality knob (cheapest within t of the best), fallbacks by utility, latency preference,
+// stage blending, and the keyword / weight fallbacks.
+import { test, describe } from 'node:test';
+import assert from 'node:assert/strict';
+import { decideByKeywords, decideByWeights, estimateCost, estimateTokens, fuseLearned, qualityKnob, weightedPick, type FusionInput } from '../../router/combine.ts';
+import type { RoutingPreference, StageResult } from '../../router/types.ts';
+import { candidate, learnedState } from './fixtures.ts';
+
+const cheap = candidate('cheap', { costPer1kInput: 0.0001, costPer1kOutput: 0.0002, weight: 3 });
+const mid = candidate('mid', { costPer1kInput: 0.001, costPer1kOutput: 0.002 });
+const best = candidate('best', { costPer1kInput: 0.01, costPer1kOutput: 0.03 });
+const models = [best, cheap, mid];
+const knn: StageResult = { perModel: { cheap: 0.7, mid: 0.8, best: 0.9 }, confidence: 0.8, evidence: '14 similar past queries, best best (0.90)' };
+
+const fuse = (over: Partial<FusionInput> = {}) =>
+  fuseLearned({ candidates: models, stages: { knn }, learned: null, inputTokens: 100, ...over });
+
+describe('quality knob', () => {
+  // q = (0.05 * 0.5 + 0.8 * s) / 0.85: cheap 0.688, mid 0.782, best 0.876.
+  const table: Array<[string, { qualityThreshold?: number; prefer?: RoutingPreference }, string[]]> = [
+    ['t=0 picks the cheapest acceptable', { qualityThreshold: 0 }, ['cheap', 'mid', 'best']],
+    ['t=0.7 still accepts the cheap model', { qualityThreshold: 0.7 }, ['cheap', 'mid', 'best']],
+    ['t=0.8 needs the mid model', { qualityThreshold: 0.8 }, ['mid', 'best', 'cheap']],
+    ['t=0.9 needs the best model', { qualityThreshold: 0.9 }, ['best', 'mid', 'cheap']],
+    ['t=1 picks the best quality', { qualityThreshold: 1 }, ['best', 'mid', 'cheap']],
+    ['prefer quality = t 1', { prefer: 'quality' }, ['best', 'mid', 'cheap']],
+    ['prefer cost = t 0.6', { prefer: 'cost' }, ['cheap', 'mid', 'best']],
+    ['balanced = t 0.9', { prefer: 'balanced' }, ['best', 'mid', 'cheap']],
+    ['an explicit threshold beats the preference', { prefer: 'quality', qualityThreshold: 0 }, ['cheap', 'mid', 'best']],
+  ];
+  for (const [name, knob, order] of table) {
+    test(`${name}; fallbacks by utility: ${order.join(' > ')}`, () => {
+      const d = fuse(knob);
+      assert.ok(d);
+      assert.equal(d.selected, order[0]);
+      assert.deepEqual(d.candidates.map((c) => c.model), order);
+      assert.equal(d.method, 'knn');
+    });
+  }
+
+  test('qualityKnob clamps and maps preferences', () => {
+    assert.equal(qualityKnob(undefined, 7), 1);
+    assert.equal(qualityKnob(undefined, -1), 0);
+    assert.equal(qualityKnob('latency'), 0.9);
+    assert.equal(qualityKnob(), 0.9);
+  });
+
+  test('equal quality at t=1 goes to the cheaper model', () => {
+    const d = fuse({ qualityThreshold: 1, stages: { knn: { perModel: { cheap: 0.9, mid: 0.9, best: 0.9 }, confidence: 0.7, evidence: '' } } });
+    assert.deepEqual(d?.candidates.map((c) => c.model), ['cheap', 'mid', 'best']);
+  });
+
+  test('the explanation names the evidence and the rule used', () => {
+    const d = fuse({ qualityThreshold: 0.8 });
+    assert.match(d!.reasoning, /^kNN: 14 similar past queries/);
+    assert.match(d!.reasoning, /cheapest model within 80% of best quality: mid \(q=0\.78, \$/);
+    assert.match(d!.reasoning, /best was best \(q=0\.88/);
+    assert.match(fuse({ qualityThreshold: 1 })!.reasoning, /best estimated quality: best \(q=0\.88\)/);
+  });
+
+  test('per-candidate parts carry stage scores, quality, cost and utility', () => {
+    const d = fuse({ qualityThreshold: 1 });
+    const parts = d!.candidates[0]!.parts!;
+    assert.equal(parts.knn, 0.9);
+    assert.ok(Math.abs(parts.quality! - 0.745 / 0.85) < 1e-9);
+    assert.ok(Math.abs(parts.cost! - estimateCost(best, 100)) < 1e-12);
+    assert.equal(parts.utility, 1);
+    assert.equal(d!.candidates[0]!.score, parts.quality);
+  });
+});
+
+describe('cost and latency estimates', () => {
+  test('cost uses input tokens and learned mean output tokens (300 when unknown)', () => {
+    assert.ok(Math.abs(estimateCost(best, 1000) - (0.01 + 0.3 * 0.03)) < 1e-12);
+    assert.ok(Math.abs(estimateCost(best, 2000, 100) - (0.02 + 0.1 * 0.03)) < 1e-12);
+  });
+
+  test('token estimate counts CJK characters one by one', () => {
+    assert.equal(estimateTokens('abcdefgh'), 2);
+    assert.equal(estimateTokens('你好世界'), 4);
+  });
+
+  test('long learned answers make a model dearer', () => {
+    const learned = learnedState({ avgOutputTokens: { cheap: 200_000 } });
+    const d = fuse({ qualityThreshold: 0, learned });
+    assert.equal(d?.selected, 'mid');
+  });
+
+  test('prefer latency picks the fastest acceptable model by learned mean latency', () => {
+    const learned = learnedState({ avgLatencyMs: { cheap: 3000, mid: 500, best: 2000 } });
+    const d = fuse({ prefer: 'latency', qualityThreshold: 0.7, learned });
+    assert.equal(d?.selected, 'mid');
+    assert.deepEqual(d?.candidates.map((c) => c.model), ['mid', 'best', 'cheap']);
+    assert.equal(d?.candidates[0]?.parts?.latencyMs, 500);
+    assert.match(d!.reasoning, /fastest model within 70% of best quality: mid \(q=0\.78, 500 ms\)/);
+  });
+});
+
+describe('blending stages', () => {
+  const flatKnn: StageResult = { perModel: { cheap: 0.8, mid: 0.8, best: 0.8 }, confidence: 0.6, evidence: 'all alike' };
+  const judge: StageResult = { perModel: { best: 0.9, cheap: 0.05, mid: 0.05 }, confidence: 0.9, evidence: 'chose best (90%): needs reasoning' };
+
+  test("the judge's vote moves quality; method is learned and confidence a noisy-or", () => {
+    const d = fuse({ qualityThreshold: 0.9, stages: { knn: flatKnn, judge } });
+    assert.equal(d?.selected, 'best');
+    assert.equal(d?.method, 'learned');
+    assert.ok(Math.abs(d!.confidence - (1 - 0.4 * 0.1)) < 1e-9);
+    assert.match(d!.reasoning, /kNN: all alike; judge: chose best \(90%\): needs reasoning; /);
+  });
+
+  test('judge alone is method judge; bandit alone is learned; stage weights scale trust', () => {
+    assert.equal(fuse({ stages: { judge } })?.method, 'judge');
+    assert.equal(fuse({ stages: { bandit: { ...flatKnn, evidence: 'priors' } } })?.method, 'learned');
+    const halfJudge = fuse({ qualityThreshold: 0.9, stages: { knn: flatKnn, judge }, stageWeights: { judge: 0.5 } });
+    assert.ok(Math.abs(halfJudge!.confidence - (1 - 0.4 * 0.55)) < 1e-9);
+  });
+
+  test('no stage with an opinion on these candidates means no learned decision', () => {
+    assert.equal(fuse({ stages: {} }), null);
+    assert.equal(fuse({ stages: { knn: { perModel: { other: 1 }, confidence: 0.9, evidence: '' } } }), null);
+    assert.equal(fuse({ stages: { knn: { ...knn, confidence: 0 } } }), null);
+  });
+
+  test('a model no stage knows sits at a neutral 0.5', () => {
+    const d = fuse({ qualityThreshold: 1, stages: { knn: { perModel: { cheap: 0.2, mid: 0.3 }, confidence: 0.9, evidence: '' } } });
+    assert.equal(d?.selected, 'best');
+    assert.equal(d?.candidates[0]?.score, 0.5);
+  });
+});
+
+describe('keyword and weight fallbacks', () => {
+  const seq = (...xs: number[]) => () => xs.shift() ?? 0;
+
+  test('weights: weighted random choice, then by descending weight', () => {
+    assert.equal(decideByWeights(models, seq(0.1)).selected, 'best');
+    // Order best(1) cheap(3) mid(1): 0.5 * 5 = 2.5 falls in cheap's share [1, 4).
+    const d = decideByWeights(models, seq(0.5));
+    assert.equal(d.selected, 'cheap');
+    assert.deepEqual(d.candidates.map((c) => c.model), ['cheap', 'best', 'mid']);
+    assert.equal(d.confidence, 0.6);
+    assert.equal(d.method, 'weights');
+    assert.equal(decideByWeights(models, seq(0.99)).selected, 'mid');
+  });
+
+  test('weightedPick follows the weights statistically', () => {
+    let state = 1;
+    const rng = () => ((state = (state * 48271) % 2147483647) / 2147483647);
+    const counts = { a: 0, b: 0 };
+    for (let i = 0; i < 4000; i++) counts[weightedPick([{ id: 'a' as const, weight: 3 }, { id: 'b' as const, weight: 1 }], rng).id]++;
+    assert.ok(Math.abs(counts.a / 4000 - 0.75) < 0.03);
+  });
+
+  test('keywords: best-scoring matches first (ties by weighted choice), then other matches, then the rest by weight', () => {
+    const kw: StageResult = { perModel: { mid: 0.7, best: 0.7, cheap: 0.4 }, confidence: 0.7, evidence: 'rule "x" -> mid, best' };
+    const d = decideByKeywords(models, kw, seq(0.9));
+    assert.equal(d?.method, 'keywords');
+    assert.deepEqual(d?.candidates.map((c) => c.model), ['mid', 'best', 'cheap']);
+    assert.equal(decideByKeywords(models, kw, seq(0.1))?.selected, 'best');
+    assert.equal(d?.reasoning, 'keywords: rule "x" -> mid, best');
+    const one: StageResult = { perModel: { mid: 0.7 }, confidence: 0.7, evidence: '' };
+    assert.deepEqual(decideByKeywords(models, one, seq(0))?.candidates.map((c) => c.model), ['mid', 'cheap', 'best']);
+    assert.equal(decideByKeywords(models, null, seq(0)), null);
+  });
+});
