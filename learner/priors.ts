@@ -24,7 +24,7 @@ export interface PriorOptions {
 
 export const defaultPriorOptions: PriorOptions = {
   halfLifeDays: 14,
-  priorStrength: 3,
+  priorStrength: 2,
   implicitPenalty: 0.3,
   unratedSuccessQuality: 0.7,
 };

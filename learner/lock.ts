@@ -1,0 +1,91 @@
+// Exclusive learner lock: a file created with 'wx' under the data dir, so only one learner run
+// writes versions at a time. A lock whose process is gone (same host) or that is too old is stale.
+import { hostname } from 'node:os';
+import { randomUUID } from 'node:crypto';
+import { mkdir, readFile, stat, unlink, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+
+export interface LockInfo {
+  pid: number;
+  host: string;
+  startedAt: number;
+  token: string;
+}
+
+/** Thrown when another learner run holds the lock; the message says who and since when. */
+export class LearnerBusyError extends Error {
+  constructor(readonly holder: LockInfo | null, lockPath: string) {
+    super(holder
+      ? `another learner run is in progress (pid ${holder.pid} on ${holder.host}, started ${new Date(holder.startedAt).toISOString()}); lock file ${lockPath}`
+      : `another learner run is in progress; lock file ${lockPath}`);
+    this.name = 'LearnerBusyError';
+  }
+}
+
+export interface LearnerLock {
+  readonly path: string;
+  release(): Promise<void>;
+}
+
+export interface LockOptions {
+  now?: () => number;
+  /** A lock older than this is considered abandoned whatever its pid (default 6 h). */
+  staleAfterMs?: number;
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    // EPERM: the process exists but belongs to someone else.
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+async function readHolder(file: string): Promise<LockInfo | null> {
+  try {
+    const info = JSON.parse(await readFile(file, 'utf8')) as Partial<LockInfo>;
+    if (typeof info.pid === 'number' && typeof info.host === 'string' && typeof info.startedAt === 'number' && typeof info.token === 'string') return info as LockInfo;
+    return null;
+  } catch {
+    return null;
+  }
+}
+
+async function isStale(file: string, holder: LockInfo | null, now: number, staleAfterMs: number): Promise<boolean> {
+  if (!holder) {
+    // Unreadable: either being written right now by its creator, or left half-written by a crash.
+    const mtime = await stat(file).then((s) => s.mtimeMs, () => 0);
+    return Date.now() - mtime > 10_000;
+  }
+  if (now - holder.startedAt > staleAfterMs) return true;
+  return holder.host === hostname() && !processAlive(holder.pid);
+}
+
+/** Take the lock or throw LearnerBusyError. A stale lock is removed once and taking it retried. */
+export async function acquireLearnerLock(dataDir: string, opts: LockOptions = {}): Promise<LearnerLock> {
+  const now = opts.now ?? Date.now;
+  const staleAfterMs = opts.staleAfterMs ?? 6 * 3_600_000;
+  const file = path.join(dataDir, 'learner.lock');
+  await mkdir(dataDir, { recursive: true });
+  const info: LockInfo = { pid: process.pid, host: hostname(), startedAt: now(), token: randomUUID() };
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      await writeFile(file, JSON.stringify(info), { flag: 'wx' });
+      return {
+        path: file,
+        async release() {
+          const holder = await readHolder(file);
+          if (holder?.token === info.token) await unlink(file).catch(() => undefined);
+        },
+      };
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      const holder = await readHolder(file);
+      if (attempt > 0 || !(await isStale(file, holder, now(), staleAfterMs))) throw new LearnerBusyError(holder, file);
+      await unlink(file).catch(() => undefined);
+    }
+  }
+  throw new LearnerBusyError(null, file);
+}
