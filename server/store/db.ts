@@ -28,6 +28,13 @@ export class PreparedStatement {
     });
   }
 
+  /** For statements that return rows, e.g. INSERT ... RETURNING. */
+  all<T>(params: SqlParams = []): Promise<T[]> {
+    return new Promise((resolve, reject) => {
+      this.stmt.all<T>(params, (err: Error | null, rows: T[]) => (err ? reject(err) : resolve(rows)));
+    });
+  }
+
   finalize(): Promise<void> {
     return new Promise((resolve) => {
       this.stmt.finalize(() => resolve());

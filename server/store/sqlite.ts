@@ -4,7 +4,8 @@ import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { RoutingDecision } from '../../router/types.ts';
 import { BatchWriter, type StoreLogger, type StoreLogLevel } from './batch-writer.ts';
-import { Db, sqliteCode, type PreparedStatement } from './db.ts';
+import { BatchSql, MAX_ERROR_CHARS, truncateOrNull, type QueueItem, type RequestItem } from './batch-sql.ts';
+import { Db, sqliteCode } from './db.ts';
 import { migrate } from './migrations.ts';
 import * as q from './queries.ts';
 import type {
@@ -36,25 +37,11 @@ type OptionalStoreMethods = 'stats' | 'timeSeries' | 'runBatch' | 'startLearnerR
 
 export type SqliteStore = Store & Required<Pick<Store, OptionalStoreMethods>> & { readonly path: string };
 
-interface RequestItem {
-  kind: 'request';
-  req: RequestRecord;
-  decision: RoutingDecision | null;
-  calls: ModelCallRecord[];
-}
-interface FeedbackItem {
-  kind: 'feedback';
-  fb: FeedbackRecord;
-}
-type QueueItem = RequestItem | FeedbackItem;
-
 export const MAX_QUERY_CHARS = 20_000;
 export const MAX_ANSWER_CHARS = 50_000;
-const MAX_ERROR_CHARS = 4_000;
 const MAX_COMMENT_CHARS = 5_000;
 
 const truncate = (s: string, max: number): string => (s.length > max ? s.slice(0, max) : s);
-const truncateOrNull = (s: string | null | undefined, max: number): string | null => (s == null ? null : truncate(s, max));
 
 /** Codes that say "this record can never be written", as opposed to "the database is unwell now". */
 const REFUSED_CODES = new Set(['SQLITE_CONSTRAINT', 'SQLITE_MISMATCH', 'SQLITE_TOOBIG', 'SQLITE_RANGE']);
@@ -63,31 +50,6 @@ const isRefusal = (err: unknown): boolean => {
   return code === null || REFUSED_CODES.has(code); // non-SQLite errors come from our own encoding
 };
 
-const WRITE_SQL = {
-  query: `INSERT INTO queries (id, ts, endpoint, query_text, message_count, requested_model, stream, language,
-      domain, complexity, features_json, final_model, status, http_status, latency_ms, answer, input_tokens,
-      output_tokens, cost_usd, error, demo, client_key_hash)
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
-  decision: `INSERT OR REPLACE INTO routing_decisions (request_id, ts, method, selected_model, confidence, reasoning,
-      candidates_json, features_json, timings_json, judge_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-  call: `INSERT INTO model_calls (request_id, ts, model, attempt, status, http_status, latency_ms, input_tokens,
-      output_tokens, cost_usd, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-  feedback: 'INSERT INTO user_feedback (request_id, ts, rating, comment, source) VALUES (?, ?, ?, ?, ?)',
-  outcome: `INSERT INTO model_performance (model, domain, language, successes, total, latency_sum_ms, rating_sum,
-      rating_count, cost_usd, updated_at) VALUES (?, ?, ?, ?, ?, ?, 0, 0, ?, ?)
-    ON CONFLICT (model, domain, language) DO UPDATE SET successes = successes + excluded.successes,
-      total = total + excluded.total, latency_sum_ms = latency_sum_ms + excluded.latency_sum_ms,
-      cost_usd = cost_usd + excluded.cost_usd, updated_at = excluded.updated_at`,
-  // The answering model is read back from queries: the request is in this batch or an earlier one.
-  rating: `INSERT INTO model_performance (model, domain, language, successes, total, latency_sum_ms, rating_sum,
-      rating_count, cost_usd, updated_at)
-    SELECT final_model, domain, language, 0, 0, 0, ?, 1, 0, ? FROM queries WHERE id = ? AND final_model IS NOT NULL
-    ON CONFLICT (model, domain, language) DO UPDATE SET rating_sum = rating_sum + excluded.rating_sum,
-      rating_count = rating_count + 1, updated_at = excluded.updated_at`,
-} as const;
-type Statements = Record<keyof typeof WRITE_SQL, PreparedStatement>;
-
-interface Outcome { successes: number; total: number; latency: number; cost: number }
 type ResolvedOptions = Required<Omit<SqliteStoreOptions, 'logger' | 'path'>> & { logger?: StoreLogger };
 
 class SqliteStoreImpl implements SqliteStore {
@@ -100,7 +62,7 @@ class SqliteStoreImpl implements SqliteStore {
     readonly path: string,
     private readonly wdb: Db,
     private readonly rdb: Db,
-    private readonly stmts: Statements,
+    private readonly batchSql: BatchSql,
     private readonly opts: ResolvedOptions,
   ) {
     this.writer = new BatchWriter<QueueItem>({
@@ -165,68 +127,17 @@ class SqliteStoreImpl implements SqliteStore {
     try {
       await this.writer.close(this.opts.closeTimeoutMs);
     } finally {
-      await Promise.all(Object.values(this.stmts).map((s) => s.finalize()));
+      await this.batchSql.finalize();
       if (this.rdb !== this.wdb) await this.rdb.close();
       await this.wdb.close();
     }
   }
 
-  /** One batch, one transaction; model_performance sums are folded per batch before the upserts. */
   private writeTransaction(items: QueueItem[]): Promise<void> {
     return this.wdb.transaction(async () => {
-      const now = this.opts.now();
-      const outcomes = new Map<string, Outcome>();
-      const addOutcome = (model: string, domain: string, language: string, ok: boolean, latency: number, cost: number): void => {
-        const key = JSON.stringify([model, domain, language]);
-        const o = outcomes.get(key) ?? { successes: 0, total: 0, latency: 0, cost: 0 };
-        o.successes += ok ? 1 : 0;
-        o.total += 1;
-        o.latency += latency;
-        o.cost += cost;
-        outcomes.set(key, o);
-      };
-      for (const item of items) {
-        if (item.kind === 'feedback') {
-          const { fb } = item;
-          await this.stmts.feedback.run([fb.requestId, fb.ts, fb.rating, fb.comment, fb.source]);
-          await this.stmts.rating.run([fb.rating, now, fb.requestId]);
-          continue;
-        }
-        const { req, decision, calls } = item;
-        const f = req.features;
-        const inserted = await this.stmts.query.run([
-          req.id, req.ts, req.endpoint, req.queryText, req.messageCount, req.requestedModel, req.stream ? 1 : 0,
-          f.language, f.domain, f.complexity, JSON.stringify(f), req.finalModel, req.status, req.httpStatus,
-          Math.round(req.latencyMs), req.answer, req.inputTokens, req.outputTokens, req.costUsd, req.error,
-          req.demo ? 1 : 0, req.clientKeyHash ?? null,
-        ]);
-        if (inserted.changes === 0) {
-          this.opts.logger?.('warn', 'store ignored a request id already recorded', { requestId: req.id });
-          continue;
-        }
-        if (decision) {
-          await this.stmts.decision.run([
-            req.id, req.ts, decision.method, decision.selected, decision.confidence, decision.reasoning,
-            JSON.stringify(decision.candidates), JSON.stringify(decision.features), JSON.stringify(decision.timings),
-            decision.judge == null ? null : JSON.stringify(decision.judge),
-          ]);
-        }
-        for (const c of calls) {
-          await this.stmts.call.run([
-            req.id, c.ts, c.model, c.attempt, c.status, c.httpStatus, Math.round(c.latencyMs), c.inputTokens,
-            c.outputTokens, c.costUsd, truncateOrNull(c.error, MAX_ERROR_CHARS),
-          ]);
-        }
-        // Each attempt is evidence about its model; without attempts, the request speaks for its final model.
-        const attempts = calls.filter((c) => c.status !== 'skipped');
-        for (const c of attempts) addOutcome(c.model, f.domain, f.language, c.status === 'ok', c.latencyMs, c.costUsd);
-        if (attempts.length === 0 && req.finalModel) {
-          addOutcome(req.finalModel, f.domain, f.language, req.status === 'ok', req.latencyMs, req.costUsd);
-        }
-      }
-      for (const [key, o] of outcomes) {
-        const [model, domain, language] = JSON.parse(key) as [string, string, string];
-        await this.stmts.outcome.run([model, domain, language, o.successes, o.total, o.latency, o.cost, now]);
+      const duplicates = await this.batchSql.write(items, this.opts.now());
+      for (const requestId of duplicates) {
+        this.opts.logger?.('warn', 'store ignored a request id already recorded', { requestId });
       }
     });
   }
@@ -370,10 +281,7 @@ export async function openSqliteStore(options: SqliteStoreOptions): Promise<Sqli
     const applied = await migrate(writer, undefined, opts.now);
     if (applied.length > 0) opts.logger?.('info', 'store migrations applied', { versions: applied });
     reader = inMemory ? writer : await openConnection(options.path, opts.busyTimeoutMs);
-    const entries = await Promise.all(
-      Object.entries(WRITE_SQL).map(async ([name, sql]) => [name, await writer.prepare(sql)] as const),
-    );
-    return new SqliteStoreImpl(options.path, writer, reader, Object.fromEntries(entries) as Statements, opts);
+    return new SqliteStoreImpl(options.path, writer, reader, new BatchSql(writer), opts);
   } catch (err) {
     if (reader && reader !== writer) await reader.close().catch(() => undefined);
     await writer.close().catch(() => undefined);

@@ -84,6 +84,18 @@ describe('migrations', () => {
   });
 });
 
+describe('in-memory database', () => {
+  test('":memory:" gives a private, working store on one connection', async () => {
+    const store = await openSqliteStore({ path: ':memory:' });
+    store.recordRequest(request('mem-1'), decision('model-a'), [call('mem-1')]);
+    store.recordFeedback({ requestId: 'mem-1', ts: 2_000, rating: 5, comment: null, source: 'user' });
+    await store.flush();
+    assert.equal(await store.countRequests(), 1);
+    assert.equal((await store.performance())[0]?.ratingSum, 5);
+    await store.close();
+  });
+});
+
 describe('batched writer', () => {
   test('1000 requests recorded without awaiting are all written by flush(), with matching performance totals', async () => {
     const { store } = await tmpStore();
