@@ -60,11 +60,15 @@ function isWordChar(c: number, ch: string): boolean {
 export class BuiltinEmbedder implements Embedder {
   readonly name: string;
   readonly dim: number;
-  // Scratch space reused across calls: hash -> slot, and per-slot tf/weight.
-  private readonly slots = new Map<number, number>();
-  private hashes: Uint32Array = new Uint32Array(1024);
-  private counts: Float32Array = new Float32Array(1024);
-  private weights: Float32Array = new Float32Array(1024);
+  // Scratch open-addressing table (feature -> tf), reused across calls; a generation stamp
+  // marks live slots so nothing needs clearing. Far cheaper than a Map on this hot path.
+  private keys = new Uint32Array(2048);
+  private stamps = new Uint32Array(2048);
+  private counts = new Float32Array(2048);
+  private weights = new Float32Array(2048);
+  private live = new Uint32Array(1024);
+  private liveCount = 0;
+  private generation = 0;
 
   constructor(dim = 256) {
     if (!Number.isInteger(dim) || dim < 8) throw new Error(`BuiltinEmbedder dim must be an integer >= 8, got ${dim}`);
@@ -78,7 +82,11 @@ export class BuiltinEmbedder implements Embedder {
 
   /** Synchronous form for hot paths and benchmarks. */
   embedOne(text: string): Float32Array {
-    this.slots.clear();
+    this.liveCount = 0;
+    if (++this.generation === 0xffffffff) {
+      this.stamps.fill(0);
+      this.generation = 1;
+    }
     // NFKC folds full-width forms common in CJK input; pure ASCII needs no normalising.
     const s = (ASCII_RE.test(text) ? text : text.normalize('NFKC')).toLowerCase();
     const n = s.length;
@@ -105,11 +113,12 @@ export class BuiltinEmbedder implements Embedder {
         i++;
       }
     }
-    if (this.slots.size === 0) this.add(EMPTY_FEATURE, 1);
+    if (this.liveCount === 0) this.add(EMPTY_FEATURE, 1);
     const v = new Float32Array(this.dim);
     const pow2 = (this.dim & (this.dim - 1)) === 0;
-    for (let slot = 0; slot < this.slots.size; slot++) {
-      const h = fmix32(this.hashes[slot]!);
+    for (let n = 0; n < this.liveCount; n++) {
+      const slot = this.live[n]!;
+      const h = this.keys[slot]!;
       const bucket = pow2 ? h & (this.dim - 1) : h % this.dim;
       const sign = h & 0x80000000 ? -1 : 1;
       v[bucket] += sign * this.weights[slot]! * (1 + Math.log(this.counts[slot]!));
@@ -143,30 +152,45 @@ export class BuiltinEmbedder implements Embedder {
   }
 
   private add(hash: number, weight: number): void {
-    const slot = this.slots.get(hash);
-    if (slot !== undefined) {
-      this.counts[slot] += 1;
-      return;
+    const key = fmix32(hash);
+    const mask = this.keys.length - 1;
+    let slot = (key >>> 11) & mask;
+    while (this.stamps[slot] === this.generation) {
+      if (this.keys[slot] === key) {
+        this.counts[slot] += 1;
+        return;
+      }
+      slot = (slot + 1) & mask;
     }
-    const next = this.slots.size;
-    if (next === this.hashes.length) this.grow();
-    this.slots.set(hash, next);
-    this.hashes[next] = hash;
-    this.counts[next] = 1;
-    this.weights[next] = weight;
+    this.stamps[slot] = this.generation;
+    this.keys[slot] = key;
+    this.counts[slot] = 1;
+    this.weights[slot] = weight;
+    this.live[this.liveCount++] = slot;
+    if (this.liveCount * 2 >= this.keys.length) this.grow();
   }
 
+  /** Doubles the table (kept at most half full) and re-inserts the live features. */
   private grow(): void {
-    const size = this.hashes.length * 2;
-    const hashes = new Uint32Array(size);
-    hashes.set(this.hashes);
-    const counts = new Float32Array(size);
-    counts.set(this.counts);
-    const weights = new Float32Array(size);
-    weights.set(this.weights);
-    this.hashes = hashes;
-    this.counts = counts;
-    this.weights = weights;
+    const { keys, counts, weights, live, liveCount } = this;
+    const size = keys.length * 2;
+    this.keys = new Uint32Array(size);
+    this.stamps = new Uint32Array(size);
+    this.counts = new Float32Array(size);
+    this.weights = new Float32Array(size);
+    this.live = new Uint32Array(size / 2);
+    this.liveCount = 0;
+    this.generation = 1;
+    for (let n = 0; n < liveCount; n++) {
+      const old = live[n]!;
+      let slot = (keys[old]! >>> 11) & (size - 1);
+      while (this.stamps[slot] === 1) slot = (slot + 1) & (size - 1);
+      this.stamps[slot] = 1;
+      this.keys[slot] = keys[old]!;
+      this.counts[slot] = counts[old]!;
+      this.weights[slot] = weights[old]!;
+      this.live[this.liveCount++] = slot;
+    }
   }
 }
 

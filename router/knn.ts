@@ -5,7 +5,7 @@ import path from 'node:path';
 import hnswlib from 'hnswlib-node';
 import type { Embedder } from './embedder.ts';
 import type { CandidateModel, QueryFeatures, RoutingStage, StageResult } from './types.ts';
-import { dot, l2normalize } from './vector.ts';
+import { l2normalize } from './vector.ts';
 
 export interface Outcome {
   model: string;
@@ -324,8 +324,20 @@ export class BruteForceIndex extends OutcomeIndex {
     const q = l2normalize(Float32Array.from(vector));
     const top: Array<{ label: number; similarity: number }> = [];
     const dim = this.dim;
+    const data = this.vectors;
     for (let label = 0; label < this.size; label++) {
-      const similarity = dot(q, this.vectors.subarray(label * dim, (label + 1) * dim));
+      // Inline dot product: a subarray per row would allocate on every comparison.
+      const offset = label * dim;
+      let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+      let j = 0;
+      for (; j + 3 < dim; j += 4) {
+        s0 += q[j]! * data[offset + j]!;
+        s1 += q[j + 1]! * data[offset + j + 1]!;
+        s2 += q[j + 2]! * data[offset + j + 2]!;
+        s3 += q[j + 3]! * data[offset + j + 3]!;
+      }
+      for (; j < dim; j++) s0 += q[j]! * data[offset + j]!;
+      const similarity = s0 + s1 + s2 + s3;
       if (top.length === k && similarity <= top[k - 1]!.similarity) continue;
       let i = top.length === k ? k - 1 : top.length;
       if (top.length === k) top.pop();

@@ -57,6 +57,16 @@ describe('BuiltinEmbedder', () => {
     assert.ok(dot(a!, b!) > dot(a!, c!) + 0.2);
   });
 
+  test('handles texts with thousands of distinct features the same way every time', () => {
+    const long = Array.from({ length: 3000 }, (_, i) => `token${i}`).join(' ');
+    const fresh = new BuiltinEmbedder();
+    const first = fresh.embedOne(long);
+    assertUnit(first);
+    assert.deepEqual(fresh.embedOne(long), first);
+    assert.deepEqual(e.embedOne(long), first);
+    assert.deepEqual(fresh.embedOne('short text'), e.embedOne('short text'));
+  });
+
   test('gives empty and punctuation-only text a unit vector too', async () => {
     const [a, b] = await e.embed(['', '?!...']);
     assertUnit(a!);
