@@ -2,8 +2,8 @@
 // prompts move to the top-level `system` field; streaming is the typed event sequence.
 import { UpstreamError } from '../errors.ts';
 import {
-  asNumber, asRecord, callUpstream, guardStream, joinUrl, mapFinish, mapParams, parseStreamJson, readJson,
-  redact, truncatedStream,
+  asNumber, asRecord, fetchJson, postStream, joinUrl, mapFinish, mapParams, namesFrom,
+  parseStreamJson, redact, truncatedStream,
 } from './http.ts';
 import type { ParamMap } from './http.ts';
 import { parseSse } from './sse.ts';
@@ -111,8 +111,7 @@ export class AnthropicProvider implements Provider {
 
   async chat(endpoint: ModelEndpoint, req: ProviderRequest, signal: AbortSignal): Promise<ProviderResult> {
     const url = joinUrl(endpoint.baseUrl, 'v1/messages');
-    const res = await callUpstream(PROVIDER, 'POST', url, requestBody(endpoint, req, false), headers(endpoint), signal, endpoint.apiKey);
-    const body = asRecord(await readJson(PROVIDER, res, signal));
+    const body = await fetchJson(PROVIDER, 'POST', url, requestBody(endpoint, req, false), headers(endpoint), signal, endpoint.apiKey);
     if (!Array.isArray(body.content)) throw new UpstreamError(PROVIDER, 'bad_response', `${PROVIDER} upstream response has no content array`);
     const content = body.content
       .map((block) => asRecord(block))
@@ -128,18 +127,15 @@ export class AnthropicProvider implements Provider {
     };
   }
 
-  async *stream(endpoint: ModelEndpoint, req: ProviderRequest, signal: AbortSignal): AsyncGenerator<StreamPart> {
+  stream(endpoint: ModelEndpoint, req: ProviderRequest, signal: AbortSignal): AsyncGenerator<StreamPart> {
     const url = joinUrl(endpoint.baseUrl, 'v1/messages');
     const hdrs = { ...headers(endpoint), accept: 'text/event-stream' };
-    const res = await callUpstream(PROVIDER, 'POST', url, requestBody(endpoint, req, true), hdrs, signal, endpoint.apiKey);
-    yield* guardStream(PROVIDER, res, signal, streamParts(res.body, endpoint.apiKey));
+    return postStream(PROVIDER, url, requestBody(endpoint, req, true), hdrs, signal, endpoint.apiKey, (body) => streamParts(body, endpoint.apiKey));
   }
 
   async listModels(endpoint: ModelEndpoint, signal: AbortSignal): Promise<string[]> {
     const url = joinUrl(endpoint.baseUrl, 'v1/models?limit=1000');
-    const res = await callUpstream(PROVIDER, 'GET', url, undefined, headers(endpoint), signal, endpoint.apiKey);
-    const body = asRecord(await readJson(PROVIDER, res, signal));
-    if (!Array.isArray(body.data)) throw new UpstreamError(PROVIDER, 'bad_response', `${PROVIDER} model list has no data array`);
-    return body.data.map((m) => asRecord(m).id).filter((id): id is string => typeof id === 'string');
+    const body = await fetchJson(PROVIDER, 'GET', url, undefined, headers(endpoint), signal, endpoint.apiKey);
+    return namesFrom(PROVIDER, body, 'data', 'id');
   }
 }

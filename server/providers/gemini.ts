@@ -2,8 +2,8 @@
 // :streamGenerateContent?alt=sse (SSE of GenerateContentResponse); key in x-goog-api-key.
 import { UpstreamError } from '../errors.ts';
 import {
-  asNumber, asRecord, callUpstream, guardStream, joinUrl, mapFinish, mapParams, parseStreamJson, readJson,
-  truncatedStream,
+  asNumber, asRecord, fetchJson, postStream, joinUrl, mapFinish, mapParams, namesFrom,
+  parseStreamJson, truncatedStream,
 } from './http.ts';
 import type { ParamMap } from './http.ts';
 import { parseSse } from './sse.ts';
@@ -103,8 +103,7 @@ export class GeminiProvider implements Provider {
   readonly kind = 'gemini' as const;
 
   async chat(endpoint: ModelEndpoint, req: ProviderRequest, signal: AbortSignal): Promise<ProviderResult> {
-    const res = await callUpstream(PROVIDER, 'POST', modelUrl(endpoint, 'generateContent'), requestBody(req), headers(endpoint), signal, endpoint.apiKey);
-    const response = asRecord(await readJson(PROVIDER, res, signal));
+    const response = await fetchJson(PROVIDER, 'POST', modelUrl(endpoint, 'generateContent'), requestBody(req), headers(endpoint), signal, endpoint.apiKey);
     if (!Array.isArray(response.candidates) && response.promptFeedback === undefined) {
       throw new UpstreamError(PROVIDER, 'bad_response', `${PROVIDER} upstream response has no candidates`);
     }
@@ -117,21 +116,15 @@ export class GeminiProvider implements Provider {
     };
   }
 
-  async *stream(endpoint: ModelEndpoint, req: ProviderRequest, signal: AbortSignal): AsyncGenerator<StreamPart> {
+  stream(endpoint: ModelEndpoint, req: ProviderRequest, signal: AbortSignal): AsyncGenerator<StreamPart> {
     const url = modelUrl(endpoint, 'streamGenerateContent?alt=sse');
     const hdrs = { ...headers(endpoint), accept: 'text/event-stream' };
-    const res = await callUpstream(PROVIDER, 'POST', url, requestBody(req), hdrs, signal, endpoint.apiKey);
-    yield* guardStream(PROVIDER, res, signal, streamParts(res.body));
+    return postStream(PROVIDER, url, requestBody(req), hdrs, signal, endpoint.apiKey, streamParts);
   }
 
   async listModels(endpoint: ModelEndpoint, signal: AbortSignal): Promise<string[]> {
     const url = joinUrl(endpoint.baseUrl, 'models?pageSize=1000');
-    const res = await callUpstream(PROVIDER, 'GET', url, undefined, headers(endpoint), signal, endpoint.apiKey);
-    const body = asRecord(await readJson(PROVIDER, res, signal));
-    if (!Array.isArray(body.models)) throw new UpstreamError(PROVIDER, 'bad_response', `${PROVIDER} model list has no models array`);
-    return body.models
-      .map((m) => asRecord(m).name)
-      .filter((name): name is string => typeof name === 'string')
-      .map((name) => name.replace(/^models\//, ''));
+    const body = await fetchJson(PROVIDER, 'GET', url, undefined, headers(endpoint), signal, endpoint.apiKey);
+    return namesFrom(PROVIDER, body, 'models', 'name').map((name) => name.replace(/^models\//, ''));
   }
 }

@@ -58,10 +58,6 @@ export function postJson(
   return send('POST', url, body, headers, signal, provider);
 }
 
-export function getJson(url: string, headers: Record<string, string>, signal: AbortSignal, provider = 'upstream'): Promise<UpstreamResponse> {
-  return send('GET', url, undefined, headers, signal, provider);
-}
-
 /** Send, then turn a non-2xx answer into an UpstreamError. The returned response is a 2xx. */
 export async function callUpstream(
   provider: string,
@@ -75,6 +71,29 @@ export async function callUpstream(
   const res = await send(method, url, body, headers, signal, provider);
   if (res.status >= 200 && res.status < 300) return res;
   throw await httpError(provider, res, signal, apiKey);
+}
+
+/** One JSON call: send, reject non-2xx, parse the body as an object (anything else is `bad_response`). */
+export async function fetchJson(
+  provider: string,
+  method: Method,
+  url: string,
+  body: unknown,
+  headers: Record<string, string>,
+  signal: AbortSignal,
+  apiKey?: string,
+): Promise<Record<string, unknown>> {
+  const res = await callUpstream(provider, method, url, body, headers, signal, apiKey);
+  const parsed = await readJson(provider, res, signal);
+  if (!isRecord(parsed)) throw new UpstreamError(provider, 'bad_response', `${provider} upstream answered with a non-object JSON body`);
+  return parsed;
+}
+
+/** The names in a model-list answer: `body[listKey][i][nameKey]`. */
+export function namesFrom(provider: string, body: Record<string, unknown>, listKey: string, nameKey: string): string[] {
+  const list = body[listKey];
+  if (!Array.isArray(list)) throw new UpstreamError(provider, 'bad_response', `${provider} model list has no ${listKey} array`);
+  return list.map((m) => asRecord(m)[nameKey]).filter((name): name is string => typeof name === 'string');
 }
 
 /** Read a 2xx JSON body. Malformed JSON is `bad_response`; a broken socket is `network`. */
@@ -203,6 +222,20 @@ export async function* guardStream<T>(provider: string, res: UpstreamResponse, s
   } finally {
     if (!finished && !res.body.destroyed) res.body.destroy();
   }
+}
+
+/** POST a streaming request and parse its body incrementally; errors arrive from the iterator. */
+export async function* postStream<T>(
+  provider: string,
+  url: string,
+  body: unknown,
+  headers: Record<string, string>,
+  signal: AbortSignal,
+  apiKey: string | undefined,
+  parse: (body: AsyncIterable<Uint8Array>) => AsyncIterable<T>,
+): AsyncGenerator<T> {
+  const res = await callUpstream(provider, 'POST', url, body, headers, signal, apiKey);
+  yield* guardStream(provider, res, signal, parse(res.body));
 }
 
 /** Thrown when a stream ends before its terminal event: the answer is incomplete. */

@@ -2,8 +2,8 @@
 // (`stream: false`) or NDJSON lines ending with a `done: true` line carrying the counts.
 import { UpstreamError } from '../errors.ts';
 import {
-  asNumber, asRecord, callUpstream, estimateTokens, guardStream, joinUrl, mapFinish, mapParams, parseStreamJson,
-  readJson, redact, truncatedStream,
+  asNumber, asRecord, estimateTokens, fetchJson, postStream, joinUrl, mapFinish, mapParams, namesFrom,
+  parseStreamJson, redact, truncatedStream,
 } from './http.ts';
 import type { ParamMap } from './http.ts';
 import { parseNdjson } from './sse.ts';
@@ -70,8 +70,7 @@ export class OllamaProvider implements Provider {
 
   async chat(endpoint: ModelEndpoint, req: ProviderRequest, signal: AbortSignal): Promise<ProviderResult> {
     const url = joinUrl(endpoint.baseUrl, 'api/chat');
-    const res = await callUpstream(PROVIDER, 'POST', url, requestBody(endpoint, req, false), headers(endpoint), signal, endpoint.apiKey);
-    const body = asRecord(await readJson(PROVIDER, res, signal));
+    const body = await fetchJson(PROVIDER, 'POST', url, requestBody(endpoint, req, false), headers(endpoint), signal, endpoint.apiKey);
     const err = lineError(body, endpoint.apiKey);
     if (err) throw err;
     const message = asRecord(body.message);
@@ -84,16 +83,13 @@ export class OllamaProvider implements Provider {
     };
   }
 
-  async *stream(endpoint: ModelEndpoint, req: ProviderRequest, signal: AbortSignal): AsyncGenerator<StreamPart> {
+  stream(endpoint: ModelEndpoint, req: ProviderRequest, signal: AbortSignal): AsyncGenerator<StreamPart> {
     const url = joinUrl(endpoint.baseUrl, 'api/chat');
-    const res = await callUpstream(PROVIDER, 'POST', url, requestBody(endpoint, req, true), headers(endpoint), signal, endpoint.apiKey);
-    yield* guardStream(PROVIDER, res, signal, streamParts(res.body, req, endpoint.apiKey));
+    return postStream(PROVIDER, url, requestBody(endpoint, req, true), headers(endpoint), signal, endpoint.apiKey, (body) => streamParts(body, req, endpoint.apiKey));
   }
 
   async listModels(endpoint: ModelEndpoint, signal: AbortSignal): Promise<string[]> {
-    const res = await callUpstream(PROVIDER, 'GET', joinUrl(endpoint.baseUrl, 'api/tags'), undefined, headers(endpoint), signal, endpoint.apiKey);
-    const body = asRecord(await readJson(PROVIDER, res, signal));
-    if (!Array.isArray(body.models)) throw new UpstreamError(PROVIDER, 'bad_response', `${PROVIDER} model list has no models array`);
-    return body.models.map((m) => asRecord(m).name).filter((name): name is string => typeof name === 'string');
+    const body = await fetchJson(PROVIDER, 'GET', joinUrl(endpoint.baseUrl, 'api/tags'), undefined, headers(endpoint), signal, endpoint.apiKey);
+    return namesFrom(PROVIDER, body, 'models', 'name');
   }
 }

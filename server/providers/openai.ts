@@ -2,8 +2,8 @@
 // POST {baseUrl}/chat/completions, SSE streaming with a final usage chunk and `[DONE]`.
 import { UpstreamError } from '../errors.ts';
 import {
-  asNumber, asRecord, callUpstream, estimateTokens, extractErrorMessage, guardStream, joinUrl, mapFinish,
-  mapParams, parseStreamJson, readJson, redact, truncatedStream,
+  asNumber, asRecord, estimateTokens, extractErrorMessage, fetchJson, postStream, joinUrl, mapFinish,
+  mapParams, namesFrom, parseStreamJson, redact, truncatedStream,
 } from './http.ts';
 import type { ParamMap } from './http.ts';
 import { parseSse } from './sse.ts';
@@ -80,8 +80,7 @@ export class OpenAIProvider implements Provider {
 
   async chat(endpoint: ModelEndpoint, req: ProviderRequest, signal: AbortSignal): Promise<ProviderResult> {
     const url = joinUrl(endpoint.baseUrl, 'chat/completions');
-    const res = await callUpstream(PROVIDER, 'POST', url, requestBody(endpoint, req, false), headers(endpoint), signal, endpoint.apiKey);
-    const body = asRecord(await readJson(PROVIDER, res, signal));
+    const body = await fetchJson(PROVIDER, 'POST', url, requestBody(endpoint, req, false), headers(endpoint), signal, endpoint.apiKey);
     const choice = firstChoice(body);
     if (!choice) throw new UpstreamError(PROVIDER, 'bad_response', `${PROVIDER} upstream response has no choices`);
     const message = asRecord(choice.message);
@@ -96,17 +95,14 @@ export class OpenAIProvider implements Provider {
     return { content, finishReason, usage, ...(typeof body.model === 'string' ? { upstreamModel: body.model } : {}) };
   }
 
-  async *stream(endpoint: ModelEndpoint, req: ProviderRequest, signal: AbortSignal): AsyncGenerator<StreamPart> {
+  stream(endpoint: ModelEndpoint, req: ProviderRequest, signal: AbortSignal): AsyncGenerator<StreamPart> {
     const url = joinUrl(endpoint.baseUrl, 'chat/completions');
     const hdrs = { ...headers(endpoint), accept: 'text/event-stream' };
-    const res = await callUpstream(PROVIDER, 'POST', url, requestBody(endpoint, req, true), hdrs, signal, endpoint.apiKey);
-    yield* guardStream(PROVIDER, res, signal, streamParts(res.body, endpoint.apiKey));
+    return postStream(PROVIDER, url, requestBody(endpoint, req, true), hdrs, signal, endpoint.apiKey, (body) => streamParts(body, endpoint.apiKey));
   }
 
   async listModels(endpoint: ModelEndpoint, signal: AbortSignal): Promise<string[]> {
-    const res = await callUpstream(PROVIDER, 'GET', joinUrl(endpoint.baseUrl, 'models'), undefined, headers(endpoint), signal, endpoint.apiKey);
-    const body = asRecord(await readJson(PROVIDER, res, signal));
-    if (!Array.isArray(body.data)) throw new UpstreamError(PROVIDER, 'bad_response', `${PROVIDER} model list has no data array`);
-    return body.data.map((m) => asRecord(m).id).filter((id): id is string => typeof id === 'string');
+    const body = await fetchJson(PROVIDER, 'GET', joinUrl(endpoint.baseUrl, 'models'), undefined, headers(endpoint), signal, endpoint.apiKey);
+    return namesFrom(PROVIDER, body, 'data', 'id');
   }
 }

@@ -6,16 +6,10 @@ import { UpstreamError } from '../../server/errors.ts';
 import { AnthropicProvider, DEFAULT_MAX_TOKENS } from '../../server/providers/anthropic.ts';
 import type { StreamPart } from '../../server/providers/types.ts';
 import { startAnthropicStandIn } from '../standins/anthropic.ts';
-import { startRawUpstream } from '../standins/common.ts';
+import { collect, startRawUpstream } from '../standins/common.ts';
 import type { StandIn } from '../standins/common.ts';
 
 const provider = new AnthropicProvider();
-
-async function collect(parts: AsyncIterable<StreamPart>): Promise<StreamPart[]> {
-  const out: StreamPart[] = [];
-  for await (const p of parts) out.push(p);
-  return out;
-}
 
 describe('Anthropic adapter request shape', () => {
   let standIn: StandIn;

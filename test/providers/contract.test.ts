@@ -6,7 +6,7 @@ import { UpstreamError } from '../../server/errors.ts';
 import { createProvider } from '../../server/providers/index.ts';
 import type { ModelEndpoint, ProviderKind, ProviderRequest, StreamPart } from '../../server/providers/types.ts';
 import { startAnthropicStandIn } from '../standins/anthropic.ts';
-import { startRawUpstream } from '../standins/common.ts';
+import { collect, startRawUpstream } from '../standins/common.ts';
 import type { StandIn, StandInOptions } from '../standins/common.ts';
 import { startGeminiStandIn } from '../standins/gemini.ts';
 import { startOllamaStandIn } from '../standins/ollama.ts';
@@ -37,12 +37,6 @@ const request: ProviderRequest = {
   ],
 };
 const expectedText = 'reply from model-x: What is the capital of France?';
-
-async function collect(parts: AsyncIterable<StreamPart>): Promise<StreamPart[]> {
-  const out: StreamPart[] = [];
-  for await (const p of parts) out.push(p);
-  return out;
-}
 
 async function rejectsWith(promise: Promise<unknown>, expected: Partial<UpstreamError>): Promise<UpstreamError> {
   try {

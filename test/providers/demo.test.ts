@@ -5,16 +5,11 @@ import assert from 'node:assert/strict';
 import { UpstreamError } from '../../server/errors.ts';
 import { DemoProvider, wordChunks } from '../../server/providers/demo.ts';
 import type { ProviderRequest, StreamPart } from '../../server/providers/types.ts';
+import { collect } from '../standins/common.ts';
 
 const provider = new DemoProvider();
 const endpoint = (model = 'demo-fast') => ({ baseUrl: 'demo://local', upstreamModel: model });
 const ask = (content: string, extra: Partial<ProviderRequest> = {}): ProviderRequest => ({ messages: [{ role: 'user', content }], ...extra });
-
-async function collect(parts: AsyncIterable<StreamPart>): Promise<StreamPart[]> {
-  const out: StreamPart[] = [];
-  for await (const p of parts) out.push(p);
-  return out;
-}
 
 describe('demo provider', () => {
   test('every answer starts with the demo label naming the model', async () => {

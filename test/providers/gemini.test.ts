@@ -4,18 +4,12 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { GeminiProvider } from '../../server/providers/gemini.ts';
 import type { StreamPart } from '../../server/providers/types.ts';
-import { startRawUpstream } from '../standins/common.ts';
+import { collect, startRawUpstream } from '../standins/common.ts';
 import type { StandIn } from '../standins/common.ts';
 import { startGeminiStandIn } from '../standins/gemini.ts';
 
 const provider = new GeminiProvider();
 const KEY = 'AIzaTestKey0123456789';
-
-async function collect(parts: AsyncIterable<StreamPart>): Promise<StreamPart[]> {
-  const out: StreamPart[] = [];
-  for await (const p of parts) out.push(p);
-  return out;
-}
 
 describe('Gemini adapter request shape', () => {
   let standIn: StandIn;

@@ -5,17 +5,11 @@ import assert from 'node:assert/strict';
 import { request } from 'undici';
 import { OllamaProvider } from '../../server/providers/ollama.ts';
 import type { StreamPart } from '../../server/providers/types.ts';
-import { startRawUpstream } from '../standins/common.ts';
+import { collect, startRawUpstream } from '../standins/common.ts';
 import type { StandIn } from '../standins/common.ts';
 import { hashedEmbedding, startOllamaStandIn } from '../standins/ollama.ts';
 
 const provider = new OllamaProvider();
-
-async function collect(parts: AsyncIterable<StreamPart>): Promise<StreamPart[]> {
-  const out: StreamPart[] = [];
-  for await (const p of parts) out.push(p);
-  return out;
-}
 
 describe('Ollama adapter request shape', () => {
   let standIn: StandIn;

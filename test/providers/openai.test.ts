@@ -5,17 +5,11 @@ import assert from 'node:assert/strict';
 import { UpstreamError } from '../../server/errors.ts';
 import { OpenAIProvider } from '../../server/providers/openai.ts';
 import type { StreamPart } from '../../server/providers/types.ts';
-import { startRawUpstream } from '../standins/common.ts';
+import { collect, startRawUpstream } from '../standins/common.ts';
 import type { StandIn } from '../standins/common.ts';
 import { startOpenAIStandIn } from '../standins/openai.ts';
 
 const provider = new OpenAIProvider();
-
-async function collect(parts: AsyncIterable<StreamPart>): Promise<StreamPart[]> {
-  const out: StreamPart[] = [];
-  for await (const p of parts) out.push(p);
-  return out;
-}
 
 describe('OpenAI-compatible adapter request shape', () => {
   let standIn: StandIn;

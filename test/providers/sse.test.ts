@@ -4,15 +4,10 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseNdjson, parseSse, splitLines } from '../../server/providers/sse.ts';
 import type { SseEvent } from '../../server/providers/sse.ts';
+import { collect } from '../standins/common.ts';
 
 async function* chunksOf(...parts: (string | Uint8Array)[]): AsyncGenerator<Uint8Array> {
   for (const p of parts) yield typeof p === 'string' ? new TextEncoder().encode(p) : p;
-}
-
-async function collect<T>(it: AsyncIterable<T>): Promise<T[]> {
-  const out: T[] = [];
-  for await (const v of it) out.push(v);
-  return out;
 }
 
 /** Every way of cutting `text` into two chunks must parse the same as the whole. */

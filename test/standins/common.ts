@@ -325,3 +325,10 @@ export async function startRawUpstream(handler: http.RequestListener): Promise<{
     },
   };
 }
+
+/** Drain an async iterable (a provider stream, a parser) into an array. */
+export async function collect<T>(items: AsyncIterable<T>): Promise<T[]> {
+  const out: T[] = [];
+  for await (const item of items) out.push(item);
+  return out;
+}
