@@ -31,10 +31,28 @@ export interface LoggerOptions {
 
 const KEY_LIKE = /\b(sk-[A-Za-z0-9_-]{8,}|sk-ant-[A-Za-z0-9_-]{8,}|AIza[0-9A-Za-z_-]{20,})\b/g;
 
+/**
+ * Writes to stdout in batches, once per event-loop turn, so a request never waits on a write
+ * syscall (stdout to a pipe or file is synchronous in Node). Flushed synchronously at exit.
+ */
+function batchedStdout(): (line: string) => void {
+  let pending: string[] = [];
+  const flush = () => {
+    if (pending.length === 0) return;
+    const chunk = pending.join('\n') + '\n';
+    pending = [];
+    process.stdout.write(chunk);
+  };
+  process.on('exit', flush);
+  return (line) => {
+    if (pending.push(line) === 1) setImmediate(flush);
+  };
+}
+
 export function createLogger(opts: LoggerOptions = {}): Logger {
   const min = levelRank[opts.level ?? 'info'];
   const secrets = (opts.secrets ?? []).filter((s) => s.length >= 4);
-  const write = opts.write ?? ((line: string) => process.stdout.write(line + '\n'));
+  const write = opts.write ?? batchedStdout();
   const size = opts.bufferSize ?? 2000;
   const ring: LogLine[] = [];
 
@@ -47,14 +65,14 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
   const emit = (level: LogLevel, base: Record<string, unknown>, msg: string, fields?: Record<string, unknown>) => {
     if (levelRank[level] < min) return;
     const line: LogLine = { ts: new Date().toISOString(), level, msg, ...base, ...fields };
-    let text: string;
+    let raw: string;
     try {
-      text = scrub(JSON.stringify(line));
+      raw = JSON.stringify(line);
     } catch {
-      text = scrub(JSON.stringify({ ts: line.ts, level, msg, note: 'unserialisable fields dropped' }));
+      raw = JSON.stringify({ ts: line.ts, level, msg, note: 'unserialisable fields dropped' });
     }
-    const clean = JSON.parse(text) as LogLine;
-    ring.push(clean);
+    const text = scrub(raw);
+    ring.push(text === raw ? line : (JSON.parse(text) as LogLine));
     if (ring.length > size) ring.splice(0, ring.length - size);
     write(text);
   };
