@@ -83,14 +83,27 @@ export function hasCodeBlock(text: string): boolean {
 
 // ---------------------------------------------------------------- language
 
-const HAN_RE = /\p{Script=Han}/u;
-const KANA_RE = /[\p{Script=Hiragana}\p{Script=Katakana}]/u;
-const HANGUL_RE = /\p{Script=Hangul}/u;
-/** Runs of letters outside the CJK scripts (CJK is counted per character instead). */
-const WORD_RE = /(?:(?![\p{Script=Han}\p{Script=Hiragana}\p{Script=Katakana}\p{Script=Hangul}])[\p{L}\p{M}'’])+/gu;
-const CYRILLIC_RE = /\p{Script=Cyrillic}/u;
-const LATIN_RE = /\p{Script=Latin}/u;
-const CJK_CHAR_RE = /[\p{Script=Han}\p{Script=Hiragana}\p{Script=Katakana}\p{Script=Hangul}]/gu;
+const OTHER_LETTER_RE = /\p{L}/u;
+
+type ScriptKey = 'han' | 'kana' | 'hangul' | 'cyrillic' | 'latin' | 'otherScript';
+
+/** Script of one UTF-16 code unit by range (no regex on the common paths); null = not a letter. */
+function scriptOf(c: number, ch: string): ScriptKey | null {
+  if (c < 0x80) return (c >= 97 && c <= 122) || (c >= 65 && c <= 90) ? 'latin' : null;
+  if (c <= 0x24f) return c >= 0xc0 && c !== 0xd7 && c !== 0xf7 ? 'latin' : null;
+  if (c >= 0x1e00 && c <= 0x1eff) return 'latin';
+  if (c >= 0x400 && c <= 0x52f) return 'cyrillic';
+  if ((c >= 0x4e00 && c <= 0x9fff) || (c >= 0x3400 && c <= 0x4dbf) || (c >= 0xf900 && c <= 0xfaff)) return 'han';
+  if ((c >= 0x3040 && c <= 0x30ff) || (c >= 0x31f0 && c <= 0x31ff) || (c >= 0xff66 && c <= 0xff9f)) return 'kana';
+  if ((c >= 0xac00 && c <= 0xd7af) || (c >= 0x1100 && c <= 0x11ff) || (c >= 0x3130 && c <= 0x318f)) return 'hangul';
+  if (c >= 0x300 && c <= 0x36f) return null;
+  return OTHER_LETTER_RE.test(ch) ? 'otherScript' : null;
+}
+
+/** Apostrophes and combining marks continue a word rather than end it. */
+function continuesWord(c: number): boolean {
+  return c === 39 || c === 0x2019 || (c >= 0x300 && c <= 0x36f);
+}
 
 const STOP_WORDS: Record<'en' | 'es' | 'fr' | 'de', Set<string>> = {
   en: new Set(('the and is are to of in a an what how why you i it that this for with can please ' +
@@ -107,8 +120,6 @@ const DIACRITICS: Array<[RegExp, 'es' | 'fr' | 'de']> = [
   [/[çèêëàâîïôûùœ]/g, 'fr'],
   [/[äöüß]/g, 'de'],
 ];
-
-type ScriptKey = 'han' | 'kana' | 'hangul' | 'cyrillic' | 'latin' | 'otherScript';
 
 function latinLanguage(words: string[], text: string): Language {
   const score = { en: 0, es: 0, fr: 0, de: 0 };
@@ -139,17 +150,22 @@ export function detectLanguage(text: string): { language: Language; mixed: boole
   // Units: one per CJK character, two per word in space-separated scripts (a Chinese word is
   // about two characters), so "用Python写函数" weighs the English word fairly.
   const units: Record<ScriptKey, number> = { han: 0, kana: 0, hangul: 0, cyrillic: 0, latin: 0, otherScript: 0 };
-  for (const ch of prose.match(CJK_CHAR_RE) ?? []) {
-    if (HAN_RE.test(ch)) units.han++;
-    else if (KANA_RE.test(ch)) units.kana++;
-    else units.hangul++;
-  }
   const latinWords: string[] = [];
-  for (const word of prose.match(WORD_RE) ?? []) {
-    const first = word[0] ?? '';
-    if (LATIN_RE.test(first)) { units.latin += 2; latinWords.push(word.toLowerCase()); }
-    else if (CYRILLIC_RE.test(first)) units.cyrillic += 2;
-    else if (!/['’]/.test(first)) units.otherScript += 2;
+  let word: ScriptKey | null = null;
+  let wordStart = 0;
+  for (let i = 0; i <= prose.length; i++) {
+    const c = i < prose.length ? prose.charCodeAt(i) : 32;
+    if (word !== null && continuesWord(c)) continue;
+    const script = i < prose.length ? scriptOf(c, prose[i]!) : null;
+    if (script === word && word !== null) continue;
+    if (word === 'latin') latinWords.push(prose.slice(wordStart, i).toLowerCase());
+    word = null;
+    if (script === 'han' || script === 'kana' || script === 'hangul') units[script]++;
+    else if (script !== null) {
+      units[script] += 2;
+      word = script;
+      wordStart = i;
+    }
   }
   // Japanese is written with kanji + kana: any kana means the Han characters are Japanese.
   const groups: Array<[Language | 'latin', number]> = [
@@ -171,19 +187,23 @@ export function detectLanguage(text: string): { language: Language; mixed: boole
 
 // ---------------------------------------------------------------- domain
 
-/** Word-ish English alternation with boundaries, CJK alternation without (no word breaks). */
-function signals(en: string, cjk: string): RegExp {
+/**
+ * ASCII-led alternation behind a word boundary, plus an alternation without one for CJK and other
+ * non-ASCII-led stems (`\b` only knows ASCII word characters). Patterns are lower case: the text is
+ * lower-cased once, which is cheaper than case-insensitive matching.
+ */
+function signals(en: string, unbounded: string): RegExp {
   const parts: string[] = [];
   if (en) parts.push(String.raw`\b(?:${en})`);
-  if (cjk) parts.push(`(?:${cjk})`);
-  return new RegExp(parts.join('|'), 'giu');
+  if (unbounded) parts.push(`(?:${unbounded})`);
+  return new RegExp(parts.join('|'), 'g');
 }
 
 /** Ordered by tie-break priority: earlier wins on equal score. */
 const DOMAIN_SIGNALS: Array<[Domain, RegExp, number]> = [
   ['translation', signals(
-    String.raw`translat\w*|in(?:to)? (?:english|chinese|french|spanish|german|japanese|korean|russian)\b|how do you say|traduc\w*|tradui\w*|übersetz\w*|перев[оеё]д\w*`,
-    '翻译|翻譯|译成|译为|翻成|英译中|中译英|翻訳|번역'), 3],
+    String.raw`translat\w*|in(?:to)? (?:english|chinese|french|spanish|german|japanese|korean|russian)\b|how do you say|traduc\w*|tradui\w*`,
+    '翻译|翻譯|译成|译为|翻成|英译中|中译英|翻訳|번역|übersetz|перев[оеё]д'), 3],
   ['code', signals(
     String.raw`code\b|coding|function|bug\b|debug\w*|compil\w*|python|javascript|typescript|java\b|c\+\+|rust\b|golang|regex\w*|stack ?trace|exception|refactor\w*|unit tests?|script\b|api\b|git\b|docker\w*|kubernetes|npm\b|node\.?js|react\b|class\b|method\b|variable|async\b|segfault|null pointer|html|css\b|json\b`,
     '代码|函数|编程|程序|报错|调试|编译|脚本|接口|变量|前端|后端|コード|関数|코드'), 1],
@@ -191,8 +211,8 @@ const DOMAIN_SIGNALS: Array<[Domain, RegExp, number]> = [
     String.raw`sql\b|select .* from|database|spreadsheet|excel|csv\b|pandas|dataframe|pivot|dataset|data analy\w*|visuali[sz]\w*|chart\b|etl\b|postgres\w*|mysql|bigquery|vlookup|statistic\w*`,
     '数据|表格|数据库|查询|统计|报表'), 1],
   ['math', signals(
-    String.raw`prove\b|proof\b|theorem|lemma|equation|integral|derivative|calculus|solve for|matrix|matrices|eigen\w*|polynomial|probability|algebra\w*|geometry|trigonometr\w*|factori[sz]e|arithmetic|\d+\s*[+\-*/^]\s*\d+|x\^2|\\frac|\\int|\\sum`,
-    '证明|方程|积分|导数|求解|矩阵|概率|几何|数学|函数的极限|微分|三角形|计算'), 1],
+    String.raw`prove\b|proof\b|theorem|lemma|equation|integral|derivative|calculus|solve for|matrix|matrices|eigen\w*|polynomial|probability|algebra\w*|geometry|trigonometr\w*|factori[sz]e|arithmetic|\d+\s*[+\-*/^]\s*\d+|x\^2`,
+    '\\\\frac|\\\\int|\\\\sum|证明|方程|积分|导数|求解|矩阵|概率|几何|数学|函数的极限|微分|三角形|计算'), 1],
   ['reasoning', signals(
     String.raw`puzzle|riddle|logic\w*|deduc\w*|infer\w*|paradox|syllogism|brain ?teaser|which (?:one )?is (?:true|false|lying)|knights? and knaves|think carefully`,
     '推理|逻辑|谜题|悖论|脑筋急转弯|真假'), 1],
@@ -215,7 +235,7 @@ const DOMAIN_SIGNALS: Array<[Domain, RegExp, number]> = [
 const MATH_EXPR_RE = /(?:^|\s)[\d.]+\s*[+\-*/×÷^]\s*[\d.]+(?:\s*[+\-*/×÷^=]\s*[\d.]+)*\s*[=?？]?\s*$/;
 
 export function detectDomain(text: string): Domain {
-  const s = sample(text);
+  const s = sample(text).toLowerCase();
   let best: Domain = 'other';
   let bestScore = 0;
   for (const [domain, re, weight] of DOMAIN_SIGNALS) {
