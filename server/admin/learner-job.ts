@@ -1,0 +1,37 @@
+// Adapts the learner (learner/job.ts) to the admin "run now" button: the same run `npm run learn`
+// does, in-process, against the live store, with progress reported to the page.
+import type { Services } from '../services.ts';
+import { createEmbedder, type Embedder } from '../../router/embedder.ts';
+import { runLearner } from '../../learner/job.ts';
+import type { LearnerJob } from './learner-runner.ts';
+
+export function defaultLearnerJob(services: Services): LearnerJob {
+  const { config, store } = services;
+  // Built on first use, the same way the router and the learner CLI build theirs, so index
+  // vectors agree in dimension with the ones the router queries.
+  let embedder: Promise<Embedder> | null = null;
+  const getEmbedder = () => (embedder ??= createEmbedder({
+    kind: config.routing.embedder,
+    modelId: config.routing.embeddingModel,
+    allowRemote: config.routing.allowModelDownload,
+    ollamaHost: config.routing.ollamaHost,
+  }).then((r) => r.embedder));
+
+  return async (onProgress) => {
+    // Rows are stored when a request ends, stamped with its start: any request still running
+    // started at most one request timeout ago, so older rows are complete.
+    const result = await runLearner({
+      store,
+      dataDir: config.dataDir,
+      embedder: await getEmbedder(),
+      settleMs: config.limits.requestTimeoutMs,
+      onProgress: (p) => onProgress({
+        phase: p.phase === 'read' ? 'reading stored requests' : p.phase === 'replay' ? 'replaying recent traffic' : 'writing the new version',
+        rowsRead: p.phase === 'read' ? p.processed : undefined,
+        fraction: p.total ? Math.min(1, p.processed / p.total) : undefined,
+      }),
+    });
+    if (result.status === 'failed') throw new Error(result.error ?? 'learner run failed');
+    return { runId: result.runId, version: result.version, previousVersion: result.previousVersion, rowsRead: result.rowsRead, durationMs: result.durationMs, full: result.full };
+  };
+}

@@ -1,0 +1,157 @@
+// Performance (per model x domain x language table, success/rating over time, who-wins heat map)
+// and Learning (learner runs with before/after replay metrics, learning curve, run-now button).
+import { Router as ExpressRouter } from 'express';
+import type { AdminContext } from '../index.ts';
+import type { LearnerRun, PerformanceRow, TimeSeriesPoint } from '../../store/types.ts';
+import { colourClasses, heatMap, lineChart, seriesFromTimeSeries, type SeriesInput } from '../charts.ts';
+import { renderPage, sendJson } from '../render.ts';
+
+const HOUR = 3600_000;
+const RANGES = {
+  '24h': { bucketMs: HOUR, spanMs: 24 * HOUR, label: 'last 24 hours, hourly' },
+  '7d': { bucketMs: 6 * HOUR, spanMs: 7 * 24 * HOUR, label: 'last 7 days, 6-hourly' },
+  '30d': { bucketMs: 24 * HOUR, spanMs: 30 * 24 * HOUR, label: 'last 30 days, daily' },
+} as const;
+type RangeKey = keyof typeof RANGES;
+/** The time-series scan grows with traffic; a minute-old chart is fine and keeps reloads cheap. */
+const SERIES_CACHE_MS = 60_000;
+
+/** Numeric leaves of a metrics object as `a.b` paths (two levels deep), for before/after tables. */
+export function flattenMetrics(v: unknown, prefix = '', depth = 0, out: Record<string, number> = {}): Record<string, number> {
+  if (typeof v === 'number' && Number.isFinite(v)) {
+    if (prefix) out[prefix] = v;
+  } else if (v && typeof v === 'object' && !Array.isArray(v) && depth < 3) {
+    for (const [k, child] of Object.entries(v as Record<string, unknown>)) flattenMetrics(child, prefix ? `${prefix}.${k}` : k, depth + 1, out);
+  }
+  return out;
+}
+
+export interface MetricDelta {
+  key: string;
+  before: number | null;
+  after: number | null;
+  delta: number | null;
+}
+
+export function metricDeltas(before: unknown, after: unknown): MetricDelta[] {
+  const b = flattenMetrics(before);
+  const a = flattenMetrics(after);
+  return [...new Set([...Object.keys(b), ...Object.keys(a)])].sort().map((key) => ({
+    key,
+    before: b[key] ?? null,
+    after: a[key] ?? null,
+    delta: b[key] !== undefined && a[key] !== undefined ? a[key]! - b[key]! : null,
+  }));
+}
+
+const PREFERRED = /accuracy|success|rating|reward|regret|win|quality|score|cost/i;
+
+/** Series of the after-run metrics across finished runs (oldest first): the learning curve. */
+export function learningCurve(runs: LearnerRun[], maxSeries = 4): SeriesInput[] {
+  const ok = runs.filter((r) => r.status === 'ok').sort((a, b) => a.id - b.id);
+  const flat = ok.map((r) => ({ id: r.id, m: flattenMetrics(r.metricsAfter) }));
+  const counts = new Map<string, number>();
+  for (const f of flat) for (const k of Object.keys(f.m)) counts.set(k, (counts.get(k) ?? 0) + 1);
+  const keys = [...counts.entries()]
+    .filter(([, n]) => n >= 2)
+    .sort((a, b) => Number(PREFERRED.test(b[0])) - Number(PREFERRED.test(a[0])) || b[1] - a[1] || a[0].localeCompare(b[0]))
+    .slice(0, maxSeries)
+    .map(([k]) => k);
+  return keys.map((k) => ({ name: k, points: flat.map((f) => ({ x: f.id, y: f.m[k] ?? null })) }));
+}
+
+function perfTable(rows: PerformanceRow[], model: string | undefined) {
+  return rows
+    .filter((r) => !model || r.model === model)
+    .map((r) => ({
+      ...r,
+      successRate: r.total > 0 ? r.successes / r.total : null,
+      avgRating: r.ratingCount > 0 ? r.ratingSum / r.ratingCount : null,
+    }))
+    .sort((a, b) => a.model.localeCompare(b.model) || b.total - a.total);
+}
+
+const hourLabel = (ms: number) => new Date(ms).toISOString().slice(5, 13).replace('T', ' ') + 'h';
+const dayLabel = (ms: number) => new Date(ms).toISOString().slice(5, 10);
+
+export function insightRoutes(ctx: AdminContext) {
+  const r = ExpressRouter();
+  const { store, registry } = ctx.services;
+  const seriesCache = new Map<RangeKey, { at: number; points: TimeSeriesPoint[] }>();
+
+  const timeSeries = async (range: RangeKey): Promise<TimeSeriesPoint[] | null> => {
+    if (!store.timeSeries) return null;
+    const hit = seriesCache.get(range);
+    const now = ctx.now();
+    if (hit && now - hit.at < SERIES_CACHE_MS) return hit.points;
+    const { bucketMs, spanMs } = RANGES[range];
+    const since = Math.floor((now - spanMs) / bucketMs) * bucketMs;
+    const points = await store.timeSeries(bucketMs, since);
+    seriesCache.set(range, { at: now, points });
+    return points;
+  };
+
+  r.get('/performance', async (req, res) => {
+    const range: RangeKey = typeof req.query.range === 'string' && req.query.range in RANGES ? (req.query.range as RangeKey) : '24h';
+    const model = typeof req.query.model === 'string' && registry.has(req.query.model) ? req.query.model : undefined;
+    const [rows, points] = await Promise.all([store.performance(), timeSeries(range)]);
+    const series = points ? seriesFromTimeSeries(points) : null;
+    const classFor = colourClasses([...registry.ids(), ...(series?.success.map((s) => s.name) ?? [])]);
+    const xLabel = RANGES[range].bucketMs >= 24 * HOUR ? dayLabel : hourLabel;
+    const pct = (v: number) => `${Math.round(v * 100)}%`;
+    renderPage(ctx, req, res, 'performance', {
+      title: 'Performance',
+      range,
+      ranges: Object.entries(RANGES).map(([key, v]) => ({ key, label: v.label })),
+      model: model ?? '',
+      modelIds: registry.ids(),
+      table: perfTable(rows, model),
+      heat: heatMap(rows),
+      successChart: series ? lineChart(series.success, { yMin: 0, yMax: 1, yLabel: pct, xLabel, classFor }) : null,
+      ratingChart: series ? lineChart(series.rating, { yMin: 1, yMax: 5, yLabel: (v) => v.toFixed(1), xLabel, classFor }) : null,
+      legend: (series?.success ?? []).map((s) => ({ name: s.name, cls: classFor(s.name) })),
+    });
+  });
+
+  const runsView = async () => {
+    const runs = store.learnerRuns ? await store.learnerRuns(50) : null;
+    return {
+      supported: runs !== null,
+      runs: (runs ?? []).map((run) => ({
+        ...run,
+        durationMs: run.finishedAt === null ? null : run.finishedAt - run.startedAt,
+        deltas: metricDeltas(run.metricsBefore, run.metricsAfter),
+        changesText: run.changes === null || run.changes === undefined ? '' : JSON.stringify(run.changes, null, 2),
+      })),
+      curve: runs ? learningCurve(runs) : [],
+    };
+  };
+
+  r.get('/learning', async (req, res) => {
+    const view = await runsView();
+    const curveChart = view.curve.length ? lineChart(view.curve, { xLabel: (v) => `#${Math.round(v)}`, yLabel: (v) => v.toFixed(3) }) : null;
+    renderPage(ctx, req, res, 'learning', {
+      title: 'Learning',
+      ...view,
+      curveChart,
+      runner: ctx.runner.status(),
+      started: req.query.started === '1',
+      busy: req.query.busy === '1',
+    });
+  });
+
+  r.post('/learning/run', (req, res) => {
+    const started = ctx.runner.start();
+    if ((req.get('accept') ?? '').startsWith('application/json')) {
+      return sendJson(ctx, res, { started, status: ctx.runner.status() }, started ? 202 : 409);
+    }
+    res.redirect(303, started ? '/learning?started=1' : '/learning?busy=1');
+  });
+
+  r.get('/api/learning/status', async (_req, res) => {
+    const runs = store.learnerRuns ? await store.learnerRuns(1) : [];
+    sendJson(ctx, res, { runner: ctx.runner.status(), latestRun: runs[0] ? { id: runs[0].id, status: runs[0].status, rowsRead: runs[0].rowsRead } : null });
+  });
+
+  return r;
+}

@@ -1,0 +1,119 @@
+// Starts real services (demo models, temp SQLite) with the admin app on an ephemeral loopback port,
+// and a tiny cookie-keeping HTTP client that logs in and submits forms with the CSRF token.
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { loadConfig } from '../../server/config.ts';
+import { buildServices, type Services } from '../../server/services.ts';
+import { silentLogger } from '../../server/logger.ts';
+import { startAdmin, type AdminHandle, type StartAdminOptions } from '../../server/admin/index.ts';
+
+export const FAKE_SECRET = 'sk-fake-9f8e7d6c5b4a3210-NEVER-SHOW';
+export const ADMIN_TOKEN = 'admin-token-for-tests-7c1d';
+
+export interface AdminTestEnv {
+  url: string;
+  services: Services;
+  admin: AdminHandle;
+  dataDir: string;
+  close(): Promise<void>;
+}
+
+export const fastEnv: Record<string, string> = {
+  UPSTREAM_TIMEOUT_MS: '1500',
+  REQUEST_TIMEOUT_MS: '10000',
+  RETRY_BASE_MS: '10',
+  RETRY_MAX_MS: '100',
+  WRITE_FLUSH_MS: '10',
+  JUDGE_ENABLED: '0',
+  ROUTER_EXPLORATION: '0',
+};
+
+/**
+ * Demo models plus one disabled OpenAI-style model whose API key (FAKE_SECRET) is configured, so
+ * config.secrets holds a value that must never appear on any page.
+ */
+export async function startAdminEnv(opts: { token?: string | null; env?: Record<string, string>; admin?: Partial<StartAdminOptions> } = {}): Promise<AdminTestEnv> {
+  const dataDir = await mkdtemp(path.join(os.tmpdir(), 'switchyard-admin-'));
+  const configPath = path.join(dataDir, 'switchyard.config.json');
+  await writeFile(configPath, JSON.stringify({
+    includeDefaultModels: true,
+    models: [{ id: 'fake-remote', provider: 'openai', baseUrl: 'http://127.0.0.1:9/v1', apiKeyEnv: 'FAKE_PROVIDER_KEY', enabled: false }],
+  }));
+  const token = opts.token === undefined ? ADMIN_TOKEN : opts.token;
+  const env: Record<string, string> = {
+    ...fastEnv,
+    SWITCHYARD_DATA_DIR: dataDir,
+    SWITCHYARD_DEMO: '1',
+    SWITCHYARD_CONFIG: configPath,
+    FAKE_PROVIDER_KEY: FAKE_SECRET,
+    ...(token ? { ADMIN_TOKEN: token } : {}),
+    ...opts.env,
+  };
+  const config = loadConfig(env, { cwd: dataDir });
+  const services = await buildServices(config, { logger: silentLogger(), learnedPollMs: 0 });
+  const admin = await startAdmin(services, { port: 0, proxyPort: 0, ...opts.admin });
+  return {
+    url: admin.url,
+    services,
+    admin,
+    dataDir,
+    close: async () => {
+      await admin.close();
+      await services.close();
+      await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+export interface Reply {
+  status: number;
+  text: string;
+  headers: Headers;
+}
+
+/** A browser-like client: keeps the session cookie, reads the CSRF token from each page. */
+export class AdminClient {
+  cookie = '';
+  csrf = '';
+
+  constructor(readonly base: string) {}
+
+  private remember(res: Response): void {
+    for (const c of res.headers.getSetCookie()) {
+      const [pair] = c.split(';');
+      const [name, value] = pair!.split('=');
+      if (name === 'sy_admin') this.cookie = value ? `sy_admin=${value}` : '';
+    }
+  }
+
+  async get(p: string, headers: Record<string, string> = {}): Promise<Reply> {
+    const res = await fetch(this.base + p, { headers: { ...(this.cookie ? { cookie: this.cookie } : {}), ...headers }, redirect: 'manual' });
+    this.remember(res);
+    const text = await res.text();
+    const m = /<meta name="csrf-token" content="([^"]+)">/.exec(text);
+    if (m) this.csrf = m[1]!;
+    return { status: res.status, text, headers: res.headers };
+  }
+
+  /** POST a form; the CSRF token is added unless `csrf: false`. */
+  async post(p: string, fields: Record<string, string>, opts: { csrf?: boolean | string } = {}): Promise<Reply> {
+    const body = new URLSearchParams(fields);
+    if (opts.csrf !== false) body.set('_csrf', typeof opts.csrf === 'string' ? opts.csrf : this.csrf);
+    const res = await fetch(this.base + p, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', ...(this.cookie ? { cookie: this.cookie } : {}) },
+      body,
+      redirect: 'manual',
+    });
+    this.remember(res);
+    return { status: res.status, text: await res.text(), headers: res.headers };
+  }
+
+  async login(token = ADMIN_TOKEN): Promise<Reply> {
+    await this.get('/login');
+    const r = await this.post('/login', { token, next: '/' });
+    await this.get('/');
+    return r;
+  }
+}
