@@ -161,6 +161,7 @@ export function createRouter(deps: RouterDeps): SwitchyardRouter {
           }, timings, notes)
         : Promise.resolve(null),
     ]);
+    if (judge && verdict === null) notes.push(`judge gave no answer${judge.status().lastError ? ` (${judge.status().lastError})` : ''}`);
     if (judge && verdict === undefined) verdict = null;
 
     start = performance.now();
@@ -200,12 +201,13 @@ export function createRouter(deps: RouterDeps): SwitchyardRouter {
     if (!deps.loadLearned) return;
     try {
       const next = await deps.loadLearned();
-      if (!next) return;
-      await deps.onLearned?.(next);
-      current = { state: next, loadedAt: now() };
+      if (next) {
+        await deps.onLearned?.(next);
+        current = { state: next, loadedAt: now() };
+        judge?.clearCache();
+        log('info', 'learned state loaded', { version: next.version, priors: next.priors.length });
+      }
       lastReloadError = null;
-      judge?.clearCache();
-      log('info', 'learned state loaded', { version: next.version, priors: next.priors.length });
     } catch (e) {
       lastReloadError = errorText(e);
       log('error', 'learned state reload failed; keeping the previous version', { error: lastReloadError });

@@ -94,19 +94,22 @@ describe('judge time budget and availability', () => {
     const start = performance.now();
     assert.equal(await judge.judge('slow one', features(), models), null);
     const elapsed = performance.now() - start;
-    assert.ok(elapsed >= 190 && elapsed < 350, `took ${elapsed} ms`);
+    assert.ok(elapsed >= 190 && elapsed < 500, `took ${elapsed} ms`);
     assert.match(judge.status().lastError ?? '', /^timeout/);
     assert.equal(judge.status().coolingDownUntil, null, 'one timeout is not "down"');
   });
 
   test('repeated timeouts count as down and start the cooldown', async () => {
     const s = await standIn(() => ({ kind: 'content', content: '{}', delayMs: 5_000 }));
-    const judge = new JudgeStage({ host: s.url, timeoutMs: 50, timeoutsBeforeCooldown: 2 });
+    let fetches = 0;
+    const judge = new JudgeStage({ host: s.url, timeoutMs: 80, timeoutsBeforeCooldown: 2, fetch: (input, init) => { fetches++; return fetch(input, init); } });
     assert.equal(await judge.judge('a', features(), models), null);
+    assert.equal(judge.status().coolingDownUntil, null);
     assert.equal(await judge.judge('b', features(), models), null);
     assert.ok(judge.status().coolingDownUntil !== null);
+    assert.equal(judge.status().available, false);
     assert.equal(await judge.judge('c', features(), models), null);
-    assert.equal(s.requests.length, 2);
+    assert.equal(fetches, 2, 'the third call is skipped');
   });
 
   test('Ollama down (closed port): null, then calls are skipped for the cooldown, then retried', async () => {
@@ -127,7 +130,7 @@ describe('judge time budget and availability', () => {
 
     const start = performance.now();
     assert.equal(await judge.judge('again', features(), models), null);
-    assert.ok(performance.now() - start < 5, 'a down judge costs nothing on the hot path');
+    assert.ok(performance.now() - start < 25, 'a down judge costs nothing on the hot path');
     assert.equal(fetches, 1);
 
     clock += 30_001;
