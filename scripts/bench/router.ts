@@ -6,6 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import v8 from 'node:v8';
 import { runInNewContext } from 'node:vm';
+import { mulberry32 as prng } from '../../router/bandit.ts';
 import { BuiltinEmbedder } from '../../router/embedder.ts';
 import { extractFeatures } from '../../router/features.ts';
 import { BruteForceIndex, KnnIndex, KnnStage, type NeighbourIndex, type Outcome } from '../../router/knn.ts';
@@ -19,17 +20,6 @@ const OUT = path.join(process.cwd(), 'bench-results', 'router.json');
 v8.setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
 
-/** Seeded PRNG (mulberry32): every run benchmarks the same corpus. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 const rand = prng(2024);
 const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)]!;
 

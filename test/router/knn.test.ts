@@ -5,22 +5,12 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { BruteForceIndex, KnnIndex, KnnStage, outcomeQuality, type Outcome } from '../../router/knn.ts';
+import { mulberry32 as prng } from '../../router/bandit.ts';
 import { BuiltinEmbedder } from '../../router/embedder.ts';
 import { extractFeatures } from '../../router/features.ts';
 import { l2normalize } from '../../router/vector.ts';
 import type { CandidateModel } from '../../router/types.ts';
 
-/** Seeded uniform PRNG (mulberry32) so vectors are reproducible. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function randomUnit(dim: number, rand: () => number): Float32Array {
   const v = new Float32Array(dim);
