@@ -1,0 +1,157 @@
+// Helpers for the reliability tests: seeded randomness, bounded concurrent request loops, raw
+// HTTP bodies, heap measurement after GC, a closed port, and the real server as a child process.
+import http from 'node:http';
+import net from 'node:net';
+import v8 from 'node:v8';
+import { runInNewContext } from 'node:vm';
+
+export { spawnSwitchyard, type SwitchyardProcess } from '../../scripts/bench/switchyard.ts';
+
+/** mulberry32: a small, fast, seeded PRNG so fault mixes are reproducible. */
+export function seededRng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Run `count` tasks with at most `concurrency` in flight; results in task order. */
+export async function runConcurrent<T>(count: number, concurrency: number, task: (i: number) => Promise<T>): Promise<T[]> {
+  const results = new Array<T>(count);
+  let next = 0;
+  const worker = async () => {
+    while (next < count) {
+      const i = next++;
+      results[i] = await task(i);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, count) }, worker));
+  return results;
+}
+
+export interface RawResponse {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  text: string;
+  /** Parsed JSON, or undefined when the body was not JSON. */
+  json: unknown;
+}
+
+/** POST exact bytes (invalid UTF-8, huge bodies) with node:http on a fresh connection. */
+export function rawPost(url: string, body: Buffer | string, headers: Record<string, string> = {}, timeoutMs = 10_000): Promise<RawResponse> {
+  const u = new URL(url);
+  const payload = typeof body === 'string' ? Buffer.from(body) : body;
+  return new Promise((resolve, reject) => {
+    const req = http.request(
+      { host: u.hostname, port: u.port, path: u.pathname + u.search, method: 'POST', agent: false, headers: { 'content-type': 'application/json', 'content-length': String(payload.length), ...headers } },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          let json: unknown;
+          try {
+            json = JSON.parse(text);
+          } catch {
+            json = undefined;
+          }
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, text, json });
+        });
+        res.on('error', reject);
+      },
+    );
+    req.setTimeout(timeoutMs, () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
+    req.on('error', reject);
+    req.end(payload);
+  });
+}
+
+let gcFn: (() => void) | null = null;
+
+/** Force a full GC (exposing it at run time if the process was not started with --expose-gc). */
+export function forceGc(): void {
+  if (!gcFn) {
+    const g = (globalThis as { gc?: () => void }).gc;
+    if (g) gcFn = g;
+    else {
+      v8.setFlagsFromString('--expose-gc');
+      gcFn = runInNewContext('gc') as () => void;
+    }
+  }
+  gcFn();
+  gcFn();
+}
+
+/** Heap in use after a full GC, in bytes. */
+export function heapAfterGc(): number {
+  forceGc();
+  return process.memoryUsage().heapUsed;
+}
+
+/** A loopback port with nothing listening on it (connections are refused). */
+export function closedPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** A request id the gateway accepts from the client (x-request-id), unique per call. */
+let idCounter = 0;
+export function requestId(prefix = 'rel'): string {
+  return `${prefix}-${process.pid}-${Date.now().toString(36)}-${(idCounter++).toString(36)}`;
+}
+
+export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+export interface TimedResponse {
+  /** The x-request-id we sent, which the gateway stores the request under. */
+  id: string;
+  status: number;
+  ms: number;
+  text: string;
+  json: any;
+}
+
+/**
+ * POST JSON with a fresh x-request-id and time the whole exchange. A response slower than
+ * `boundMs` fails the calling test, and the fetch itself is aborted shortly after, so a hang
+ * never hangs the suite.
+ */
+export async function timedPost(url: string, body: unknown, boundMs: number, headers: Record<string, string> = {}): Promise<TimedResponse> {
+  const id = requestId('timed');
+  const t0 = Date.now();
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-request-id': id, ...headers },
+    body: JSON.stringify(body),
+    signal: AbortSignal.timeout(boundMs + 2000),
+  });
+  const text = await res.text();
+  const ms = Date.now() - t0;
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = undefined;
+  }
+  if (ms >= boundMs) throw new Error(`${url} took ${ms} ms, more than the ${boundMs} ms bound`);
+  return { id, status: res.status, ms, text, json };
+}
+
+/** The data payloads of an SSE body, JSON-parsed ('[DONE]' stays a string). */
+export function sseEvents(text: string): any[] {
+  return text
+    .split('\n\n')
+    .map((block) => block.split('\n').find((l) => l.startsWith('data: '))?.slice(6))
+    .filter((d): d is string => d !== undefined)
+    .map((d) => (d === '[DONE]' ? d : JSON.parse(d)));
+}

@@ -1,0 +1,60 @@
+// A provider's circuit breaker under concurrent load: it opens after repeated failures, keeps
+// traffic off the failing model while every client still gets the fallback, then closes again.
+import { test, describe, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startOpenAIStandIn } from '../standins/openai.ts';
+import { startAnthropicStandIn } from '../standins/anthropic.ts';
+import type { StandIn } from '../standins/common.ts';
+import { startGateway, fixedRouter, model, type TestGateway } from '../helpers/gateway.ts';
+import { runConcurrent, sleep, timedPost } from '../helpers/load.ts';
+
+const CONCURRENCY = 10;
+const FAILURES_TO_OPEN = 3;
+
+describe('circuit breaker under load', () => {
+  let a: StandIn;
+  let b: StandIn;
+  let gw: TestGateway;
+  before(async () => {
+    a = await startOpenAIStandIn();
+    b = await startAnthropicStandIn();
+    gw = await startGateway({
+      models: [model('alpha', 'openai', a.url), model('beta', 'anthropic', b.url)],
+      env: { TEST_KEY: 'sk-test-reliability-key-0002', BREAKER_FAILURES: String(FAILURES_TO_OPEN), BREAKER_COOLDOWN_MS: '300', MAX_RETRIES: '0', UPSTREAM_TIMEOUT_MS: '1000', REQUEST_TIMEOUT_MS: '3000' },
+      router: fixedRouter(['alpha', 'beta']),
+    });
+  });
+  after(async () => {
+    await gw.close();
+    await Promise.all([a.close(), b.close()]);
+  });
+
+  test('a failing model trips its breaker under concurrent load, is skipped, then closes again after a good probe', async () => {
+    const send = (message: string) => timedPost(`${gw.url}/api/chat`, { message }, 4000);
+    a.behave({ kind: 'error', status: 500 });
+    const results = await runConcurrent(60, CONCURRENCY, () => send('load while alpha is down'));
+    assert.deepEqual(new Set(results.map((r) => `${r.status} ${r.json._actual_model_used}`)), new Set(['200 beta']), 'every request got the fallback answer');
+    const alpha = gw.services.registry.get('alpha')!;
+    assert.equal(alpha.breaker.state, 'open');
+    // At most the failures that opened it plus the calls already in flight reached alpha.
+    assert.ok(a.requests.length <= FAILURES_TO_OPEN + CONCURRENCY, `the open breaker kept traffic off alpha (${a.requests.length} calls for 60 requests)`);
+
+    await gw.services.store.flush();
+    const [queries] = await gw.services.store.all<{ n: number }>('select count(*) as n from queries');
+    assert.equal(queries!.n, 60, 'every request is stored');
+    const [skips] = await gw.services.store.all<{ n: number }>("select count(*) as n from model_calls where model = 'alpha' and status = 'skipped' and error = 'circuit open'");
+    assert.equal(skips!.n + a.requests.length, 60, 'each request either called alpha or stored a circuit-open skip');
+
+    a.behave('ok');
+    const deadline = Date.now() + 3000;
+    while (alpha.breaker.state === 'open' && Date.now() < deadline) await sleep(20);
+    assert.equal(alpha.breaker.state, 'half-open');
+    const probe = await send('are you back?');
+    assert.equal(probe.json._actual_model_used, 'alpha');
+    assert.equal(alpha.breaker.state, 'closed');
+    const health = (await (await fetch(`${gw.url}/health`)).json()) as { models: { id: string; state: string }[] };
+    assert.equal(health.models.find((m) => m.id === 'alpha')?.state, 'closed');
+    const after = await runConcurrent(20, CONCURRENCY, () => send('alpha is back'));
+    assert.ok(after.every((r) => r.json._actual_model_used === 'alpha'), 'traffic returns to alpha');
+  });
+});
