@@ -20,8 +20,6 @@ export interface RouterDeps {
   knnStage?: RoutingStage & { readonly indexSize?: number };
   judge?: JudgeStage | null;
   loadLearned?: () => Promise<LearnedState | null>;
-  /** Called with a freshly loaded state before it goes live (e.g. to load its kNN index). */
-  onLearned?: (state: LearnedState) => Promise<void> | void;
   /** Served outcomes, so online parts (the kNN index) can grow. */
   onObserve?: (outcome: RoutingOutcome) => void | Promise<void>;
   rng?: () => number;
@@ -202,7 +200,6 @@ export function createRouter(deps: RouterDeps): SwitchyardRouter {
     try {
       const next = await deps.loadLearned();
       if (next) {
-        await deps.onLearned?.(next);
         current = { state: next, loadedAt: now() };
         judge?.clearCache();
         log('info', 'learned state loaded', { version: next.version, priors: next.priors.length });
