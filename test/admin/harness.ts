@@ -6,7 +6,9 @@ import path from 'node:path';
 import { loadConfig } from '../../server/config.ts';
 import { buildServices, type Services } from '../../server/services.ts';
 import { silentLogger } from '../../server/logger.ts';
-import { startAdmin, type AdminHandle, type StartAdminOptions } from '../../server/admin/index.ts';
+import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
+import { createAdminApp, type AdminContext, type AdminOptions } from '../../server/admin/index.ts';
 
 export const FAKE_SECRET = 'sk-fake-9f8e7d6c5b4a3210-NEVER-SHOW';
 export const ADMIN_TOKEN = 'admin-token-for-tests-7c1d';
@@ -14,7 +16,7 @@ export const ADMIN_TOKEN = 'admin-token-for-tests-7c1d';
 export interface AdminTestEnv {
   url: string;
   services: Services;
-  admin: AdminHandle;
+  ctx: AdminContext;
   dataDir: string;
   close(): Promise<void>;
 }
@@ -33,7 +35,7 @@ export const fastEnv: Record<string, string> = {
  * Demo models plus one disabled OpenAI-style model whose API key (FAKE_SECRET) is configured, so
  * config.secrets holds a value that must never appear on any page.
  */
-export async function startAdminEnv(opts: { token?: string | null; env?: Record<string, string>; admin?: Partial<StartAdminOptions> } = {}): Promise<AdminTestEnv> {
+export async function buildTestServices(opts: { token?: string | null; env?: Record<string, string> } = {}): Promise<{ services: Services; dataDir: string }> {
   const dataDir = await mkdtemp(path.join(os.tmpdir(), 'switchyard-admin-'));
   const configPath = path.join(dataDir, 'switchyard.config.json');
   await writeFile(configPath, JSON.stringify({
@@ -52,14 +54,24 @@ export async function startAdminEnv(opts: { token?: string | null; env?: Record<
   };
   const config = loadConfig(env, { cwd: dataDir });
   const services = await buildServices(config, { logger: silentLogger(), learnedPollMs: 0 });
-  const admin = await startAdmin(services, { port: 0, proxyPort: 0, ...opts.admin });
+  return { services, dataDir };
+}
+
+export async function startAdminEnv(opts: { token?: string | null; env?: Record<string, string>; admin?: AdminOptions } = {}): Promise<AdminTestEnv> {
+  const { services, dataDir } = await buildTestServices(opts);
+  const { app, ctx } = createAdminApp(services, opts.admin);
+  const server: Server = await new Promise((resolve) => {
+    const srv = app.listen(0, '127.0.0.1', () => resolve(srv));
+  });
   return {
-    url: admin.url,
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     services,
-    admin,
+    ctx,
     dataDir,
     close: async () => {
-      await admin.close();
+      server.closeAllConnections();
+      await new Promise<void>((r) => server.close(() => r()));
+      await ctx.runner.idle();
       await services.close();
       await rm(dataDir, { recursive: true, force: true });
     },
