@@ -204,7 +204,9 @@ const SIDECAR = 'knn.ndjson';
 
 /** HNSW-backed index: sub-linear search, persisted as an hnswlib file plus an NDJSON sidecar. */
 export class KnnIndex extends OutcomeIndex {
+  private static generation = 0;
   private efNow = 0;
+  private saving: Promise<void> = Promise.resolve();
 
   private constructor(
     dim: number,
@@ -254,18 +256,26 @@ export class KnnIndex extends OutcomeIndex {
   /**
    * Writes `knn-<generation>.hnsw` then the sidecar naming it, each via temp file + rename, so a
    * reader sees either the old pair or the new pair; older generations are removed afterwards.
+   * The index file and the entry list are captured in one synchronous step, so adds racing a save
+   * can neither touch hnswlib mid-write nor make the two disagree. Saves are serialised.
    */
-  async save(dir: string): Promise<void> {
+  save(dir: string): Promise<void> {
+    const run = this.saving.catch(() => undefined).then(() => this.saveNow(dir));
+    this.saving = run;
+    return run;
+  }
+
+  private async saveNow(dir: string): Promise<void> {
     await fs.mkdir(dir, { recursive: true });
-    const indexFile = `knn-${Date.now()}-${process.pid}.hnsw`;
+    const indexFile = `knn-${Date.now()}-${process.pid}-${++KnnIndex.generation}.hnsw`;
     const tmpIndex = path.join(dir, `${indexFile}.tmp`);
-    await this.hnsw.writeIndex(tmpIndex);
-    await fs.rename(tmpIndex, path.join(dir, indexFile));
+    this.hnsw.writeIndexSync(tmpIndex);
     const { space, m, efConstruction, efSearch, seed } = this.opts;
     const meta = { version: 1, dim: this.dim, count: this.size, indexFile, space, m, efConstruction, efSearch, seed, priorStrength: this.priorStrength };
-    const lines = [JSON.stringify(meta), ...this.entries.map((e) => JSON.stringify(e))];
+    const sidecar = [JSON.stringify(meta), ...this.entries.map((e) => JSON.stringify(e))].join('\n') + '\n';
+    await fs.rename(tmpIndex, path.join(dir, indexFile));
     const tmpSidecar = path.join(dir, `${SIDECAR}.${process.pid}.tmp`);
-    await fs.writeFile(tmpSidecar, lines.join('\n') + '\n');
+    await fs.writeFile(tmpSidecar, sidecar);
     await fs.rename(tmpSidecar, path.join(dir, SIDECAR));
     for (const name of await fs.readdir(dir)) {
       if (/^knn-.*\.hnsw$/.test(name) && name !== indexFile) await fs.rm(path.join(dir, name), { force: true });

@@ -138,6 +138,25 @@ describe('KnnIndex growth and persistence', () => {
     }
   });
 
+  test('overlapping saves with adds in between leave one consistent index on disk', async () => {
+    const dir = await tempDir();
+    try {
+      const rand = prng(21);
+      const index = KnnIndex.create(16);
+      for (let i = 0; i < 20; i++) index.add(`q${i}`, randomUnit(16, rand), [ok('a')]);
+      const first = index.save(dir);
+      index.add('between', randomUnit(16, rand), [ok('a')]);
+      const second = index.save(dir);
+      await Promise.all([first, second]);
+      const files = await fs.readdir(dir);
+      assert.equal(files.filter((f) => f.endsWith('.hnsw')).length, 1, files.join(','));
+      const loaded = await KnnIndex.load(dir, 16);
+      assert.equal(loaded!.size, 21);
+    } finally {
+      await fs.rm(dir, { recursive: true, force: true });
+    }
+  });
+
   test('load returns null for an empty folder and refuses a different dimension', async () => {
     const dir = await tempDir();
     try {
