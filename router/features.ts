@@ -259,6 +259,8 @@ export function detectDomain(text: string): Domain {
 }
 
 // ---------------------------------------------------------------- complexity
+// Points: length >= 200 chars +1 (>= 1000: +2); multi-step wording +2; list items 2: +1, 3+: +2;
+// each constraint phrase +1 (at most 3); questions 2-3: +1, 4+: +2. Simple < 2 <= medium < 4 <= complex.
 
 const MULTI_STEP_RE = /\bstep[- ]by[- ]step\b|\bfirst(?:ly)?\b[\s\S]{1,200}?\b(?:then|next|after that|finally)\b|\bsecondly\b|\bin (?:several|multiple) steps\b|分步|步骤|首先[\s\S]{1,100}?(?:然后|其次|最后)|第一步|一步一步/i;
 const LIST_ITEM_RE = /^\s*(?:\d+[.)、]|[-*•]|[（(]?\d+[)）])\s+\S/gm;
