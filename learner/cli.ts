@@ -1,0 +1,108 @@
+// `npm run learn`: one learner run against the configured database and data dir, with progress
+// and a summary. Exit codes: 0 ok, 1 failed (previous version kept), 2 bad usage, 3 another run holds the lock.
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { loadConfig } from '../server/config.ts';
+import { openSqliteStore } from '../server/store/sqlite.ts';
+import { createEmbedder } from '../router/embedder.ts';
+import { runLearner, type LearnerProgress, type LearnerRunResult } from './job.ts';
+import { LearnerBusyError } from './lock.ts';
+import type { ReplayMetrics } from './replay.ts';
+
+const usage = `usage: npm run learn -- [--data-dir DIR] [--db FILE] [--full] [--half-life-days N]
+  --data-dir DIR        data directory (default: SWITCHYARD_DATA_DIR or ./data)
+  --db FILE             SQLite database (default: SWITCHYARD_DB or <data-dir>/switchyard.db)
+  --full                rebuild priors, profiles and the kNN index from all stored rows
+  --half-life-days N    evidence half-life in days (default 14)`;
+
+const pct = (v: number | null) => (v === null ? '-' : `${(100 * v).toFixed(1)}%`);
+const num = (v: number | null) => (v === null ? '-' : v.toFixed(3));
+const metrics = (m: ReplayMetrics | null) =>
+  m ? `picked quality ${num(m.pickedQuality)} (coverage ${pct(m.coverage)}), agreement with best known model ${pct(m.agreement)} on ${m.comparableQueries} queries` : '-';
+
+function summary(r: LearnerRunResult): string {
+  const lines = [
+    `learner run ${r.status}: ${r.rowsRead} new rows in ${(r.durationMs / 1000).toFixed(1)} s` + (r.full ? ` (full rebuild${r.fullReason ? `: ${r.fullReason}` : ''})` : ''),
+    r.version === r.previousVersion ? `version unchanged: ${r.version ?? 'none'}` : `version ${r.previousVersion ?? 'none'} -> ${r.version}`,
+  ];
+  if (r.metricsAfter) lines.push(`replay on ${r.metricsAfter.rows} recent rows:`, `  before: ${metrics(r.metricsBefore)}`, `  after:  ${metrics(r.metricsAfter)}`);
+  if (r.changes.length) {
+    lines.push('priors that moved most:');
+    for (const c of r.changes.slice(0, 5)) {
+      lines.push(`  ${c.model} ${c.domain}/${c.language}: ${c.from === null ? 'new' : c.from.toFixed(3)} -> ${c.to.toFixed(3)}`);
+    }
+  }
+  if (r.prunedVersions.length) lines.push(`pruned versions: ${r.prunedVersions.join(', ')}`);
+  for (const w of r.warnings) lines.push(`warning: ${w}`);
+  if (r.error) lines.push(`error: ${r.error}`);
+  return lines.join('\n');
+}
+
+async function main(): Promise<number> {
+  let args;
+  try {
+    args = parseArgs({
+      options: {
+        'data-dir': { type: 'string' },
+        db: { type: 'string' },
+        full: { type: 'boolean', default: false },
+        'half-life-days': { type: 'string' },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+    }).values;
+  } catch (err) {
+    console.error(`${(err as Error).message}\n${usage}`);
+    return 2;
+  }
+  if (args.help) {
+    console.log(usage);
+    return 0;
+  }
+  const halfLifeDays = args['half-life-days'] === undefined ? undefined : Number(args['half-life-days']);
+  if (halfLifeDays !== undefined && !(halfLifeDays > 0)) {
+    console.error(`--half-life-days must be a positive number, got ${args['half-life-days']}\n${usage}`);
+    return 2;
+  }
+  const env = { ...process.env };
+  if (args['data-dir']) env.SWITCHYARD_DATA_DIR = args['data-dir'];
+  if (args.db) env.SWITCHYARD_DB = args.db;
+  const config = loadConfig(env);
+
+  const store = await openSqliteStore({ path: config.dbPath, flushMs: config.store.flushMs });
+  try {
+    const { embedder, fallbackReason } = await createEmbedder({
+      kind: config.routing.embedder,
+      modelId: config.routing.embeddingModel,
+      allowRemote: config.routing.allowModelDownload,
+      ollamaHost: config.routing.ollamaHost,
+    });
+    if (fallbackReason) console.error(`warning: ${fallbackReason}; using ${embedder.name}`);
+    console.log(`learner: database ${path.relative(process.cwd(), config.dbPath) || config.dbPath}, data dir ${config.dataDir}, embedder ${embedder.name}`);
+    let lastPrint = 0;
+    const onProgress = (p: LearnerProgress) => {
+      const t = Date.now();
+      if (p.phase === 'read' && p.processed !== 0 && p.processed !== p.total && t - lastPrint < 1000) return;
+      lastPrint = t;
+      console.log(`  ${p.phase}: ${p.processed}${p.total === null ? '' : ` / ${p.total}`}`);
+    };
+    const result = await runLearner({ store, dataDir: config.dataDir, embedder, halfLifeDays, full: args.full, onProgress });
+    console.log(summary(result));
+    return result.status === 'ok' ? 0 : 1;
+  } catch (err) {
+    if (err instanceof LearnerBusyError) {
+      console.error(`learner: ${err.message}; not starting a second run`);
+      return 3;
+    }
+    throw err;
+  } finally {
+    await store.close();
+  }
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    console.error(`learner: ${err instanceof Error ? err.message : String(err)}`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,73 @@
+// `npm run eval -- --dataset FILE [--out report.json] [--seed N] [--test-fraction F] [--models a,b] [--svg chart.svg]`:
+// runs the offline routing evaluation, prints a table and the headline, writes the report and chart.
+import { writeFile } from 'node:fs/promises';
+import { parseArgs } from 'node:util';
+import { loadConfig } from '../server/config.ts';
+import { createEmbedder } from '../router/embedder.ts';
+import { createJudge } from '../router/judge.ts';
+import type { LearnedState } from '../router/types.ts';
+import { DatasetError } from './eval-data.ts';
+import { runEval } from './eval.ts';
+import { formatTable, renderSvg } from './eval-report.ts';
+
+const usage = `usage: npm run eval -- --dataset FILE [--out report.json] [--seed N] [--test-fraction 0.3] [--models a,b] [--svg chart.svg]`;
+
+async function main(): Promise<number> {
+  let args;
+  try {
+    args = parseArgs({
+      options: {
+        dataset: { type: 'string' },
+        out: { type: 'string' },
+        seed: { type: 'string', default: '1' },
+        'test-fraction': { type: 'string', default: '0.3' },
+        models: { type: 'string' },
+        svg: { type: 'string' },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+    }).values;
+  } catch (err) {
+    console.error(`${(err as Error).message}\n${usage}`);
+    return 2;
+  }
+  if (args.help) {
+    console.log(usage);
+    return 0;
+  }
+  const seed = Number(args.seed);
+  const testFraction = Number(args['test-fraction']);
+  if (!args.dataset) { console.error(`--dataset is required\n${usage}`); return 2; }
+  if (!Number.isInteger(seed)) { console.error(`--seed must be an integer, got ${args.seed}`); return 2; }
+  if (!(testFraction > 0 && testFraction < 1)) { console.error(`--test-fraction must be between 0 and 1, got ${args['test-fraction']}`); return 2; }
+  const models = args.models?.split(',').map((s) => s.trim()).filter(Boolean);
+
+  const config = loadConfig(process.env);
+  const { embedder, fallbackReason } = await createEmbedder({
+    kind: config.routing.embedder,
+    modelId: config.routing.embeddingModel,
+    allowRemote: config.routing.allowModelDownload,
+    ollamaHost: config.routing.ollamaHost,
+  });
+  if (fallbackReason) console.error(`warning: ${fallbackReason}; using ${embedder.name}`);
+  // Like the gateway: a judge only when the user pointed us at an Ollama.
+  const makeJudge = config.routing.ollamaHost ? (learned: () => LearnedState | null) => createJudge(config.routing, { learned }) : undefined;
+
+  const started = Date.now();
+  const report = await runEval(
+    { datasetPath: args.dataset, seed, testFraction, models },
+    { embedder, routing: { ...config.routing, keywordRules: config.keywordRules }, makeJudge, log: (l) => console.error(l) },
+  );
+  console.log(formatTable(report));
+  console.log(`eval finished in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  if (args.out) await writeFile(args.out, JSON.stringify(report, null, 1) + '\n');
+  if (args.svg) await writeFile(args.svg, renderSvg(report));
+  return 0;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    console.error(err instanceof DatasetError ? `eval: ${err.message}` : err);
+    process.exit(1);
+  },
+);

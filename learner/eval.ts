@@ -1,0 +1,241 @@
+// Offline routing evaluation: trains the production learner on the train part of a dataset (as
+// stored traffic in a fresh SQLite store) and replays the test part through the real router.
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import type { KeywordRule, AppConfig } from '../server/config.ts';
+import { openSqliteStore } from '../server/store/sqlite.ts';
+import type { FeedbackRecord, Store } from '../server/store/types.ts';
+import type { Embedder } from '../router/embedder.ts';
+import { extractFeatures } from '../router/features.ts';
+import { createRouter } from '../router/index.ts';
+import type { JudgeStage } from '../router/judge.ts';
+import { KnnIndex, KnnStage } from '../router/knn.ts';
+import type { CandidateModel, LearnedState, Router } from '../router/types.ts';
+import { runLearner } from './job.ts';
+import { loadLearnedState } from './state.ts';
+import {
+  estimateTokens, loadDataset, modelCosts, restrictModels, scoreChoices, seededRng, splitDataset,
+  type Dataset, type DatasetRow,
+} from './eval-data.ts';
+import { costSavedAt95, headlineOf, type EvalReport, type LearningCurvePoint, type ReportPoint, type ReportPolicy } from './eval-report.ts';
+
+/** Knob settings of the router sweep, cheapest to best. */
+export const DEFAULT_KNOBS = [0, 0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.925, 0.95, 0.97, 0.99, 1];
+export const DEFAULT_TRAIN_FRACTIONS = [0.1, 0.25, 0.5, 1];
+
+export interface EvalOptions {
+  datasetPath: string;
+  seed: number;
+  /** Share of queries held out for testing (default 0.3). */
+  testFraction?: number;
+  /** Restrict the catalogue to these models. */
+  models?: string[];
+  knobs?: number[];
+  trainFractions?: number[];
+}
+
+export type RoutingConfig = AppConfig['routing'] & { keywordRules: KeywordRule[] };
+
+export interface EvalDeps {
+  embedder: Embedder;
+  routing: RoutingConfig;
+  /** Builds the judge for a learned state; absent or null: the judge policy is skipped. */
+  makeJudge?: (learned: () => LearnedState | null) => JudgeStage | null;
+  log?: (line: string) => void;
+}
+
+/** Score in [0,1] -> the rating fed to the learner: continuous, so (rating - 1) / 4 = score exactly. */
+export const scoreToRating = (score: number): number => 1 + 4 * score;
+
+/** Fixed clock for stored eval traffic: every run of the same eval stores the same rows. */
+const EVAL_EPOCH = Date.UTC(2024, 0, 1);
+
+interface Trained {
+  state: LearnedState;
+  knn: KnnStage;
+  close(): Promise<void>;
+}
+
+/**
+ * Store each train query as answered traffic, one request per model (final model = that model,
+ * status ok, the dataset's cost and output tokens) with an 'eval' rating, then run the learner.
+ */
+async function train(rows: readonly DatasetRow[], ds: Dataset, deps: EvalDeps): Promise<Trained> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'switchyard-eval-'));
+  const cleanup = () => rm(dir, { recursive: true, force: true });
+  try {
+    const store = await openSqliteStore({ path: path.join(dir, 'eval.db'), flushMs: 5, maxBatch: 2000 });
+    try {
+      let ts = EVAL_EPOCH;
+      const feedback: FeedbackRecord[] = [];
+      for (const row of rows) {
+        const features = extractFeatures(row.query, 1);
+        for (const model of ds.models) {
+          const o = row.outcomes[model]!;
+          const id = `${row.id}#${model}`;
+          ts += 1;
+          store.recordRequest({
+            id, ts, endpoint: 'eval', queryText: row.query, messageCount: 1, requestedModel: null, stream: false, features,
+            finalModel: model, status: 'ok', httpStatus: 200, latencyMs: o.latency_ms ?? 0, answer: null,
+            inputTokens: estimateTokens(row.query), outputTokens: Math.round(o.output_tokens), costUsd: o.cost_usd, error: null, demo: false,
+          }, null, []);
+          feedback.push({ requestId: id, ts, rating: scoreToRating(o.score), comment: null, source: 'eval' });
+        }
+      }
+      await store.flush();
+      await recordEvalFeedback(store, feedback);
+      const result = await runLearner({ store, dataDir: dir, embedder: deps.embedder, now: () => ts + 1, settleMs: 0, replay: false });
+      if (result.status !== 'ok') throw new Error(`learner run failed: ${result.error}`);
+      const state = await loadLearnedState(store, dir);
+      if (!state) throw new Error('learner wrote no state');
+      const index = state.indexDir ? await KnnIndex.load(state.indexDir, deps.embedder.dim) : null;
+      const knn = new KnnStage(index ?? KnnIndex.create(deps.embedder.dim), deps.embedder);
+      return { state, knn, close: cleanup };
+    } finally {
+      await store.close();
+    }
+  } catch (err) {
+    await cleanup();
+    throw err;
+  }
+}
+
+/**
+ * Feedback through store.recordFeedback; a store that only takes integer ratings gets the
+ * continuous ones written directly (TEMPORARY until the store accepts real 'eval' ratings).
+ */
+async function recordEvalFeedback(store: Store, feedback: FeedbackRecord[]): Promise<void> {
+  try {
+    for (const fb of feedback) store.recordFeedback(fb);
+    await store.flush();
+  } catch (err) {
+    if (!(err instanceof RangeError) || !store.runBatch) throw err;
+    await store.runBatch(feedback.map((fb) => ({ sql: 'INSERT INTO user_feedback (request_id, ts, rating, comment, source) VALUES (?, ?, ?, ?, ?)', params: [fb.requestId, fb.ts, fb.rating, fb.comment, fb.source] })));
+  }
+}
+
+function candidatesFor(ds: Dataset, trainRows: readonly DatasetRow[]): CandidateModel[] {
+  const costs = modelCosts(ds, trainRows);
+  return ds.models.map((id) => ({
+    id, description: '', tags: [], weight: 1, healthy: true,
+    costPer1kInput: costs[id]!.per1kInput, costPer1kOutput: costs[id]!.per1kOutput,
+  }));
+}
+
+function point(knob: number | null, test: readonly DatasetRow[], choices: Record<string, string>): ReportPoint {
+  const s = scoreChoices(test, choices);
+  return { knob, quality: s.quality, cost_usd: s.costUsd, ...(s.latencyMs === null ? {} : { latency_ms: s.latencyMs }), choices };
+}
+
+async function sweep(router: Router, test: readonly DatasetRow[], candidates: CandidateModel[], knobs: readonly number[]): Promise<ReportPoint[]> {
+  const points: ReportPoint[] = [];
+  for (const knob of knobs) {
+    const choices: Record<string, string> = {};
+    for (const row of test) {
+      const d = await router.route({ requestId: `eval:${row.id}`, text: row.query, depth: 1, qualityThreshold: knob }, candidates);
+      choices[row.id] = d.selected;
+    }
+    points.push(point(knob, test, choices));
+  }
+  return points;
+}
+
+/** Routers for the learned policies: the full router, kNN alone and the judge alone. */
+async function routersFor(trained: Trained, deps: EvalDeps, seed: number) {
+  const config = { ...deps.routing, explorationRate: 0 };
+  const learned = () => trained.state;
+  const judge = deps.makeJudge?.(learned) ?? null;
+  const full = createRouter({ config, embedder: deps.embedder, knnStage: trained.knn, judge, loadLearned: async () => trained.state, rng: seededRng(seed + 2) });
+  // Single-stage policies show what each stage knows, so they are not gated by minConfidence.
+  await full.reload();
+  const knnOnly = createRouter({ config: { ...config, minConfidence: 0 }, embedder: deps.embedder, knnStage: trained.knn, rng: seededRng(seed + 3) });
+  const judgeOnly = judge ? createRouter({ config: { ...config, minConfidence: 0 }, judge, rng: seededRng(seed + 4) }) : null;
+  return { full, knnOnly, judgeOnly };
+}
+
+function fixedPolicies(ds: Dataset, test: readonly DatasetRow[], seed: number): ReportPolicy[] {
+  const out: ReportPolicy[] = [];
+  const rng = seededRng(seed + 1);
+  const random: Record<string, string> = {};
+  for (const row of test) random[row.id] = ds.models[Math.min(ds.models.length - 1, Math.floor(rng() * ds.models.length))]!;
+  out.push({ name: 'random', points: [point(null, test, random)] });
+  const oracle: Record<string, string> = {};
+  for (const row of test) {
+    // Best score; ties go to the cheaper call, then to catalogue order.
+    oracle[row.id] = ds.models.reduce((a, b) => {
+      const oa = row.outcomes[a]!, ob = row.outcomes[b]!;
+      return ob.score > oa.score || (ob.score === oa.score && ob.cost_usd < oa.cost_usd) ? b : a;
+    });
+  }
+  out.push({ name: 'oracle', points: [point(null, test, oracle)] });
+  for (const m of ds.models) out.push({ name: `single:${m}`, points: [point(null, test, Object.fromEntries(test.map((r) => [r.id, m])))] });
+  return out;
+}
+
+export async function runEval(opts: EvalOptions, deps: EvalDeps): Promise<EvalReport> {
+  const log = deps.log ?? (() => undefined);
+  let ds = loadDataset(opts.datasetPath);
+  if (opts.models?.length) ds = restrictModels(ds, opts.models);
+  const testFraction = opts.testFraction ?? 0.3;
+  const knobs = [...(opts.knobs ?? DEFAULT_KNOBS)].sort((a, b) => a - b);
+  const fractions = [...(opts.trainFractions ?? DEFAULT_TRAIN_FRACTIONS)].sort((a, b) => a - b);
+  const { train: trainRows, test } = splitDataset(ds.rows, opts.seed, testFraction);
+  const candidates = candidatesFor(ds, trainRows);
+  log(`dataset ${path.basename(ds.file)}: ${ds.rows.length} queries, ${ds.models.length} models; train ${trainRows.length}, test ${test.length} (seed ${opts.seed})`);
+
+  const policies = fixedPolicies(ds, test, opts.seed);
+  const skipped: EvalReport['skipped'] = [];
+  const rulesRouter = createRouter({ config: { ...deps.routing, explorationRate: 0 }, rng: seededRng(opts.seed + 5) });
+  const rules = await sweep(rulesRouter, test, candidates, [1]);
+  policies.push({ name: 'rules', points: rules.map((p) => ({ ...p, knob: null })) });
+
+  const curve: LearningCurvePoint[] = [];
+  const perFraction: { fraction: number; size: number; points: ReportPoint[] }[] = [];
+  for (const fraction of fractions) {
+    const size = Math.max(1, Math.round(trainRows.length * fraction));
+    const started = Date.now();
+    const trained = await train(trainRows.slice(0, size), ds, deps);
+    try {
+      const routers = await routersFor(trained, deps, opts.seed);
+      const points = await sweep(routers.full, test, candidates, knobs);
+      perFraction.push({ fraction, size, points });
+      if (fraction === fractions[fractions.length - 1]) {
+        policies.push({ name: 'router', points });
+        policies.push({ name: 'knn', points: await sweep(routers.knnOnly, test, candidates, knobs) });
+        if (routers.judgeOnly) policies.push({ name: 'judge', points: await sweep(routers.judgeOnly, test, candidates, knobs) });
+        else skipped.push({ name: 'judge', reason: 'no judge configured (set OLLAMA_HOST with JUDGE_ENABLED)' });
+      }
+    } finally {
+      await trained.close();
+    }
+    log(`trained on ${size} queries (${Math.round(fraction * 100)}%) and routed ${test.length} test queries x ${knobs.length} knobs in ${Date.now() - started} ms`);
+  }
+
+  const headline = headlineOf(policies);
+  const best = policies.find((p) => p.name === `single:${headline.best_single}`)!.points[0]!;
+  const curveKnob = headline.router_knob ?? 1;
+  for (const f of perFraction) {
+    const at = f.points.find((p) => p.knob === curveKnob) ?? f.points[f.points.length - 1]!;
+    curve.push({ train_fraction: f.fraction, train_size: f.size, knob: at.knob ?? 1, quality: at.quality, cost_usd: at.cost_usd, cost_saved_at_95: costSavedAt95(f.points, best).saved });
+  }
+
+  return {
+    dataset: path.basename(ds.file),
+    seed: opts.seed,
+    test_fraction: testFraction,
+    train_ids: trainRows.map((r) => r.id),
+    test_ids: test.map((r) => r.id),
+    models: ds.models,
+    policies,
+    learning_curve: curve,
+    headline,
+    skipped,
+    notes: [
+      'Each train query is stored once per model as answered traffic with an eval rating of 1 + 4 * score (continuous, so the learner sees quality = score exactly).',
+      'The router knob is RouteRequest.qualityThreshold: 0 = cheapest acceptable, 1 = best estimated quality.',
+      'rules = keyword rules, else weighted random choice (production fallback); knn and judge = that stage alone, not gated by minConfidence.',
+      `learning_curve: the router trained on the first fraction of the shuffled train part, at knob ${curveKnob} (the headline knob, else 1); cost_saved_at_95 uses that fraction's whole sweep.`,
+    ],
+  };
+}

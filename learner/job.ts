@@ -1,0 +1,274 @@
+// The nightly learner run: reads the rows stored since the last run in pages, updates priors,
+// profiles and the kNN index, replays recent traffic before/after, and writes a new version.
+import { createHash } from 'node:crypto';
+import type { Embedder } from '../router/embedder.ts';
+import { KnnIndex, type Outcome } from '../router/knn.ts';
+import type { PriorCell } from '../router/types.ts';
+import type { Store, TrainingRow } from '../server/store/types.ts';
+import { acquireLearnerLock } from './lock.ts';
+import { accumulateEvidence, defaultPriorOptions, priorChanges, priorsFromEvidence, rowQuality } from './priors.ts';
+import { accumulateTotals, buildProfiles, defaultProfileOptions, modelAverages, type RowWithTokens } from './profiles.ts';
+import { replayMetrics, type ReplayMetrics } from './replay.ts';
+import { loadLearnerSnapshot, pruneVersions, writeLearnedVersion, type LearnerMemory } from './state.ts';
+
+export interface LearnerProgress {
+  phase: 'read' | 'replay' | 'write';
+  processed: number;
+  /** Rows expected in this phase; null when the store cannot count them. */
+  total: number | null;
+}
+
+export interface LearnerOptions {
+  store: Store;
+  dataDir: string;
+  embedder: Embedder;
+  /** Evidence half-life (default 14 days). */
+  halfLifeDays?: number;
+  now?: () => number;
+  onProgress?: (p: LearnerProgress) => void;
+  /** Recompute priors, profiles and the index from all stored rows. */
+  full?: boolean;
+  /** Replay recent traffic through the old and new priors (default true). */
+  replay?: boolean;
+  /** Rows per read (default 5000). */
+  pageSize?: number;
+  /** Rows replayed (default 2000). */
+  replayRows?: number;
+  /**
+   * Rows younger than this are left for the next run (default 10 min): requests are stored when
+   * they finish, with the time they started, so the newest rows may still be arriving.
+   */
+  settleMs?: number;
+}
+
+export interface LearnerRunResult {
+  status: 'ok' | 'failed';
+  /** learner_runs id, when the store records runs. */
+  runId: number | null;
+  /** The version in force after the run (unchanged when nothing new was read, or on failure). */
+  version: number | null;
+  previousVersion: number | null;
+  full: boolean;
+  /** Why an incremental run was turned into a full one, if it was. */
+  fullReason: string | null;
+  rowsRead: number;
+  durationMs: number;
+  changes: ReturnType<typeof priorChanges>;
+  metricsBefore: ReplayMetrics | null;
+  metricsAfter: ReplayMetrics | null;
+  prunedVersions: number[];
+  error: string | null;
+  /** Problems that did not fail the run (e.g. old versions could not be pruned). */
+  warnings: string[];
+}
+
+interface Cursor { ts: number; ids: Set<string> }
+
+const EMBED_CHUNK = 256;
+
+/** Index key of a query: identical texts share one entry, so their outcomes are pooled. */
+export function queryKey(text: string): string {
+  return 'q:' + createHash('sha256').update(text.trim()).digest('hex').slice(0, 24);
+}
+
+/** The outcome the kNN index keeps for a row; the rating carries any implicit penalty. */
+function outcomeOf(row: TrainingRow): Outcome {
+  const o: Outcome = { model: row.model, success: row.success, latencyMs: row.latencyMs };
+  if (row.rating !== null || row.implicitNegative) o.rating = 1 + 4 * rowQuality(row);
+  return o;
+}
+
+/**
+ * Stored rows after the cursor and up to `untilTs`, oldest first, page by page. Rows sharing the
+ * boundary millisecond are never skipped nor read twice: the cursor keeps the ids read at its ts.
+ */
+async function* readPages(store: Store, from: Cursor, untilTs: number, pageSize: number): AsyncGenerator<{ rows: TrainingRow[]; cursor: Cursor }> {
+  let cursor: Cursor = { ts: from.ts, ids: new Set(from.ids) };
+  for (;;) {
+    const limit = pageSize + cursor.ids.size;
+    const page = await store.trainingRows(cursor.ts - 1, limit);
+    const rows = page.filter((r) => (r.ts > cursor.ts || (r.ts === cursor.ts && !cursor.ids.has(r.id))) && r.ts <= untilTs);
+    if (rows.length > 0) {
+      const last = rows[rows.length - 1]!.ts;
+      const ids = last === cursor.ts ? new Set(cursor.ids) : new Set<string>();
+      for (const r of rows) if (r.ts === last) ids.add(r.id);
+      cursor = { ts: last, ids };
+      yield { rows, cursor };
+    }
+    if (page.length < limit || page.some((r) => r.ts > untilTs) || rows.length === 0) return;
+  }
+}
+
+async function countRows(store: Store, from: Cursor, untilTs: number): Promise<number | null> {
+  try {
+    const [r] = await store.all<{ n: number }>('SELECT COUNT(*) AS n FROM queries WHERE ts >= ? AND ts <= ? AND final_model IS NOT NULL', [from.ts, untilTs]);
+    return Math.max(0, (r?.n ?? 0) - from.ids.size);
+  } catch {
+    return null;
+  }
+}
+
+/** Output tokens of the page's requests (TrainingRow does not carry them). */
+async function withTokens(store: Store, rows: TrainingRow[]): Promise<RowWithTokens[]> {
+  if (rows.length === 0) return rows;
+  try {
+    const found = await store.all<{ id: string; output_tokens: number }>('SELECT id, output_tokens FROM queries WHERE ts >= ? AND ts <= ?', [rows[0]!.ts, rows[rows.length - 1]!.ts]);
+    const tokens = new Map(found.map((r) => [r.id, r.output_tokens]));
+    return rows.map((r) => ({ ...r, outputTokens: tokens.get(r.id) ?? null }));
+  } catch {
+    return rows;
+  }
+}
+
+/** Embed the page's distinct texts in chunks and add one outcome per row to the index. */
+async function indexRows(index: KnnIndex, embedder: Embedder, rows: TrainingRow[]): Promise<void> {
+  const byKey = new Map<string, { text: string; outcomes: Outcome[] }>();
+  for (const r of rows) {
+    const key = queryKey(r.queryText);
+    const entry = byKey.get(key);
+    if (entry) entry.outcomes.push(outcomeOf(r));
+    else byKey.set(key, { text: r.queryText, outcomes: [outcomeOf(r)] });
+  }
+  const entries = [...byKey.entries()];
+  for (let i = 0; i < entries.length; i += EMBED_CHUNK) {
+    const chunk = entries.slice(i, i + EMBED_CHUNK);
+    const vectors = await embedder.embed(chunk.map(([, e]) => e.text));
+    if (vectors.length !== chunk.length) throw new Error(`embedder returned ${vectors.length} vectors for ${chunk.length} texts`);
+    chunk.forEach(([key, e], j) => index.add(key, vectors[j]!, e.outcomes));
+  }
+}
+
+/** The last `n` rows up to `untilTs`, for the replay. */
+async function recentRows(store: Store, n: number, untilTs: number, pageSize: number): Promise<TrainingRow[]> {
+  let from: Cursor = { ts: -1, ids: new Set() };
+  try {
+    const [b] = await store.all<{ ts: number }>('SELECT ts FROM queries WHERE final_model IS NOT NULL AND ts <= ? ORDER BY ts DESC, id DESC LIMIT 1 OFFSET ?', [untilTs, n - 1]);
+    if (b) from = { ts: b.ts - 1, ids: new Set() };
+  } catch {
+    // Without SQL access, read everything and keep the tail.
+  }
+  const out: TrainingRow[] = [];
+  for await (const { rows } of readPages(store, from, untilTs, pageSize)) out.push(...rows);
+  return out.slice(-n);
+}
+
+const emptyMemory = (now: number): LearnerMemory => ({ evidence: { at: now, cells: [] }, totals: { at: now, models: {} }, lastTs: -1, boundaryIds: [], rowsSeen: 0 });
+
+async function loadIndex(dir: string | null, dim: number): Promise<{ index: KnnIndex | null; reason: string | null }> {
+  if (!dir) return { index: null, reason: 'the previous version has no kNN index' };
+  try {
+    const index = await KnnIndex.load(dir, dim);
+    return index ? { index, reason: null } : { index: null, reason: `no kNN index in ${dir}` };
+  } catch (err) {
+    return { index: null, reason: `previous kNN index unusable (${(err as Error).message})` };
+  }
+}
+
+/**
+ * One learner run under the learner lock (throws LearnerBusyError when another run holds it).
+ * Any other failure is recorded as a failed run and returned with status 'failed'; the previous
+ * version stays in force because nothing is swapped until the very end.
+ */
+export async function runLearner(opts: LearnerOptions): Promise<LearnerRunResult> {
+  const { store, dataDir, embedder } = opts;
+  const clock = opts.now ?? Date.now;
+  const started = clock();
+  const lock = await acquireLearnerLock(dataDir, { now: clock });
+  const result: LearnerRunResult = {
+    status: 'failed', runId: null, version: null, previousVersion: null, full: Boolean(opts.full), fullReason: null,
+    rowsRead: 0, durationMs: 0, changes: [], metricsBefore: null, metricsAfter: null, prunedVersions: [], error: null, warnings: [],
+  };
+  try {
+    result.runId = store.startLearnerRun ? await store.startLearnerRun(started) : null;
+    try {
+      await learn(opts, started, result);
+      result.status = 'ok';
+    } catch (err) {
+      result.status = 'failed';
+      result.error = err instanceof Error ? err.message : String(err);
+    }
+    result.durationMs = clock() - started;
+    if (result.runId !== null && store.finishLearnerRun) {
+      await store.finishLearnerRun(result.runId, {
+        status: result.status,
+        rowsRead: result.rowsRead,
+        changes: { version: result.version, previousVersion: result.previousVersion, full: result.full, fullReason: result.fullReason, priors: result.changes, prunedVersions: result.prunedVersions },
+        metricsBefore: result.metricsBefore ?? undefined,
+        metricsAfter: result.metricsAfter ?? undefined,
+        error: result.error,
+      });
+    }
+    return result;
+  } finally {
+    await lock.release();
+  }
+}
+
+async function learn(opts: LearnerOptions, now: number, result: LearnerRunResult): Promise<void> {
+  const { store, dataDir, embedder, onProgress } = opts;
+  const halfLifeDays = opts.halfLifeDays ?? defaultPriorOptions.halfLifeDays;
+  const priorOpts = { ...defaultProfileOptions, halfLifeDays };
+  const pageSize = opts.pageSize ?? 5000;
+  const untilTs = now - (opts.settleMs ?? 10 * 60_000);
+
+  const snapshot = await loadLearnerSnapshot(store, dataDir);
+  result.previousVersion = snapshot?.state.version ?? null;
+  result.version = result.previousVersion;
+  let index: KnnIndex | null = null;
+  if (!opts.full && snapshot) {
+    const loaded = await loadIndex(snapshot.state.indexDir, embedder.dim);
+    index = loaded.index;
+    if (!index) { result.full = true; result.fullReason = loaded.reason; }
+  } else if (!opts.full) {
+    result.full = true;
+    result.fullReason = 'first run';
+  }
+  const full = result.full;
+  index ??= KnnIndex.create(embedder.dim);
+  let memory = full || !snapshot ? emptyMemory(now) : snapshot.memory;
+
+  const from: Cursor = { ts: memory.lastTs, ids: new Set(memory.boundaryIds) };
+  const total = await countRows(store, from, untilTs);
+  onProgress?.({ phase: 'read', processed: 0, total });
+  let evidence = memory.evidence;
+  let totals = memory.totals;
+  let cursor = from;
+  for await (const page of readPages(store, from, untilTs, pageSize)) {
+    evidence = accumulateEvidence(evidence, page.rows, now, priorOpts);
+    totals = accumulateTotals(totals, await withTokens(store, page.rows), now, halfLifeDays);
+    await indexRows(index, embedder, page.rows);
+    cursor = page.cursor;
+    result.rowsRead += page.rows.length;
+    onProgress?.({ phase: 'read', processed: result.rowsRead, total });
+  }
+  if (result.rowsRead === 0 && !full) return; // nothing new: the current version stays as it is
+
+  const priors = priorsFromEvidence(evidence, priorOpts);
+  const previousPriors: PriorCell[] = snapshot?.state.priors ?? [];
+  result.changes = priorChanges(previousPriors, priors);
+  if (opts.replay !== false) {
+    const window = await recentRows(store, opts.replayRows ?? 2000, untilTs, pageSize);
+    onProgress?.({ phase: 'replay', processed: window.length, total: window.length });
+    result.metricsBefore = replayMetrics(previousPriors, window, priorOpts);
+    result.metricsAfter = replayMetrics(priors, window, priorOpts);
+  }
+
+  memory = { evidence, totals, lastTs: cursor.ts, boundaryIds: [...cursor.ids], rowsSeen: memory.rowsSeen + result.rowsRead };
+  onProgress?.({ phase: 'write', processed: 0, total: 1 });
+  const finalIndex = index;
+  const state = await writeLearnedVersion(store, dataDir, {
+    createdAt: now,
+    priors,
+    profiles: buildProfiles(priors, totals, priorOpts),
+    ...modelAverages(totals),
+    memory,
+    saveIndex: (dir) => finalIndex.save(dir),
+  }, now);
+  result.version = state.version;
+  onProgress?.({ phase: 'write', processed: 1, total: 1 });
+  // The new version is live: failing to delete old ones must not fail the run.
+  result.prunedVersions = await pruneVersions(store, dataDir).catch((err: Error) => {
+    result.warnings.push(`old versions not pruned: ${err.message}`);
+    return [];
+  });
+}
