@@ -141,23 +141,12 @@ describe('extractFeatures', () => {
     assert.equal(f.lengthBucket, 'xs');
   });
 
-  test('stays fast: a typical query takes well under 100 microseconds on average', () => {
-    const texts = [...languageCases.map((c) => c[0]), ...domainCases.map((c) => c[0])];
-    for (const t of texts) extractFeatures(t);
-    const rounds = 50;
-    const start = process.hrtime.bigint();
-    for (let r = 0; r < rounds; r++) for (const t of texts) extractFeatures(t);
-    const perQueryUs = Number(process.hrtime.bigint() - start) / 1000 / (rounds * texts.length);
-    assert.ok(perQueryUs < 100, `took ${perQueryUs.toFixed(1)} µs per query`);
-  });
-
-  test('bounds the cost of very long inputs by sampling', () => {
+  // Speed lives in `npm run bench:router`; here only that very long inputs are still classified.
+  test('classifies very long inputs (sampled) with their full length', () => {
     const long = 'Explain the theory of relativity. '.repeat(20000);
-    const start = process.hrtime.bigint();
     const f = extractFeatures(long);
-    const ms = Number(process.hrtime.bigint() - start) / 1e6;
     assert.equal(f.lengthBucket, 'xl');
     assert.equal(f.chars, long.length);
-    assert.ok(ms < 50, `took ${ms.toFixed(1)} ms`);
+    assert.equal(f.language, 'en');
   });
 });
