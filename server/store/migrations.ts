@@ -136,6 +136,17 @@ CREATE TABLE app_state (
 );
 `,
   },
+  {
+    version: 2,
+    name: 'covering time index for admin totals, percentiles and charts',
+    // Wide enough that stats() and timeSeries() never touch the table rows; (ts, id) still leads,
+    // so it also serves the newest-first keyset pages the old index served.
+    sql: `
+DROP INDEX IF EXISTS idx_queries_ts;
+CREATE INDEX idx_queries_ts_cover ON queries
+  (ts, id, final_model, status, latency_ms, cost_usd, input_tokens, output_tokens);
+`,
+  },
 ];
 
 /** Apply every migration not yet recorded; returns the versions applied by this call. */

@@ -266,40 +266,44 @@ export async function getState<T>(db: Db, key: string): Promise<T | null> {
   return row ? (JSON.parse(row.value_json) as T) : null;
 }
 
-/** Nearest-rank percentile of latency over the window, via ORDER BY ... OFFSET (no full fetch). */
-async function latencyPercentile(db: Db, sinceTs: number, count: number, p: number): Promise<number> {
-  if (count === 0) return 0;
-  const offset = Math.max(Math.ceil(p * count) - 1, 0);
-  const row = await db.get<{ latency_ms: number }>(
-    'SELECT latency_ms FROM queries WHERE ts >= ? ORDER BY latency_ms LIMIT 1 OFFSET ?',
-    [sinceTs, offset],
-  );
-  return row?.latency_ms ?? 0;
+/** Nearest-rank percentiles from a latency histogram: one grouped scan of the covering index, no sort of rows. */
+function percentiles(histogram: { latency: number; n: number }[], total: number, ps: number[]): number[] {
+  return ps.map((p) => {
+    if (total === 0) return 0;
+    const rank = Math.max(Math.ceil(p * total), 1);
+    let seen = 0;
+    for (const { latency, n } of histogram) {
+      seen += n;
+      if (seen >= rank) return latency;
+    }
+    return histogram[histogram.length - 1]?.latency ?? 0;
+  });
 }
 
 export async function stats(db: Db, sinceTs: number): Promise<StoreStats> {
-  const totals = await db.get<{
-    n: number; errors: number | null; cost: number | null; input: number | null; output: number | null;
-  }>(
-    `SELECT COUNT(*) AS n, SUM(status = 'error') AS errors, SUM(cost_usd) AS cost,
-       SUM(input_tokens) AS input, SUM(output_tokens) AS output
-     FROM queries WHERE ts >= ?`,
-    [sinceTs],
-  );
-  const n = totals?.n ?? 0;
-  const errors = totals?.errors ?? 0;
-  const [p50, p95, fb] = await Promise.all([
-    latencyPercentile(db, sinceTs, n, 0.5),
-    latencyPercentile(db, sinceTs, n, 0.95),
+  const [totals, histogram, fb] = await Promise.all([
+    db.get<{ n: number; errors: number | null; cost: number | null; input: number | null; output: number | null }>(
+      `SELECT COUNT(*) AS n, SUM(status = 'error') AS errors, SUM(cost_usd) AS cost,
+         SUM(input_tokens) AS input, SUM(output_tokens) AS output
+       FROM queries WHERE ts >= ?`,
+      [sinceTs],
+    ),
+    db.all<{ latency: number; n: number }>(
+      'SELECT latency_ms AS latency, COUNT(*) AS n FROM queries WHERE ts >= ? GROUP BY latency_ms ORDER BY latency_ms',
+      [sinceTs],
+    ),
     db.get<{ n: number; avg: number | null }>('SELECT COUNT(*) AS n, AVG(rating) AS avg FROM user_feedback WHERE ts >= ?', [sinceTs]),
   ]);
+  const n = totals?.n ?? 0;
+  const errors = totals?.errors ?? 0;
+  const [p50, p95] = percentiles(histogram, n, [0.5, 0.95]);
   return {
     sinceTs,
     requests: n,
     errors,
     successRate: n > 0 ? (n - errors) / n : 0,
-    p50LatencyMs: p50,
-    p95LatencyMs: p95,
+    p50LatencyMs: p50 ?? 0,
+    p95LatencyMs: p95 ?? 0,
     costUsd: totals?.cost ?? 0,
     inputTokens: totals?.input ?? 0,
     outputTokens: totals?.output ?? 0,
@@ -310,27 +314,36 @@ export async function stats(db: Db, sinceTs: number): Promise<StoreStats> {
 
 export async function timeSeries(db: Db, bucketMs: number, sinceTs: number): Promise<TimeSeriesPoint[]> {
   if (!(bucketMs > 0)) throw new RangeError('bucketMs must be positive');
-  const rows = await db.all<{
-    bucket: number; model: string; requests: number; successes: number; latency: number;
-    rating_sum: number | null; rating_count: number | null;
-  }>(
-    `SELECT CAST(q.ts / ? AS INTEGER) * ? AS bucket, COALESCE(q.final_model, '') AS model, COUNT(*) AS requests,
-       SUM(q.status = 'ok') AS successes, AVG(q.latency_ms) AS latency,
-       SUM((SELECT SUM(f.rating) FROM user_feedback f WHERE f.request_id = q.id)) AS rating_sum,
-       SUM((SELECT COUNT(*) FROM user_feedback f WHERE f.request_id = q.id)) AS rating_count
-     FROM queries q WHERE q.ts >= ?
-     GROUP BY bucket, model ORDER BY bucket, model`,
-    [bucketMs, bucketMs, sinceTs],
-  );
-  return rows.map((r) => ({
-    bucketTs: r.bucket,
-    model: r.model,
-    requests: r.requests,
-    successes: r.successes,
-    avgLatencyMs: r.latency,
-    ratingSum: r.rating_sum ?? 0,
-    ratingCount: r.rating_count ?? 0,
-  }));
+  const [traffic, ratings] = await Promise.all([
+    db.all<{ bucket: number; model: string; requests: number; successes: number; latency: number }>(
+      `SELECT CAST(ts / ? AS INTEGER) * ? AS bucket, COALESCE(final_model, '') AS model, COUNT(*) AS requests,
+         SUM(status = 'ok') AS successes, AVG(latency_ms) AS latency
+       FROM queries WHERE ts >= ? GROUP BY bucket, model ORDER BY bucket, model`,
+      [bucketMs, bucketMs, sinceTs],
+    ),
+    // Driven from the (much smaller) feedback table; feedback is never older than its request.
+    db.all<{ bucket: number; model: string; rating_sum: number; rating_count: number }>(
+      `SELECT CAST(q.ts / ? AS INTEGER) * ? AS bucket, COALESCE(q.final_model, '') AS model,
+         SUM(f.rating) AS rating_sum, COUNT(*) AS rating_count
+       FROM user_feedback f JOIN queries q ON q.id = f.request_id
+       WHERE f.ts >= ? AND q.ts >= ? GROUP BY bucket, model`,
+      [bucketMs, bucketMs, sinceTs, sinceTs],
+    ),
+  ]);
+  const key = (bucket: number, model: string): string => `${bucket}\u0000${model}`;
+  const rated = new Map(ratings.map((r) => [key(r.bucket, r.model), r]));
+  return traffic.map((r) => {
+    const rating = rated.get(key(r.bucket, r.model));
+    return {
+      bucketTs: r.bucket,
+      model: r.model,
+      requests: r.requests,
+      successes: r.successes,
+      avgLatencyMs: r.latency,
+      ratingSum: rating?.rating_sum ?? 0,
+      ratingCount: rating?.rating_count ?? 0,
+    };
+  });
 }
 
 export async function learnerRuns(db: Db, limit: number): Promise<LearnerRun[]> {

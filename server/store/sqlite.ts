@@ -50,6 +50,10 @@ const isRefusal = (err: unknown): boolean => {
   return code === null || REFUSED_CODES.has(code); // non-SQLite errors come from our own encoding
 };
 
+/** Page cache per connection; admin scans over a large history read mostly through the reader. */
+const READER_CACHE_MB = 64;
+const WRITER_CACHE_MB = 16;
+
 type ResolvedOptions = Required<Omit<SqliteStoreOptions, 'logger' | 'path'>> & { logger?: StoreLogger };
 
 class SqliteStoreImpl implements SqliteStore {
@@ -254,11 +258,12 @@ class SqliteStoreImpl implements SqliteStore {
   }
 }
 
-async function openConnection(file: string, busyTimeoutMs: number): Promise<Db> {
+async function openConnection(file: string, busyTimeoutMs: number, cacheMb: number): Promise<Db> {
   const db = await Db.open(file);
   // foreign_keys stays OFF: feedback may name a request that is still in the write queue.
   await db.exec(`PRAGMA busy_timeout = ${Math.max(0, Math.trunc(busyTimeoutMs))};
-    PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = OFF;`);
+    PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = OFF;
+    PRAGMA cache_size = ${-1024 * cacheMb};`);
   return db;
 }
 
@@ -275,12 +280,12 @@ export async function openSqliteStore(options: SqliteStoreOptions): Promise<Sqli
   };
   const inMemory = options.path === ':memory:' || options.path === '';
   if (!inMemory) await mkdir(path.dirname(path.resolve(options.path)), { recursive: true });
-  const writer = await openConnection(options.path, opts.busyTimeoutMs);
+  const writer = await openConnection(options.path, opts.busyTimeoutMs, WRITER_CACHE_MB);
   let reader: Db | null = null;
   try {
     const applied = await migrate(writer, undefined, opts.now);
     if (applied.length > 0) opts.logger?.('info', 'store migrations applied', { versions: applied });
-    reader = inMemory ? writer : await openConnection(options.path, opts.busyTimeoutMs);
+    reader = inMemory ? writer : await openConnection(options.path, opts.busyTimeoutMs, READER_CACHE_MB);
     return new SqliteStoreImpl(options.path, writer, reader, new BatchSql(writer), opts);
   } catch (err) {
     if (reader && reader !== writer) await reader.close().catch(() => undefined);

@@ -203,7 +203,7 @@ export interface Store {
   // Optional extras (the SQLite store implements all of them).
   /** Totals, success rate and latency percentiles for requests with ts >= sinceTs. */
   stats?(sinceTs: number): Promise<StoreStats>;
-  /** Per final model and time bucket, oldest first. */
+  /** Per final model and time bucket, oldest first. Ratings count feedback given at or after sinceTs. */
   timeSeries?(bucketMs: number, sinceTs: number): Promise<TimeSeriesPoint[]>;
   /** Several parameterised statements in one transaction: all or nothing. */
   runBatch?(statements: { sql: string; params?: unknown[] }[]): Promise<void>;

@@ -258,7 +258,7 @@ describe('admin aggregates', () => {
       { id: 'c', ts: 61_500, model: 'model-b' },
       { id: 'd', ts: 125_000, model: 'model-a' },
       { id: 'e', ts: 1_000, model: 'model-a' },
-    ], [feedback('a', 4), feedback('a', 2), feedback('c', 5)]);
+    ], [feedback('a', 4, 'user', 200_000), feedback('a', 2, 'user', 200_000), feedback('c', 5, 'user', 200_000)]);
     const points = await store.timeSeries(60_000, 60_000);
     assert.deepEqual(points, [
       { bucketTs: 60_000, model: 'model-a', requests: 2, successes: 1, avgLatencyMs: 200, ratingSum: 6, ratingCount: 2 },
