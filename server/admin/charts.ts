@@ -13,7 +13,7 @@ export interface LineChart {
   /** Plot area inside the axes. */
   plot: { left: number; top: number; right: number; bottom: number };
   lines: { name: string; cls: string; d: string; dots: { cx: number; cy: number; label: string }[] }[];
-  xTicks: { x: number; label: string }[];
+  xTicks: { x: number; label: string; anchor: 'start' | 'middle' | 'end' }[];
   yTicks: { y: number; label: string }[];
   empty: boolean;
 }
@@ -23,6 +23,9 @@ export interface ChartOptions {
   height?: number;
   yMin?: number;
   yMax?: number;
+  /** Fixed x range (e.g. the whole selected time span) instead of the data's extent. */
+  xMin?: number;
+  xMax?: number;
   yLabel?: (v: number) => string;
   xLabel?: (v: number) => string;
   /** Colour class per series name, stable across charts on a page. */
@@ -46,8 +49,8 @@ export function lineChart(series: SeriesInput[], opts: ChartOptions = {}): LineC
   const classFor = opts.classFor ?? colourClasses(series.map((s) => s.name));
   if (xs.length === 0) return { width, height, plot, lines: [], xTicks: [], yTicks: [], empty: true };
 
-  const xMin = Math.min(...xs);
-  const xMax = Math.max(...xs);
+  const xMin = opts.xMin ?? Math.min(...xs);
+  const xMax = opts.xMax ?? Math.max(...xs);
   const yMin = opts.yMin ?? Math.min(...ys);
   let yMax = opts.yMax ?? Math.max(...ys);
   if (yMax === yMin) yMax = yMin + 1;
@@ -81,10 +84,12 @@ export function lineChart(series: SeriesInput[], opts: ChartOptions = {}): LineC
     const v = yMin + f * (yMax - yMin);
     return { y: round1(sy(v)), label: yLabel(v) };
   });
-  const tickCount = Math.min(6, new Set(xs).size);
+  const tickCount = opts.xMin !== undefined && opts.xMax !== undefined ? 6 : Math.min(6, new Set(xs).size);
   const xTicks = Array.from({ length: tickCount }, (_, i) => {
     const v = tickCount === 1 ? xMin : xMin + (i / (tickCount - 1)) * (xMax - xMin);
-    return { x: round1(sx(v)), label: xLabel(v) };
+    // The outer labels hug the plot edges so they are not clipped by the SVG box.
+    const anchor = tickCount > 1 && i === 0 ? 'start' : tickCount > 1 && i === tickCount - 1 ? 'end' : 'middle';
+    return { x: round1(sx(v)), label: xLabel(v), anchor } as const;
   });
   return { width, height, plot, lines, xTicks, yTicks, empty: false };
 }
@@ -135,11 +140,12 @@ export function cellScore(r: PerformanceRow): number {
   return 0.5 * success + 0.5 * rating;
 }
 
-export function heatMap(rows: PerformanceRow[], minSamples = 3): HeatMap {
+export function heatMap(rows: PerformanceRow[], opts: { minSamples?: number; classFor?: (model: string) => string } = {}): HeatMap {
+  const minSamples = opts.minSamples ?? 3;
   const domains = [...new Set(rows.map((r) => r.domain))].sort();
   const languages = [...new Set(rows.map((r) => r.language))].sort();
   const modelNames = [...new Set(rows.map((r) => r.model))].sort();
-  const classFor = colourClasses(modelNames);
+  const classFor = opts.classFor ?? colourClasses(modelNames);
   const cells = domains.map((domain) =>
     languages.map((language): HeatCell => {
       const ranked = rows

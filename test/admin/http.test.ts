@@ -110,7 +110,8 @@ describe('admin page with ADMIN_TOKEN', () => {
 
   test('invalid weights are refused with 400 and nothing is saved', async () => {
     await client.get('/models');
-    for (const bad of [{ 'weight:demo-fast': '-1' }, { 'weight:demo-fast': 'abc' }, { 'weight:demo-fast': '1001' }, { 'weight:demo-fast': '' }, { 'weight:no-such-model': '1' }, { 'enabled:demo-fast': 'maybe' }]) {
+    const bads: Record<string, string>[] = [{ 'weight:demo-fast': '-1' }, { 'weight:demo-fast': 'abc' }, { 'weight:demo-fast': '1001' }, { 'weight:demo-fast': '' }, { 'weight:no-such-model': '1' }, { 'enabled:demo-fast': 'maybe' }];
+    for (const bad of bads) {
       const before = env.services.registry.get('demo-fast')!.weight;
       const r = await client.post('/models/weights', { ...bad, 'weight:demo-coder': '3' });
       assert.equal(r.status, 400, JSON.stringify(bad));

@@ -79,26 +79,29 @@ export function insightRoutes(ctx: AdminContext) {
   const { store, registry } = ctx.services;
   const seriesCache = new Map<RangeKey, { at: number; points: TimeSeriesPoint[] }>();
 
-  const timeSeries = async (range: RangeKey): Promise<TimeSeriesPoint[] | null> => {
+  const timeSeries = async (range: RangeKey): Promise<{ points: TimeSeriesPoint[]; since: number; until: number } | null> => {
     if (!store.timeSeries) return null;
-    const hit = seriesCache.get(range);
     const now = ctx.now();
-    if (hit && now - hit.at < SERIES_CACHE_MS) return hit.points;
     const { bucketMs, spanMs } = RANGES[range];
     const since = Math.floor((now - spanMs) / bucketMs) * bucketMs;
+    const until = Math.floor(now / bucketMs) * bucketMs;
+    const hit = seriesCache.get(range);
+    if (hit && now - hit.at < SERIES_CACHE_MS) return { points: hit.points, since, until };
     const points = await store.timeSeries(bucketMs, since);
     seriesCache.set(range, { at: now, points });
-    return points;
+    return { points, since, until };
   };
 
   r.get('/performance', async (req, res) => {
     const range: RangeKey = typeof req.query.range === 'string' && req.query.range in RANGES ? (req.query.range as RangeKey) : '24h';
     const model = typeof req.query.model === 'string' && registry.has(req.query.model) ? req.query.model : undefined;
-    const [rows, points] = await Promise.all([store.performance(), timeSeries(range)]);
-    const series = points ? seriesFromTimeSeries(points) : null;
-    const classFor = colourClasses([...registry.ids(), ...(series?.success.map((s) => s.name) ?? [])]);
+    const [rows, ts] = await Promise.all([store.performance(), timeSeries(range)]);
+    const series = ts ? seriesFromTimeSeries(ts.points) : null;
+    // One colour per model across the charts, legends and heat map of the page.
+    const classFor = colourClasses([...registry.ids(), ...rows.map((r) => r.model), ...(series?.success.map((s) => s.name) ?? [])]);
     const xLabel = RANGES[range].bucketMs >= 24 * HOUR ? dayLabel : hourLabel;
     const pct = (v: number) => `${Math.round(v * 100)}%`;
+    const span = ts ? { xMin: ts.since, xMax: ts.until } : {};
     renderPage(ctx, req, res, 'performance', {
       title: 'Performance',
       range,
@@ -106,9 +109,9 @@ export function insightRoutes(ctx: AdminContext) {
       model: model ?? '',
       modelIds: registry.ids(),
       table: perfTable(rows, model),
-      heat: heatMap(rows),
-      successChart: series ? lineChart(series.success, { yMin: 0, yMax: 1, yLabel: pct, xLabel, classFor }) : null,
-      ratingChart: series ? lineChart(series.rating, { yMin: 1, yMax: 5, yLabel: (v) => v.toFixed(1), xLabel, classFor }) : null,
+      heat: heatMap(rows, { classFor }),
+      successChart: series ? lineChart(series.success, { yMin: 0, yMax: 1, yLabel: pct, xLabel, classFor, ...span }) : null,
+      ratingChart: series ? lineChart(series.rating, { yMin: 1, yMax: 5, yLabel: (v) => v.toFixed(1), xLabel, classFor, ...span }) : null,
       legend: (series?.success ?? []).map((s) => ({ name: s.name, cls: classFor(s.name) })),
     });
   });
@@ -135,6 +138,7 @@ export function insightRoutes(ctx: AdminContext) {
       ...view,
       curveChart,
       runner: ctx.runner.status(),
+      settleSeconds: Math.round(ctx.services.config.limits.requestTimeoutMs / 1000),
       started: req.query.started === '1',
       busy: req.query.busy === '1',
     });
