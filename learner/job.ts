@@ -241,7 +241,8 @@ async function learn(opts: LearnerOptions, now: number, result: LearnerRunResult
     result.rowsRead += page.rows.length;
     onProgress?.({ phase: 'read', processed: result.rowsRead, total });
   }
-  if (result.rowsRead === 0 && !full) return; // nothing new: the current version stays as it is
+  // Nothing new: the current version stays as it is (an explicit --full still rebuilds).
+  if (result.rowsRead === 0 && !opts.full) return;
 
   const priors = priorsFromEvidence(evidence, priorOpts);
   const previousPriors: PriorCell[] = snapshot?.state.priors ?? [];

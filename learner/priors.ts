@@ -138,14 +138,17 @@ export function effectiveSamples(cell: PriorCell, opts: PriorOptions = defaultPr
   return Math.max(0, cell.alpha + cell.beta - opts.priorStrength);
 }
 
-/** Which priors moved most between two runs (absolute change of the posterior mean). */
+/**
+ * Which priors moved most between two runs (absolute change of the posterior mean). A cell new in
+ * this run is compared with 0.5, the uniform belief the router assumes where no cell exists.
+ */
 export function priorChanges(before: readonly PriorCell[], after: readonly PriorCell[], limit = 10): { model: string; domain: string; language: string; from: number | null; to: number; delta: number }[] {
   const old = new Map(before.map((c) => [cellKey(c.model, c.domain, c.language), priorMean(c)]));
   const changes = after.map((c) => {
     const from = old.get(cellKey(c.model, c.domain, c.language)) ?? null;
     const to = priorMean(c);
-    return { model: c.model, domain: c.domain, language: c.language, from, to, delta: to - (from ?? to) };
+    return { model: c.model, domain: c.domain, language: c.language, from, to, delta: to - (from ?? 0.5) };
   });
-  changes.sort((a, b) => Math.abs(b.delta) - Math.abs(a.delta) || (a.from === null ? 1 : 0) - (b.from === null ? 1 : 0));
+  changes.sort((a, b) => Math.abs(b.delta) - Math.abs(a.delta));
   return changes.slice(0, limit);
 }

@@ -75,11 +75,16 @@ interface Marginal { model: string; kind: 'domain' | 'language'; value: string; 
 
 /** Domains and languages where a model is clearly above (strengths) or below (weaknesses) the others. */
 export function specialties(priors: readonly PriorCell[], opts: ProfileOptions = defaultProfileOptions): Record<string, { strengths: Marginal[]; weaknesses: Marginal[] }> {
+  const overallN = new Map<string, number>();
+  for (const c of priors) if (c.domain === ANY && c.language === ANY) overallN.set(c.model, effectiveSamples(c, opts));
   const marginals: Marginal[] = [];
   for (const c of priors) {
     if ((c.domain === ANY) === (c.language === ANY)) continue;
     const kind = c.domain === ANY ? 'language' : 'domain';
-    marginals.push({ model: c.model, kind, value: kind === 'domain' ? c.domain : c.language, mean: priorMean(c), n: effectiveSamples(c, opts) });
+    const n = effectiveSamples(c, opts);
+    // A marginal holding (nearly) all of a model's traffic is its overall level, not a specialty.
+    if (n >= 0.9 * (overallN.get(c.model) ?? Infinity)) continue;
+    marginals.push({ model: c.model, kind, value: kind === 'domain' ? c.domain : c.language, mean: priorMean(c), n });
   }
   const groups = new Map<string, Marginal[]>();
   for (const m of marginals) {
@@ -109,7 +114,10 @@ export function specialties(priors: readonly PriorCell[], opts: ProfileOptions =
 }
 
 const label = (m: Marginal) => `${m.kind}:${m.value}`;
-const words = (list: Marginal[]) => list.map((m) => (m.kind === 'domain' ? m.value : `${m.value} language`)).join(', ');
+const LANGUAGE_NAMES: Record<string, string> = {
+  zh: 'Chinese', en: 'English', ja: 'Japanese', ko: 'Korean', ru: 'Russian', es: 'Spanish', fr: 'French', de: 'German', code: 'code-only input', other: 'other languages',
+};
+const words = (list: Marginal[]) => list.map((m) => (m.kind === 'domain' ? m.value : LANGUAGE_NAMES[m.value] ?? `${m.value} language`)).join(', ');
 
 function summarize(model: string, p: Omit<ModelProfile, 'summary' | 'model'>, strengths: Marginal[], weaknesses: Marginal[], avgOutputTokens: number | null): string {
   if (p.samples === 0) return `${model}: no answered requests seen yet, so nothing is known about its strengths.`;

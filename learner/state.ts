@@ -183,7 +183,7 @@ export async function pruneVersions(store: Store, dataDir: string, keep = KEEP_V
     pruned.add(v);
   }
   const blobVersions = await store
-    .all<{ key: string }>("SELECT key FROM app_state WHERE key LIKE 'learned.v%'")
+    .all<{ key: string }>("SELECT key FROM app_state WHERE key GLOB 'learned.v[0-9]*'")
     .then((rows) => rows.map((r) => Number(/^learned\.v(\d+)$/.exec(r.key)?.[1])).filter((v) => Number.isInteger(v)));
   for (const v of blobVersions) {
     if (v >= oldestKept && v <= current) continue;

@@ -37,6 +37,8 @@ export interface HistoryOptions {
   idPrefix?: string;
   /** Give every answer a rating (default) or leave a share unrated. */
   ratedShare?: number;
+  /** Number of the first query, so batches can bring new texts (default 0). */
+  firstQuery?: number;
 }
 
 /** Records perDomain x 2 queries x models answered requests with feedback; returns the last ts used. */
@@ -44,7 +46,8 @@ export function recordHistory(o: HistoryOptions): number {
   const skill = o.skill ?? defaultSkill;
   const prefix = o.idPrefix ?? 'h';
   let ts = o.startTs;
-  for (let i = 0; i < o.perDomain; i++) {
+  const first = o.firstQuery ?? 0;
+  for (let i = first; i < first + o.perDomain; i++) {
     for (const domain of ['code', 'writing'] as const) {
       const text = domain === 'code' ? codeQuery(i) : writingQuery(i);
       const features = extractFeatures(text, 1);
