@@ -99,8 +99,10 @@ class SqliteStoreImpl implements SqliteStore {
   }
 
   recordFeedback(fb: FeedbackRecord): void {
-    if (!Number.isInteger(fb.rating) || fb.rating < 1 || fb.rating > 5) {
-      throw new RangeError(`rating must be an integer from 1 to 5, got ${fb.rating}`);
+    // People rate in whole stars; the offline harness may give a continuous score in the same range.
+    const valid = fb.source === 'eval' ? Number.isFinite(fb.rating) : Number.isInteger(fb.rating);
+    if (!valid || fb.rating < 1 || fb.rating > 5) {
+      throw new RangeError(`rating must be ${fb.source === 'eval' ? 'a number' : 'an integer'} from 1 to 5, got ${fb.rating}`);
     }
     this.enqueue({ kind: 'feedback', fb: { ...fb, comment: truncateOrNull(fb.comment, MAX_COMMENT_CHARS) } });
   }

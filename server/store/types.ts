@@ -47,7 +47,8 @@ export interface RequestRecord {
 export interface FeedbackRecord {
   requestId: string;
   ts: number;
-  rating: number; // 1..5
+  /** 1..5: whole stars for 'user' and 'implicit'; 'eval' may give a continuous score. */
+  rating: number;
   comment: string | null;
   /** 'user' (API/admin), 'implicit' (derived signal, e.g. quick retry), 'eval' (offline harness). */
   source: 'user' | 'implicit' | 'eval';

@@ -181,7 +181,11 @@ describe('batched writer', () => {
         RangeError,
       );
     }
+    assert.throws(() => store.recordFeedback({ requestId: 'x', ts: 1, rating: 5.5, comment: null, source: 'eval' }), RangeError);
     assert.equal(store.pending(), 0);
+    store.recordFeedback({ requestId: 'x', ts: 1, rating: 3.75, comment: null, source: 'eval' });
+    await store.flush();
+    assert.deepEqual(await store.all('SELECT rating FROM user_feedback'), [{ rating: 3.75 }], 'eval scores may be continuous');
     await assert.rejects(
       store.run("INSERT INTO user_feedback (request_id, ts, rating, source) VALUES ('x', 1, 7, 'user')"),
       /CHECK constraint failed/,
