@@ -45,6 +45,8 @@ export async function buildServices(config: AppConfig, opts: BuildOptions): Prom
   const store = await openSqliteStore({
     path: config.dbPath,
     flushMs: config.store.flushMs,
+    // Shutdown must end within the grace period even if the database stays locked.
+    closeTimeoutMs: Math.max(1000, config.shutdownGraceMs),
     logger: (level, msg, fields) => logger[level](msg, fields),
   });
 
