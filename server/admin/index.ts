@@ -22,7 +22,7 @@ const STATIC_DIR = path.join(VIEWS_DIR, 'static');
 export interface AdminOptions {
   /** Port of the proxy, shown on the overview so operators know where clients connect. */
   proxyPort?: number;
-  /** Form and JSON body limit (bytes). Default 1 MiB: prompts pasted into the test console. */
+  /** Form body limit (bytes). Default 1 MiB: prompts pasted into the test console. */
   bodyLimitBytes?: number;
   /** The learner behind "run now"; default: learner/job.ts run in-process. null hides the button. */
   learnerJob?: LearnerJob | null;
@@ -69,7 +69,6 @@ export function createAdminApp(services: Services, opts: AdminOptions = {}): Adm
   app.use(securityHeaders());
   app.use('/static', express.static(STATIC_DIR, { index: false, maxAge: '5m', fallthrough: false }));
   app.use(express.urlencoded({ extended: false, limit, parameterLimit: 2000 }));
-  app.use(express.json({ limit }));
   app.use(sessions(ctx.sessions, !unprotected));
   app.use(requireCsrf());
   app.use(authRoutes(ctx));

@@ -6,6 +6,7 @@ import path from 'node:path';
 import { loadConfig } from '../../server/config.ts';
 import { buildServices, type Services } from '../../server/services.ts';
 import { silentLogger } from '../../server/logger.ts';
+import { fastEnv } from '../helpers/gateway.ts';
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import { createAdminApp, type AdminContext, type AdminOptions } from '../../server/admin/index.ts';
@@ -20,16 +21,6 @@ export interface AdminTestEnv {
   dataDir: string;
   close(): Promise<void>;
 }
-
-export const fastEnv: Record<string, string> = {
-  UPSTREAM_TIMEOUT_MS: '1500',
-  REQUEST_TIMEOUT_MS: '10000',
-  RETRY_BASE_MS: '10',
-  RETRY_MAX_MS: '100',
-  WRITE_FLUSH_MS: '10',
-  JUDGE_ENABLED: '0',
-  ROUTER_EXPLORATION: '0',
-};
 
 /**
  * Demo models plus one disabled OpenAI-style model whose API key (FAKE_SECRET) is configured, so

@@ -8,6 +8,8 @@ import { learningCurve, metricDeltas } from '../../server/admin/routes/insights.
 import { parseCursor } from '../../server/admin/routes/requests.ts';
 import { LoginThrottle, SessionStore, parseCookies, safeEqual, safeLocalPath } from '../../server/admin/security.ts';
 import { fmt, scrub } from '../../server/admin/render.ts';
+import { LearnerRunner, type LearnerProgress } from '../../server/admin/learner-runner.ts';
+import { silentLogger } from '../../server/logger.ts';
 import type { LearnerRun, PerformanceRow } from '../../server/store/types.ts';
 
 const perf = (model: string, domain: string, language: string, successes: number, total: number, ratingSum = 0, ratingCount = 0): PerformanceRow =>
@@ -167,5 +169,42 @@ describe('security helpers', () => {
     assert.equal(fmt.clip('a  b\nc', 3), 'a …');
     assert.equal(fmt.stars(3.6), '★★★★☆');
     assert.equal(fmt.usd(0), '$0');
+  });
+});
+
+describe('learner runner', () => {
+  test('one run at a time: progress while running, then the outcome, and the router reload after success', async () => {
+    let finish!: (v: Record<string, unknown>) => void;
+    let report!: (p: LearnerProgress) => void;
+    let reloads = 0;
+    const runner = new LearnerRunner((onProgress) => {
+      report = onProgress;
+      return new Promise((resolve) => { finish = resolve; });
+    }, async () => { reloads++; }, silentLogger());
+    assert.equal(runner.start(), true);
+    assert.equal(runner.start(), false, 'a second start while running is refused');
+    report({ phase: 'reading stored requests', fraction: 0.5 });
+    assert.deepEqual([runner.status().running, runner.status().progress?.fraction], [true, 0.5]);
+    finish({ rowsRead: 3 });
+    await runner.idle();
+    const s = runner.status();
+    assert.deepEqual([s.running, s.outcome, s.summary, reloads], [false, 'ok', { rowsRead: 3 }, 1]);
+    assert.equal(runner.start(), true, 'a new run may start once the last one is over');
+    finish({});
+    await runner.idle();
+  });
+
+  test('a failed run is reported with its message and does not reload the router', async () => {
+    let reloads = 0;
+    const runner = new LearnerRunner(async () => { throw new Error('lock held by pid 7'); }, async () => { reloads++; }, silentLogger());
+    runner.start();
+    await runner.idle();
+    assert.deepEqual([runner.status().outcome, runner.status().error, reloads], ['failed', 'lock held by pid 7', 0]);
+  });
+
+  test('without a learner the button is unavailable', () => {
+    const runner = new LearnerRunner(null, async () => {}, silentLogger());
+    assert.equal(runner.available, false);
+    assert.equal(runner.start(), false);
   });
 });

@@ -139,17 +139,12 @@ export function insightRoutes(ctx: AdminContext) {
       curveChart,
       runner: ctx.runner.status(),
       settleSeconds: Math.round(ctx.services.config.limits.requestTimeoutMs / 1000),
-      started: req.query.started === '1',
       busy: req.query.busy === '1',
     });
   });
 
-  r.post('/learning/run', (req, res) => {
-    const started = ctx.runner.start();
-    if ((req.get('accept') ?? '').startsWith('application/json')) {
-      return sendJson(ctx, res, { started, status: ctx.runner.status() }, started ? 202 : 409);
-    }
-    res.redirect(303, started ? '/learning?started=1' : '/learning?busy=1');
+  r.post('/learning/run', (_req, res) => {
+    res.redirect(303, ctx.runner.start() ? '/learning' : '/learning?busy=1');
   });
 
   r.get('/api/learning/status', async (_req, res) => {
