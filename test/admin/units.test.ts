@@ -10,6 +10,8 @@ import { LoginThrottle, SessionStore, parseCookies, safeEqual, safeLocalPath } f
 import { fmt, scrub } from '../../server/admin/render.ts';
 import { LearnerRunner, type LearnerProgress } from '../../server/admin/learner-runner.ts';
 import { silentLogger } from '../../server/logger.ts';
+import { countSince, latestRequest, nextUnrated, seenCells, unratedSince, type Reader } from '../../server/admin/queries.ts';
+import { openSqliteStore } from '../../server/store/sqlite.ts';
 import type { LearnerRun, PerformanceRow } from '../../server/store/types.ts';
 
 const perf = (model: string, domain: string, language: string, successes: number, total: number, ratingSum = 0, ratingCount = 0): PerformanceRow =>
@@ -206,5 +208,34 @@ describe('learner runner', () => {
     const runner = new LearnerRunner(null, async () => {}, silentLogger());
     assert.equal(runner.available, false);
     assert.equal(runner.start(), false);
+  });
+});
+
+describe('admin queries', () => {
+  test('every admin query is answered from an index, never by scanning the requests table', async () => {
+    const store = await openSqliteStore({ path: ':memory:' });
+    try {
+      const plans: string[] = [];
+      const explain: Reader = {
+        all: async <T>(sql: string, params?: unknown[]) => {
+          const rows = await store.all<{ detail: string }>(`EXPLAIN QUERY PLAN ${sql}`, params);
+          plans.push(rows.map((r) => r.detail).join(' | '));
+          return [] as T[];
+        },
+      };
+      await nextUnrated(explain, { ts: 1, id: 'a' });
+      await nextUnrated(explain, null);
+      await unratedSince(explain, 1);
+      await countSince(explain, 1);
+      await latestRequest(explain);
+      await seenCells(explain);
+      assert.equal(plans.length, 7);
+      for (const plan of plans) {
+        assert.doesNotMatch(plan, /SCAN (q|queries|f|user_feedback)\b(?! USING)/, plan);
+        if (/\b(q|queries)\b/.test(plan)) assert.match(plan, /USING (COVERING )?INDEX/, plan);
+      }
+    } finally {
+      await store.close();
+    }
   });
 });
