@@ -85,7 +85,10 @@ async function main(): Promise<number> {
       lastPrint = t;
       console.log(`  ${p.phase}: ${p.processed}${p.total === null ? '' : ` / ${p.total}`}`);
     };
-    const result = await runLearner({ store, dataDir: config.dataDir, embedder, halfLifeDays, full: args.full, onProgress });
+    // Requests are stored when they end, stamped with their start: rows older than one request
+    // timeout are complete (the admin "run now" button uses the same rule).
+    const settleMs = config.limits.requestTimeoutMs;
+    const result = await runLearner({ store, dataDir: config.dataDir, embedder, halfLifeDays, full: args.full, settleMs, onProgress });
     console.log(summary(result));
     return result.status === 'ok' ? 0 : 1;
   } catch (err) {
