@@ -10,6 +10,7 @@ import { Dispatcher } from './dispatch/dispatcher.ts';
 import { Gateway } from './gateway.ts';
 import { createProvider, endpointFor, closeUpstreamPool } from './providers/index.ts';
 import type { Router } from '../router/types.ts';
+import type { Embedder } from '../router/embedder.ts';
 import { createLearnedRouter, type LearnedRouterHandle } from './router-wiring.ts';
 
 export interface Services {
@@ -19,6 +20,8 @@ export interface Services {
   registry: ModelRegistry;
   dispatcher: Dispatcher;
   router: Router;
+  /** The router's embedder (null when a custom router was injected); the learner reuses it. */
+  embedder: Embedder | null;
   gateway: Gateway;
   startedAt: number;
   version: string;
@@ -77,6 +80,7 @@ export async function buildServices(config: AppConfig, opts: BuildOptions): Prom
     registry,
     dispatcher,
     router,
+    embedder: learned?.embedder ?? null,
     gateway,
     startedAt: Date.now(),
     version,

@@ -9,7 +9,7 @@ export function defaultLearnerJob(services: Services): LearnerJob {
   const { config, store } = services;
   // Built on first use, the same way the router and the learner CLI build theirs, so index
   // vectors agree in dimension with the ones the router queries.
-  let embedder: Promise<Embedder> | null = null;
+  let embedder: Promise<Embedder> | null = services.embedder ? Promise.resolve(services.embedder) : null;
   const getEmbedder = () => (embedder ??= createEmbedder({
     kind: config.routing.embedder,
     modelId: config.routing.embeddingModel,
@@ -32,6 +32,8 @@ export function defaultLearnerJob(services: Services): LearnerJob {
       }),
     });
     if (result.status === 'failed') throw new Error(result.error ?? 'learner run failed');
+    // Same process: swap the new version in now rather than at the next poll.
+    await services.reloadLearned();
     return { runId: result.runId, version: result.version, previousVersion: result.previousVersion, rowsRead: result.rowsRead, durationMs: result.durationMs, full: result.full };
   };
 }

@@ -6,11 +6,18 @@ import { UpstreamError, parseRetryAfter } from '../errors.ts';
 import type { FinishReason, ProviderRequest } from './types.ts';
 
 /** Keep-alive pool for every upstream origin; sockets are reused across requests. */
-export const upstreamPool = new Agent({ keepAliveTimeout: 10_000, keepAliveMaxTimeout: 60_000, connections: 128 });
+let pool: Agent | null = null;
 
-/** Close pooled sockets (graceful shutdown). In-flight requests finish first. */
+/** The process-wide keep-alive pool, created on first use (and again after a close). */
+export function upstreamPool(): Agent {
+  return (pool ??= new Agent({ keepAliveTimeout: 10_000, keepAliveMaxTimeout: 60_000, connections: 128 }));
+}
+
+/** Close pooled sockets (graceful shutdown). In-flight requests finish first. Safe to call twice. */
 export function closeUpstreamPool(): Promise<void> {
-  return upstreamPool.close();
+  const closing = pool;
+  pool = null;
+  return closing ? closing.close() : Promise.resolve();
 }
 
 export type ResponseHeaders = Record<string, string | string[] | undefined>;
@@ -39,7 +46,7 @@ async function send(
       headers: body === undefined ? headers : { 'content-type': 'application/json', ...headers },
       body: body === undefined ? undefined : JSON.stringify(body),
       signal,
-      dispatcher: upstreamPool,
+      dispatcher: upstreamPool(),
     });
     return { status: res.statusCode, headers: res.headers, body: res.body };
   } catch (err) {
