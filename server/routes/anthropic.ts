@@ -5,11 +5,10 @@ import { z } from 'zod';
 import type { Gateway } from '../gateway.ts';
 import type { ModelRegistry } from '../dispatch/registry.ts';
 import type { ApiError } from '../errors.ts';
-import { clientAbortSignal, sendEvent, startSse } from '../http/sse.ts';
-import { contentSchema, contentToText, modelNameSchema, parseOr400, requireUserText, routingPrefsSchema, routingRulesSchema } from '../http/validate.ts';
+import { sendEvent, startSse } from '../http/sse.ts';
+import { contentSchema, contentToText, modelNameSchema, parseOr400, routingPrefsSchema, routingRulesSchema } from '../http/validate.ts';
 import type { ChatMessage, FinishReason } from '../providers/types.ts';
-import { validateRoutingRules } from './chat.ts';
-import { DEMO_NOTICE, routingView } from './common.ts';
+import { DEMO_NOTICE, routingView, toGatewayRequest } from './common.ts';
 
 export const ANTHROPIC_PATHS = ['/api/claude', '/v1/messages'];
 
@@ -40,24 +39,17 @@ export function anthropicRoutes(gateway: Gateway, registry: ModelRegistry) {
     const body = parseOr400(messagesBody, req.body);
     const messages: ChatMessage[] = body.messages.map((m) => ({ role: m.role, content: contentToText(m.content) }));
     if (body.system !== undefined) messages.unshift({ role: 'system', content: contentToText(body.system) });
-    requireUserText(messages);
-    validateRoutingRules(body.routing_rules, registry);
-    const greq = {
-      requestId: req.id,
-      endpoint: req.path,
+    const greq = toGatewayRequest(req, res, registry, req.path, {
       messages,
       model: body.model,
       routingRules: body.routing_rules,
-      prefer: body.routing?.prefer,
-      qualityThreshold: body.routing?.quality_threshold,
-      stream: body.stream ?? false,
+      routing: body.routing,
+      stream: body.stream,
       temperature: body.temperature,
       maxTokens: body.max_tokens,
       topP: body.top_p,
       stop: body.stop_sequences,
-      clientKey: req.clientKey,
-      signal: clientAbortSignal(req, res),
-    };
+    });
     const id = `msg_${req.id}`;
 
     if (!greq.stream) {

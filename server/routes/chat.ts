@@ -4,12 +4,9 @@ import { Router as ExpressRouter } from 'express';
 import { z } from 'zod';
 import type { Gateway } from '../gateway.ts';
 import type { ModelRegistry } from '../dispatch/registry.ts';
-import { ApiError } from '../errors.ts';
-import { clientAbortSignal, sendEvent, startSse } from '../http/sse.ts';
-import { messagesSchema, modelNameSchema, parseOr400, requireUserText, routingPrefsSchema, routingRulesSchema, stopSchema, toChatMessages, toStopList } from '../http/validate.ts';
-import { compileUserRegex, BadRegexError } from '../../router/keywords.ts';
-import type { RouteRule } from '../../router/types.ts';
-import { DEMO_NOTICE, routingView } from './common.ts';
+import { sendEvent, startSse } from '../http/sse.ts';
+import { messagesSchema, modelNameSchema, parseOr400, routingPrefsSchema, routingRulesSchema, stopSchema, toChatMessages, toStopList } from '../http/validate.ts';
+import { DEMO_NOTICE, routingView, toGatewayRequest } from './common.ts';
 
 const chatBody = z
   .object({
@@ -27,45 +24,23 @@ const chatBody = z
   })
   .refine((b) => b.messages !== undefined || b.message !== undefined, { message: 'either messages or message is required', path: ['messages'] });
 
-/** Request rules are user regexes: compile them once here (bounded, ReDoS-checked) and check their models. */
-export function validateRoutingRules(rules: RouteRule[] | undefined, registry: ModelRegistry, param = 'routing_rules'): void {
-  rules?.forEach((rule, i) => {
-    try {
-      compileUserRegex(rule.pattern);
-    } catch (e) {
-      const why = e instanceof BadRegexError ? e.message : (e as Error).message;
-      throw new ApiError(400, `Invalid request: ${param}.${i}.pattern ${JSON.stringify(rule.pattern)} is not an accepted regex: ${why}`, 'invalid_request_error', 'invalid_regex', `${param}.${i}.pattern`);
-    }
-    if (!registry.has(rule.model)) {
-      throw new ApiError(400, `Invalid request: ${param}.${i}.model '${rule.model}' is not a configured model`, 'invalid_request_error', 'model_not_found', `${param}.${i}.model`);
-    }
-  });
-}
-
 export function chatRoutes(gateway: Gateway, registry: ModelRegistry) {
   const r = ExpressRouter();
   r.post('/api/chat', async (req, res) => {
     const body = parseOr400(chatBody, req.body);
     const messages = body.messages ? toChatMessages(body.messages) : [{ role: 'user' as const, content: body.message ?? '' }];
     if (body.system) messages.unshift({ role: 'system', content: body.system });
-    requireUserText(messages);
-    validateRoutingRules(body.routing_rules, registry);
-    const greq = {
-      requestId: req.id,
-      endpoint: '/api/chat',
+    const greq = toGatewayRequest(req, res, registry, '/api/chat', {
       messages,
       model: body.model,
       routingRules: body.routing_rules,
-      prefer: body.routing?.prefer,
-      qualityThreshold: body.routing?.quality_threshold,
-      stream: body.stream ?? false,
+      routing: body.routing,
+      stream: body.stream,
       temperature: body.temperature,
       maxTokens: body.max_tokens,
       topP: body.top_p,
       stop: toStopList(body.stop),
-      clientKey: req.clientKey,
-      signal: clientAbortSignal(req, res),
-    };
+    });
 
     if (!greq.stream) {
       const a = await gateway.complete(greq);

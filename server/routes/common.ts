@@ -1,6 +1,65 @@
-// Helpers shared by the chat endpoints: the routing explanation attached to every answer.
-import type { RoutingDecision } from '../../router/types.ts';
+// Helpers shared by the chat endpoints: turning a validated body into a GatewayRequest (with the
+// checks every endpoint makes) and the routing explanation attached to every answer.
+import type { Request, Response } from 'express';
+import type { RouteRule, RoutingDecision, RoutingPreference } from '../../router/types.ts';
+import { compileUserRegex, BadRegexError } from '../../router/keywords.ts';
 import type { Attempt } from '../dispatch/dispatcher.ts';
+import type { ModelRegistry } from '../dispatch/registry.ts';
+import type { GatewayRequest } from '../gateway.ts';
+import type { ChatMessage } from '../providers/types.ts';
+import { ApiError } from '../errors.ts';
+import { clientAbortSignal } from '../http/sse.ts';
+import { requireUserText } from '../http/validate.ts';
+
+/** Request rules are user regexes: compile them once here (bounded, ReDoS-checked) and check their models. */
+export function validateRoutingRules(rules: RouteRule[] | undefined, registry: ModelRegistry, param = 'routing_rules'): void {
+  rules?.forEach((rule, i) => {
+    try {
+      compileUserRegex(rule.pattern);
+    } catch (e) {
+      const why = e instanceof BadRegexError ? e.message : (e as Error).message;
+      throw new ApiError(400, `Invalid request: ${param}.${i}.pattern ${JSON.stringify(rule.pattern)} is not an accepted regex: ${why}`, 'invalid_request_error', 'invalid_regex', `${param}.${i}.pattern`);
+    }
+    if (!registry.has(rule.model)) {
+      throw new ApiError(400, `Invalid request: ${param}.${i}.model '${rule.model}' is not a configured model`, 'invalid_request_error', 'model_not_found', `${param}.${i}.model`);
+    }
+  });
+}
+
+/** What every chat endpoint hands the gateway, in neutral names. */
+export interface ChatInput {
+  messages: ChatMessage[];
+  model?: string;
+  routingRules?: RouteRule[];
+  routing?: { prefer?: RoutingPreference; quality_threshold?: number };
+  stream?: boolean;
+  temperature?: number;
+  maxTokens?: number;
+  topP?: number;
+  stop?: string[];
+}
+
+/** Checks shared by all chat endpoints, then the GatewayRequest for this HTTP request. */
+export function toGatewayRequest(req: Request, res: Response, registry: ModelRegistry, endpoint: string, input: ChatInput): GatewayRequest {
+  requireUserText(input.messages);
+  validateRoutingRules(input.routingRules, registry);
+  return {
+    requestId: req.id,
+    endpoint,
+    messages: input.messages,
+    model: input.model,
+    routingRules: input.routingRules,
+    prefer: input.routing?.prefer,
+    qualityThreshold: input.routing?.quality_threshold,
+    stream: input.stream ?? false,
+    temperature: input.temperature,
+    maxTokens: input.maxTokens,
+    topP: input.topP,
+    stop: input.stop,
+    clientKey: req.clientKey,
+    signal: clientAbortSignal(req, res),
+  };
+}
 
 export const DEMO_NOTICE = 'Demo mode: answered by a built-in local demo model, not a real LLM. Configure an API key or OLLAMA_HOST for real answers.';
 

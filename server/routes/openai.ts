@@ -5,10 +5,9 @@ import { z } from 'zod';
 import type { Gateway } from '../gateway.ts';
 import type { ModelRegistry } from '../dispatch/registry.ts';
 import { ApiError } from '../errors.ts';
-import { clientAbortSignal, sendEvent, startSse } from '../http/sse.ts';
-import { messagesSchema, modelNameSchema, parseOr400, requireUserText, routingPrefsSchema, routingRulesSchema, stopSchema, toChatMessages, toStopList } from '../http/validate.ts';
-import { validateRoutingRules } from './chat.ts';
-import { DEMO_NOTICE, routingView } from './common.ts';
+import { sendEvent, startSse } from '../http/sse.ts';
+import { messagesSchema, modelNameSchema, parseOr400, routingPrefsSchema, routingRulesSchema, stopSchema, toChatMessages, toStopList } from '../http/validate.ts';
+import { DEMO_NOTICE, routingView, toGatewayRequest } from './common.ts';
 
 const completionBody = z.object({
   model: modelNameSchema.optional(),
@@ -52,24 +51,17 @@ export function openaiRoutes(gateway: Gateway, registry: ModelRegistry) {
   r.post('/v1/chat/completions', async (req, res) => {
     const body = parseOr400(completionBody, req.body);
     const messages = toChatMessages(body.messages);
-    requireUserText(messages);
-    validateRoutingRules(body.routing_rules, registry);
-    const greq = {
-      requestId: req.id,
-      endpoint: '/v1/chat/completions',
+    const greq = toGatewayRequest(req, res, registry, '/v1/chat/completions', {
       messages,
       model: body.model,
       routingRules: body.routing_rules,
-      prefer: body.routing?.prefer,
-      qualityThreshold: body.routing?.quality_threshold,
-      stream: body.stream ?? false,
+      routing: body.routing,
+      stream: body.stream,
       temperature: body.temperature ?? undefined,
       maxTokens: body.max_completion_tokens ?? body.max_tokens ?? undefined,
       topP: body.top_p ?? undefined,
       stop: toStopList(body.stop ?? undefined),
-      clientKey: req.clientKey,
-      signal: clientAbortSignal(req, res),
-    };
+    });
     const id = `chatcmpl-${req.id}`;
 
     if (!greq.stream) {

@@ -8,8 +8,7 @@ import type { Router } from '../../router/types.ts';
 import type { Store } from '../store/types.ts';
 import { ApiError } from '../errors.ts';
 import { messagesSchema, modelNameSchema, parseOr400, requireUserText, routingPrefsSchema, routingRulesSchema, toChatMessages } from '../http/validate.ts';
-import { validateRoutingRules } from './chat.ts';
-import { DEMO_NOTICE, routingView } from './common.ts';
+import { DEMO_NOTICE, routingView, validateRoutingRules } from './common.ts';
 
 const weightEntry = z.object({ model: modelNameSchema, weight: z.number().min(0).max(1000).optional(), enabled: z.boolean().optional() }).strict();
 const weightsBody = z.union([

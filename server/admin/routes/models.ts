@@ -6,7 +6,7 @@ import { z } from 'zod';
 import type { AdminContext } from '../index.ts';
 import { ApiError } from '../../errors.ts';
 import type { GatewayAnswer } from '../../gateway.ts';
-import { validateRoutingRules } from '../../routes/chat.ts';
+import { validateRoutingRules } from '../../routes/common.ts';
 import { routingView } from '../../routes/common.ts';
 import { modelNameSchema, routingRulesSchema } from '../../http/validate.ts';
 import { clientAbortSignal } from '../../http/sse.ts';
