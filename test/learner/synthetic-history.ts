@@ -39,9 +39,11 @@ export interface HistoryOptions {
   ratedShare?: number;
   /** Number of the first query, so batches can bring new texts (default 0). */
   firstQuery?: number;
+  /** Each query answered by one model in turn (like live traffic) instead of by all of them. */
+  oneModelPerQuery?: boolean;
 }
 
-/** Records perDomain x 2 queries x models answered requests with feedback; returns the last ts used. */
+/** Records perDomain x 2 queries, each answered by every model (or one), with feedback; returns the last ts used. */
 export function recordHistory(o: HistoryOptions): number {
   const skill = o.skill ?? defaultSkill;
   const prefix = o.idPrefix ?? 'h';
@@ -51,7 +53,8 @@ export function recordHistory(o: HistoryOptions): number {
     for (const domain of ['code', 'writing'] as const) {
       const text = domain === 'code' ? codeQuery(i) : writingQuery(i);
       const features = extractFeatures(text, 1);
-      for (const model of o.models) {
+      const answering = o.oneModelPerQuery ? [o.models[i % o.models.length]!] : o.models;
+      for (const model of answering) {
         ts += 1;
         const id = `${prefix}-${domain}-${i}-${model}`;
         o.store.recordRequest({
