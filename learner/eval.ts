@@ -5,7 +5,6 @@ import os from 'node:os';
 import path from 'node:path';
 import type { KeywordRule, AppConfig } from '../server/config.ts';
 import { openSqliteStore } from '../server/store/sqlite.ts';
-import type { FeedbackRecord, Store } from '../server/store/types.ts';
 import type { Embedder } from '../router/embedder.ts';
 import { extractFeatures } from '../router/features.ts';
 import { createRouter } from '../router/index.ts';
@@ -68,7 +67,6 @@ async function train(rows: readonly DatasetRow[], ds: Dataset, deps: EvalDeps): 
     const store = await openSqliteStore({ path: path.join(dir, 'eval.db'), flushMs: 5, maxBatch: 2000 });
     try {
       let ts = EVAL_EPOCH;
-      const feedback: FeedbackRecord[] = [];
       for (const row of rows) {
         const features = extractFeatures(row.query, 1);
         for (const model of ds.models) {
@@ -80,11 +78,10 @@ async function train(rows: readonly DatasetRow[], ds: Dataset, deps: EvalDeps): 
             finalModel: model, status: 'ok', httpStatus: 200, latencyMs: o.latency_ms ?? 0, answer: null,
             inputTokens: estimateTokens(row.query), outputTokens: Math.round(o.output_tokens), costUsd: o.cost_usd, error: null, demo: false,
           }, null, []);
-          feedback.push({ requestId: id, ts, rating: scoreToRating(o.score), comment: null, source: 'eval' });
+          store.recordFeedback({ requestId: id, ts, rating: scoreToRating(o.score), comment: null, source: 'eval' });
         }
       }
       await store.flush();
-      await recordEvalFeedback(store, feedback);
       const result = await runLearner({ store, dataDir: dir, embedder: deps.embedder, now: () => ts + 1, settleMs: 0, replay: false });
       if (result.status !== 'ok') throw new Error(`learner run failed: ${result.error}`);
       const state = await loadLearnedState(store, dir);
@@ -98,20 +95,6 @@ async function train(rows: readonly DatasetRow[], ds: Dataset, deps: EvalDeps): 
   } catch (err) {
     await cleanup();
     throw err;
-  }
-}
-
-/**
- * Feedback through store.recordFeedback; a store that only takes integer ratings gets the
- * continuous ones written directly (TEMPORARY until the store accepts real 'eval' ratings).
- */
-async function recordEvalFeedback(store: Store, feedback: FeedbackRecord[]): Promise<void> {
-  try {
-    for (const fb of feedback) store.recordFeedback(fb);
-    await store.flush();
-  } catch (err) {
-    if (!(err instanceof RangeError) || !store.runBatch) throw err;
-    await store.runBatch(feedback.map((fb) => ({ sql: 'INSERT INTO user_feedback (request_id, ts, rating, comment, source) VALUES (?, ?, ?, ?, ?)', params: [fb.requestId, fb.ts, fb.rating, fb.comment, fb.source] })));
   }
 }
 
