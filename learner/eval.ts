@@ -19,8 +19,11 @@ import {
 } from './eval-data.ts';
 import { costSavedAt95, headlineOf, type EvalReport, type LearningCurvePoint, type ReportPoint, type ReportPolicy } from './eval-report.ts';
 
-/** Knob settings of the router sweep, cheapest to best. */
-export const DEFAULT_KNOBS = [0, 0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.925, 0.95, 0.97, 0.99, 1];
+/**
+ * Knob settings of the router sweep, cheapest to best: an even 0.05 grid (the frontier is only as
+ * fine as its points, wherever a selection rule makes its trade-offs) plus a few points near 1.
+ */
+export const DEFAULT_KNOBS = [...Array.from({ length: 21 }, (_, i) => i / 20), 0.925, 0.975, 0.99].sort((a, b) => a - b);
 export const DEFAULT_TRAIN_FRACTIONS = [0.1, 0.25, 0.5, 1];
 
 export interface EvalOptions {
