@@ -1,10 +1,12 @@
 // Beta priors per model x domain x language from training rows, with exponential time decay.
 // Pure: the learner job feeds rows and the previous run's evidence; nothing here does I/O.
+import { ANY, betaMean } from '../router/bandit.ts';
+import { outcomeQuality } from '../router/knn.ts';
 import type { PriorCell } from '../router/types.ts';
 import type { TrainingRow } from '../server/store/types.ts';
 
-/** Wildcard domain/language of the marginal cells (all domains, all languages). */
-export const ANY = '*';
+/** Wildcard domain/language of the marginal cells (all domains, all languages), as the bandit reads them. */
+export { ANY };
 
 const DAY_MS = 86_400_000;
 
@@ -18,15 +20,12 @@ export interface PriorOptions {
   priorStrength: number;
   /** Subtracted from a row's quality when an implicit negative signal (quick retry...) was seen. */
   implicitPenalty: number;
-  /** Quality of an unrated successful answer. */
-  unratedSuccessQuality: number;
 }
 
 export const defaultPriorOptions: PriorOptions = {
   halfLifeDays: 14,
   priorStrength: 2,
   implicitPenalty: 0.3,
-  unratedSuccessQuality: 0.7,
 };
 
 /** Decayed evidence of one cell: weighted sums of quality (good) and of 1 - quality (bad). */
@@ -44,13 +43,13 @@ export interface Evidence {
   cells: EvidenceCell[];
 }
 
-/** Observed quality of one row in [0, 1]: the rating if known, else success, minus implicit penalty. */
+/**
+ * Observed quality of one row in [0, 1]: the kNN index's outcome quality (the rating if known,
+ * else 0.7 for a success and 0 for a failure), minus a penalty for an implicit negative signal.
+ */
 export function rowQuality(row: TrainingRow, opts: PriorOptions = defaultPriorOptions): number {
-  const base = row.rating !== null && Number.isFinite(row.rating)
-    ? (row.rating - 1) / 4
-    : row.success ? opts.unratedSuccessQuality : 0;
-  const q = row.implicitNegative ? base - opts.implicitPenalty : base;
-  return Math.min(1, Math.max(0, q));
+  const base = outcomeQuality({ model: row.model, success: row.success, latencyMs: row.latencyMs, ...(row.rating === null ? {} : { rating: row.rating }) });
+  return row.implicitNegative ? Math.max(0, base - opts.implicitPenalty) : base;
 }
 
 /** Weight of evidence that is `ageMs` old: 0.5^(age / halfLife). Future timestamps count as now. */
@@ -91,7 +90,6 @@ export function accumulateEvidence(prev: Evidence | null, rows: readonly Trainin
   return { at: now, cells: kept };
 }
 
-const mean = (alpha: number, beta: number) => alpha / (alpha + beta);
 
 /**
  * Beta priors from evidence, shrunk hierarchically: the model's overall cell toward the pooled
@@ -102,14 +100,14 @@ export function priorsFromEvidence(evidence: Evidence, opts: PriorOptions = defa
   const k = opts.priorStrength;
   let poolGood = 0, poolBad = 0;
   for (const c of evidence.cells) if (c.domain === ANY && c.language === ANY) { poolGood += c.good; poolBad += c.bad; }
-  const pooledMean = mean(1 + poolGood, 1 + poolBad);
+  const pooledMean = betaMean(1 + poolGood, 1 + poolBad);
 
   const out: PriorCell[] = [];
   const emit = (c: EvidenceCell, parentMean: number): number => {
     const alpha = k * parentMean + c.good;
     const beta = k * (1 - parentMean) + c.bad;
     out.push({ model: c.model, domain: c.domain, language: c.language, alpha, beta });
-    return mean(alpha, beta);
+    return betaMean(alpha, beta);
   };
   const modelMean = new Map<string, number>();
   const marginalMean = new Map<string, number>();
@@ -130,7 +128,7 @@ export function priorsFromEvidence(evidence: Evidence, opts: PriorOptions = defa
 
 /** Posterior mean of a cell. */
 export function priorMean(cell: Pick<PriorCell, 'alpha' | 'beta'>): number {
-  return mean(cell.alpha, cell.beta);
+  return betaMean(cell.alpha, cell.beta);
 }
 
 /** Effective number of (decayed) observations behind a cell, excluding the pseudo-counts. */
