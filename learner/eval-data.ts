@@ -3,6 +3,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
+import { mulberry32 } from '../router/bandit.ts';
 
 const outcomeSchema = z.object({
   score: z.number().min(0).max(1),
@@ -97,18 +98,6 @@ export function restrictModels(ds: Dataset, keep: string[]): Dataset {
   return { ...ds, rows, models: [...keep] };
 }
 
-/** mulberry32: small, fast, seedable; the same seed gives the same sequence everywhere. */
-export function seededRng(seed: number): () => number {
-  let a = (Math.trunc(seed) ^ 0x2545f491) >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** Fisher-Yates with a seeded generator. */
 export function shuffled<T>(items: readonly T[], rng: () => number): T[] {
   const out = [...items];
@@ -122,7 +111,7 @@ export function shuffled<T>(items: readonly T[], rng: () => number): T[] {
 /** Deterministic split: shuffle by seed, the first round(n * testFraction) rows are the test part. */
 export function splitDataset(rows: readonly DatasetRow[], seed: number, testFraction: number): { train: DatasetRow[]; test: DatasetRow[] } {
   if (!(testFraction > 0 && testFraction < 1)) throw new DatasetError(`--test-fraction must be between 0 and 1, got ${testFraction}`);
-  const order = shuffled(rows, seededRng(seed));
+  const order = shuffled(rows, mulberry32(seed));
   const nTest = Math.min(rows.length - 1, Math.max(1, Math.round(rows.length * testFraction)));
   return { test: order.slice(0, nTest), train: order.slice(nTest) };
 }

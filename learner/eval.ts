@@ -7,6 +7,7 @@ import type { KeywordRule, AppConfig } from '../server/config.ts';
 import { openSqliteStore } from '../server/store/sqlite.ts';
 import type { Embedder } from '../router/embedder.ts';
 import { extractFeatures } from '../router/features.ts';
+import { mulberry32 } from '../router/bandit.ts';
 import { createRouter } from '../router/index.ts';
 import type { JudgeStage } from '../router/judge.ts';
 import { KnnIndex, KnnStage } from '../router/knn.ts';
@@ -14,7 +15,7 @@ import type { CandidateModel, LearnedState, Router } from '../router/types.ts';
 import { runLearner } from './job.ts';
 import { loadLearnedState } from './state.ts';
 import {
-  estimateTokens, loadDataset, modelCosts, restrictModels, scoreChoices, seededRng, splitDataset,
+  estimateTokens, loadDataset, modelCosts, restrictModels, scoreChoices, splitDataset,
   type Dataset, type DatasetRow,
 } from './eval-data.ts';
 import { costSavedAt95, headlineOf, type EvalReport, type LearningCurvePoint, type ReportPoint, type ReportPolicy } from './eval-report.ts';
@@ -132,17 +133,17 @@ async function routersFor(trained: Trained, deps: EvalDeps, seed: number) {
   const config = { ...deps.routing, explorationRate: 0 };
   const learned = () => trained.state;
   const judge = deps.makeJudge?.(learned) ?? null;
-  const full = createRouter({ config, embedder: deps.embedder, knnStage: trained.knn, judge, loadLearned: async () => trained.state, rng: seededRng(seed + 2) });
+  const full = createRouter({ config, embedder: deps.embedder, knnStage: trained.knn, judge, loadLearned: async () => trained.state, rng: mulberry32(seed + 2) });
   // Single-stage policies show what each stage knows, so they are not gated by minConfidence.
   await full.reload();
-  const knnOnly = createRouter({ config: { ...config, minConfidence: 0 }, embedder: deps.embedder, knnStage: trained.knn, rng: seededRng(seed + 3) });
-  const judgeOnly = judge ? createRouter({ config: { ...config, minConfidence: 0 }, judge, rng: seededRng(seed + 4) }) : null;
+  const knnOnly = createRouter({ config: { ...config, minConfidence: 0 }, embedder: deps.embedder, knnStage: trained.knn, rng: mulberry32(seed + 3) });
+  const judgeOnly = judge ? createRouter({ config: { ...config, minConfidence: 0 }, judge, rng: mulberry32(seed + 4) }) : null;
   return { full, knnOnly, judgeOnly };
 }
 
 function fixedPolicies(ds: Dataset, test: readonly DatasetRow[], seed: number): ReportPolicy[] {
   const out: ReportPolicy[] = [];
-  const rng = seededRng(seed + 1);
+  const rng = mulberry32(seed + 1);
   const random: Record<string, string> = {};
   for (const row of test) random[row.id] = ds.models[Math.min(ds.models.length - 1, Math.floor(rng() * ds.models.length))]!;
   out.push({ name: 'random', points: [point(null, test, random)] });
@@ -172,7 +173,7 @@ export async function runEval(opts: EvalOptions, deps: EvalDeps): Promise<EvalRe
 
   const policies = fixedPolicies(ds, test, opts.seed);
   const skipped: EvalReport['skipped'] = [];
-  const rulesRouter = createRouter({ config: { ...deps.routing, explorationRate: 0 }, rng: seededRng(opts.seed + 5) });
+  const rulesRouter = createRouter({ config: { ...deps.routing, explorationRate: 0 }, rng: mulberry32(opts.seed + 5) });
   const rules = await sweep(rulesRouter, test, candidates, [1]);
   policies.push({ name: 'rules', points: rules.map((p) => ({ ...p, knob: null })) });
 
