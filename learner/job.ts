@@ -214,14 +214,14 @@ async function learn(opts: LearnerOptions, now: number, result: LearnerRunResult
   const snapshot = await loadLearnerSnapshot(store, dataDir);
   result.previousVersion = snapshot?.state.version ?? null;
   result.version = result.previousVersion;
+  // Incremental only on top of a previous version whose index this embedder can extend.
   let index: KnnIndex | null = null;
-  if (!opts.full && snapshot) {
-    const loaded = await loadIndex(snapshot.state.indexDir, embedder.dim);
-    index = loaded.index;
-    if (!index) { result.full = true; result.fullReason = loaded.reason; }
-  } else if (!opts.full) {
-    result.full = true;
-    result.fullReason = 'first run';
+  if (!opts.full) {
+    const previousEmbedder = snapshot?.memory.embedder;
+    if (!snapshot) result.fullReason = 'first run';
+    else if (previousEmbedder !== undefined && previousEmbedder !== embedder.name) result.fullReason = `the embedder changed from ${previousEmbedder} to ${embedder.name}`;
+    else ({ index, reason: result.fullReason } = await loadIndex(snapshot.state.indexDir, embedder.dim));
+    result.full = index === null;
   }
   const full = result.full;
   index ??= KnnIndex.create(embedder.dim);
@@ -254,7 +254,7 @@ async function learn(opts: LearnerOptions, now: number, result: LearnerRunResult
     result.metricsAfter = replayMetrics(priors, window, priorOpts);
   }
 
-  memory = { evidence, totals, lastTs: cursor.ts, boundaryIds: [...cursor.ids], rowsSeen: memory.rowsSeen + result.rowsRead };
+  memory = { evidence, totals, lastTs: cursor.ts, boundaryIds: [...cursor.ids], rowsSeen: memory.rowsSeen + result.rowsRead, embedder: embedder.name };
   onProgress?.({ phase: 'write', processed: 0, total: 1 });
   const finalIndex = index;
   const state = await writeLearnedVersion(store, dataDir, {

@@ -24,6 +24,8 @@ export interface LearnerMemory {
   lastTs: number;
   boundaryIds: string[];
   rowsSeen: number;
+  /** Name of the embedder the kNN index was built with: vectors of another one do not mix. */
+  embedder?: string;
 }
 
 interface VersionBlob {

@@ -120,6 +120,18 @@ describe('learner run', () => {
     assert.equal(r3.version, 2, 'nothing new: the version stays');
   });
 
+  test('a different embedder turns the next run into a full rebuild', async () => {
+    const last = await history(4, T0);
+    await learn(last);
+    const other = new BuiltinEmbedder(64);
+    const r = await learn(last, { embedder: other });
+    assert.equal(r.full, true);
+    assert.match(r.fullReason!, /embedder changed from builtin-hash-128 to builtin-hash-64/);
+    assert.equal(r.rowsRead, 24, 'everything is read again');
+    const state = await loadLearnedState(store, dir);
+    assert.equal((await KnnIndex.load(state!.indexDir!, 64))!.size, 8);
+  });
+
   test('rows sharing one millisecond across page boundaries are each read exactly once', async () => {
     const features = { language: 'en', mixed: false, domain: 'chat', complexity: 'simple', lengthBucket: 's', chars: 5, hasCode: false, depth: 1 } as const;
     for (let i = 0; i < 25; i++) {
