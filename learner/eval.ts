@@ -177,7 +177,6 @@ export async function runEval(opts: EvalOptions, deps: EvalDeps): Promise<EvalRe
   const rules = await sweep(rulesRouter, test, candidates, [1]);
   policies.push({ name: 'rules', points: rules.map((p) => ({ ...p, knob: null })) });
 
-  const curve: LearningCurvePoint[] = [];
   const perFraction: { fraction: number; size: number; points: ReportPoint[] }[] = [];
   for (const fraction of fractions) {
     const size = Math.max(1, Math.round(trainRows.length * fraction));
@@ -202,10 +201,10 @@ export async function runEval(opts: EvalOptions, deps: EvalDeps): Promise<EvalRe
   const headline = headlineOf(policies);
   const best = policies.find((p) => p.name === `single:${headline.best_single}`)!.points[0]!;
   const curveKnob = headline.router_knob ?? 1;
-  for (const f of perFraction) {
+  const curve: LearningCurvePoint[] = perFraction.map((f) => {
     const at = f.points.find((p) => p.knob === curveKnob) ?? f.points[f.points.length - 1]!;
-    curve.push({ train_fraction: f.fraction, train_size: f.size, knob: at.knob ?? 1, quality: at.quality, cost_usd: at.cost_usd, cost_saved_at_95: costSavedAt95(f.points, best).saved });
-  }
+    return { train_fraction: f.fraction, train_size: f.size, knob: at.knob ?? 1, quality: at.quality, cost_usd: at.cost_usd, cost_saved_at_95: costSavedAt95(f.points, best).saved };
+  });
 
   return {
     dataset: path.basename(ds.file),
