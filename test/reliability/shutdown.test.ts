@@ -43,6 +43,7 @@ describe('graceful shutdown under load', () => {
   let fast: StandIn;
   let slow: StandIn;
   let proc: SwitchyardProcess;
+  let exitAfterMs = Infinity;
 
   before(async () => {
     fast = await startOpenAIStandIn({ behaviour: { kind: 'ok', delayMs: 20 } });
@@ -88,6 +89,7 @@ describe('graceful shutdown under load', () => {
     proc.child.kill('SIGTERM');
     const code = await proc.exited;
     const exitMs = Date.now() - t0;
+    exitAfterMs = exitMs;
     serverGone = true;
     const slowOutcomes = await Promise.all(inFlight);
     await Promise.all(workers);
@@ -111,4 +113,12 @@ describe('graceful shutdown under load', () => {
       await store.close();
     }
   });
+
+  test(
+    'the process exits once the in-flight requests are done, not only when the grace period runs out',
+    { todo: 'server/main.ts: connections busy at close() stay open (keep-alive) after their response, so proxy.close() waits for the force timer' },
+    () => {
+      assert.ok(exitAfterMs < SLOW_MS + 1500, `exited ${exitAfterMs} ms after SIGTERM; the slowest in-flight request needed about ${SLOW_MS} ms`);
+    },
+  );
 });
