@@ -65,8 +65,8 @@ function formatPrice(price: number, latency: boolean): string {
 
 /**
  * The learned decision: q(m) is the confidence-weighted blend of kNN, judge and bandit scores;
- * the pick is the cheapest model with q(m) >= t * max q (t = quality knob), the rest follow by
- * utility q/max q - (1 - t) * price/max price. Null when no learned stage has an opinion.
+ * candidates are ranked by utility q/max q - λ(t)·price/max price with λ(t) = (1-t)/t (t = quality
+ * knob); the first is the pick, the rest are its fallbacks. Null when no learned stage has an opinion.
  */
 export function fuseLearned(input: FusionInput): DecisionCore | null {
   const { candidates, learned } = input;
@@ -103,24 +103,28 @@ export function fuseLearned(input: FusionInput): DecisionCore | null {
     return { model: c, quality, price, cost, parts };
   });
 
+  // Utility trades relative quality against relative price: u = q/qmax - λ(t)·p/pmax with
+  // λ(t) = (1-t)/t, so t = 1 is "best quality", t -> 0 is "cheapest". Picking the utility
+  // maximiser (rather than the cheapest model above a quality bar) follows the Lagrangian of
+  // "most quality for a budget"; the ranked rest are the fallbacks.
   const qmax = Math.max(...estimates.map((e) => e.quality));
   const pmax = Math.max(...estimates.map((e) => e.price));
+  const lambda = t >= 1 - EPS ? 0 : t <= EPS ? 1e6 : (1 - t) / t;
   const byPriceThenQuality = (a: Estimate, b: Estimate) => a.price - b.price || b.quality - a.quality || a.model.id.localeCompare(b.model.id);
-  const acceptable = estimates.filter((e) => e.quality >= t * qmax - EPS).sort(byPriceThenQuality);
-  const chosen = acceptable[0]!;
-  const utility = (e: Estimate) => (qmax > 0 ? e.quality / qmax : 0) - (1 - t) * (pmax > 0 ? e.price / pmax : 0);
+  const utility = (e: Estimate) => (qmax > 0 ? e.quality / qmax : 0) - lambda * (pmax > 0 ? e.price / pmax : 0);
   for (const e of estimates) e.parts.utility = utility(e);
-  const rest = estimates.filter((e) => e !== chosen).sort((a, b) => utility(b) - utility(a) || byPriceThenQuality(a, b));
+  const ordered = [...estimates].sort((a, b) => utility(b) - utility(a) || byPriceThenQuality(a, b));
+  const chosen = ordered[0]!;
+  const rest = ordered.slice(1);
 
   const ranked: ScoredCandidate[] = [chosen, ...rest].map((e) => ({ model: e.model.id, score: e.quality, parts: e.parts }));
   const confidence = 1 - active.reduce((acc, name) => acc * (1 - Math.min(1, (input.stageWeights?.[name] ?? 1) * input.stages[name]!.confidence)), 1);
   const method: RoutingMethod = active.length === 1 && active[0] !== 'bandit' ? active[0]! : 'learned';
 
   const best = estimates.reduce((a, b) => (b.quality > a.quality ? b : a));
-  const what = latency ? 'fastest' : 'cheapest';
   const choice = t >= 1 - EPS
     ? `best estimated quality: ${chosen.model.id} (q=${chosen.quality.toFixed(2)})`
-    : `${what} model within ${Math.round(t * 100)}% of best quality: ${chosen.model.id} (q=${chosen.quality.toFixed(2)}, ${formatPrice(chosen.price, latency)})` +
+    : `best quality for the ${latency ? 'latency' : 'cost'} (knob ${t.toFixed(2)}): ${chosen.model.id} (q=${chosen.quality.toFixed(2)}, ${formatPrice(chosen.price, latency)})` +
       (best !== chosen ? `; best was ${best.model.id} (q=${best.quality.toFixed(2)}, ${formatPrice(best.price, latency)})` : '');
   const evidence = active.map((name) => `${STAGE_LABEL[name]}: ${input.stages[name]!.evidence}`);
   return { method, selected: chosen.model.id, candidates: ranked, confidence, reasoning: [...evidence, choice].join('; ') };

@@ -1,4 +1,4 @@
-// Fusion: quality knob (cheapest within t of the best), fallbacks by utility, latency preference,
+// Fusion: quality knob (utility q/qmax - λ(t)·price/pmax, λ = (1-t)/t), fallbacks by utility, latency preference,
 // stage blending, and the keyword / weight fallbacks.
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
@@ -16,15 +16,17 @@ const fuse = (over: Partial<FusionInput> = {}) =>
   fuseLearned({ candidates: models, stages: { knn }, learned: null, inputTokens: 100, ...over });
 
 describe('quality knob', () => {
-  // q = (0.05 * 0.5 + 0.8 * s) / 0.85: cheap 0.688, mid 0.782, best 0.876.
+  // q = (0.05 * 0.5 + 0.8 * s) / 0.85: cheap 0.688, mid 0.782, best 0.876 (relative 0.785, 0.893, 1);
+  // prices for 100 input + 300 output tokens relative to the dearest: cheap 0.007, mid 0.07, best 1.
   const table: Array<[string, { qualityThreshold?: number; prefer?: RoutingPreference }, string[]]> = [
-    ['t=0 picks the cheapest acceptable', { qualityThreshold: 0 }, ['cheap', 'mid', 'best']],
-    ['t=0.7 still accepts the cheap model', { qualityThreshold: 0.7 }, ['cheap', 'mid', 'best']],
-    ['t=0.8 needs the mid model', { qualityThreshold: 0.8 }, ['mid', 'best', 'cheap']],
+    ['t=0 picks the cheapest', { qualityThreshold: 0 }, ['cheap', 'mid', 'best']],
+    ['t=0.1 (λ=9) still picks the cheap model', { qualityThreshold: 0.1 }, ['cheap', 'mid', 'best']],
+    ['t=0.7 (λ=0.43) prefers the mid model', { qualityThreshold: 0.7 }, ['mid', 'cheap', 'best']],
+    ['t=0.8 (λ=0.25) picks the mid model', { qualityThreshold: 0.8 }, ['mid', 'cheap', 'best']],
     ['t=0.9 needs the best model', { qualityThreshold: 0.9 }, ['best', 'mid', 'cheap']],
     ['t=1 picks the best quality', { qualityThreshold: 1 }, ['best', 'mid', 'cheap']],
     ['prefer quality = t 1', { prefer: 'quality' }, ['best', 'mid', 'cheap']],
-    ['prefer cost = t 0.6', { prefer: 'cost' }, ['cheap', 'mid', 'best']],
+    ['prefer cost = t 0.6', { prefer: 'cost' }, ['mid', 'cheap', 'best']],
     ['balanced = t 0.9', { prefer: 'balanced' }, ['best', 'mid', 'cheap']],
     ['an explicit threshold beats the preference', { prefer: 'quality', qualityThreshold: 0 }, ['cheap', 'mid', 'best']],
   ];
@@ -53,7 +55,7 @@ describe('quality knob', () => {
   test('the explanation names the evidence and the rule used', () => {
     const d = fuse({ qualityThreshold: 0.8 });
     assert.match(d!.reasoning, /^kNN: 14 similar past queries/);
-    assert.match(d!.reasoning, /cheapest model within 80% of best quality: mid \(q=0\.78, \$/);
+    assert.match(d!.reasoning, /best quality for the cost \(knob 0\.80\): mid \(q=0\.78, \$/);
     assert.match(d!.reasoning, /best was best \(q=0\.88/);
     assert.match(fuse({ qualityThreshold: 1 })!.reasoning, /best estimated quality: best \(q=0\.88\)/);
   });
@@ -86,13 +88,13 @@ describe('cost and latency estimates', () => {
     assert.equal(d?.selected, 'mid');
   });
 
-  test('prefer latency picks the fastest acceptable model by learned mean latency', () => {
+  test('prefer latency trades quality against learned mean latency', () => {
     const learned = learnedState({ avgLatencyMs: { cheap: 3000, mid: 500, best: 2000 } });
     const d = fuse({ prefer: 'latency', qualityThreshold: 0.7, learned });
     assert.equal(d?.selected, 'mid');
     assert.deepEqual(d?.candidates.map((c) => c.model), ['mid', 'best', 'cheap']);
     assert.equal(d?.candidates[0]?.parts?.latencyMs, 500);
-    assert.match(d!.reasoning, /fastest model within 70% of best quality: mid \(q=0\.78, 500 ms\)/);
+    assert.match(d!.reasoning, /best quality for the latency \(knob 0\.70\): mid \(q=0\.78, 500 ms\)/);
   });
 });
 
