@@ -1,0 +1,202 @@
+// `npm run bench`: how much Switchyard adds on top of an upstream, against the upstream direct and
+// nginx as a plain reverse proxy, all on loopback: throughput, latency, streaming TTFB, CPU per
+// request, memory over a soak. Flags: --soak (60 s soak), --profile (CPU profiles), --quick.
+import { mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { repoRoot, spawnNodeChild } from './child.ts';
+import { findNginx, startNginx } from './nginx.ts';
+import { probeLatency, probeTtfb, runLoad } from './load.ts';
+import { cpuTimeMs, mb, procAvailable, rssBytes, sampleRss } from './procstat.ts';
+import { summarizeProfile, type ProfileSummary } from './profile.ts';
+import { evaluateGoals, printSummary, soakGrowth, type BenchReport, type ScenarioResult, type SoakResult } from './report.ts';
+import { benchQuery, benchRng, seedLearnedState, type SeedResult } from './seed.ts';
+import { spawnSwitchyard, type SwitchyardProcess } from './switchyard.ts';
+import { writeBenchmarksDoc } from './docs.ts';
+import type { ModelSpecInput } from '../../server/config.ts';
+
+const { values: flags } = parseArgs({
+  options: {
+    soak: { type: 'boolean', default: false },
+    profile: { type: 'boolean', default: false },
+    quick: { type: 'boolean', default: false },
+    duration: { type: 'string' },
+    connections: { type: 'string' },
+    'upstream-delay': { type: 'string' },
+    'no-docs': { type: 'boolean', default: false },
+  },
+});
+
+const quick = flags.quick;
+const DURATION_S = Number(flags.duration ?? (quick ? 3 : 10));
+const WARMUP_S = quick ? 1 : 2;
+const CONNECTIONS = Number(flags.connections ?? 50);
+const PROBE_N = quick ? 300 : 2000;
+const TTFB_N = quick ? 50 : 300;
+const SOAK_S = flags.soak ? 60 : quick ? 10 : 20;
+const SEEDED = quick ? 2000 : 10_000;
+const UPSTREAM_DELAY_MS = Number(flags['upstream-delay'] ?? 0);
+const MODELS = ['bench-coder', 'bench-fast', 'bench-large'];
+const resultsDir = path.join(repoRoot, 'bench-results');
+
+/** Unique texts (a repeated text from the same client counts as dissatisfaction in the gateway). */
+const queries = (() => {
+  const rng = benchRng(7);
+  return Array.from({ length: 4096 }, () => benchQuery(rng));
+})();
+const text = (i: number) => `${queries[i % queries.length]} (#${i})`;
+const upstreamBody = (i: number) => JSON.stringify({ model: 'bench', messages: [{ role: 'user', content: text(i) }] });
+const explicitBody = (i: number) => JSON.stringify({ model: 'bench-fast', messages: [{ role: 'user', content: text(i) }] });
+const autoBody = (i: number) => JSON.stringify({ model: 'auto', messages: [{ role: 'user', content: text(i) }] });
+const streamBody = (modelId: string) => (i: number) => JSON.stringify({ model: modelId, stream: true, messages: [{ role: 'user', content: text(i) }] });
+const mixedBody = (i: number) => (i % 2 === 0 ? explicitBody(i) : autoBody(i));
+
+const log = (msg: string) => console.log(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}`);
+
+/** Warm up, then load for DURATION_S while reading the serving process's CPU time, then probe. */
+async function measure(name: string, label: string, origin: string, route: string, body: (i: number) => string, pid: number): Promise<ScenarioResult> {
+  log(`${label}: warm-up ${WARMUP_S} s, load ${DURATION_S} s x ${CONNECTIONS} connections, then ${PROBE_N} sequential requests`);
+  await runLoad({ url: origin + route, body, durationS: WARMUP_S, connections: CONNECTIONS });
+  const cpu0 = cpuTimeMs(pid);
+  const load = await runLoad({ url: origin + route, body, durationS: DURATION_S, connections: CONNECTIONS });
+  const cpuMs = cpuTimeMs(pid) - cpu0;
+  const rss = rssBytes(pid);
+  const probe = await probeLatency(origin, route, body, PROBE_N);
+  return { name, label, load, probe, cpuMsPerRequest: load.requests ? cpuMs / load.requests : null, rssMbAfter: rss === null ? null : mb(rss) };
+}
+
+function switchyardModels(upstreamUrl: string): ModelSpecInput[] {
+  return [
+    { id: 'bench-coder', provider: 'openai', baseUrl: upstreamUrl, upstreamModel: 'bench-coder', costPer1kInput: 0.0005, costPer1kOutput: 0.0015, tags: ['code'], description: 'bench model: code and data' },
+    { id: 'bench-fast', provider: 'openai', baseUrl: upstreamUrl, upstreamModel: 'bench-fast', costPer1kInput: 0.0001, costPer1kOutput: 0.0002, tags: ['chat', 'fast'], description: 'bench model: fast chat' },
+    { id: 'bench-large', provider: 'openai', baseUrl: upstreamUrl, upstreamModel: 'bench-large', costPer1kInput: 0.003, costPer1kOutput: 0.015, tags: ['reasoning', 'writing', 'math'], description: 'bench model: reasoning and writing' },
+  ];
+}
+
+const switchyardEnv = { SWITCHYARD_LOG_LEVEL: 'warn', JUDGE_ENABLED: '0', MAX_CONCURRENT_PER_MODEL: '1024', UPSTREAM_TIMEOUT_MS: '30000' };
+
+async function profileRun(upstreamUrl: string, dataDir: string, kind: 'explicit' | 'auto'): Promise<ProfileSummary | null> {
+  // One directory per run: Node writes one profile per thread (the tsx loader has its own).
+  const dir = path.join(resultsDir, 'profiles', kind);
+  await rm(dir, { recursive: true, force: true });
+  await mkdir(dir, { recursive: true });
+  log(`profile (${kind}): Switchyard under --cpu-prof, ${WARMUP_S} s warm-up + ${DURATION_S} s of load`);
+  const spawnedAt = Date.now();
+  const sy = await spawnSwitchyard({ models: switchyardModels(upstreamUrl), env: switchyardEnv, dataDir, nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${dir}`] });
+  const body = kind === 'auto' ? autoBody : explicitBody;
+  let measuredFrom = 0;
+  try {
+    await runLoad({ url: `${sy.url}/v1/chat/completions`, body, durationS: WARMUP_S, connections: CONNECTIONS });
+    measuredFrom = Date.now() - spawnedAt;
+    await runLoad({ url: `${sy.url}/v1/chat/completions`, body, durationS: DURATION_S, connections: CONNECTIONS });
+  } finally {
+    await sy.stop();
+  }
+  const files = await Promise.all((await readdir(dir)).filter((f) => f.endsWith('.cpuprofile')).map(async (f) => ({ f: path.join(dir, f), size: (await stat(path.join(dir, f))).size })));
+  const main = files.sort((a, b) => b.size - a.size)[0];
+  // The main thread's profile is by far the largest; start-up and warm-up are left out.
+  return main ? summarizeProfile(main.f, 25, measuredFrom) : null;
+}
+
+async function main(): Promise<void> {
+  if (!procAvailable()) throw new Error('this bench reads /proc for CPU time and RSS; run it on Linux');
+  const notes: string[] = [
+    'Load generator (autocannon, one thread), upstream and proxy each run in their own process on the same machine, all on 127.0.0.1; on a small machine they compete for cores, so the ratios matter more than the absolute numbers.',
+    'Latency "under load" is each response\'s own time at the given concurrency; "one at a time" is a sequential keep-alive probe, so it shows the latency a proxy adds with no queueing.',
+  ];
+  const loadAvgBefore = os.loadavg().map((v) => Math.round(v * 100) / 100);
+  if (loadAvgBefore[0]! > os.cpus().length * 0.5) notes.push(`The machine was busy when the bench started (1-min load average ${loadAvgBefore[0]} on ${os.cpus().length} cores); numbers are noisier than usual.`);
+
+  const upstream = await spawnNodeChild<{ type: 'ready'; port: number }>('scripts/bench/upstream.ts', { env: { BENCH_UPSTREAM_DELAY_MS: String(UPSTREAM_DELAY_MS) } });
+  const upstreamOrigin = `http://127.0.0.1:${upstream.ready.port}`;
+  const upstreamUrl = `${upstreamOrigin}/v1`;
+  const scenarios: ScenarioResult[] = [];
+  const ttfb: BenchReport['ttfb'] = [];
+  let soak: SoakResult | null = null;
+  let shutdown: BenchReport['shutdown'] = null;
+  let seed: SeedResult | null = null;
+  const profiles: ProfileSummary[] = [];
+  const nginxBin = findNginx();
+  let nginxVersion: string | null = null;
+  const dataDir = await mkdtemp(path.join(os.tmpdir(), 'switchyard-bench-'));
+
+  try {
+    scenarios.push(await measure('direct', 'upstream direct (no proxy)', upstreamOrigin, '/v1/chat/completions', upstreamBody, upstream.pid));
+    ttfb.push({ name: 'direct', label: 'upstream direct', result: await probeTtfb(`${upstreamUrl}/chat/completions`, streamBody('bench'), TTFB_N) });
+
+    if (nginxBin) {
+      const nginx = await startNginx(nginxBin, upstream.ready.port);
+      nginxVersion = nginx.version;
+      try {
+        scenarios.push(await measure('nginx', `nginx reverse proxy (${nginx.version.replace(/^nginx version: /, '')}, 1 worker)`, nginx.url, '/v1/chat/completions', upstreamBody, nginx.pid));
+        ttfb.push({ name: 'nginx', label: 'nginx', result: await probeTtfb(`${nginx.url}/v1/chat/completions`, streamBody('bench'), TTFB_N) });
+      } finally {
+        await nginx.stop();
+      }
+    } else {
+      notes.push('nginx is not installed, so the nginx baseline was skipped (apt-get install -y nginx to include it).');
+    }
+
+    log(`seeding ${SEEDED} stored requests with ratings and running the learner (kNN index for model "auto")`);
+    seed = await seedLearnedState(dataDir, path.join(dataDir, 'switchyard.db'), MODELS, SEEDED);
+    if (seed.learnerStatus !== 'ok') notes.push(`The learner run failed (${seed.learnerError}); "auto" routed without a learned index.`);
+
+    const sy: SwitchyardProcess = await spawnSwitchyard({ models: switchyardModels(upstreamUrl), env: switchyardEnv, dataDir });
+    try {
+      scenarios.push(await measure('switchyard-explicit', 'Switchyard, explicit model (proxy path)', sy.url, '/v1/chat/completions', explicitBody, sy.pid));
+      scenarios.push(await measure('switchyard-auto', `Switchyard, model "auto" (routing, kNN over ${SEEDED / 1000}k)`, sy.url, '/v1/chat/completions', autoBody, sy.pid));
+      ttfb.push({ name: 'switchyard', label: 'Switchyard, explicit model', result: await probeTtfb(`${sy.url}/v1/chat/completions`, streamBody('bench-fast'), TTFB_N) });
+
+      log(`soak: ${SOAK_S} s of mixed explicit/auto load, RSS sampled every 5 s`);
+      const sampler = sampleRss(sy.pid, 5000);
+      const soakLoad = await runLoad({ url: `${sy.url}/v1/chat/completions`, body: mixedBody, durationS: SOAK_S, connections: CONNECTIONS });
+      const samples = sampler.stop();
+      soak = { durationS: SOAK_S, requests: soakLoad.requests, rps: soakLoad.rps, samples, ...soakGrowth(samples) };
+    } finally {
+      const t0 = Date.now();
+      const exitCode = await sy.stop();
+      shutdown = { exitCode, ms: Date.now() - t0 };
+    }
+
+    if (flags.profile) {
+      for (const kind of ['explicit', 'auto'] as const) {
+        const p = await profileRun(upstreamUrl, dataDir, kind);
+        if (p) profiles.push(p);
+        else notes.push(`The ${kind} CPU profile was not written.`);
+      }
+    }
+  } finally {
+    await upstream.stop();
+    await rm(dataDir, { recursive: true, force: true });
+  }
+
+  const report: BenchReport = {
+    when: new Date().toISOString(),
+    machine: { cpu: os.cpus()[0]?.model ?? 'unknown', cores: os.cpus().length, node: process.version, nginx: nginxVersion, loadAvgBefore, loadAvgAfter: os.loadavg().map((v) => Math.round(v * 100) / 100) },
+    settings: { durationS: DURATION_S, connections: CONNECTIONS, probeRequests: PROBE_N, ttfbStreams: TTFB_N, upstreamDelayMs: UPSTREAM_DELAY_MS, seededQueries: SEEDED },
+    seed,
+    scenarios,
+    ttfb,
+    soak,
+    shutdown,
+    goals: evaluateGoals(scenarios, soak),
+    notes,
+    profiles,
+  };
+  for (const s of scenarios) if (s.load.non2xx || s.load.errors) notes.push(`${s.label}: ${s.load.non2xx} non-2xx responses and ${s.load.errors} errors during the load (${JSON.stringify(s.load.statusCodes)}).`);
+
+  printSummary(report);
+  await mkdir(resultsDir, { recursive: true });
+  await writeFile(path.join(resultsDir, 'proxy.json'), JSON.stringify(report, null, 2) + '\n');
+  log('wrote bench-results/proxy.json');
+  if (!flags['no-docs'] && !quick) {
+    await writeBenchmarksDoc(report);
+    log('wrote docs/BENCHMARKS.md');
+  }
+}
+
+main().catch((e) => {
+  console.error(`bench failed: ${e instanceof Error ? e.stack ?? e.message : String(e)}`);
+  process.exitCode = 1;
+});

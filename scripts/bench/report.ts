@@ -1,0 +1,137 @@
+// Turns the bench's measurements into goal verdicts, the JSON written to bench-results/proxy.json
+// and the markdown tables of docs/BENCHMARKS.md (ready to paste into the README).
+import type { LoadResult, ProbeResult, TtfbResult } from './load.ts';
+import type { RssSample } from './procstat.ts';
+import type { ProfileSummary } from './profile.ts';
+import type { SeedResult } from './seed.ts';
+
+export interface ScenarioResult {
+  name: string;
+  label: string;
+  load: LoadResult;
+  probe: ProbeResult;
+  /** CPU time of the serving process (upstream, nginx or Switchyard) per request, ms. */
+  cpuMsPerRequest: number | null;
+  rssMbAfter: number | null;
+}
+
+export interface SoakResult {
+  durationS: number;
+  requests: number;
+  rps: number;
+  samples: RssSample[];
+  /** RSS at the end minus the highest RSS in the first half of the run (after warm-up), MB. */
+  growthMb: number;
+  growthPct: number;
+}
+
+export interface Goal {
+  goal: string;
+  target: string;
+  measured: string;
+  verdict: 'PASS' | 'FAIL' | 'SKIPPED';
+}
+
+export interface BenchReport {
+  when: string;
+  machine: { cpu: string; cores: number; node: string; nginx: string | null; loadAvgBefore: number[]; loadAvgAfter: number[] };
+  settings: { durationS: number; connections: number; probeRequests: number; ttfbStreams: number; upstreamDelayMs: number; seededQueries: number };
+  seed: SeedResult | null;
+  scenarios: ScenarioResult[];
+  ttfb: { name: string; label: string; result: TtfbResult }[];
+  soak: SoakResult | null;
+  shutdown: { exitCode: number | string; ms: number } | null;
+  goals: Goal[];
+  notes: string[];
+  profiles: ProfileSummary[];
+}
+
+const f1 = (n: number) => (Math.round(n * 10) / 10).toFixed(1);
+const f2 = (n: number) => (Math.round(n * 100) / 100).toFixed(2);
+const f3 = (n: number) => (Math.round(n * 1000) / 1000).toFixed(3);
+
+/** Growth judged after warm-up: end of run versus the highest sample of the first half. */
+export function soakGrowth(samples: RssSample[]): { growthMb: number; growthPct: number } {
+  if (samples.length < 2) return { growthMb: 0, growthPct: 0 };
+  const half = samples.slice(0, Math.max(1, Math.floor(samples.length / 2)));
+  const base = Math.max(...half.map((s) => s.rssMb));
+  const end = samples[samples.length - 1]!.rssMb;
+  return { growthMb: Math.round((end - base) * 10) / 10, growthPct: Math.round(((end - base) / base) * 1000) / 10 };
+}
+
+export function evaluateGoals(scenarios: ScenarioResult[], soak: SoakResult | null): Goal[] {
+  const get = (name: string) => scenarios.find((s) => s.name === name);
+  const direct = get('direct');
+  const nginx = get('nginx');
+  const proxy = get('switchyard-explicit');
+  const goals: Goal[] = [];
+  if (direct && proxy) {
+    const added = proxy.probe.latencyMs.p50 - direct.probe.latencyMs.p50;
+    goals.push({ goal: 'added p50 latency, proxy path (explicit model), one request at a time', target: '< 1 ms', measured: `${f3(added)} ms`, verdict: added < 1 ? 'PASS' : 'FAIL' });
+  }
+  if (nginx && proxy) {
+    const share = proxy.load.rps / nginx.load.rps;
+    goals.push({ goal: "throughput, proxy path, as a share of nginx's", target: '>= 25%', measured: `${f1(100 * share)}%`, verdict: share >= 0.25 ? 'PASS' : 'FAIL' });
+  } else {
+    goals.push({ goal: "throughput, proxy path, as a share of nginx's", target: '>= 25%', measured: 'nginx not installed', verdict: 'SKIPPED' });
+  }
+  if (soak) {
+    // A steady server may still settle a little (JIT, pools, SQLite cache): allow 5% or 8 MB.
+    const ok = soak.growthMb <= Math.max(8, 0.05 * (soak.samples[0]?.rssMb ?? 0));
+    goals.push({ goal: `no memory growth over a ${soak.durationS} s run`, target: 'RSS growth after warm-up <= max(8 MB, 5%)', measured: `${f1(soak.growthMb)} MB (${f1(soak.growthPct)}%)`, verdict: ok ? 'PASS' : 'FAIL' });
+  }
+  return goals;
+}
+
+export function renderMarkdown(r: BenchReport): string {
+  const direct = r.scenarios.find((s) => s.name === 'direct');
+  const nginx = r.scenarios.find((s) => s.name === 'nginx');
+  const ratio = (v: number, base: ScenarioResult | undefined) => (base ? `${f2(v / base.load.rps)}×` : '–');
+  const lines: string[] = [];
+  lines.push(
+    `| Path | req/s | p50 / p99 under load (ms) | p50 one at a time (ms) | added p50 vs direct (ms) | CPU per request (ms) | RSS after (MB) | vs direct | vs nginx |`,
+    `|---|---:|---:|---:|---:|---:|---:|---:|---:|`,
+  );
+  for (const s of r.scenarios) {
+    const added = direct && s !== direct ? f3(s.probe.latencyMs.p50 - direct.probe.latencyMs.p50) : '–';
+    lines.push(
+      `| ${s.label} | ${s.load.rps} | ${f2(s.load.latencyMs.p50)} / ${f2(s.load.latencyMs.p99)} | ${f3(s.probe.latencyMs.p50)} | ${added} | ${s.cpuMsPerRequest === null ? '–' : f3(s.cpuMsPerRequest)} | ${s.rssMbAfter ?? '–'} | ${ratio(s.load.rps, direct)} | ${ratio(s.load.rps, nginx)} |`,
+    );
+  }
+  const table = lines.join('\n');
+  const ttfb = [
+    `| Streaming path | TTFB p50 (ms) | TTFB p99 (ms) | whole stream p50 (ms) | added TTFB p50 vs direct (ms) |`,
+    `|---|---:|---:|---:|---:|`,
+    ...r.ttfb.map((t) => {
+      const base = r.ttfb.find((x) => x.name === 'direct');
+      const added = base && t !== base ? f3(t.result.ttfbMs.p50 - base.result.ttfbMs.p50) : '–';
+      return `| ${t.label} | ${f3(t.result.ttfbMs.p50)} | ${f3(t.result.ttfbMs.p99)} | ${f3(t.result.totalMs.p50)} | ${added} |`;
+    }),
+  ].join('\n');
+  const goals = [`| Goal | Target | Measured | Verdict |`, `|---|---|---|---|`, ...r.goals.map((g) => `| ${g.goal} | ${g.target} | ${g.measured} | **${g.verdict}** |`)].join('\n');
+  const soak = r.soak
+    ? `RSS of the Switchyard process every 5 s during the ${r.soak.durationS} s run (${r.soak.rps} req/s): ${r.soak.samples.map((s) => `${s.atS}s ${s.rssMb} MB`).join(', ')}.`
+    : '';
+  return [table, '', ttfb, '', goals, '', soak].join('\n');
+}
+
+export function renderProfiles(profiles: ProfileSummary[]): string {
+  return profiles
+    .map((p) => {
+      const rows = p.top.map((t) => `| ${t.selfPct}% | ${t.selfMs} | \`${t.function}\` | ${t.where} |`).join('\n');
+      const origins = p.byOrigin.slice(0, 8).map((o) => `${o.origin} ${o.selfPct}%`).join('; ');
+      return `**${p.file}** (${p.busyMs} ms busy, GC ${p.gcPct}%). By origin: ${origins}.\n\n| self % | self ms | function | where |\n|---:|---:|---|---|\n${rows}`;
+    })
+    .join('\n\n');
+}
+
+export function printSummary(r: BenchReport): void {
+  for (const s of r.scenarios) {
+    console.log(
+      `${s.label.padEnd(34)} ${String(s.load.rps).padStart(6)} req/s  p50 ${f2(s.load.latencyMs.p50)} ms  p99 ${f2(s.load.latencyMs.p99)} ms  one-at-a-time p50 ${f3(s.probe.latencyMs.p50)} ms  cpu ${s.cpuMsPerRequest === null ? '-' : f3(s.cpuMsPerRequest)} ms/req  rss ${s.rssMbAfter ?? '-'} MB  non-2xx ${s.load.non2xx} errors ${s.load.errors}`,
+    );
+  }
+  for (const t of r.ttfb) console.log(`TTFB ${t.label.padEnd(29)} p50 ${f3(t.result.ttfbMs.p50)} ms  p99 ${f3(t.result.ttfbMs.p99)} ms  failures ${t.result.failures}`);
+  for (const g of r.goals) console.log(`${g.verdict.padEnd(7)} ${g.goal}: ${g.measured} (target ${g.target})`);
+  for (const n of r.notes) console.log(`note: ${n}`);
+}
