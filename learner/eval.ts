@@ -21,10 +21,10 @@ import {
 import { costSavedAt95, headlineOf, type EvalReport, type LearningCurvePoint, type ReportPoint, type ReportPolicy } from './eval-report.ts';
 
 /**
- * Knob settings of the router sweep, cheapest to best: an even 0.05 grid (the frontier is only as
- * fine as its points, wherever a selection rule makes its trade-offs) plus a few points near 1.
+ * Knob settings of the router sweep, cheapest to best: an even 0.025 grid (the frontier is only as
+ * fine as its points) plus 0.99, where λ(t) = (1-t)/t changes fastest.
  */
-export const DEFAULT_KNOBS = [...Array.from({ length: 21 }, (_, i) => i / 20), 0.925, 0.975, 0.99].sort((a, b) => a - b);
+export const DEFAULT_KNOBS = [...Array.from({ length: 41 }, (_, i) => i / 40), 0.99].sort((a, b) => a - b);
 export const DEFAULT_TRAIN_FRACTIONS = [0.1, 0.25, 0.5, 1];
 
 export interface EvalOptions {
@@ -57,6 +57,8 @@ const EVAL_EPOCH = Date.UTC(2024, 0, 1);
 interface Trained {
   state: LearnedState;
   knn: KnnStage;
+  /** Prior shrinkage the learner fitted (null = default). */
+  priorStrength: number | null;
   close(): Promise<void>;
 }
 
@@ -92,7 +94,7 @@ async function train(rows: readonly DatasetRow[], ds: Dataset, deps: EvalDeps): 
       if (!state) throw new Error('learner wrote no state');
       const index = state.indexDir ? await KnnIndex.load(state.indexDir, deps.embedder.dim) : null;
       const knn = new KnnStage(index ?? KnnIndex.create(deps.embedder.dim), deps.embedder);
-      return { state, knn, close: cleanup };
+      return { state, knn, priorStrength: result.priorStrength, close: cleanup };
     } finally {
       await store.close();
     }
@@ -195,7 +197,9 @@ export async function runEval(opts: EvalOptions, deps: EvalDeps): Promise<EvalRe
     } finally {
       await trained.close();
     }
-    log(`trained on ${size} queries (${Math.round(fraction * 100)}%) and routed ${test.length} test queries x ${knobs.length} knobs in ${Date.now() - started} ms`);
+    const cal = trained.state.knnCalibration;
+    const fit = `; prior shrinkage ${trained.priorStrength ?? 'default'}` + (cal ? `; kNN trust fitted: prior worth ${cal.priorStrength} neighbours (LOO mse ${cal.mse.toFixed(4)} vs prior alone ${cal.msePriorOnly.toFixed(4)}, ${cal.samples} pairs)` : '');
+    log(`trained on ${size} queries (${Math.round(fraction * 100)}%) and routed ${test.length} test queries x ${knobs.length} knobs in ${Date.now() - started} ms${fit}`);
   }
 
   const headline = headlineOf(policies);

@@ -3,7 +3,8 @@
 import { createHash } from 'node:crypto';
 import type { Embedder } from '../router/embedder.ts';
 import { KnnIndex, type Outcome } from '../router/knn.ts';
-import type { PriorCell } from '../router/types.ts';
+import type { KnnCalibration, PriorCell } from '../router/types.ts';
+import { calibrateKnn, calibratePriorStrength } from './calibrate.ts';
 import type { Store, TrainingRow } from '../server/store/types.ts';
 import { acquireLearnerLock } from './lock.ts';
 import { accumulateEvidence, defaultPriorOptions, priorChanges, priorsFromEvidence, rowQuality } from './priors.ts';
@@ -60,6 +61,10 @@ export interface LearnerRunResult {
   error: string | null;
   /** Problems that did not fail the run (e.g. old versions could not be pruned). */
   warnings: string[];
+  /** The kNN-vs-prior trust fitted (or kept) by this run. */
+  knnCalibration: KnnCalibration | null;
+  /** Pseudo-counts each prior cell borrows from its parent (fitted, or the default). */
+  priorStrength: number | null;
 }
 
 interface Cursor { ts: number; ids: Set<string> }
@@ -176,7 +181,7 @@ export async function runLearner(opts: LearnerOptions): Promise<LearnerRunResult
   const lock = await acquireLearnerLock(dataDir, { now: clock });
   const result: LearnerRunResult = {
     status: 'failed', runId: null, version: null, previousVersion: null, full: Boolean(opts.full), fullReason: null,
-    rowsRead: 0, durationMs: 0, changes: [], metricsBefore: null, metricsAfter: null, prunedVersions: [], error: null, warnings: [],
+    rowsRead: 0, durationMs: 0, changes: [], metricsBefore: null, metricsAfter: null, prunedVersions: [], error: null, warnings: [], knnCalibration: null, priorStrength: null,
   };
   try {
     result.runId = store.startLearnerRun ? await store.startLearnerRun(started) : null;
@@ -192,7 +197,7 @@ export async function runLearner(opts: LearnerOptions): Promise<LearnerRunResult
       await store.finishLearnerRun(result.runId, {
         status: result.status,
         rowsRead: result.rowsRead,
-        changes: { version: result.version, previousVersion: result.previousVersion, full: result.full, fullReason: result.fullReason, priors: result.changes, prunedVersions: result.prunedVersions },
+        changes: { version: result.version, previousVersion: result.previousVersion, full: result.full, fullReason: result.fullReason, priors: result.changes, prunedVersions: result.prunedVersions, knnCalibration: result.knnCalibration, priorStrength: result.priorStrength },
         metricsBefore: result.metricsBefore ?? undefined,
         metricsAfter: result.metricsAfter ?? undefined,
         error: result.error,
@@ -244,15 +249,21 @@ async function learn(opts: LearnerOptions, now: number, result: LearnerRunResult
   // Nothing new: the current version stays as it is (an explicit --full still rebuilds).
   if (result.rowsRead === 0 && !opts.full) return;
 
-  const priors = priorsFromEvidence(evidence, priorOpts);
+  const window = await recentRows(store, opts.replayRows ?? 2000, untilTs, pageSize);
+  // How strongly small cells lean on their parents, fitted on recent traffic (else the default).
+  const shrinkFit = calibratePriorStrength(evidence, window, priorOpts);
+  result.priorStrength = shrinkFit?.priorStrength ?? priorOpts.priorStrength;
+  const priors = priorsFromEvidence(evidence, { ...priorOpts, priorStrength: result.priorStrength });
   const previousPriors: PriorCell[] = snapshot?.state.priors ?? [];
   result.changes = priorChanges(previousPriors, priors);
   if (opts.replay !== false) {
-    const window = await recentRows(store, opts.replayRows ?? 2000, untilTs, pageSize);
     onProgress?.({ phase: 'replay', processed: window.length, total: window.length });
     result.metricsBefore = replayMetrics(previousPriors, window, priorOpts);
     result.metricsAfter = replayMetrics(priors, window, priorOpts);
   }
+  // How much to trust neighbours over priors, fitted on recent traffic; else keep the last fit.
+  const knnCalibration = (await calibrateKnn({ index, embedder, priors, rows: window, keyOf: queryKey })) ?? snapshot?.state.knnCalibration;
+  result.knnCalibration = knnCalibration ?? null;
 
   memory = { evidence, totals, lastTs: cursor.ts, boundaryIds: [...cursor.ids], rowsSeen: memory.rowsSeen + result.rowsRead, embedder: embedder.name };
   onProgress?.({ phase: 'write', processed: 0, total: 1 });
@@ -262,6 +273,7 @@ async function learn(opts: LearnerOptions, now: number, result: LearnerRunResult
     priors,
     profiles: buildProfiles(priors, totals, priorOpts),
     ...modelAverages(totals),
+    ...(knnCalibration ? { knnCalibration } : {}),
     memory,
     saveIndex: (dir) => finalIndex.save(dir),
   }, now);

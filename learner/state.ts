@@ -3,7 +3,7 @@
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
-import type { LearnedState, ModelProfile, PriorCell } from '../router/types.ts';
+import type { KnnCalibration, LearnedState, ModelProfile, PriorCell } from '../router/types.ts';
 import type { Store } from '../server/store/types.ts';
 import type { Evidence } from './priors.ts';
 import type { ModelTotals } from './profiles.ts';
@@ -36,6 +36,7 @@ interface VersionBlob {
   avgLatencyMs: Record<string, number>;
   hasIndex: boolean;
   keywordRuleWeights?: Record<string, number>;
+  knnCalibration?: KnnCalibration;
   /** Only when the store has no routing_priors table. */
   priors?: PriorCell[];
   memory: LearnerMemory;
@@ -48,6 +49,7 @@ export interface NewVersion {
   avgOutputTokens: Record<string, number>;
   avgLatencyMs: Record<string, number>;
   keywordRuleWeights?: Record<string, number>;
+  knnCalibration?: KnnCalibration;
   memory: LearnerMemory;
   /** Writes the kNN index into the given (empty, existing) directory. */
   saveIndex?: (dir: string) => Promise<void>;
@@ -92,6 +94,7 @@ function toState(blob: VersionBlob, priors: PriorCell[], dataDir: string): Learn
     avgLatencyMs: blob.avgLatencyMs,
     indexDir: blob.hasIndex && existsSync(dir) ? dir : null,
     ...(blob.keywordRuleWeights ? { keywordRuleWeights: blob.keywordRuleWeights } : {}),
+    ...(blob.knnCalibration ? { knnCalibration: blob.knnCalibration } : {}),
   };
 }
 
@@ -147,6 +150,7 @@ export async function writeLearnedVersion(store: Store, dataDir: string, next: N
     avgLatencyMs: next.avgLatencyMs,
     hasIndex: Boolean(next.saveIndex),
     ...(next.keywordRuleWeights ? { keywordRuleWeights: next.keywordRuleWeights } : {}),
+    ...(next.knnCalibration ? { knnCalibration: next.knnCalibration } : {}),
     ...(inTable ? {} : { priors: next.priors }),
     memory: next.memory,
   };

@@ -12,6 +12,8 @@ const STAGE_LABEL: Record<string, string> = { knn: 'kNN', judge: 'judge', bandit
 /** A neutral 0.5 belief with this much weight keeps models nobody has an opinion on comparable. */
 const NEUTRAL_WEIGHT = 0.05;
 const DEFAULT_OUTPUT_TOKENS = 300;
+/** λ before the learner has fitted one: the prior weighs as much as 8 fully similar neighbours. */
+const DEFAULT_PRIOR_STRENGTH = 8;
 const EPS = 1e-9;
 
 /** The quality knob t in [0,1]: an explicit threshold wins, else it follows the preference. */
@@ -81,15 +83,37 @@ export function fuseLearned(input: FusionInput): DecisionCore | null {
   const knownLatency = candidates.map((c) => learned?.avgLatencyMs[c.id]).filter((v): v is number => v !== undefined && Number.isFinite(v));
   const meanLatency = knownLatency.length ? knownLatency.reduce((a, b) => a + b, 0) / knownLatency.length : 0;
 
+  // kNN and priors together: the neighbours' outcomes count as observations on top of the prior,
+  // (λ·prior + Σ w·q) / (λ + Σ w), with λ fitted by the learner. One estimate, not two votes.
+  const knnR = input.stages.knn;
+  const banditR = input.stages.bandit;
+  const shrink = knnR?.local && banditR && active.includes('knn') && active.includes('bandit')
+    ? learned?.knnCalibration?.priorStrength ?? DEFAULT_PRIOR_STRENGTH
+    : null;
+  const trust = (name: string) => (input.stageWeights?.[name] ?? 1) * input.stages[name]!.confidence;
+
   const estimates: Estimate[] = candidates.map((c) => {
     const parts: Record<string, number> = {};
     let num = NEUTRAL_WEIGHT * 0.5;
     let den = NEUTRAL_WEIGHT;
+    const prior = banditR?.perModel[c.id];
+    const merged = shrink !== null && prior !== undefined && Number.isFinite(prior);
+    if (merged) {
+      const l = knnR!.local![c.id] ?? { weight: 0, sum: 0 };
+      const q = (shrink * prior + l.sum) / (shrink + l.weight);
+      const w = Math.max(trust('knn'), trust('bandit'));
+      parts.bandit = prior;
+      if (knnR!.perModel[c.id] !== undefined) parts.knn = knnR!.perModel[c.id]!;
+      parts.knnPrior = q;
+      num += w * q;
+      den += w;
+    }
     for (const name of active) {
+      if (merged && (name === 'knn' || name === 'bandit')) continue;
       const r = input.stages[name]!;
       const score = r.perModel[c.id];
       if (score === undefined || !Number.isFinite(score)) continue;
-      const w = (input.stageWeights?.[name] ?? 1) * r.confidence;
+      const w = trust(name);
       parts[name] = score;
       num += w * Math.min(1, Math.max(0, score));
       den += w;

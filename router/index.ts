@@ -58,7 +58,16 @@ function sanitize(result: StageResult | null, candidates: readonly CandidateMode
     if (typeof v === 'number' && Number.isFinite(v)) perModel[c.id] = Math.min(1, Math.max(0, v));
   }
   const confidence = Number.isFinite(result.confidence) ? Math.min(1, Math.max(0, result.confidence)) : 0;
-  return { perModel, confidence, evidence: String(result.evidence ?? '') };
+  const out: StageResult = { perModel, confidence, evidence: String(result.evidence ?? '') };
+  if (result.local) {
+    const local: Record<string, { weight: number; sum: number }> = {};
+    for (const c of candidates) {
+      const l = result.local[c.id];
+      if (l && Number.isFinite(l.weight) && Number.isFinite(l.sum) && l.weight >= 0) local[c.id] = { weight: l.weight, sum: Math.min(l.sum, l.weight) };
+    }
+    out.local = local;
+  }
+  return out;
 }
 
 const ms = (start: number) => Math.round((performance.now() - start) * 1000) / 1000;

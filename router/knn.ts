@@ -23,7 +23,8 @@ export interface Neighbour {
 }
 
 export interface ModelScores {
-  perModel: Record<string, { score: number; support: number }>;
+  /** score: shrunk toward the global mean; weight/sum: raw Σw and Σw·q over the neighbours. */
+  perModel: Record<string, { score: number; support: number; weight: number; sum: number }>;
   confidence: number;
   neighbours: number;
   meanSimilarity: number;
@@ -164,7 +165,7 @@ abstract class OutcomeIndex implements NeighbourIndex {
       const W = sumW.get(model) ?? 0;
       const score = ((sumWQ.get(model) ?? 0) + λ * g) / (W + λ);
       const n = support.get(model) ?? 0;
-      perModel[model] = { score, support: n };
+      perModel[model] = { score, support: n, weight: W, sum: sumWQ.get(model) ?? 0 };
       if (n > 0 && (best === undefined || score > perModel[best]!.score)) best = model;
     }
     if (best === undefined) return { ...empty, perModel, meanSimilarity };
@@ -388,15 +389,17 @@ export class KnnStage implements RoutingStage {
     signal?.throwIfAborted();
     const r = this.index.scoreModels(vector!, this.k, candidates.map((c) => c.id));
     const perModel: Record<string, number> = {};
+    const local: Record<string, { weight: number; sum: number }> = {};
     let best: string | undefined;
-    for (const [model, { score }] of Object.entries(r.perModel)) {
+    for (const [model, { score, weight, sum }] of Object.entries(r.perModel)) {
       perModel[model] = score;
+      local[model] = { weight, sum };
       if (best === undefined || score > perModel[best]!) best = model;
     }
     const head = `k=${r.neighbours} neighbours, mean sim ${r.meanSimilarity.toFixed(2)}`;
     const evidence = best === undefined
       ? `${head}, no outcomes for these candidates`
       : `${head}, best ${best} (${perModel[best]!.toFixed(2)}, n=${r.perModel[best]!.support})`;
-    return { perModel, confidence: r.confidence, evidence };
+    return { perModel, confidence: r.confidence, evidence, local };
   }
 }

@@ -83,6 +83,11 @@ export interface StageResult {
   /** 0..1: how much this stage trusts its own opinion. */
   confidence: number;
   evidence: string;
+  /**
+   * Raw local evidence per model (kNN): total neighbour weight W and weighted quality sum S, so
+   * fusion can shrink the local mean S/W toward the learned prior: (λ·prior + S) / (λ + W).
+   */
+  local?: Record<string, { weight: number; sum: number }>;
 }
 
 export interface RoutingStage {
@@ -148,4 +153,18 @@ export interface LearnedState {
   indexDir: string | null;
   /** Optional learned weights for keyword rules by rule name. */
   keywordRuleWeights?: Record<string, number>;
+  /** How far to trust kNN neighbours over the priors, fitted by the learner (learner/calibrate.ts). */
+  knnCalibration?: KnnCalibration;
+}
+
+/**
+ * λ in (λ·prior + Σ w·q) / (λ + Σ w): the prior's weight in pseudo-neighbours, chosen by
+ * leave-one-out on stored traffic; with the errors that justified it.
+ */
+export interface KnnCalibration {
+  priorStrength: number;
+  samples: number;
+  /** Mean squared error of the shrunk estimate at the chosen λ, and of the prior alone. */
+  mse: number;
+  msePriorOnly: number;
 }

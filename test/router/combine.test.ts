@@ -164,3 +164,26 @@ describe('keyword and weight fallbacks', () => {
     assert.equal(decideByKeywords(models, null, seq(0)), null);
   });
 });
+
+describe('kNN evidence shrunk toward the priors', () => {
+  const bandit: StageResult = { perModel: { cheap: 0.4, mid: 0.5, best: 0.6 }, confidence: 0.5, evidence: 'posterior means' };
+  const local = { cheap: { weight: 4, sum: 3.6 }, mid: { weight: 2, sum: 0.2 } };
+  const knnLocal: StageResult = { perModel: { cheap: 0.8, mid: 0.3, best: 0.6 }, confidence: 0.3, evidence: 'neighbours', local };
+
+  test('neighbours count as observations on top of the prior, with the learner-fitted λ', () => {
+    const learned = learnedState({ knnCalibration: { priorStrength: 4, samples: 100, mse: 0.01, msePriorOnly: 0.02 } });
+    const d = fuseLearned({ candidates: models, stages: { knn: knnLocal, bandit }, learned, inputTokens: 100, qualityThreshold: 1 });
+    const parts = Object.fromEntries(d!.candidates.map((c) => [c.model, c.parts!]));
+    assert.ok(Math.abs(parts.cheap!.knnPrior! - (4 * 0.4 + 3.6) / (4 + 4)) < 1e-12);
+    assert.ok(Math.abs(parts.mid!.knnPrior! - (4 * 0.5 + 0.2) / (4 + 2)) < 1e-12);
+    assert.equal(parts.best!.knnPrior, 0.6, 'no neighbours: the prior alone');
+    assert.equal(d!.selected, 'cheap', 'strong local evidence lifts cheap above the prior favourite');
+    assert.equal(d!.method, 'learned');
+  });
+
+  test('a huge λ (neighbours uninformative) leaves the priors in charge', () => {
+    const learned = learnedState({ knnCalibration: { priorStrength: 1e6, samples: 100, mse: 0.02, msePriorOnly: 0.02 } });
+    const d = fuseLearned({ candidates: models, stages: { knn: knnLocal, bandit }, learned, inputTokens: 100, qualityThreshold: 1 });
+    assert.equal(d!.selected, 'best');
+  });
+});
