@@ -25,6 +25,8 @@ function summary(r: LearnerRunResult): string {
     `learner run ${r.status}: ${r.rowsRead} new rows in ${(r.durationMs / 1000).toFixed(1)} s` + (r.full ? ` (full rebuild${r.fullReason ? `: ${r.fullReason}` : ''})` : ''),
     r.version === r.previousVersion ? `version unchanged: ${r.version ?? 'none'}` : `version ${r.previousVersion ?? 'none'} -> ${r.version}`,
   ];
+  if (r.priorStrength !== null) lines.push(`prior shrinkage: each cell borrows ${r.priorStrength} observations from its parent (fitted by leave-one-out)`);
+  if (r.knnCalibration) lines.push(`kNN trust: the prior weighs as much as ${r.knnCalibration.priorStrength} similar neighbours (LOO mse ${r.knnCalibration.mse.toFixed(4)} vs prior alone ${r.knnCalibration.msePriorOnly.toFixed(4)}, ${r.knnCalibration.samples} pairs)`);
   if (r.metricsAfter) lines.push(`replay on ${r.metricsAfter.rows} recent rows:`, `  before: ${metrics(r.metricsBefore)}`, `  after:  ${metrics(r.metricsAfter)}`);
   if (r.changes.length) {
     lines.push('priors that moved most:');
