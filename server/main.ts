@@ -55,8 +55,11 @@ async function main(): Promise<void> {
     force.unref();
     // Stop accepting, let in-flight requests finish, then flush every queued write.
     const closed = Promise.all([new Promise<void>((r) => proxy.close(() => r())), admin.close()]);
+    // Connections busy at close() become idle keep-alive sockets once they answer: sweep them.
     proxy.closeIdleConnections();
+    const sweep = setInterval(() => proxy.closeIdleConnections(), 50);
     await closed;
+    clearInterval(sweep);
     clearTimeout(force);
     await services.close();
     logger.info('stopped', { signal });
