@@ -196,6 +196,11 @@ class Analyzer {
       if (a.branches.some((b) => b.some((it) => this.hasUnbounded(it)))) {
         return 'nested quantifiers such as (a+)+ can backtrack catastrophically';
       }
+      // (a?){25}: each repetition may take or skip characters, so the ways to split a text grow
+      // exponentially with the repeat count even though every quantifier is bounded.
+      if (a.branches.some((b) => b.some((it) => this.isVariable(it)))) {
+        return 'a repeated group whose length varies, such as (a?){25}, can backtrack catastrophically';
+      }
       if (a.branches.length > 1) {
         const firsts = a.branches.map((b) => (b.every((it) => this.nullable(it)) ? null : this.firstSet(b)));
         if (firsts.includes(null)) return 'a repeated alternation has an alternative that can match nothing';
@@ -207,6 +212,13 @@ class Analyzer {
       }
     }
     return this.checkPolynomial(flatten(branch));
+  }
+
+  /** Can this item match texts of different lengths? */
+  private isVariable(item: Item): boolean {
+    if (item.min !== item.max) return true;
+    const a = item.atom;
+    return a.kind === 'group' && (a.branches.length > 1 || a.branches.some((b) => b.some((it) => this.isVariable(it))));
   }
 
   private hasUnbounded(item: Item): boolean {
