@@ -45,27 +45,4 @@ export function procAvailable(): boolean {
   }
 }
 
-export interface RssSample {
-  atS: number;
-  rssMb: number;
-}
-
-/** Sample a process's RSS every `everyMs` until stopped. */
-export function sampleRss(pid: number, everyMs: number): { stop(): RssSample[] } {
-  const t0 = Date.now();
-  const samples: RssSample[] = [];
-  const take = () => {
-    const rss = rssBytes(pid);
-    if (rss !== null) samples.push({ atS: Math.round((Date.now() - t0) / 100) / 10, rssMb: mb(rss) });
-  };
-  const timer = setInterval(take, everyMs);
-  return {
-    stop() {
-      clearInterval(timer);
-      take();
-      return samples;
-    },
-  };
-}
-
 export const mb = (bytes: number) => Math.round((bytes / 1024 / 1024) * 10) / 10;

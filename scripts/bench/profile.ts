@@ -7,6 +7,7 @@ import { repoRoot } from './child.ts';
 interface ProfileNode {
   id: number;
   callFrame: { functionName: string; url: string; lineNumber: number };
+  children?: number[];
 }
 interface CpuProfile {
   nodes: ProfileNode[];
@@ -38,7 +39,8 @@ function where(url: string, line: number): string {
   if (!url) return '(native)';
   let p = url.startsWith('file://') ? decodeURIComponent(new URL(url).pathname) : url;
   if (p.startsWith(repoRoot)) p = path.relative(repoRoot, p);
-  return line >= 0 ? `${p}:${line + 1}` : p;
+  // Files run through tsx report line 0 for everything: print a line only when there is one.
+  return line > 0 ? `${p}:${line + 1}` : p;
 }
 
 function origin(loc: string): string {
@@ -53,6 +55,8 @@ function origin(loc: string): string {
 export async function summarizeProfile(file: string, topN = 20, skipFirstMs = 0): Promise<ProfileSummary> {
   const profile = JSON.parse(await readFile(file, 'utf8')) as CpuProfile;
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+  const parentOf = new Map<number, number>();
+  for (const n of profile.nodes) for (const c of n.children ?? []) parentOf.set(c, n.id);
   const selfById = new Map<number, number>();
   let elapsedUs = 0;
   for (let i = 0; i < profile.samples.length; i++) {
@@ -68,11 +72,17 @@ export async function summarizeProfile(file: string, topN = 20, skipFirstMs = 0)
   let gcUs = 0;
   for (const [id, us] of selfById) {
     const frame = byId.get(id)!.callFrame;
-    const name = frame.functionName || '(anonymous)';
+    let name = frame.functionName || '(anonymous)';
     if (name === '(idle)') continue;
     busyUs += us;
     if (name === '(garbage collector)') gcUs += us;
-    const loc = name.startsWith('(') ? '(native)' : where(frame.url, frame.lineNumber);
+    let loc = frame.url ? where(frame.url, frame.lineNumber) : '(native)';
+    // A nameless native frame (an addon or builtin call) is only useful with the JS that called it.
+    const parent = parentOf.get(id) === undefined ? undefined : byId.get(parentOf.get(id)!)!.callFrame;
+    if (!frame.functionName && !frame.url && parent?.url) {
+      name = `(native, called from ${parent.functionName || 'anonymous'})`;
+      loc = where(parent.url, parent.lineNumber);
+    }
     const key = `${name}\u0000${loc}`;
     const entry = byFunction.get(key) ?? { function: name, where: loc, selfMs: 0, selfPct: 0 };
     entry.selfMs += us / 1000;

@@ -8,9 +8,10 @@ import { parseArgs } from 'node:util';
 import { repoRoot, spawnNodeChild } from './child.ts';
 import { findNginx, startNginx } from './nginx.ts';
 import { probeLatency, probeTtfb, runLoad } from './load.ts';
-import { cpuTimeMs, mb, procAvailable, rssBytes, sampleRss } from './procstat.ts';
+import { cpuTimeMs, mb, procAvailable, rssBytes } from './procstat.ts';
+import { attachHeapProbe, inspectorUrl } from './inspector.ts';
 import { summarizeProfile, type ProfileSummary } from './profile.ts';
-import { evaluateGoals, printSummary, soakGrowth, type BenchReport, type ScenarioResult, type SoakResult } from './report.ts';
+import { evaluateGoals, printSummary, soakGrowth, type BenchReport, type ScenarioResult, type SoakResult, type SoakSample } from './report.ts';
 import { benchQuery, benchRng, seedLearnedState, type SeedResult } from './seed.ts';
 import { spawnSwitchyard, type SwitchyardProcess } from './switchyard.ts';
 import { writeBenchmarksDoc } from './docs.ts';
@@ -99,6 +100,38 @@ async function profileRun(upstreamUrl: string, dataDir: string, kind: 'explicit'
   return main ? summarizeProfile(main.f, 25, measuredFrom) : null;
 }
 
+/**
+ * A fresh Switchyard under --inspect for the memory check: every 5 s, RSS and (after a forced full
+ * GC over the DevTools protocol) the live V8 heap, during SOAK_S of mixed explicit/auto load.
+ */
+async function soakRun(upstreamUrl: string, dataDir: string): Promise<SoakResult> {
+  log(`soak: ${SOAK_S} s of mixed explicit/auto load; RSS and live heap after a forced GC every 5 s`);
+  const sy = await spawnSwitchyard({ models: switchyardModels(upstreamUrl), env: switchyardEnv, dataDir, nodeArgs: ['--inspect=127.0.0.1:0'] });
+  const heap = await attachHeapProbe(await inspectorUrl(sy.stderr));
+  try {
+    await runLoad({ url: `${sy.url}/v1/chat/completions`, body: mixedBody, durationS: WARMUP_S, connections: CONNECTIONS });
+    const samples: SoakSample[] = [];
+    const t0 = Date.now();
+    const take = async (): Promise<void> => {
+      const heapMb = await heap.heapAfterGcMb();
+      samples.push({ atS: Math.round((Date.now() - t0) / 1000), rssMb: mb(rssBytes(sy.pid) ?? 0), heapMb });
+    };
+    await take();
+    let sampling = Promise.resolve();
+    const timer = setInterval(() => {
+      sampling = sampling.then(take);
+    }, 5000);
+    const load = await runLoad({ url: `${sy.url}/v1/chat/completions`, body: mixedBody, durationS: SOAK_S, connections: CONNECTIONS });
+    clearInterval(timer);
+    await sampling;
+    await take();
+    return { durationS: SOAK_S, requests: load.requests, rps: load.rps, samples, ...soakGrowth(samples) };
+  } finally {
+    heap.close();
+    await sy.stop();
+  }
+}
+
 async function main(): Promise<void> {
   if (!procAvailable()) throw new Error('this bench reads /proc for CPU time and RSS; run it on Linux');
   const notes: string[] = [
@@ -138,6 +171,13 @@ async function main(): Promise<void> {
       notes.push('nginx is not installed, so the nginx baseline was skipped (apt-get install -y nginx to include it).');
     }
 
+    const nodeProxy = await spawnNodeChild<{ type: 'ready'; port: number }>('scripts/bench/node-proxy.ts', { env: { BENCH_UPSTREAM_ORIGIN: upstreamOrigin } });
+    try {
+      scenarios.push(await measure('node-proxy', 'minimal Node proxy (node:http + undici)', `http://127.0.0.1:${nodeProxy.ready.port}`, '/v1/chat/completions', upstreamBody, nodeProxy.pid));
+    } finally {
+      await nodeProxy.stop();
+    }
+
     log(`seeding ${SEEDED} stored requests with ratings and running the learner (kNN index for model "auto")`);
     seed = await seedLearnedState(dataDir, path.join(dataDir, 'switchyard.db'), MODELS, SEEDED);
     if (seed.learnerStatus !== 'ok') notes.push(`The learner run failed (${seed.learnerError}); "auto" routed without a learned index.`);
@@ -148,16 +188,12 @@ async function main(): Promise<void> {
       scenarios.push(await measure('switchyard-auto', `Switchyard, model "auto" (routing, kNN over ${SEEDED / 1000}k)`, sy.url, '/v1/chat/completions', autoBody, sy.pid));
       ttfb.push({ name: 'switchyard', label: 'Switchyard, explicit model', result: await probeTtfb(`${sy.url}/v1/chat/completions`, streamBody('bench-fast'), TTFB_N) });
 
-      log(`soak: ${SOAK_S} s of mixed explicit/auto load, RSS sampled every 5 s`);
-      const sampler = sampleRss(sy.pid, 5000);
-      const soakLoad = await runLoad({ url: `${sy.url}/v1/chat/completions`, body: mixedBody, durationS: SOAK_S, connections: CONNECTIONS });
-      const samples = sampler.stop();
-      soak = { durationS: SOAK_S, requests: soakLoad.requests, rps: soakLoad.rps, samples, ...soakGrowth(samples) };
     } finally {
       const t0 = Date.now();
       const exitCode = await sy.stop();
       shutdown = { exitCode, ms: Date.now() - t0 };
     }
+    soak = await soakRun(upstreamUrl, dataDir);
 
     if (flags.profile) {
       for (const kind of ['explicit', 'auto'] as const) {
