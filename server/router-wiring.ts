@@ -4,7 +4,7 @@
 import type { AppConfig } from './config.ts';
 import type { Logger } from './logger.ts';
 import type { Store } from './store/types.ts';
-import type { LearnedState, Router } from '../router/types.ts';
+import type { LearnedState, Router, RoutingOutcome } from '../router/types.ts';
 import { createEmbedder, type Embedder } from '../router/embedder.ts';
 import { KnnIndex, KnnStage } from '../router/knn.ts';
 import { createJudge } from '../router/judge.ts';
@@ -36,6 +36,7 @@ export async function createLearnedRouter(
   if (fallbackReason) logger.warn('embedder unavailable; using the built-in embedder', { configured: config.routing.embedder, reason: fallbackReason });
 
   const knn = new KnnStage(KnnIndex.create(embedder.dim), embedder);
+  const feeder = new OnlineIndexFeeder(knn, logger);
   let learned: LearnedState | null = null;
   let loadedIndexDir: string | null = null;
 
@@ -46,6 +47,7 @@ export async function createLearnedRouter(
       const index = await KnnIndex.load(state.indexDir, embedder.dim);
       if (index) {
         knn.useIndex(index);
+        feeder.reset();
         loadedIndexDir = state.indexDir;
       } else logger.warn('learned kNN index could not be loaded; keeping the current one', { dir: state.indexDir });
     }
@@ -64,9 +66,7 @@ export async function createLearnedRouter(
     loadLearned,
     rng: opts.rng,
     log,
-    onObserve: (o) => {
-      knn.learn(o.requestId, o.text, [{ model: o.model, success: o.success, latencyMs: o.latencyMs }]).catch((e: Error) => logger.warn('kNN online update failed', { err: e.message }));
-    },
+    onObserve: (o) => feeder.push(o),
   });
   await router.reload?.();
 
@@ -97,7 +97,74 @@ export async function createLearnedRouter(
     embedderFallback: fallbackReason,
     close: async () => {
       if (timer) clearInterval(timer);
+      feeder.close();
       await router.close?.();
     },
   };
+}
+
+/**
+ * Grows the kNN index with served outcomes, off the request path: outcomes queue up and a timer
+ * inserts them within a small CPU budget per tick (an HNSW insert costs about a millisecond).
+ * Under heavy load the oldest queued ones are dropped, and online growth stops at a cap between
+ * learner runs; the nightly learner indexes every stored request anyway.
+ */
+export class OnlineIndexFeeder {
+  private queue: RoutingOutcome[] = [];
+  private added = 0;
+  private dropped = 0;
+  private draining = false;
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(
+    private readonly knn: KnnStage,
+    private readonly logger: Logger,
+    private readonly opts = { everyMs: 50, budgetMs: 2, maxQueue: 1000, maxOnline: 50_000 },
+  ) {
+    this.timer = setInterval(() => void this.drain(), opts.everyMs);
+    this.timer.unref();
+  }
+
+  push(o: RoutingOutcome): void {
+    if (this.added + this.queue.length >= this.opts.maxOnline) {
+      this.dropped++;
+      return;
+    }
+    this.queue.push(o);
+    if (this.queue.length > this.opts.maxQueue) {
+      this.queue.shift();
+      this.dropped++;
+    }
+  }
+
+  /** A new learned index is in force: its online additions start from zero. */
+  reset(): void {
+    this.added = 0;
+  }
+
+  stats() {
+    return { queued: this.queue.length, added: this.added, dropped: this.dropped };
+  }
+
+  async drain(): Promise<void> {
+    if (this.draining || this.queue.length === 0) return;
+    this.draining = true;
+    const start = performance.now();
+    try {
+      while (this.queue.length > 0 && performance.now() - start < this.opts.budgetMs) {
+        const o = this.queue.shift()!;
+        await this.knn.learn(o.requestId, o.text, [{ model: o.model, success: o.success, latencyMs: o.latencyMs }]);
+        this.added++;
+      }
+    } catch (e) {
+      this.logger.warn('kNN online update failed', { err: (e as Error).message });
+    } finally {
+      this.draining = false;
+    }
+  }
+
+  close(): void {
+    clearInterval(this.timer);
+    this.queue = [];
+  }
 }

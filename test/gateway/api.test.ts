@@ -149,4 +149,13 @@ describe('proxy API in demo mode', () => {
       assert.equal(row!.calls[0].status, 'ok');
     }
   });
+
+  test('served queries grow the kNN index online, off the request path', async () => {
+    const size = async () => ((await (await fetch(`${gw.url}/health`)).json()).router.knn.indexSize as number);
+    const before = await size();
+    for (let i = 0; i < 5; i++) await postJson(`${gw.url}/api/chat`, { message: `a brand new question about topic ${i}` });
+    const deadline = Date.now() + 5000;
+    while ((await size()) < before + 5 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
+    assert.ok((await size()) >= before + 5, 'the five answered queries were added to the index');
+  });
 });
