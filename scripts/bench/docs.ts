@@ -31,7 +31,7 @@ A fast OpenAI-compatible upstream on loopback answers every chat request at once
 ${renderMarkdown(r)}
 
 ${r.goals.length ? `Goals are checked on every run and printed as PASS/FAIL; the bench does not fail on them.` : ''}
-${r.shutdown ? `Switchyard stopped on SIGTERM in ${r.shutdown.ms} ms with exit code ${r.shutdown.exitCode}, after ${r.soak ? r.soak.requests + r.scenarios.filter((x) => x.name.startsWith('switchyard')).reduce((n, x) => n + x.load.requests, 0) : 'all'} requests were stored.` : ''}
+${r.shutdown ? `The Switchyard process of these rows stopped on SIGTERM in ${r.shutdown.ms} ms with exit code ${r.shutdown.exitCode}${r.shutdown.exitCode === 0 ? ' (after flushing its queued writes)' : ''}.` : ''}
 
 ${r.notes.map((n) => `- ${n}`).join('\n')}
 
@@ -51,6 +51,7 @@ nginx is optional: with \`apt-get install -y nginx\` the bench also runs nginx (
 
 - **Processes.** The upstream (\`scripts/bench/upstream.ts\`, node:http, keep-alive), nginx and Switchyard (\`node --import tsx server/main.ts\`, the real entry, log level warn) each run in their own process; autocannon runs in the bench process. All traffic is on 127.0.0.1.
 - **Switchyard setup.** Three models (\`bench-coder\`, \`bench-fast\`, \`bench-large\`) on the bench upstream via the \`openai\` provider. Before it starts, ${r.seed ? `${r.seed.requests} past requests (${r.seed.ratings} rated) are stored and the learner (\`learner/job.ts\`) builds priors, profiles and the kNN index (learner run: ${r.seed.learnerMs} ms, status ${r.seed.learnerStatus})` : 'the store is seeded and the learner run'}, so \`model: "auto"\` goes through the built-in embedder and a kNN search over them. Every request is stored in SQLite as in production.
+- **One at a time** runs after the load, once Switchyard has written its queued records (\`/health\` pending_writes is 0), so it measures an idle server.
 - **Explicit model** (\`model: "bench-fast"\`) is the pure proxy path: validation, dispatch, the upstream call, the answer, the stored record.
 - **CPU per request** is the serving process's user+system time (\`/proc/<pid>/stat\`) during the loaded run divided by the requests served; for "direct" it is the upstream's own cost.
 - **TTFB** is measured with fetch over ${s.ttfbStreams} sequential streaming requests: request sent to first body byte.

@@ -55,14 +55,26 @@ const mixedBody = (i: number) => (i % 2 === 0 ? explicitBody(i) : autoBody(i));
 
 const log = (msg: string) => console.log(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}`);
 
+/** Waits (at most 30 s) until Switchyard has written its queued records, so a probe runs on an idle server. */
+async function storeDrained(origin: string): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline) {
+    const health = (await (await fetch(`${origin}/health`)).json()) as { store?: { pending_writes?: number } };
+    if (!health.store?.pending_writes) return;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  log('the store still had queued writes after 30 s; probing anyway');
+}
+
 /** Warm up, then load for DURATION_S while reading the serving process's CPU time, then probe. */
-async function measure(name: string, label: string, origin: string, route: string, body: (i: number) => string, pid: number): Promise<ScenarioResult> {
+async function measure(name: string, label: string, origin: string, route: string, body: (i: number) => string, pid: number, settle?: () => Promise<void>): Promise<ScenarioResult> {
   log(`${label}: warm-up ${WARMUP_S} s, load ${DURATION_S} s x ${CONNECTIONS} connections, then ${PROBE_N} sequential requests`);
   await runLoad({ url: origin + route, body, durationS: WARMUP_S, connections: CONNECTIONS });
   const cpu0 = cpuTimeMs(pid);
   const load = await runLoad({ url: origin + route, body, durationS: DURATION_S, connections: CONNECTIONS });
   const cpuMs = cpuTimeMs(pid) - cpu0;
   const rss = rssBytes(pid);
+  await settle?.();
   const probe = await probeLatency(origin, route, body, PROBE_N);
   return { name, label, load, probe, cpuMsPerRequest: load.requests ? cpuMs / load.requests : null, rssMbAfter: rss === null ? null : mb(rss) };
 }
@@ -114,7 +126,8 @@ async function soakRun(upstreamUrl: string, dataDir: string): Promise<SoakResult
     const t0 = Date.now();
     const take = async (): Promise<void> => {
       const heapMb = await heap.heapAfterGcMb();
-      samples.push({ atS: Math.round((Date.now() - t0) / 1000), rssMb: mb(rssBytes(sy.pid) ?? 0), heapMb });
+      const health = (await (await fetch(`${sy.url}/health`)).json()) as { store?: { pending_writes?: number } };
+      samples.push({ atS: Math.round((Date.now() - t0) / 1000), rssMb: mb(rssBytes(sy.pid) ?? 0), heapMb, pendingWrites: health.store?.pending_writes ?? 0 });
     };
     await take();
     let sampling = Promise.resolve();
@@ -184,8 +197,8 @@ async function main(): Promise<void> {
 
     const sy: SwitchyardProcess = await spawnSwitchyard({ models: switchyardModels(upstreamUrl), env: switchyardEnv, dataDir });
     try {
-      scenarios.push(await measure('switchyard-explicit', 'Switchyard, explicit model (proxy path)', sy.url, '/v1/chat/completions', explicitBody, sy.pid));
-      scenarios.push(await measure('switchyard-auto', `Switchyard, model "auto" (routing, kNN over ${SEEDED / 1000}k)`, sy.url, '/v1/chat/completions', autoBody, sy.pid));
+      scenarios.push(await measure('switchyard-explicit', 'Switchyard, explicit model (proxy path)', sy.url, '/v1/chat/completions', explicitBody, sy.pid, () => storeDrained(sy.url)));
+      scenarios.push(await measure('switchyard-auto', `Switchyard, model "auto" (routing, kNN over ${SEEDED / 1000}k)`, sy.url, '/v1/chat/completions', autoBody, sy.pid, () => storeDrained(sy.url)));
       ttfb.push({ name: 'switchyard', label: 'Switchyard, explicit model', result: await probeTtfb(`${sy.url}/v1/chat/completions`, streamBody('bench-fast'), TTFB_N) });
 
     } finally {

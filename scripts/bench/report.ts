@@ -19,6 +19,8 @@ export interface SoakSample {
   rssMb: number;
   /** V8 heap in use right after a forced full GC. */
   heapMb: number;
+  /** Records queued for SQLite and not yet written (/health). */
+  pendingWrites: number;
 }
 
 export interface SoakResult {
@@ -128,7 +130,7 @@ export function renderMarkdown(r: BenchReport): string {
   ].join('\n');
   const goals = [`| Goal | Target | Measured | Verdict |`, `|---|---|---|---|`, ...r.goals.map((g) => `| ${g.goal} | ${g.target} | ${g.measured} | **${g.verdict}** |`)].join('\n');
   const soak = r.soak
-    ? `Memory of a Switchyard process every 5 s during the ${r.soak.durationS} s soak (${r.soak.rps} req/s, mixed explicit and auto), as time: RSS / live heap after GC: ${r.soak.samples.map((s) => `${s.atS}s ${s.rssMb} / ${s.heapMb} MB`).join(', ')}.`
+    ? `Memory of a Switchyard process every 5 s during the ${r.soak.durationS} s soak (${r.soak.rps} req/s, mixed explicit and auto), as time: RSS / live heap after GC / queued store writes: ${r.soak.samples.map((s) => `${s.atS}s ${s.rssMb} / ${s.heapMb} MB / ${s.pendingWrites}`).join(', ')}.`
     : '';
   return [table, '', ttfb, '', goals, '', soak].join('\n');
 }
