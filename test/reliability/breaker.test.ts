@@ -62,24 +62,24 @@ describe('circuit breaker under load', () => {
     'a half-open model whose probe never started (client gone, or no time left) gets probed by the next request',
     { todo: 'server/dispatch/dispatcher.ts run(): skipReason() takes the half-open probe, then the aborted / deadline checks leave without release(), so the model is skipped as "circuit open" for good' },
     async () => {
-    const alpha = gw.services.registry.get('alpha')!;
-    a.behave({ kind: 'error', status: 500 });
-    await runConcurrent(FAILURES_TO_OPEN, 1, () => timedPost(`${gw.url}/api/chat`, { message: 'trip alpha' }, 4000));
-    assert.equal(alpha.breaker.state, 'open');
-    a.behave('ok');
-    const deadline = Date.now() + 3000;
-    while (alpha.breaker.state === 'open' && Date.now() < deadline) await sleep(20);
-    assert.equal(alpha.breaker.state, 'half-open');
+      const alpha = gw.services.registry.get('alpha')!;
+      a.behave({ kind: 'error', status: 500 });
+      await runConcurrent(FAILURES_TO_OPEN, 1, () => timedPost(`${gw.url}/api/chat`, { message: 'trip alpha' }, 4000));
+      assert.equal(alpha.breaker.state, 'open');
+      a.behave('ok');
+      const deadline = Date.now() + 3000;
+      while (alpha.breaker.state === 'open' && Date.now() < deadline) await sleep(20);
+      assert.equal(alpha.breaker.state, 'half-open');
 
-    // The gateway hands the dispatcher a request whose client has already gone (or whose time is up).
-    const gone = { requestId: 'probe-client-gone', signal: AbortSignal.abort(), deadline: Date.now() + 1000 };
-    await assert.rejects(gw.services.dispatcher.chat(['alpha', 'beta'], { messages: [{ role: 'user', content: 'never sent' }] }, gone), /client closed/);
-    const late = { requestId: 'probe-no-time', signal: new AbortController().signal, deadline: Date.now() - 1 };
-    await assert.rejects(gw.services.dispatcher.chat(['alpha'], { messages: [{ role: 'user', content: 'never sent' }] }, late));
+      // The gateway hands the dispatcher a request whose client has already gone (or whose time is up).
+      const gone = { requestId: 'probe-client-gone', signal: AbortSignal.abort(), deadline: Date.now() + 1000 };
+      await assert.rejects(gw.services.dispatcher.chat(['alpha', 'beta'], { messages: [{ role: 'user', content: 'never sent' }] }, gone), /client closed/);
+      const late = { requestId: 'probe-no-time', signal: new AbortController().signal, deadline: Date.now() - 1 };
+      await assert.rejects(gw.services.dispatcher.chat(['alpha'], { messages: [{ role: 'user', content: 'never sent' }] }, late));
 
-    const next = await timedPost(`${gw.url}/api/chat`, { message: 'is alpha probed?' }, 4000);
-    assert.equal(next.json._actual_model_used, 'alpha', `alpha was skipped: ${JSON.stringify(next.json._routing?.attempts)}`);
-    assert.equal(alpha.breaker.state, 'closed');
+      const next = await timedPost(`${gw.url}/api/chat`, { message: 'is alpha probed?' }, 4000);
+      assert.equal(next.json._actual_model_used, 'alpha', `alpha was skipped: ${JSON.stringify(next.json._routing?.attempts)}`);
+      assert.equal(alpha.breaker.state, 'closed');
     },
   );
 });
