@@ -144,9 +144,17 @@ export class Dispatcher {
         continue;
       }
       for (let retry = 0; ; retry++) {
-        if (ctx.signal.aborted) throw new DispatchError('client closed the request', attempts, 499, true);
+        // The first attempt's breaker slot was taken by skipReason(); give it back if we leave unsent.
+        const holding = retry === 0;
+        if (ctx.signal.aborted) {
+          if (holding) rt.breaker.release();
+          throw new DispatchError('client closed the request', attempts, 499, true);
+        }
         const msLeft = ctx.deadline - this.now();
-        if (msLeft <= 0) break;
+        if (msLeft <= 0) {
+          if (holding) rt.breaker.release();
+          break;
+        }
         if (retry > 0 && !rt.breaker.tryAcquire()) break;
         const timeoutMs = Math.min(rt.spec.timeoutMs ?? this.opts.attemptTimeoutMs, msLeft);
         const timer = new AttemptTimer(timeoutMs, ctx.signal);
