@@ -2,22 +2,14 @@
 // several domains, outcomes and ratings that depend on model x domain) and runs the learner on them,
 // which builds the priors, profiles and the kNN index the server loads at start-up.
 import { extractFeatures } from '../../router/features.ts';
+import { mulberry32 } from '../../router/bandit.ts';
 import { createEmbedder } from '../../router/embedder.ts';
 import { runLearner } from '../../learner/job.ts';
 import { openSqliteStore } from '../../server/store/sqlite.ts';
 import type { RequestRecord } from '../../server/store/types.ts';
 
-/** mulberry32, so the seeded history (and the bench's queries) are the same on every run. */
-export function benchRng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Seeded, so the history (and the bench's queries) are the same on every run. */
+export const benchRng = mulberry32;
 
 const pick = <T>(rng: () => number, xs: readonly T[]): T => xs[Math.floor(rng() * xs.length)]!;
 

@@ -1,23 +1,15 @@
 // Helpers for the reliability tests: seeded randomness, bounded concurrent request loops, raw
 // HTTP bodies, heap measurement after GC, a closed port, and the real server as a child process.
 import http from 'node:http';
-import net from 'node:net';
 import v8 from 'node:v8';
 import { runInNewContext } from 'node:vm';
+import { mulberry32 } from '../../router/bandit.ts';
+import { freePort } from '../../scripts/bench/nginx.ts';
 
 export { spawnSwitchyard, type SwitchyardProcess } from '../../scripts/bench/switchyard.ts';
 
-/** mulberry32: a small, fast, seeded PRNG so fault mixes are reproducible. */
-export function seededRng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Seeded PRNG (the router's mulberry32), so fault mixes are reproducible. */
+export const seededRng = mulberry32;
 
 /** Run `count` tasks with at most `concurrency` in flight; results in task order. */
 export async function runConcurrent<T>(count: number, concurrency: number, task: (i: number) => Promise<T>): Promise<T[]> {
@@ -93,16 +85,7 @@ export function heapAfterGc(): number {
 }
 
 /** A loopback port with nothing listening on it (connections are refused). */
-export function closedPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}
+export const closedPort = freePort;
 
 /** A request id the gateway accepts from the client (x-request-id), unique per call. */
 let idCounter = 0;
