@@ -16,8 +16,8 @@ export interface FeedbackItem {
 }
 export type QueueItem = RequestItem | FeedbackItem;
 
-/** Rows per statement; a batch is cut greedily into these sizes, so at most three statements are prepared per table. */
-const CHUNK_SIZES = [64, 8, 1] as const;
+/** Rows per statement (256 x 22 parameters stays under SQLite's 32,766 limit); a batch is cut greedily into these sizes, so at most four statements are prepared per table. */
+const CHUNK_SIZES = [256, 32, 4, 1] as const;
 
 /** `INSERT ... VALUES (...), (...) <tail>` for any number of rows, with one prepared statement per chunk size. */
 class MultiRowInsert {

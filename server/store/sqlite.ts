@@ -19,7 +19,7 @@ export interface SqliteStoreOptions {
   path: string;
   /** How long a record may wait before its batch is written. Default 50. */
   flushMs?: number;
-  /** A queue this long is written at once; also the most records per transaction. Default 500. */
+  /** A queue this long is written at once; also the most records per transaction. Default 4000. */
   maxBatch?: number;
   logger?: StoreLogger;
   /** PRAGMA busy_timeout for both connections. Default 5000. */
@@ -272,7 +272,7 @@ async function openConnection(file: string, busyTimeoutMs: number, cacheMb: numb
 export async function openSqliteStore(options: SqliteStoreOptions): Promise<SqliteStore> {
   const opts = {
     flushMs: options.flushMs ?? 50,
-    maxBatch: Math.max(1, options.maxBatch ?? 500),
+    maxBatch: Math.max(1, options.maxBatch ?? 4000),
     busyTimeoutMs: options.busyTimeoutMs ?? 5000,
     retryBaseMs: options.retryBaseMs ?? 100,
     retryMaxMs: options.retryMaxMs ?? 5000,
