@@ -87,7 +87,9 @@ export class Dispatcher {
 
   stream(candidates: string[], req: ProviderRequest, ctx: DispatchContext): Promise<StreamOutcome> {
     return this.run(candidates, ctx, async (rt, signal, attempts, started, timer) => {
-      const iterator = rt.provider.stream(rt.endpoint, req, signal)[Symbol.asyncIterator]();
+      // Once content flows, any upstream bytes (pings, role frames) count as life for the idle
+      // timeout; the first content part itself must still arrive within the attempt timeout.
+      const iterator = rt.provider.stream(rt.endpoint, req, signal, { onActivity: () => timer.handedOver && timer.touch() })[Symbol.asyncIterator]();
       const first = await iterator.next();
       // From here on the caller owns the stream: the idle timer keeps guarding it chunk by chunk.
       timer.handOver();

@@ -7,7 +7,7 @@ import {
 } from './http.ts';
 import type { ParamMap } from './http.ts';
 import { parseSse } from './sse.ts';
-import type { FinishReason, ModelEndpoint, Provider, ProviderRequest, ProviderResult, StreamPart, Usage } from './types.ts';
+import type { FinishReason, ModelEndpoint, Provider, ProviderRequest, ProviderResult, StreamHooks, StreamPart, Usage } from './types.ts';
 
 const PROVIDER = 'anthropic';
 const API_VERSION = '2023-06-01';
@@ -127,10 +127,10 @@ export class AnthropicProvider implements Provider {
     };
   }
 
-  stream(endpoint: ModelEndpoint, req: ProviderRequest, signal: AbortSignal): AsyncGenerator<StreamPart> {
+  stream(endpoint: ModelEndpoint, req: ProviderRequest, signal: AbortSignal, hooks?: StreamHooks): AsyncGenerator<StreamPart> {
     const url = joinUrl(endpoint.baseUrl, 'v1/messages');
     const hdrs = { ...headers(endpoint), accept: 'text/event-stream' };
-    return postStream(PROVIDER, url, requestBody(endpoint, req, true), hdrs, signal, endpoint.apiKey, (body) => streamParts(body, endpoint.apiKey));
+    return postStream(PROVIDER, url, requestBody(endpoint, req, true), hdrs, signal, endpoint.apiKey, (body) => streamParts(body, endpoint.apiKey), hooks);
   }
 
   async listModels(endpoint: ModelEndpoint, signal: AbortSignal): Promise<string[]> {

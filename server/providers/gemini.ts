@@ -7,7 +7,7 @@ import {
 } from './http.ts';
 import type { ParamMap } from './http.ts';
 import { parseSse } from './sse.ts';
-import type { FinishReason, ModelEndpoint, Provider, ProviderRequest, ProviderResult, StreamPart, Usage } from './types.ts';
+import type { FinishReason, ModelEndpoint, Provider, ProviderRequest, ProviderResult, StreamHooks, StreamPart, Usage } from './types.ts';
 
 const PROVIDER = 'gemini';
 
@@ -116,10 +116,10 @@ export class GeminiProvider implements Provider {
     };
   }
 
-  stream(endpoint: ModelEndpoint, req: ProviderRequest, signal: AbortSignal): AsyncGenerator<StreamPart> {
+  stream(endpoint: ModelEndpoint, req: ProviderRequest, signal: AbortSignal, hooks?: StreamHooks): AsyncGenerator<StreamPart> {
     const url = modelUrl(endpoint, 'streamGenerateContent?alt=sse');
     const hdrs = { ...headers(endpoint), accept: 'text/event-stream' };
-    return postStream(PROVIDER, url, requestBody(req), hdrs, signal, endpoint.apiKey, streamParts);
+    return postStream(PROVIDER, url, requestBody(req), hdrs, signal, endpoint.apiKey, streamParts, hooks);
   }
 
   async listModels(endpoint: ModelEndpoint, signal: AbortSignal): Promise<string[]> {

@@ -3,7 +3,7 @@
 import { Agent, request } from 'undici';
 import type { Dispatcher } from 'undici';
 import { UpstreamError, parseRetryAfter } from '../errors.ts';
-import type { FinishReason, ProviderRequest } from './types.ts';
+import type { FinishReason, ProviderRequest, StreamHooks } from './types.ts';
 
 /** Keep-alive pool for every upstream origin; sockets are reused across requests. */
 let pool: Agent | null = null;
@@ -240,9 +240,19 @@ export async function* postStream<T>(
   signal: AbortSignal,
   apiKey: string | undefined,
   parse: (body: AsyncIterable<Uint8Array>) => AsyncIterable<T>,
+  hooks?: StreamHooks,
 ): AsyncGenerator<T> {
   const res = await callUpstream(provider, 'POST', url, body, headers, signal, apiKey);
-  yield* guardStream(provider, res, signal, parse(res.body));
+  const onActivity = hooks?.onActivity;
+  yield* guardStream(provider, res, signal, parse(onActivity ? reportActivity(res.body, onActivity) : res.body));
+}
+
+/** Pass chunks through, telling `onActivity` about each one (keep-alive frames included). */
+async function* reportActivity(body: AsyncIterable<Uint8Array>, onActivity: () => void): AsyncGenerator<Uint8Array> {
+  for await (const chunk of body) {
+    onActivity();
+    yield chunk;
+  }
 }
 
 /** Thrown when a stream ends before its terminal event: the answer is incomplete. */

@@ -7,7 +7,7 @@ import {
 } from './http.ts';
 import type { ParamMap } from './http.ts';
 import { parseNdjson } from './sse.ts';
-import type { FinishReason, ModelEndpoint, Provider, ProviderRequest, ProviderResult, StreamPart, Usage } from './types.ts';
+import type { FinishReason, ModelEndpoint, Provider, ProviderRequest, ProviderResult, StreamHooks, StreamPart, Usage } from './types.ts';
 
 const PROVIDER = 'ollama';
 
@@ -83,9 +83,9 @@ export class OllamaProvider implements Provider {
     };
   }
 
-  stream(endpoint: ModelEndpoint, req: ProviderRequest, signal: AbortSignal): AsyncGenerator<StreamPart> {
+  stream(endpoint: ModelEndpoint, req: ProviderRequest, signal: AbortSignal, hooks?: StreamHooks): AsyncGenerator<StreamPart> {
     const url = joinUrl(endpoint.baseUrl, 'api/chat');
-    return postStream(PROVIDER, url, requestBody(endpoint, req, true), headers(endpoint), signal, endpoint.apiKey, (body) => streamParts(body, req, endpoint.apiKey));
+    return postStream(PROVIDER, url, requestBody(endpoint, req, true), headers(endpoint), signal, endpoint.apiKey, (body) => streamParts(body, req, endpoint.apiKey), hooks);
   }
 
   async listModels(endpoint: ModelEndpoint, signal: AbortSignal): Promise<string[]> {

@@ -38,6 +38,12 @@ export type StreamPart =
   | { type: 'delta'; text: string }
   | { type: 'finish'; finishReason: FinishReason; usage?: Usage };
 
+/** Callbacks a streaming call reports to while it runs. */
+export interface StreamHooks {
+  /** Bytes arrived from the upstream (content or not: pings, role frames...): it is alive. */
+  onActivity?: () => void;
+}
+
 /** Where and how to reach one configured model. */
 export interface ModelEndpoint {
   /** Base URL, e.g. https://api.openai.com/v1, https://api.anthropic.com, http://127.0.0.1:11434,
@@ -58,7 +64,7 @@ export interface ModelEndpoint {
 export interface Provider {
   readonly kind: ProviderKind;
   chat(endpoint: ModelEndpoint, req: ProviderRequest, signal: AbortSignal): Promise<ProviderResult>;
-  stream(endpoint: ModelEndpoint, req: ProviderRequest, signal: AbortSignal): AsyncIterable<StreamPart>;
+  stream(endpoint: ModelEndpoint, req: ProviderRequest, signal: AbortSignal, hooks?: StreamHooks): AsyncIterable<StreamPart>;
   /** Model names the upstream offers (used for /health probes and discovery). */
   listModels(endpoint: ModelEndpoint, signal: AbortSignal): Promise<string[]>;
 }
