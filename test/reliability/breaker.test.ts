@@ -35,7 +35,9 @@ describe('circuit breaker under load', () => {
     const results = await runConcurrent(60, CONCURRENCY, () => send('load while alpha is down'));
     assert.deepEqual(new Set(results.map((r) => `${r.status} ${r.json._actual_model_used}`)), new Set(['200 beta']), 'every request got the fallback answer');
     const alpha = gw.services.registry.get('alpha')!;
-    assert.equal(alpha.breaker.state, 'open');
+    // Open, or already half-open when the load outlasted the 300 ms cool-down on a slow machine.
+    assert.notEqual(alpha.breaker.state, 'closed');
+    assert.ok(alpha.breaker.consecutiveFailures >= FAILURES_TO_OPEN);
     // At most the failures that opened it plus the calls already in flight reached alpha.
     assert.ok(a.requests.length <= FAILURES_TO_OPEN + CONCURRENCY, `the open breaker kept traffic off alpha (${a.requests.length} calls for 60 requests)`);
 
