@@ -91,7 +91,7 @@ export class Gateway {
 
   async complete(req: GatewayRequest): Promise<GatewayAnswer> {
     const started = this.now();
-    const decision = await this.decide(req);
+    const decision = await this.decideOrRecord(req, started);
     const candidates = decision.candidates.map((c) => c.model);
     try {
       const out = await this.deps.dispatcher.chat(candidates, toProviderRequest(req), this.ctx(req, started));
@@ -106,7 +106,7 @@ export class Gateway {
 
   async stream(req: GatewayRequest): Promise<GatewayStream> {
     const started = this.now();
-    const decision = await this.decide(req);
+    const decision = await this.decideOrRecord(req, started);
     const candidates = decision.candidates.map((c) => c.model);
     let out: StreamOutcome;
     try {
@@ -134,6 +134,24 @@ export class Gateway {
       }
     }
     return { requestId: req.requestId, model, decision, demo, parts: parts() };
+  }
+
+  /**
+   * decide(), recording the request when routing itself fails on our side (e.g. 503: every
+   * model's breaker is open). Client mistakes (unknown model) are answered but not stored.
+   */
+  private async decideOrRecord(req: GatewayRequest, started: number): Promise<RoutingDecision> {
+    try {
+      return await this.decide(req);
+    } catch (err) {
+      const status = err instanceof ApiError ? err.status : 500;
+      if (status >= 500) {
+        const text = lastUserText(req.messages);
+        const decision: RoutingDecision = { method: 'weights', selected: '', candidates: [], confidence: 0, reasoning: `no decision: ${(err as Error).message}`, features: extractFeatures(text, 1), timings: {} };
+        throw this.failed(req, decision, started, err);
+      }
+      throw err;
+    }
   }
 
   private ctx(req: GatewayRequest, started: number) {

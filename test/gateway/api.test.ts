@@ -158,4 +158,18 @@ describe('proxy API in demo mode', () => {
     while ((await size()) < before + 5 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
     assert.ok((await size()) >= before + 5, 'the five answered queries were added to the index');
   });
+
+  test('when no model can be routed to, the client gets a 503 and the request is still stored', async () => {
+    await postJson(`${gw.url}/api/config/weights`, { weights: { 'demo-fast': 0, 'demo-coder': 0, 'demo-polyglot': 0, 'demo-large': 0 } });
+    const r = await postJson(`${gw.url}/api/chat`, { message: 'anyone there?' });
+    await postJson(`${gw.url}/api/config/weights`, { weights: { 'demo-fast': 3, 'demo-coder': 1, 'demo-polyglot': 1, 'demo-large': 1 } });
+    assert.equal(r.status, 503);
+    assert.equal(r.body.error.code, 'no_healthy_model');
+    const id = r.headers.get('x-request-id')!;
+    await gw.services.store.flush();
+    const row = await gw.services.store.getRequest(id);
+    assert.equal(row?.status, 'error');
+    assert.equal(row?.httpStatus, 503);
+    assert.equal(row?.queryText, 'anyone there?');
+  });
 });
