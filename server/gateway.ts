@@ -68,6 +68,8 @@ export class Gateway {
   private readonly now: () => number;
   /** query fingerprint -> last answered request, for the implicit "asked again" signal. */
   private readonly recent = new Map<string, { requestId: string; ts: number }>();
+  /** Start times of requests not yet recorded (insertion order = start order). */
+  private readonly inFlight = new Map<string, number>();
 
   constructor(private readonly deps: GatewayDeps) {
     this.now = deps.now ?? Date.now;
@@ -141,6 +143,7 @@ export class Gateway {
    * model's breaker is open). Client mistakes (unknown model) are answered but not stored.
    */
   private async decideOrRecord(req: GatewayRequest, started: number): Promise<RoutingDecision> {
+    this.inFlight.set(req.requestId, started);
     try {
       return await this.decide(req);
     } catch (err) {
@@ -150,8 +153,18 @@ export class Gateway {
         const decision: RoutingDecision = { method: 'weights', selected: '', candidates: [], confidence: 0, reasoning: `no decision: ${(err as Error).message}`, features: extractFeatures(text, 1), timings: {} };
         throw this.failed(req, decision, started, err);
       }
+      this.inFlight.delete(req.requestId);
       throw err;
     }
+  }
+
+  /**
+   * Start time of the oldest request still being answered, or null. Rows are stored when a request
+   * ends, stamped with its start: every stored row older than this is final (after a store flush).
+   */
+  oldestInFlight(): number | null {
+    for (const started of this.inFlight.values()) return started;
+    return null;
   }
 
   private ctx(req: GatewayRequest, started: number) {
@@ -215,6 +228,7 @@ export class Gateway {
       clientKeyHash: req.clientKey ? createHash('sha256').update(req.clientKey).digest('hex').slice(0, 16) : null,
     };
     this.deps.store.recordRequest(record, decision, attempts.map((a) => ({ ...a, requestId: req.requestId })));
+    this.inFlight.delete(req.requestId);
     this.noteRepeat(req, text, ts);
     if (outcome.model) {
       try {

@@ -20,11 +20,18 @@ export function defaultLearnerJob(services: Services): LearnerJob {
   return async (onProgress) => {
     // Rows are stored when a request ends, stamped with its start: any request still running
     // started at most one request timeout ago, so older rows are complete.
+    // In-process, we know exactly which requests are still running: rows older than the oldest
+    // of them are final once the write queue is flushed, so a run right after some test prompts
+    // learns from them.
+    await store.flush();
+    const now = Date.now();
+    const oldest = services.gateway.oldestInFlight();
     const result = await runLearner({
       store,
       dataDir: config.dataDir,
       embedder: await getEmbedder(),
-      settleMs: config.limits.requestTimeoutMs,
+      // Measured from the learner's own clock a few ms later; 50 ms covers requests that start meanwhile.
+      settleMs: (oldest === null ? 0 : Math.max(0, now - oldest)) + 50,
       onProgress: (p) => onProgress({
         phase: p.phase === 'read' ? 'reading stored requests' : p.phase === 'replay' ? 'replaying recent traffic' : 'writing the new version',
         rowsRead: p.phase === 'read' ? p.processed : undefined,

@@ -271,6 +271,8 @@ describe('admin page with ADMIN_TOKEN', () => {
     assert.equal(status.outcome, 'ok', status.error ?? '');
     const runs = await env.services.store.learnerRuns!(5);
     assert.ok(runs.length >= 1);
+    // Requests answered just before the click are learned from at once (nothing is in flight).
+    assert.ok(runs[0]!.rowsRead > 0, `the run read ${runs[0]!.rowsRead} rows`);
     const page = await client.get('/learning');
     assert.match(page.text, new RegExp(`data-run-id="${runs[0]!.id}"`));
   });
