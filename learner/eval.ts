@@ -118,15 +118,15 @@ function point(knob: number | null, test: readonly DatasetRow[], choices: Record
 }
 
 async function sweep(router: Router, test: readonly DatasetRow[], candidates: CandidateModel[], knobs: readonly number[]): Promise<ReportPoint[]> {
-  const points: ReportPoint[] = [];
-  for (const knob of knobs) {
-    const choices: Record<string, string> = {};
-    for (const row of test) {
-      const d = await router.route({ requestId: `eval:${row.id}`, text: row.query, depth: 1, qualityThreshold: knob }, candidates);
-      choices[row.id] = d.selected;
+  const choices: Record<string, string>[] = knobs.map(() => ({}));
+  // Query-major, so stages that cache their last answer (kNN) work once per query, not per knob.
+  for (const row of test) {
+    for (let k = 0; k < knobs.length; k++) {
+      const d = await router.route({ requestId: `eval:${row.id}`, text: row.query, depth: 1, qualityThreshold: knobs[k] }, candidates);
+      choices[k]![row.id] = d.selected;
     }
-    points.push(point(knob, test, choices));
   }
+  const points = knobs.map((knob, k) => point(knob, test, choices[k]!));
   return points;
 }
 

@@ -383,8 +383,20 @@ export class KnnStage implements RoutingStage {
     this.index.add(id, vector!, outcomes);
   }
 
+  /** The last answer, reused while the text, candidates and index are unchanged (e.g. a knob sweep). */
+  private last: { key: string; index: NeighbourIndex; size: number; result: StageResult } | null = null;
+
   async score(text: string, _features: QueryFeatures, candidates: CandidateModel[], signal?: AbortSignal): Promise<StageResult | null> {
     if (this.index.size === 0) return null;
+    const key = `${candidates.map((c) => c.id).join('\u0001')}\u0000${text}`;
+    const last = this.last;
+    if (last && last.key === key && last.index === this.index && last.size === this.index.size) return last.result;
+    const result = await this.compute(text, candidates, signal);
+    this.last = { key, index: this.index, size: this.index.size, result };
+    return result;
+  }
+
+  private async compute(text: string, candidates: CandidateModel[], signal?: AbortSignal): Promise<StageResult> {
     const [vector] = await this.embedder.embed([text]);
     signal?.throwIfAborted();
     const r = this.index.scoreModels(vector!, this.k, candidates.map((c) => c.id));

@@ -235,4 +235,21 @@ describe('KnnStage', () => {
     assert.equal(r!.confidence, 0);
     assert.match(r!.evidence, /no outcomes for these candidates/);
   });
+
+  test('a repeated query reuses its last answer until the index changes', async () => {
+    const embedder = new BuiltinEmbedder();
+    let embeds = 0;
+    const counting = { name: embedder.name, dim: embedder.dim, embed: (t: string[]) => { embeds++; return embedder.embed(t); } };
+    const stage = new KnnStage(new BruteForceIndex(embedder.dim), counting, { k: 3 });
+    await stage.learn('a', 'python sort a list', [ok('coder', 5), ok('writer', 1)]);
+    const text = 'sort a python list';
+    const first = await stage.score(text, extractFeatures(text), candidates);
+    const before = embeds;
+    assert.equal(await stage.score(text, extractFeatures(text), candidates), first, 'same text, same index: cached');
+    assert.equal(embeds, before);
+    await stage.learn('b', 'sort a python list please', [ok('coder', 1), ok('writer', 5)]);
+    const after = await stage.score(text, extractFeatures(text), candidates);
+    assert.notEqual(after, first, 'the index grew: computed again');
+    assert.ok(after!.perModel.writer! > first!.perModel.writer!);
+  });
 });
