@@ -135,7 +135,8 @@ export function formatTable(report: EvalReport): string {
 }
 
 const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
-const palette = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b', '#e377c2', '#7f7f7f', '#bcbd22', '#17becf'];
+// Red is kept for the router, so no other policy shares its colour.
+const palette = ['#1f77b4', '#ff7f0e', '#2ca02c', '#9467bd', '#8c564b', '#e377c2', '#7f7f7f', '#bcbd22', '#17becf', '#393b79', '#637939', '#8c6d31'];
 
 /** Quality (y) against cost (x): the router as a line through its knob settings, others as dots. */
 export function renderSvg(report: EvalReport, width = 760, height = 480): string {
@@ -163,8 +164,9 @@ export function renderSvg(report: EvalReport, width = 760, height = 480): string
   const target = report.headline.target_quality;
   out.push(`<line x1="${m.left}" y1="${y(target).toFixed(1)}" x2="${m.left + pw}" y2="${y(target).toFixed(1)}" stroke="#999" stroke-dasharray="4 3"/>`);
   out.push(`<text x="${m.left + pw - 4}" y="${(y(target) - 4).toFixed(1)}" text-anchor="end" fill="#666">95% of best single</text>`);
+  let next = 0;
   report.policies.forEach((pol, i) => {
-    const color = pol.name === 'router' ? '#d62728' : palette[i % palette.length]!;
+    const color = pol.name === 'router' ? '#d62728' : palette[next++ % palette.length]!;
     const pts = pol.points.map((p) => `${x(p.cost_usd).toFixed(1)},${y(p.quality).toFixed(1)}`);
     if (pol.points.length > 1) out.push(`<polyline points="${pts.join(' ')}" fill="none" stroke="${color}" stroke-width="2"/>`);
     for (const p of pol.points) {
