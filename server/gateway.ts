@@ -131,7 +131,9 @@ export class Gateway {
         self.record(req, decision, out.attempts, started, { model, answer: text, usage, costUsd: sumCost(out.attempts), httpStatus: 200, error: null, demo });
       } catch (err) {
         const message = err instanceof Error ? err.message : String(err);
-        self.record(req, decision, out.attempts, started, { model, answer: text || null, usage, costUsd: sumCost(out.attempts), httpStatus: 502, error: `stream failed mid-way: ${message}`, demo });
+        // A client that went away is not the model's failure: 499, and nothing for the router to learn.
+        const gone = req.signal.aborted;
+        self.record(req, decision, out.attempts, started, { model, answer: text || null, usage, costUsd: sumCost(out.attempts), httpStatus: gone ? 499 : 502, error: gone ? 'client closed the connection mid-stream' : `stream failed mid-way: ${message}`, demo });
         throw err;
       }
     }
@@ -230,7 +232,7 @@ export class Gateway {
     this.deps.store.recordRequest(record, decision, attempts.map((a) => ({ ...a, requestId: req.requestId })));
     this.inFlight.delete(req.requestId);
     this.noteRepeat(req, text, ts);
-    if (outcome.model) {
+    if (outcome.model && outcome.httpStatus !== 499) {
       try {
         this.deps.router.observe?.({ requestId: req.requestId, text, features, model: outcome.model, success: ok, latencyMs: ts - started });
       } catch (e) {

@@ -53,15 +53,24 @@ async function main(): Promise<void> {
       proxy.closeAllConnections();
     }, config.shutdownGraceMs);
     force.unref();
-    // Stop accepting, let in-flight requests finish, then flush every queued write.
-    const closed = Promise.all([new Promise<void>((r) => proxy.close(() => r())), admin.close()]);
+    // Stop accepting, let in-flight requests finish, then flush every queued write. The admin side
+    // may be waiting for a learner run: it gets the same grace period, no more.
+    const adminClosed = Promise.race([admin.close(), new Promise<void>((r) => setTimeout(r, config.shutdownGraceMs).unref())]);
+    const closed = Promise.all([new Promise<void>((r) => proxy.close(() => r())), adminClosed]);
     // Connections busy at close() become idle keep-alive sockets once they answer: sweep them.
     proxy.closeIdleConnections();
     const sweep = setInterval(() => proxy.closeIdleConnections(), 50);
     await closed;
     clearInterval(sweep);
     clearTimeout(force);
-    await services.close();
+    // Requests cut at the end of the grace period record their outcome a tick later.
+    await new Promise((r) => setImmediate(r));
+    try {
+      await services.close();
+    } catch (e) {
+      logger.error('shutdown could not write everything', { err: e instanceof Error ? e.message : String(e) });
+      process.exit(1);
+    }
     logger.info('stopped', { signal });
     process.exit(0);
   };

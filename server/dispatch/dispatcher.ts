@@ -98,6 +98,7 @@ export class Dispatcher {
       async function* parts(): AsyncGenerator<StreamPart> {
         let usage: Usage = { inputTokens: 0, outputTokens: 0 };
         let ok = false;
+        let settled = false;
         try {
           if (!first.done) {
             timer.touch();
@@ -116,11 +117,14 @@ export class Dispatcher {
           attempts.push({ ...self.okAttempt(rt, attempts, started, usage), attempt: attemptNo });
         } catch (err) {
           const e = timer.translate(err);
-          if (ctx.signal.aborted) rt.breaker.release();
-          else if (countsAgainstModel(e)) rt.breaker.onFailure(describe(e));
+          if (!ctx.signal.aborted && countsAgainstModel(e)) rt.breaker.onFailure(describe(e));
+          else rt.breaker.release();
+          settled = true;
           attempts.push(self.failedAttempt(rt, attemptNo, started, e));
           throw e;
         } finally {
+          // Stopped early by the consumer: neither success nor failure, but the slot is free again.
+          if (!ok && !settled) rt.breaker.release();
           timer.clear();
           rt.inflight--;
           if (!ok) await iterator.return?.(undefined).catch(() => undefined);

@@ -9,6 +9,8 @@ declare module 'express-serve-static-core' {
   interface Request {
     id: string;
     clientKey?: string;
+    /** True when clientKey was checked against PROXY_API_KEYS. */
+    clientKeyVerified?: boolean;
     log: Logger;
   }
 }
@@ -27,7 +29,8 @@ export function requestId(logger: Logger): RequestHandler {
 
 /** JSON body parsing; malformed or oversized bodies become 400/413 errors, never crashes. */
 export function jsonBody(limitBytes: number): RequestHandler {
-  const parse = express.json({ limit: limitBytes, strict: true, type: ['application/json', 'application/*+json', 'text/plain'] });
+  // Not text/plain: browsers send that cross-site without a preflight (CSRF against a local gateway).
+  const parse = express.json({ limit: limitBytes, strict: true, type: ['application/json', 'application/*+json'] });
   return (req, res, next) => {
     parse(req, res, (err?: unknown) => {
       if (!err) {
@@ -65,13 +68,16 @@ export function clientAuth(keys: string[]): RequestHandler {
   return (req, _res, next) => {
     const key = bearer(req);
     if (keys.length === 0) {
+      // Unverified: kept only to tell clients apart for the "asked again" signal, never for limits.
       req.clientKey = key;
+      req.clientKeyVerified = false;
       return next();
     }
     if (!key || !keys.some((k) => safeEqual(k, key))) {
       return next(new ApiError(401, 'Missing or invalid API key: send Authorization: Bearer <key> with a key from PROXY_API_KEYS', 'authentication_error', 'invalid_api_key'));
     }
     req.clientKey = key;
+    req.clientKeyVerified = true;
     next();
   };
 }
@@ -82,11 +88,13 @@ export function rateLimit(opts: { rps: number; burst: number; now?: () => number
   const now = opts.now ?? Date.now;
   const buckets = new Map<string, { tokens: number; at: number }>();
   return (req, res, next) => {
-    const who = req.clientKey ?? req.ip ?? 'anonymous';
+    // A made-up key must not buy a fresh bucket: only verified keys are limited per key.
+    const who = req.clientKeyVerified ? `key:${req.clientKey}` : `ip:${req.ip ?? 'unknown'}`;
     const t = now();
     const b = buckets.get(who) ?? { tokens: opts.burst, at: t };
     b.tokens = Math.min(opts.burst, b.tokens + ((t - b.at) / 1000) * opts.rps);
     b.at = t;
+    buckets.delete(who); // re-insert: the map's order is least recently used first
     buckets.set(who, b);
     if (buckets.size > 100_000) buckets.delete(buckets.keys().next().value!);
     if (b.tokens < 1) {
@@ -103,7 +111,13 @@ export type ErrorBodyShape = (err: ApiError, req: Request) => unknown;
 /** The one place errors become HTTP responses. Never leaks stack traces or secrets. */
 export function errorHandler(logger: Logger, shape: ErrorBodyShape = (e) => e.toBody()): ErrorRequestHandler {
   return (err: unknown, req: Request, res: Response, _next: NextFunction) => {
-    const apiErr = err instanceof ApiError ? err : new ApiError(500, 'Internal server error', 'server_error', 'internal_error');
+    const status = (err as { status?: unknown } | null)?.status;
+    const apiErr =
+      err instanceof ApiError
+        ? err
+        : typeof status === 'number' && status >= 400 && status < 500
+          ? new ApiError(status, status === 400 ? 'Bad request (malformed URL or headers)' : 'Request refused', 'invalid_request_error', 'bad_request')
+          : new ApiError(500, 'Internal server error', 'server_error', 'internal_error');
     const log = req.log ?? logger;
     if (apiErr.status >= 500 && !(err instanceof ApiError)) log.error('unhandled error', { err: err instanceof Error ? err.message : String(err), stack: err instanceof Error ? err.stack?.split('\n').slice(0, 4).join(' | ') : undefined });
     else log.info('request failed', { status: apiErr.status, code: apiErr.code });

@@ -20,13 +20,19 @@ export function startSse(res: Response, headers: Record<string, string> = {}): v
   res.flushHeaders();
 }
 
-/** Write one SSE event; waits for 'drain' when the socket buffer is full. */
+/** A client that reads nothing for this long is cut off, so it cannot pin a model slot forever. */
+export const DRAIN_TIMEOUT_MS = 30_000;
+
+/** Write one SSE event; waits for 'drain' when the socket buffer is full (at most DRAIN_TIMEOUT_MS). */
 export async function sendEvent(res: Response, data: unknown, event?: string): Promise<void> {
   if (res.destroyed || res.writableEnded) return;
   const payload = (event ? `event: ${event}\n` : '') + `data: ${typeof data === 'string' ? data : JSON.stringify(data)}\n\n`;
   if (!res.write(payload)) {
     await new Promise<void>((resolve) => {
+      // Destroying the response fires 'close', which aborts the upstream call via the client signal.
+      const timer = setTimeout(() => res.destroy(), DRAIN_TIMEOUT_MS);
       const done = () => {
+        clearTimeout(timer);
         res.off('drain', done);
         res.off('close', done);
         resolve();
