@@ -54,17 +54,6 @@ async function send(
   }
 }
 
-/** POST a JSON body. Returns whatever status came back; network failures and aborts throw UpstreamError. */
-export function postJson(
-  url: string,
-  body: unknown,
-  headers: Record<string, string>,
-  signal: AbortSignal,
-  provider = 'upstream',
-): Promise<UpstreamResponse> {
-  return send('POST', url, body, headers, signal, provider);
-}
-
 /** Send, then turn a non-2xx answer into an UpstreamError. The returned response is a 2xx. */
 export async function callUpstream(
   provider: string,
