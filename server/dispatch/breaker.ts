@@ -9,10 +9,17 @@ export interface BreakerOptions {
   now?: () => number;
 }
 
+/** Proof of an acquired call; only the half-open probe's own ticket can free the probe slot. */
+export interface BreakerTicket {
+  readonly probe: boolean;
+}
+
+const ORDINARY: BreakerTicket = Object.freeze({ probe: false });
+
 export class CircuitBreaker {
   private failures = 0;
   private openedAt = 0;
-  private probeInFlight = false;
+  private probe: BreakerTicket | null = null;
   private current: BreakerState = 'closed';
   private readonly now: () => number;
   lastError: string | null = null;
@@ -38,36 +45,40 @@ export class CircuitBreaker {
     return this.failures;
   }
 
-  /** Ask to send one call. In half-open only one probe at a time is allowed. */
-  tryAcquire(): boolean {
+  /** Ask to send one call: a ticket, or null. In half-open only one probe at a time gets one. */
+  tryAcquire(): BreakerTicket | null {
     const s = this.state;
-    if (s === 'closed') return true;
-    if (s === 'open') return false;
-    if (this.probeInFlight) return false;
-    this.probeInFlight = true;
-    return true;
+    if (s === 'closed') return ORDINARY;
+    if (s === 'open' || this.probe) return null;
+    this.probe = { probe: true };
+    return this.probe;
   }
 
-  onSuccess(): void {
+  onSuccess(_ticket?: BreakerTicket): void {
     this.failures = 0;
-    this.probeInFlight = false;
+    this.probe = null;
     this.lastError = null;
     if (this.current !== 'closed') this.transition('closed');
   }
 
-  onFailure(reason: string): void {
+  /**
+   * A failed call. The half-open probe's failure re-opens the breaker; a call that was let
+   * through before (while closed) only counts, and cannot free the probe slot of another call.
+   */
+  onFailure(reason: string, ticket?: BreakerTicket): void {
     this.lastError = reason;
-    this.probeInFlight = false;
     this.failures++;
-    if (this.current === 'half-open' || (this.current === 'closed' && this.failures >= this.opts.failureThreshold)) {
+    const isProbe = ticket === undefined ? this.probe !== null : ticket === this.probe;
+    if (isProbe) this.probe = null;
+    if ((this.current === 'half-open' && isProbe) || (this.current === 'closed' && this.failures >= this.opts.failureThreshold)) {
       this.openedAt = this.now();
       this.transition('open');
     }
   }
 
   /** A call that was acquired but neither succeeded nor failed (e.g. the client went away). */
-  release(): void {
-    this.probeInFlight = false;
+  release(ticket?: BreakerTicket): void {
+    if (ticket === undefined || ticket === this.probe) this.probe = null;
   }
 
   private transition(to: BreakerState): void {

@@ -5,6 +5,7 @@ import { UpstreamError } from '../errors.ts';
 import type { ProviderRequest, ProviderResult, StreamPart, Usage } from '../providers/types.ts';
 import type { ModelCallRecord } from '../store/types.ts';
 import type { ModelRegistry, ModelRuntime } from './registry.ts';
+import type { BreakerTicket } from './breaker.ts';
 import { backoffDelay, shouldRetry, sleep, type RetryPolicy } from './retry.ts';
 
 export type Attempt = Omit<ModelCallRecord, 'requestId'>;
@@ -86,7 +87,7 @@ export class Dispatcher {
   }
 
   stream(candidates: string[], req: ProviderRequest, ctx: DispatchContext): Promise<StreamOutcome> {
-    return this.run(candidates, ctx, async (rt, signal, attempts, started, timer) => {
+    return this.run(candidates, ctx, async (rt, signal, attempts, started, timer, ticket) => {
       // Once content flows, any upstream bytes (pings, role frames) count as life for the idle
       // timeout; the first content part itself must still arrive within the attempt timeout.
       const iterator = rt.provider.stream(rt.endpoint, req, signal, { onActivity: () => timer.handedOver && timer.touch() })[Symbol.asyncIterator]();
@@ -113,18 +114,18 @@ export class Dispatcher {
             yield next.value;
           }
           ok = true;
-          rt.breaker.onSuccess();
+          rt.breaker.onSuccess(ticket);
           attempts.push({ ...self.okAttempt(rt, attempts, started, usage), attempt: attemptNo });
         } catch (err) {
           const e = timer.translate(err);
-          if (!ctx.signal.aborted && countsAgainstModel(e)) rt.breaker.onFailure(describe(e));
-          else rt.breaker.release();
+          if (!ctx.signal.aborted && countsAgainstModel(e)) rt.breaker.onFailure(describe(e), ticket);
+          else rt.breaker.release(ticket);
           settled = true;
           attempts.push(self.failedAttempt(rt, attemptNo, started, e));
           throw e;
         } finally {
           // Stopped early by the consumer: neither success nor failure, but the slot is free again.
-          if (!ok && !settled) rt.breaker.release();
+          if (!ok && !settled) rt.breaker.release(ticket);
           timer.clear();
           rt.inflight--;
           if (!ok) await iterator.return?.(undefined).catch(() => undefined);
@@ -138,38 +139,41 @@ export class Dispatcher {
   private async run<T>(
     candidates: string[],
     ctx: DispatchContext,
-    call: (rt: ModelRuntime, signal: AbortSignal, attempts: Attempt[], started: number, timer: AttemptTimer) => Promise<T>,
+    call: (rt: ModelRuntime, signal: AbortSignal, attempts: Attempt[], started: number, timer: AttemptTimer, ticket: BreakerTicket) => Promise<T>,
   ): Promise<T> {
     const attempts: Attempt[] = [];
     let lastErr: unknown = null;
     for (const id of candidates) {
       const rt = this.registry.get(id);
       const skip = this.skipReason(rt);
-      if (skip || !rt) {
-        attempts.push({ ts: this.now(), model: id, attempt: attempts.length + 1, status: 'skipped', httpStatus: null, latencyMs: 0, inputTokens: 0, outputTokens: 0, costUsd: 0, error: skip ?? 'unknown model' });
+      if (typeof skip === 'string' || !rt) {
+        attempts.push({ ts: this.now(), model: id, attempt: attempts.length + 1, status: 'skipped', httpStatus: null, latencyMs: 0, inputTokens: 0, outputTokens: 0, costUsd: 0, error: typeof skip === 'string' ? skip : 'unknown model' });
         continue;
       }
+      // The first attempt's breaker ticket comes from skipReason(); later ones are asked for anew.
+      let ticket: BreakerTicket | null = skip;
       for (let retry = 0; ; retry++) {
-        // The first attempt's breaker slot was taken by skipReason(); give it back if we leave unsent.
-        const holding = retry === 0;
         if (ctx.signal.aborted) {
-          if (holding) rt.breaker.release();
+          if (ticket) rt.breaker.release(ticket);
           throw new DispatchError('client closed the request', attempts, 499, true);
         }
         const msLeft = ctx.deadline - this.now();
         if (msLeft <= 0) {
-          if (holding) rt.breaker.release();
+          if (ticket) rt.breaker.release(ticket);
           break;
         }
-        if (retry > 0 && !rt.breaker.tryAcquire()) break;
+        if (retry > 0) ticket = rt.breaker.tryAcquire();
+        if (!ticket) break;
+        const held: BreakerTicket = ticket;
+        ticket = null;
         const timeoutMs = Math.min(rt.spec.timeoutMs ?? this.opts.attemptTimeoutMs, msLeft);
         const timer = new AttemptTimer(timeoutMs, ctx.signal);
         const started = this.now();
         rt.inflight++;
         try {
-          const out = await call(rt, timer.signal, attempts, started, timer);
+          const out = await call(rt, timer.signal, attempts, started, timer, held);
           if (!timer.handedOver) {
-            rt.breaker.onSuccess();
+            rt.breaker.onSuccess(held);
             rt.inflight--;
             timer.clear();
           }
@@ -181,11 +185,11 @@ export class Dispatcher {
           lastErr = err;
           attempts.push(this.failedAttempt(rt, attempts.length + 1, started, err));
           if (ctx.signal.aborted) {
-            rt.breaker.release();
+            rt.breaker.release(held);
             throw new DispatchError('client closed the request', attempts, 499, true);
           }
-          if (countsAgainstModel(err)) rt.breaker.onFailure(describe(err));
-          else rt.breaker.release();
+          if (countsAgainstModel(err)) rt.breaker.onFailure(describe(err), held);
+          else rt.breaker.release(held);
           const delay = backoffDelay(this.opts.policy, retry, err instanceof UpstreamError ? err : null, this.rng);
           if (!shouldRetry(this.opts.policy, retry, err, delay, ctx.deadline - this.now())) break;
           try {
@@ -202,12 +206,12 @@ export class Dispatcher {
     throw new DispatchError(tried.length === 0 ? `no model could take the request (${summary})` : `all candidate models failed (${summary})`, attempts, status);
   }
 
-  private skipReason(rt: ModelRuntime | undefined): string | null {
+  /** Why a model cannot take this request, or the breaker ticket for its first attempt. */
+  private skipReason(rt: ModelRuntime | undefined): string | BreakerTicket {
     if (!rt) return 'unknown model';
     if (!rt.enabled) return 'model disabled';
     if (rt.inflight >= rt.maxConcurrent) return `concurrency limit (${rt.maxConcurrent}) reached`;
-    if (!rt.breaker.tryAcquire()) return 'circuit open';
-    return null;
+    return rt.breaker.tryAcquire() ?? 'circuit open';
   }
 
   private okAttempt(rt: ModelRuntime, attempts: Attempt[], started: number, usage: Usage): Attempt {
