@@ -91,6 +91,10 @@ export async function createLearnedRouter(
     : null;
   timer?.unref();
 
+  // /health shows why the configured embedder was replaced, and how the online index growth keeps up.
+  const status = router.status.bind(router);
+  router.status = () => ({ ...status(), embedderFallback: fallbackReason, onlineIndex: feeder.stats() });
+
   return {
     router,
     embedder,

@@ -157,6 +157,9 @@ describe('proxy API in demo mode', () => {
     const deadline = Date.now() + 5000;
     while ((await size()) < before + 5 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
     assert.ok((await size()) >= before + 5, 'the five answered queries were added to the index');
+    const health = await (await fetch(`${gw.url}/health`)).json();
+    assert.equal(health.router.embedderFallback, null, 'the built-in embedder was configured, nothing replaced');
+    assert.ok(health.router.onlineIndex.added >= 5);
   });
 
   test('when no model can be routed to, the client gets a 503 and the request is still stored', async () => {

@@ -69,3 +69,19 @@ describe('edge cases', () => {
     assert.ok(statuses.includes(429), `statuses: ${statuses.join(',')}`);
   });
 });
+
+describe('an embedder that cannot load', () => {
+  test('the built-in one takes over and /health says why', async () => {
+    const up = await startOpenAIStandIn();
+    const gw = await startGateway({ models: [model('alpha', 'openai', up.url)], env: { TEST_KEY: 'k-test-123456', EMBEDDER: 'ollama', OLLAMA_HOST: 'http://127.0.0.1:9' } });
+    try {
+      const h = await (await fetch(`${gw.url}/health`)).json();
+      assert.match(String(h.router.embedderFallback), /.+/);
+      assert.equal(h.router.embedder.name.startsWith('builtin'), true, JSON.stringify(h.router.embedder));
+      assert.equal((await postJson(`${gw.url}/api/chat`, { message: 'still routed' })).status, 200);
+    } finally {
+      await gw.close();
+      await up.close();
+    }
+  });
+});
