@@ -1,22 +1,27 @@
-// createApp builds the proxy's Express app from injected services; it opens no ports and reads no
-// env, so tests build one on port 0 with stand-in upstreams.
+// createApp builds the proxy's request handler from injected services; it opens no ports and reads
+// no env, so tests serve one on port 0 with stand-in upstreams. The chat endpoints (the hot path)
+// are served by the front door straight from node:http; the rest by an Express app.
+import type { RequestListener } from 'node:http';
 import express from 'express';
 import type { Services } from './services.ts';
-import { clientAuth, errorHandler, jsonBody, notFound, rateLimit, requestId } from './http/middleware.ts';
-import { chatRoutes } from './routes/chat.ts';
-import { openaiRoutes } from './routes/openai.ts';
-import { anthropicRoutes, anthropicErrorBody, ANTHROPIC_PATHS } from './routes/anthropic.ts';
+import { clientAuth, errorHandler, jsonBody, notFound, RateLimiter, rateLimit, requestId } from './http/middleware.ts';
+import { createFrontDoor } from './http/front.ts';
+import { chatRoute } from './routes/chat.ts';
+import { openaiChatRoute, openaiRoutes } from './routes/openai.ts';
+import { anthropicRoute, anthropicErrorBody, ANTHROPIC_PATHS } from './routes/anthropic.ts';
 import { systemRoutes } from './routes/system.ts';
 
-export function createApp(s: Services): express.Express {
+export function createApp(s: Services): RequestListener {
   const { config, logger } = s;
+  const limiter = new RateLimiter({ rps: config.limits.rateLimitRps, burst: config.limits.rateLimitBurst });
+
   const app = express();
   app.disable('x-powered-by');
   app.disable('etag');
   app.set('query parser', 'simple');
-
   app.use(requestId(logger));
   app.use((req, res, next) => {
+    if (!logger.enabled('info')) return next();
     const t0 = process.hrtime.bigint();
     res.on('finish', () => {
       req.log.info('request', { method: req.method, path: req.path, status: res.statusCode, ms: Number(process.hrtime.bigint() - t0) / 1e6 });
@@ -24,16 +29,24 @@ export function createApp(s: Services): express.Express {
     next();
   });
   app.use(clientAuth(config.proxyApiKeys));
-  app.use(rateLimit({ rps: config.limits.rateLimitRps, burst: config.limits.rateLimitBurst }));
+  app.use(rateLimit(limiter));
   app.use(jsonBody(config.limits.bodyBytes));
-
-  const system = systemRoutes({ gateway: s.gateway, registry: s.registry, router: s.router, store: s.store, demoMode: config.demoMode, startedAt: s.startedAt, version: s.version });
-  app.use(system);
-  app.use(chatRoutes(s.gateway, s.registry));
-  app.use(openaiRoutes(s.gateway, s.registry));
-  app.use(anthropicRoutes(s.gateway, s.registry));
-
+  app.use(systemRoutes({ gateway: s.gateway, registry: s.registry, router: s.router, store: s.store, demoMode: config.demoMode, startedAt: s.startedAt, version: s.version }));
+  app.use(openaiRoutes(s.registry));
   app.use(notFound());
-  app.use(errorHandler(logger, (err, req) => (ANTHROPIC_PATHS.includes(req.path) ? anthropicErrorBody(err, req) : err.toBody())));
-  return app;
+  app.use(errorHandler(logger, (err, path) => (ANTHROPIC_PATHS.includes(path) ? anthropicErrorBody(err) : err.toBody())));
+
+  const anthropic = anthropicRoute(s.gateway, s.registry);
+  return createFrontDoor({
+    routes: {
+      '/api/chat': chatRoute(s.gateway, s.registry),
+      '/v1/chat/completions': openaiChatRoute(s.gateway, s.registry),
+      ...Object.fromEntries(ANTHROPIC_PATHS.map((p) => [p, anthropic])),
+    },
+    fallback: app,
+    logger,
+    proxyApiKeys: config.proxyApiKeys,
+    limiter,
+    bodyLimitBytes: config.limits.bodyBytes,
+  });
 }

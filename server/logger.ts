@@ -17,6 +17,8 @@ export interface Logger {
   warn(msg: string, fields?: Record<string, unknown>): void;
   error(msg: string, fields?: Record<string, unknown>): void;
   child(fields: Record<string, unknown>): Logger;
+  /** Whether lines of this level are written (to skip building fields nobody will see). */
+  enabled(level: LogLevel): boolean;
   /** Most recent lines, newest last, optionally filtered. */
   recent(filter?: { level?: LogLevel; requestId?: string; limit?: number }): LogLine[];
 }
@@ -83,6 +85,7 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
     warn: (m, f) => emit('warn', base, m, f),
     error: (m, f) => emit('error', base, m, f),
     child: (fields) => make({ ...base, ...fields }),
+    enabled: (level) => levelRank[level] >= min,
     recent: (filter = {}) => {
       let lines = ring;
       if (filter.level) lines = lines.filter((l) => levelRank[l.level] >= levelRank[filter.level!]);

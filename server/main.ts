@@ -1,6 +1,6 @@
 // The only module that reads the environment and opens ports: loads config, builds services,
 // starts the proxy (and the admin page), and shuts down cleanly on SIGTERM/SIGINT.
-import type { Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import { loadConfig, ConfigError } from './config.ts';
 import { createLogger } from './logger.ts';
 import { buildServices } from './services.ts';
@@ -23,7 +23,7 @@ async function main(): Promise<void> {
   const app = createApp(services);
 
   const proxy: Server = await new Promise((resolve, reject) => {
-    const srv = app.listen(config.proxyPort, config.host, () => resolve(srv));
+    const srv = createServer(app).listen(config.proxyPort, config.host, () => resolve(srv));
     srv.once('error', reject);
   });
   proxy.keepAliveTimeout = 65_000;

@@ -17,10 +17,14 @@ declare module 'express-serve-static-core' {
 
 const SAFE_ID = /^[A-Za-z0-9._:-]{8,128}$/;
 
+/** The client's x-request-id when it is a safe token, else a fresh id. */
+export function newRequestId(given: string | undefined): string {
+  return given && SAFE_ID.test(given) ? given : `req_${randomUUID().replace(/-/g, '')}`;
+}
+
 export function requestId(logger: Logger): RequestHandler {
   return (req, res, next) => {
-    const given = req.get('x-request-id');
-    req.id = given && SAFE_ID.test(given) ? given : `req_${randomUUID().replace(/-/g, '')}`;
+    req.id = newRequestId(req.get('x-request-id'));
     req.log = logger.child({ requestId: req.id });
     res.setHeader('x-request-id', req.id);
     next();
@@ -51,10 +55,10 @@ export function jsonBody(limitBytes: number): RequestHandler {
   };
 }
 
-function bearer(req: Request): string | undefined {
-  const auth = req.get('authorization');
-  if (auth?.toLowerCase().startsWith('bearer ')) return auth.slice(7).trim();
-  return req.get('x-api-key') ?? undefined;
+/** The client's key: `Authorization: Bearer <key>`, else `x-api-key`. */
+export function presentedKey(authorization: string | undefined, xApiKey: string | string[] | undefined): string | undefined {
+  if (authorization?.toLowerCase().startsWith('bearer ')) return authorization.slice(7).trim();
+  return typeof xApiKey === 'string' ? xApiKey : undefined;
 }
 
 function safeEqual(a: string, b: string): boolean {
@@ -63,70 +67,108 @@ function safeEqual(a: string, b: string): boolean {
   return ab.length === bb.length && timingSafeEqual(ab, bb);
 }
 
-/** When client keys are configured, every request must carry one (Bearer or x-api-key). */
+export interface ClientIdentity {
+  key?: string;
+  /** True when the key was checked against PROXY_API_KEYS. */
+  verified: boolean;
+}
+
+/**
+ * When client keys are configured, every request must carry one (Bearer or x-api-key): throws a
+ * 401 ApiError otherwise. Without keys the presented key is kept unverified, only to tell clients
+ * apart for the "asked again" signal, never for limits.
+ */
+export function authenticate(keys: string[], presented: string | undefined): ClientIdentity {
+  if (keys.length === 0) return { key: presented, verified: false };
+  if (!presented || !keys.some((k) => safeEqual(k, presented))) {
+    throw new ApiError(401, 'Missing or invalid API key: send Authorization: Bearer <key> with a key from PROXY_API_KEYS', 'authentication_error', 'invalid_api_key');
+  }
+  return { key: presented, verified: true };
+}
+
 export function clientAuth(keys: string[]): RequestHandler {
   return (req, _res, next) => {
-    const key = bearer(req);
-    if (keys.length === 0) {
-      // Unverified: kept only to tell clients apart for the "asked again" signal, never for limits.
-      req.clientKey = key;
-      req.clientKeyVerified = false;
-      return next();
+    try {
+      const who = authenticate(keys, presentedKey(req.get('authorization'), req.headers['x-api-key']));
+      req.clientKey = who.key;
+      req.clientKeyVerified = who.verified;
+      next();
+    } catch (e) {
+      next(e);
     }
-    if (!key || !keys.some((k) => safeEqual(k, key))) {
-      return next(new ApiError(401, 'Missing or invalid API key: send Authorization: Bearer <key> with a key from PROXY_API_KEYS', 'authentication_error', 'invalid_api_key'));
-    }
-    req.clientKey = key;
-    req.clientKeyVerified = true;
-    next();
   };
 }
 
-/** Token bucket per client key (or IP when keys are off). rps 0 disables it. */
-export function rateLimit(opts: { rps: number; burst: number; now?: () => number }): RequestHandler {
-  if (opts.rps <= 0) return (_req, _res, next) => next();
-  const now = opts.now ?? Date.now;
-  const buckets = new Map<string, { tokens: number; at: number }>();
-  return (req, res, next) => {
-    // A made-up key must not buy a fresh bucket: only verified keys are limited per key.
-    const who = req.clientKeyVerified ? `key:${req.clientKey}` : `ip:${req.ip ?? 'unknown'}`;
-    const t = now();
-    const b = buckets.get(who) ?? { tokens: opts.burst, at: t };
-    b.tokens = Math.min(opts.burst, b.tokens + ((t - b.at) / 1000) * opts.rps);
+/** Token bucket per client (verified key, or IP). rps 0 disables it. One instance serves every route. */
+export class RateLimiter {
+  private readonly buckets = new Map<string, { tokens: number; at: number }>();
+  private readonly now: () => number;
+
+  constructor(private readonly opts: { rps: number; burst: number; now?: () => number }) {
+    this.now = opts.now ?? Date.now;
+  }
+
+  /** Bucket key: a made-up key must not buy a fresh bucket, so only verified keys count per key. */
+  static who(identity: ClientIdentity, ip: string | undefined): string {
+    return identity.verified ? `key:${identity.key}` : `ip:${ip ?? 'unknown'}`;
+  }
+
+  /** Takes one token, or throws a 429 ApiError with Retry-After. */
+  take(who: string): void {
+    const { rps, burst } = this.opts;
+    if (rps <= 0) return;
+    const t = this.now();
+    const b = this.buckets.get(who) ?? { tokens: burst, at: t };
+    b.tokens = Math.min(burst, b.tokens + ((t - b.at) / 1000) * rps);
     b.at = t;
-    buckets.delete(who); // re-insert: the map's order is least recently used first
-    buckets.set(who, b);
-    if (buckets.size > 100_000) buckets.delete(buckets.keys().next().value!);
+    this.buckets.delete(who); // re-insert: the map's order is least recently used first
+    this.buckets.set(who, b);
+    if (this.buckets.size > 100_000) this.buckets.delete(this.buckets.keys().next().value!);
     if (b.tokens < 1) {
-      const waitS = Math.max(1, Math.ceil((1 - b.tokens) / opts.rps));
-      return next(new ApiError(429, `Rate limit exceeded: at most ${opts.rps} requests per second (burst ${opts.burst})`, 'rate_limit_error', 'rate_limited', null, undefined, { 'retry-after': String(waitS) }));
+      const waitS = Math.max(1, Math.ceil((1 - b.tokens) / rps));
+      throw new ApiError(429, `Rate limit exceeded: at most ${rps} requests per second (burst ${burst})`, 'rate_limit_error', 'rate_limited', null, undefined, { 'retry-after': String(waitS) });
     }
     b.tokens -= 1;
-    next();
+  }
+}
+
+export function rateLimit(limiter: RateLimiter): RequestHandler {
+  return (req, _res, next) => {
+    try {
+      limiter.take(RateLimiter.who({ key: req.clientKey, verified: req.clientKeyVerified === true }, req.ip));
+      next();
+    } catch (e) {
+      next(e);
+    }
   };
 }
 
-export type ErrorBodyShape = (err: ApiError, req: Request) => unknown;
+export type ErrorBodyShape = (err: ApiError, path: string) => unknown;
+
+/** Any thrown value as the ApiError the client sees; logs internal errors (never their secrets). */
+export function toApiError(err: unknown, log: Logger): ApiError {
+  const status = (err as { status?: unknown } | null)?.status;
+  const apiErr =
+    err instanceof ApiError
+      ? err
+      : typeof status === 'number' && status >= 400 && status < 500
+        ? new ApiError(status, status === 400 ? 'Bad request (malformed URL or headers)' : 'Request refused', 'invalid_request_error', 'bad_request')
+        : new ApiError(500, 'Internal server error', 'server_error', 'internal_error');
+  if (apiErr.status >= 500 && !(err instanceof ApiError)) log.error('unhandled error', { err: err instanceof Error ? err.message : String(err), stack: err instanceof Error ? err.stack?.split('\n').slice(0, 4).join(' | ') : undefined });
+  else if (log.enabled('info')) log.info('request failed', { status: apiErr.status, code: apiErr.code });
+  return apiErr;
+}
 
 /** The one place errors become HTTP responses. Never leaks stack traces or secrets. */
 export function errorHandler(logger: Logger, shape: ErrorBodyShape = (e) => e.toBody()): ErrorRequestHandler {
   return (err: unknown, req: Request, res: Response, _next: NextFunction) => {
-    const status = (err as { status?: unknown } | null)?.status;
-    const apiErr =
-      err instanceof ApiError
-        ? err
-        : typeof status === 'number' && status >= 400 && status < 500
-          ? new ApiError(status, status === 400 ? 'Bad request (malformed URL or headers)' : 'Request refused', 'invalid_request_error', 'bad_request')
-          : new ApiError(500, 'Internal server error', 'server_error', 'internal_error');
-    const log = req.log ?? logger;
-    if (apiErr.status >= 500 && !(err instanceof ApiError)) log.error('unhandled error', { err: err instanceof Error ? err.message : String(err), stack: err instanceof Error ? err.stack?.split('\n').slice(0, 4).join(' | ') : undefined });
-    else log.info('request failed', { status: apiErr.status, code: apiErr.code });
+    const apiErr = toApiError(err, req.log ?? logger);
     if (res.headersSent) {
       res.end();
       return;
     }
     for (const [k, v] of Object.entries(apiErr.headers ?? {})) res.setHeader(k, v);
-    res.status(apiErr.status === 499 ? 499 : apiErr.status).json(shape(apiErr, req));
+    res.status(apiErr.status).json(shape(apiErr, req.path));
   };
 }
 

@@ -1,8 +1,8 @@
 // Server-sent events to clients, with back-pressure, and the abort signal that fires when a client
 // goes away before its answer is complete.
-import type { Request, Response } from 'express';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 
-export function clientAbortSignal(_req: Request, res: Response): AbortSignal {
+export function clientAbortSignal(_req: IncomingMessage, res: ServerResponse): AbortSignal {
   const ctl = new AbortController();
   res.on('close', () => {
     if (!res.writableFinished) ctl.abort(new DOMException('client closed the connection', 'AbortError'));
@@ -10,8 +10,8 @@ export function clientAbortSignal(_req: Request, res: Response): AbortSignal {
   return ctl.signal;
 }
 
-export function startSse(res: Response, headers: Record<string, string> = {}): void {
-  res.status(200);
+export function startSse(res: ServerResponse, headers: Record<string, string> = {}): void {
+  res.statusCode = 200;
   res.setHeader('content-type', 'text/event-stream; charset=utf-8');
   res.setHeader('cache-control', 'no-cache, no-transform');
   res.setHeader('connection', 'keep-alive');
@@ -24,7 +24,7 @@ export function startSse(res: Response, headers: Record<string, string> = {}): v
 export const DRAIN_TIMEOUT_MS = 30_000;
 
 /** Write one SSE event; waits for 'drain' when the socket buffer is full (at most DRAIN_TIMEOUT_MS). */
-export async function sendEvent(res: Response, data: unknown, event?: string): Promise<void> {
+export async function sendEvent(res: ServerResponse, data: unknown, event?: string): Promise<void> {
   if (res.destroyed || res.writableEnded) return;
   const payload = (event ? `event: ${event}\n` : '') + `data: ${typeof data === 'string' ? data : JSON.stringify(data)}\n\n`;
   if (!res.write(payload)) {

@@ -1,11 +1,11 @@
 // Anthropic Messages API shape in and out: POST /api/claude (the older system's path) and
 // POST /v1/messages (so the official Anthropic SDK works with baseURL set to the gateway).
-import { Router as ExpressRouter, type Request } from 'express';
 import { z } from 'zod';
 import type { Gateway } from '../gateway.ts';
 import type { ModelRegistry } from '../dispatch/registry.ts';
 import type { ApiError } from '../errors.ts';
 import { sendEvent, startSse } from '../http/sse.ts';
+import { sendJson, type HotRoute } from '../http/front.ts';
 import { contentSchema, contentToText, modelNameSchema, parseOr400, routingPrefsSchema, routingRulesSchema } from '../http/validate.ts';
 import type { ChatMessage, FinishReason } from '../providers/types.ts';
 import { DEMO_NOTICE, routingView, toGatewayRequest } from './common.ts';
@@ -29,17 +29,17 @@ const messagesBody = z.object({
 const stopReason = (f: FinishReason) => (f === 'length' ? 'max_tokens' : 'end_turn');
 
 /** Anthropic's error envelope; it also carries the OpenAI fields (message, type, code, param). */
-export function anthropicErrorBody(err: ApiError, _req: Request) {
+export function anthropicErrorBody(err: ApiError) {
   return { type: 'error', error: { ...err.toBody().error } };
 }
 
-export function anthropicRoutes(gateway: Gateway, registry: ModelRegistry) {
-  const r = ExpressRouter();
-  r.post(ANTHROPIC_PATHS, async (req, res) => {
-    const body = parseOr400(messagesBody, req.body);
+export function anthropicRoute(gateway: Gateway, registry: ModelRegistry): HotRoute {
+  const handle: HotRoute['handle'] = async (hr) => {
+    const { res } = hr;
+    const body = parseOr400(messagesBody, hr.body);
     const messages: ChatMessage[] = body.messages.map((m) => ({ role: m.role, content: contentToText(m.content) }));
     if (body.system !== undefined) messages.unshift({ role: 'system', content: contentToText(body.system) });
-    const greq = toGatewayRequest(req, res, registry, req.path, {
+    const greq = toGatewayRequest(hr, registry, hr.path, {
       messages,
       model: body.model,
       routingRules: body.routing_rules,
@@ -50,12 +50,11 @@ export function anthropicRoutes(gateway: Gateway, registry: ModelRegistry) {
       topP: body.top_p,
       stop: body.stop_sequences,
     });
-    const id = `msg_${req.id}`;
+    const id = `msg_${hr.id}`;
 
     if (!greq.stream) {
       const a = await gateway.complete(greq);
-      res.setHeader('x-switchyard-model', a.model);
-      res.json({
+      sendJson(res, 200, {
         id,
         type: 'message',
         role: 'assistant',
@@ -67,7 +66,7 @@ export function anthropicRoutes(gateway: Gateway, registry: ModelRegistry) {
         _actual_model_used: a.model,
         _routing: routingView(a.decision, a.attempts),
         ...(a.demo ? { _demo: true, _notice: DEMO_NOTICE } : {}),
-      });
+      }, { 'x-switchyard-model': a.model });
       return;
     }
 
@@ -89,6 +88,6 @@ export function anthropicRoutes(gateway: Gateway, registry: ModelRegistry) {
       await sendEvent(res, { type: 'error', error: { type: 'api_error', message: `upstream stream failed: ${(err as Error).message}` } }, 'error');
     }
     res.end();
-  });
-  return r;
+  };
+  return { handle, errorBody: anthropicErrorBody };
 }

@@ -1,10 +1,10 @@
 // POST /api/chat: the gateway's own chat API. `{messages | message, model?, routing_rules?, stream?}`
 // -> `{id, content, _actual_model_used, _routing, usage}`; SSE when stream is true.
-import { Router as ExpressRouter } from 'express';
 import { z } from 'zod';
 import type { Gateway } from '../gateway.ts';
 import type { ModelRegistry } from '../dispatch/registry.ts';
 import { sendEvent, startSse } from '../http/sse.ts';
+import { sendJson, type HotRoute } from '../http/front.ts';
 import { messagesSchema, modelNameSchema, parseOr400, routingPrefsSchema, routingRulesSchema, stopSchema, toChatMessages, toStopList } from '../http/validate.ts';
 import { DEMO_NOTICE, routingView, toGatewayRequest } from './common.ts';
 
@@ -24,13 +24,13 @@ const chatBody = z
   })
   .refine((b) => b.messages !== undefined || b.message !== undefined, { message: 'either messages or message is required', path: ['messages'] });
 
-export function chatRoutes(gateway: Gateway, registry: ModelRegistry) {
-  const r = ExpressRouter();
-  r.post('/api/chat', async (req, res) => {
-    const body = parseOr400(chatBody, req.body);
+export function chatRoute(gateway: Gateway, registry: ModelRegistry): HotRoute {
+  const handle: HotRoute['handle'] = async (hr) => {
+    const { res } = hr;
+    const body = parseOr400(chatBody, hr.body);
     const messages = body.messages ? toChatMessages(body.messages) : [{ role: 'user' as const, content: body.message ?? '' }];
     if (body.system) messages.unshift({ role: 'system', content: body.system });
-    const greq = toGatewayRequest(req, res, registry, '/api/chat', {
+    const greq = toGatewayRequest(hr, registry, '/api/chat', {
       messages,
       model: body.model,
       routingRules: body.routing_rules,
@@ -44,8 +44,7 @@ export function chatRoutes(gateway: Gateway, registry: ModelRegistry) {
 
     if (!greq.stream) {
       const a = await gateway.complete(greq);
-      res.setHeader('x-switchyard-model', a.model);
-      res.json({
+      sendJson(res, 200, {
         id: a.requestId,
         content: a.content,
         finish_reason: a.finishReason,
@@ -54,7 +53,7 @@ export function chatRoutes(gateway: Gateway, registry: ModelRegistry) {
         usage: { prompt_tokens: a.usage.inputTokens, completion_tokens: a.usage.outputTokens, total_tokens: a.usage.inputTokens + a.usage.outputTokens },
         cost_usd: a.costUsd,
         ...(a.demo ? { _demo: true, _notice: DEMO_NOTICE } : {}),
-      });
+      }, { 'x-switchyard-model': a.model });
       return;
     }
 
@@ -78,6 +77,6 @@ export function chatRoutes(gateway: Gateway, registry: ModelRegistry) {
     }
     await sendEvent(res, '[DONE]');
     res.end();
-  });
-  return r;
+  };
+  return { handle };
 }

@@ -1,6 +1,5 @@
 // Helpers shared by the chat endpoints: turning a validated body into a GatewayRequest (with the
 // checks every endpoint makes) and the routing explanation attached to every answer.
-import type { Request, Response } from 'express';
 import type { RouteRule, RoutingDecision, RoutingPreference } from '../../router/types.ts';
 import { compileUserRegex, BadRegexError } from '../../router/keywords.ts';
 import type { Attempt } from '../dispatch/dispatcher.ts';
@@ -9,6 +8,7 @@ import type { GatewayRequest } from '../gateway.ts';
 import type { ChatMessage } from '../providers/types.ts';
 import { ApiError } from '../errors.ts';
 import { clientAbortSignal } from '../http/sse.ts';
+import type { HotRequest } from '../http/front.ts';
 import { requireUserText } from '../http/validate.ts';
 
 /** Request rules are user regexes: compile them once here (bounded, ReDoS-checked) and check their models. */
@@ -40,11 +40,11 @@ export interface ChatInput {
 }
 
 /** Checks shared by all chat endpoints, then the GatewayRequest for this HTTP request. */
-export function toGatewayRequest(req: Request, res: Response, registry: ModelRegistry, endpoint: string, input: ChatInput): GatewayRequest {
+export function toGatewayRequest(hr: HotRequest, registry: ModelRegistry, endpoint: string, input: ChatInput): GatewayRequest {
   requireUserText(input.messages);
   validateRoutingRules(input.routingRules, registry);
   return {
-    requestId: req.id,
+    requestId: hr.id,
     endpoint,
     messages: input.messages,
     model: input.model,
@@ -56,8 +56,8 @@ export function toGatewayRequest(req: Request, res: Response, registry: ModelReg
     maxTokens: input.maxTokens,
     topP: input.topP,
     stop: input.stop,
-    clientKey: req.clientKey,
-    signal: clientAbortSignal(req, res),
+    clientKey: hr.clientKey,
+    signal: clientAbortSignal(hr.req, hr.res),
   };
 }
 

@@ -6,6 +6,7 @@ import type { Gateway } from '../gateway.ts';
 import type { ModelRegistry } from '../dispatch/registry.ts';
 import { ApiError } from '../errors.ts';
 import { sendEvent, startSse } from '../http/sse.ts';
+import { sendJson, type HotRoute } from '../http/front.ts';
 import { messagesSchema, modelNameSchema, parseOr400, routingPrefsSchema, routingRulesSchema, stopSchema, toChatMessages, toStopList } from '../http/validate.ts';
 import { DEMO_NOTICE, routingView, toGatewayRequest } from './common.ts';
 
@@ -28,7 +29,8 @@ const completionBody = z.object({
 
 const created = () => Math.floor(Date.now() / 1000);
 
-export function openaiRoutes(gateway: Gateway, registry: ModelRegistry) {
+/** GET /v1/models and /v1/models/:id (Express). */
+export function openaiRoutes(registry: ModelRegistry) {
   const r = ExpressRouter();
 
   r.get('/v1/models', (_req, res) => {
@@ -48,10 +50,16 @@ export function openaiRoutes(gateway: Gateway, registry: ModelRegistry) {
     res.json({ id: req.params.id, object: 'model', created: created(), owned_by: m?.spec.provider ?? 'switchyard' });
   });
 
-  r.post('/v1/chat/completions', async (req, res) => {
-    const body = parseOr400(completionBody, req.body);
+  return r;
+}
+
+/** POST /v1/chat/completions, plain and SSE. */
+export function openaiChatRoute(gateway: Gateway, registry: ModelRegistry): HotRoute {
+  const handle: HotRoute['handle'] = async (hr) => {
+    const { res } = hr;
+    const body = parseOr400(completionBody, hr.body);
     const messages = toChatMessages(body.messages);
-    const greq = toGatewayRequest(req, res, registry, '/v1/chat/completions', {
+    const greq = toGatewayRequest(hr, registry, '/v1/chat/completions', {
       messages,
       model: body.model,
       routingRules: body.routing_rules,
@@ -62,12 +70,11 @@ export function openaiRoutes(gateway: Gateway, registry: ModelRegistry) {
       topP: body.top_p ?? undefined,
       stop: toStopList(body.stop ?? undefined),
     });
-    const id = `chatcmpl-${req.id}`;
+    const id = `chatcmpl-${hr.id}`;
 
     if (!greq.stream) {
       const a = await gateway.complete(greq);
-      res.setHeader('x-switchyard-model', a.model);
-      res.json({
+      sendJson(res, 200, {
         id,
         object: 'chat.completion',
         created: created(),
@@ -78,7 +85,7 @@ export function openaiRoutes(gateway: Gateway, registry: ModelRegistry) {
         _actual_model_used: a.model,
         _routing: routingView(a.decision, a.attempts),
         ...(a.demo ? { _demo: true, _notice: DEMO_NOTICE } : {}),
-      });
+      }, { 'x-switchyard-model': a.model });
       return;
     }
 
@@ -113,6 +120,6 @@ export function openaiRoutes(gateway: Gateway, registry: ModelRegistry) {
       await sendEvent(res, { error: { message: `upstream stream failed: ${(err as Error).message}`, type: 'upstream_error', code: 'stream_interrupted', param: null } });
     }
     res.end();
-  });
-  return r;
+  };
+  return { handle };
 }

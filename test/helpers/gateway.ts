@@ -3,7 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
-import type { Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import { loadConfig, type ModelSpecInput } from '../../server/config.ts';
 import { buildServices, type Services } from '../../server/services.ts';
 import { createApp } from '../../server/app.ts';
@@ -55,7 +55,7 @@ export async function startGateway(opts: TestGatewayOptions = {}): Promise<TestG
   const services = await buildServices(config, { logger: silentLogger(), router: opts.router, rng: opts.rng, learnedPollMs: 0 });
   const app = createApp(services);
   const server: Server = await new Promise((resolve) => {
-    const s = app.listen(0, '127.0.0.1', () => resolve(s));
+    const s = createServer(app).listen(0, '127.0.0.1', () => resolve(s));
   });
   const { port } = server.address() as AddressInfo;
   let stopped = false;

@@ -1,0 +1,181 @@
+// The proxy's front door. The chat endpoints are the hot path: they are served straight from
+// node:http (request id, client key, rate limit, JSON body, handler, error body) without Express's
+// router, body-parser and response helpers, which cost more CPU per request than the gateway's
+// own work. Every other path goes to the Express app. Both share one key check and one limiter.
+import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
+import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
+import type { Readable } from 'node:stream';
+import { ApiError } from '../errors.ts';
+import type { Logger } from '../logger.ts';
+import { authenticate, newRequestId, presentedKey, RateLimiter, toApiError, type ErrorBodyShape } from './middleware.ts';
+
+/** One request on a hot route, after the checks every endpoint shares. */
+export interface HotRequest {
+  id: string;
+  /** The route's canonical path (lower case, no query, no trailing slash). */
+  path: string;
+  clientKey?: string;
+  /** Parsed JSON object body, not yet validated (each handler validates its own shape with zod). */
+  body: Record<string, unknown>;
+  req: IncomingMessage;
+  res: ServerResponse;
+  log: Logger;
+}
+
+export interface HotRoute {
+  handle(hr: HotRequest): Promise<void>;
+  /** The error envelope for this route (default: the OpenAI shape). */
+  errorBody?: ErrorBodyShape;
+}
+
+export interface FrontDoorOptions {
+  /** POST routes served here, by canonical path. */
+  routes: Record<string, HotRoute>;
+  /** Everything else (the Express app). */
+  fallback: RequestListener;
+  logger: Logger;
+  proxyApiKeys: string[];
+  limiter: RateLimiter;
+  bodyLimitBytes: number;
+}
+
+/** Express's default matching: case-insensitive, optional trailing slash, query ignored. */
+function canonicalPath(url: string | undefined): string {
+  let p = url ?? '/';
+  const q = p.indexOf('?');
+  if (q >= 0) p = p.slice(0, q);
+  if (p.length > 1 && p.endsWith('/')) p = p.slice(0, -1);
+  return p.toLowerCase();
+}
+
+export function createFrontDoor(opts: FrontDoorOptions): RequestListener {
+  const routes = new Map(Object.entries(opts.routes).map(([p, r]) => [p.toLowerCase(), r]));
+  const { logger } = opts;
+  return (req, res) => {
+    const route = req.method === 'POST' ? routes.get(canonicalPath(req.url)) : undefined;
+    if (!route) return opts.fallback(req, res);
+    void serveHot(route, canonicalPath(req.url), req, res, opts, logger);
+  };
+}
+
+async function serveHot(route: HotRoute, path: string, req: IncomingMessage, res: ServerResponse, opts: FrontDoorOptions, logger: Logger): Promise<void> {
+  const id = newRequestId(header(req, 'x-request-id'));
+  res.setHeader('x-request-id', id);
+  const log = logger.enabled('info') ? logger.child({ requestId: id }) : logger;
+  if (log.enabled('info')) {
+    const t0 = process.hrtime.bigint();
+    res.once('finish', () => log.info('request', { method: 'POST', path, status: res.statusCode, ms: Number(process.hrtime.bigint() - t0) / 1e6 }));
+  }
+  try {
+    const who = authenticate(opts.proxyApiKeys, presentedKey(header(req, 'authorization'), req.headers['x-api-key']));
+    opts.limiter.take(RateLimiter.who(who, req.socket.remoteAddress));
+    const body = await readJsonObject(req, opts.bodyLimitBytes);
+    await route.handle({ id, path, clientKey: who.key, body, req, res, log });
+  } catch (err) {
+    const apiErr = toApiError(err, log);
+    if (res.headersSent) {
+      res.end();
+      return;
+    }
+    sendJson(res, apiErr.status, route.errorBody ? route.errorBody(apiErr, path) : apiErr.toBody(), apiErr.headers);
+  }
+}
+
+function header(req: IncomingMessage, name: string): string | undefined {
+  const v = req.headers[name];
+  return typeof v === 'string' ? v : undefined;
+}
+
+/** A JSON response in one write: status, headers and body. */
+export function sendJson(res: ServerResponse, status: number, body: unknown, headers?: Record<string, string>): void {
+  const text = JSON.stringify(body);
+  res.statusCode = status;
+  res.setHeader('content-type', 'application/json; charset=utf-8');
+  res.setHeader('content-length', Buffer.byteLength(text));
+  if (headers) for (const k in headers) res.setHeader(k, headers[k]!);
+  res.end(text);
+}
+
+const JSON_TYPE = /^application\/(?:json|[^;\s]+\+json)\s*(?:;|$)/i;
+
+/**
+ * The request body as a JSON object, with the same answers as the Express side's body parser:
+ * 400 for a missing, malformed or non-object body; 413 over the limit; 415 for an unknown
+ * encoding or charset. gzip, deflate and br bodies are inflated (the limit applies after).
+ */
+export async function readJsonObject(req: IncomingMessage, limit: number): Promise<Record<string, unknown>> {
+  const type = header(req, 'content-type');
+  const declared = header(req, 'content-length');
+  const hasBody = (declared !== undefined && declared !== '0') || req.headers['transfer-encoding'] !== undefined;
+  if (!type || !JSON_TYPE.test(type)) {
+    req.resume();
+    throw new ApiError(400, hasBody ? 'Request body must be a JSON object' : 'Request body must be a JSON object (send Content-Type: application/json)', 'invalid_request_error', 'invalid_json');
+  }
+  const charset = /;\s*charset\s*=\s*"?([^";\s]+)/i.exec(type)?.[1]?.toLowerCase();
+  if (charset && charset !== 'utf-8' && charset !== 'utf8') {
+    req.resume();
+    throw new ApiError(415, 'Unsupported content encoding or charset', 'invalid_request_error', 'unsupported_encoding');
+  }
+  if (declared !== undefined && Number(declared) > limit) {
+    req.resume();
+    throw new ApiError(413, `Request body is larger than the limit of ${limit} bytes`, 'invalid_request_error', 'body_too_large');
+  }
+  const raw = await readAll(decoded(req), limit);
+  if (raw.length === 0) {
+    if (declared === undefined && req.headers['transfer-encoding'] === undefined) throw new ApiError(400, 'Request body must be a JSON object (send Content-Type: application/json)', 'invalid_request_error', 'invalid_json');
+    return {};
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(raw.toString('utf8'));
+  } catch {
+    throw new ApiError(400, 'Request body is not valid JSON', 'invalid_request_error', 'invalid_json');
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new ApiError(400, 'Request body must be a JSON object', 'invalid_request_error', 'invalid_json');
+  return value as Record<string, unknown>;
+}
+
+function decoded(req: IncomingMessage): Readable {
+  const enc = (header(req, 'content-encoding') ?? 'identity').trim().toLowerCase();
+  if (enc === 'identity' || enc === '') return req;
+  const inflate = enc === 'gzip' || enc === 'x-gzip' ? createGunzip() : enc === 'deflate' ? createInflate() : enc === 'br' ? createBrotliDecompress() : null;
+  if (!inflate) {
+    req.resume();
+    throw new ApiError(415, 'Unsupported content encoding or charset', 'invalid_request_error', 'unsupported_encoding');
+  }
+  req.on('error', (e) => inflate.destroy(e));
+  return req.pipe(inflate);
+}
+
+function readAll(stream: Readable, limit: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const fail = (e: ApiError) => {
+      cleanup();
+      stream.resume();
+      reject(e);
+    };
+    const onData = (c: Buffer) => {
+      size += c.length;
+      if (size > limit) return fail(new ApiError(413, `Request body is larger than the limit of ${limit} bytes`, 'invalid_request_error', 'body_too_large'));
+      chunks.push(c);
+    };
+    const onEnd = () => {
+      cleanup();
+      resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
+    };
+    const onError = (e: Error) => fail(new ApiError(400, /aborted/i.test(e.message) ? 'Request body was not fully received' : 'Request body could not be read', 'invalid_request_error', /aborted/i.test(e.message) ? 'request_aborted' : 'invalid_body'));
+    const onAborted = () => fail(new ApiError(400, 'Request body was not fully received', 'invalid_request_error', 'request_aborted'));
+    const cleanup = () => {
+      stream.off('data', onData);
+      stream.off('end', onEnd);
+      stream.off('error', onError);
+      stream.off('aborted', onAborted);
+    };
+    stream.on('data', onData);
+    stream.on('end', onEnd);
+    stream.on('error', onError);
+    stream.on('aborted', onAborted);
+  });
+}
