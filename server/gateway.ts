@@ -67,7 +67,7 @@ const RECENT_MAX = 5000;
 export class Gateway {
   private readonly now: () => number;
   /** query fingerprint -> last answered request, for the implicit "asked again" signal. */
-  private readonly recent = new Map<string, { requestId: string; ts: number }>();
+  private readonly recent = new Map<number, { requestId: string; ts: number }>();
   /** Start times of requests not yet recorded (insertion order = start order). */
   private readonly inFlight = new Map<string, number>();
 
@@ -99,7 +99,8 @@ export class Gateway {
       const out = await this.deps.dispatcher.chat(candidates, toProviderRequest(req), this.ctx(req, started));
       const costUsd = sumCost(out.attempts);
       const demo = this.isDemo(out.model);
-      this.record(req, decision, out.attempts, started, { model: out.model, answer: out.result.content, usage: out.result.usage, costUsd, httpStatus: 200, error: null, demo });
+      // Stored right after the answer is written (same event-loop turn), not before it.
+      setImmediate(() => this.record(req, decision, out.attempts, started, { model: out.model, answer: out.result.content, usage: out.result.usage, costUsd, httpStatus: 200, error: null, demo }));
       return { requestId: req.requestId, model: out.model, content: out.result.content, finishReason: out.result.finishReason, usage: out.result.usage, costUsd, decision, attempts: out.attempts, demo };
     } catch (err) {
       throw this.failed(req, decision, started, err);
@@ -244,7 +245,7 @@ export class Gateway {
   /** The same question asked again soon by the same client: the earlier answer did not satisfy. */
   private noteRepeat(req: GatewayRequest, text: string, ts: number): void {
     if (!text) return;
-    const key = createHash('sha1').update(`${req.clientKey ?? ''}\u0000${text.trim().toLowerCase().replace(/\s+/g, ' ')}`).digest('base64');
+    const key = repeatKey(req.clientKey ?? '', text);
     const prev = this.recent.get(key);
     if (prev && ts - prev.ts <= RETRY_WINDOW_MS && prev.requestId !== req.requestId) {
       this.deps.store.recordFeedback({ requestId: prev.requestId, ts, rating: 2, comment: `implicit: same query asked again as ${req.requestId}`, source: 'implicit' });
@@ -253,6 +254,57 @@ export class Gateway {
     this.recent.set(key, { requestId: req.requestId, ts });
     if (this.recent.size > RECENT_MAX) this.recent.delete(this.recent.keys().next().value!);
   }
+}
+
+/** What JavaScript's `\s` matches. */
+function isSpace(c: number): boolean {
+  return c === 32 || (c >= 9 && c <= 13) || c === 0xa0 || c === 0x1680 || (c >= 0x2000 && c <= 0x200a) || c === 0x2028 || c === 0x2029 || c === 0x202f || c === 0x205f || c === 0x3000 || c === 0xfeff;
+}
+
+/**
+ * A 53-bit hash of (client, text) with the text compared as a person would: trimmed, lower-cased,
+ * runs of whitespace as one space. One pass, no intermediate strings (this runs for every request).
+ */
+export function repeatKey(client: string, text: string): number {
+  let h1 = 0xdeadbeef;
+  let h2 = 0x41c6ce57;
+  for (let i = 0; i < client.length; i++) {
+    const c = client.charCodeAt(i);
+    h1 = Math.imul(h1 ^ c, 2654435761);
+    h2 = Math.imul(h2 ^ c, 1597334677);
+  }
+  h1 = Math.imul(h1, 2654435761);
+  h2 = Math.imul(h2 ^ 0xffff, 1597334677);
+  let pendingSpace = false;
+  let started = false;
+  for (let i = 0; i < text.length; i++) {
+    let c = text.charCodeAt(i);
+    if (isSpace(c)) {
+      pendingSpace = started;
+      continue;
+    }
+    if (pendingSpace) {
+      h1 = Math.imul(h1 ^ 32, 2654435761);
+      h2 = Math.imul(h2 ^ 32, 1597334677);
+      pendingSpace = false;
+    }
+    started = true;
+    if (c >= 65 && c <= 90) c += 32;
+    else if (c > 127) {
+      const lower = text[i]!.toLowerCase();
+      for (let j = 0; j < lower.length; j++) {
+        const d = lower.charCodeAt(j);
+        h1 = Math.imul(h1 ^ d, 2654435761);
+        h2 = Math.imul(h2 ^ d, 1597334677);
+      }
+      continue;
+    }
+    h1 = Math.imul(h1 ^ c, 2654435761);
+    h2 = Math.imul(h2 ^ c, 1597334677);
+  }
+  h1 = Math.imul(h1 ^ (h1 >>> 16), 2246822507) ^ Math.imul(h2 ^ (h2 >>> 13), 3266489909);
+  h2 = Math.imul(h2 ^ (h2 >>> 16), 2246822507) ^ Math.imul(h1 ^ (h1 >>> 13), 3266489909);
+  return 4294967296 * (2097151 & h2) + (h1 >>> 0);
 }
 
 export function lastUserText(messages: ChatMessage[]): string {

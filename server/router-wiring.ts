@@ -123,7 +123,7 @@ export class OnlineIndexFeeder {
   constructor(
     private readonly knn: KnnStage,
     private readonly logger: Logger,
-    private readonly opts = { everyMs: 50, budgetMs: 2, maxQueue: 1000, maxOnline: 50_000 },
+    private readonly opts = { everyMs: 50, budgetMs: 1, maxQueue: 1000, maxOnline: 50_000 },
   ) {
     this.timer = setInterval(() => void this.drain(), opts.everyMs);
     this.timer.unref();

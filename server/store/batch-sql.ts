@@ -1,5 +1,5 @@
-// The SQL of one write batch: multi-row INSERTs prepared once per chunk size (a few statements per
-// batch instead of one per row), and model_performance deltas folded in memory, upserted once per cell.
+// The SQL of one write batch: one INSERT per table with the rows bound as a single JSON text (a few
+// statements per batch instead of one per row), and model_performance deltas folded in memory, upserted once per cell.
 import type { RoutingDecision } from '../../router/types.ts';
 import type { Db, PreparedStatement } from './db.ts';
 import type { FeedbackRecord, ModelCallRecord, RequestRecord } from './types.ts';
@@ -16,48 +16,50 @@ export interface FeedbackItem {
 }
 export type QueueItem = RequestItem | FeedbackItem;
 
-/** Rows per statement (256 x 22 parameters stays under SQLite's 32,766 limit); a batch is cut greedily into these sizes, so at most four statements are prepared per table. */
-const CHUNK_SIZES = [256, 32, 4, 1] as const;
-
-/** `INSERT ... VALUES (...), (...) <tail>` for any number of rows, with one prepared statement per chunk size. */
-class MultiRowInsert {
-  private readonly prepared = new Map<number, PreparedStatement>();
+/**
+ * `INSERT INTO t (cols) SELECT value->>0, value->>1, ... FROM json_each(?)`: a whole batch is bound
+ * as one JSON text. Binding every value separately (node-sqlite3 converts each parameter on the
+ * event loop) was the largest cost of storing a request; this way the event loop does one native
+ * JSON.stringify and SQLite decodes the rows on its own thread. One prepared statement per table.
+ */
+class JsonRowsInsert {
+  private stmt: PreparedStatement | null = null;
+  private readonly sql: string;
   private readonly returns: boolean;
 
-  constructor(private readonly db: Db, private readonly head: string, private readonly width: number, private readonly tail = '') {
+  constructor(private readonly db: Db, head: string, width: number, tail = '') {
+    const values = Array.from({ length: width }, (_, i) => `value->>${i}`).join(', ');
+    // `WHERE true` keeps an upsert tail (ON CONFLICT) from being read as a join constraint.
+    this.sql = `${head} SELECT ${values} FROM json_each(?) WHERE true ${tail}`;
     this.returns = /\bRETURNING\b/i.test(tail);
   }
 
-  /** Inserts all rows; returns what a RETURNING tail produced. */
+  /** Inserts all rows in order; returns what a RETURNING tail produced. */
   async run<T = Record<string, unknown>>(rows: unknown[][]): Promise<T[]> {
-    const out: T[] = [];
-    let at = 0;
-    for (const size of CHUNK_SIZES) {
-      while (rows.length - at >= size) {
-        const stmt = await this.statement(size);
-        const params = rows.slice(at, at + size).flat();
-        if (this.returns) out.push(...(await stmt.all<T>(params)));
-        else await stmt.run(params);
-        at += size;
-      }
-    }
-    return out;
-  }
-
-  private async statement(size: number): Promise<PreparedStatement> {
-    let stmt = this.prepared.get(size);
-    if (!stmt) {
-      const row = `(${Array.from({ length: this.width }, () => '?').join(', ')})`;
-      stmt = await this.db.prepare(`${this.head} VALUES ${Array.from({ length: size }, () => row).join(', ')} ${this.tail}`);
-      this.prepared.set(size, stmt);
-    }
-    return stmt;
+    if (rows.length === 0) return [];
+    this.stmt ??= await this.db.prepare(this.sql);
+    const params = [jsonForSqlite(rows)];
+    if (this.returns) return this.stmt.all<T>(params);
+    await this.stmt.run(params);
+    return [];
   }
 
   async finalize(): Promise<void> {
-    await Promise.all([...this.prepared.values()].map((s) => s.finalize()));
-    this.prepared.clear();
+    await this.stmt?.finalize();
+    this.stmt = null;
   }
+}
+
+/** An escaped `\u0000` (not an escaped backslash before "u0000"). */
+const ESCAPED_NUL = /(?<!\\)((?:\\\\)*)\\u0000/g;
+
+/**
+ * JSON for json_each: SQLite's JSON functions end a text at NUL, so a NUL character is stored as
+ * U+FFFD instead of cutting the rest of the text off.
+ */
+export function jsonForSqlite(value: unknown): string {
+  const json = JSON.stringify(value);
+  return json.includes('\\u0000') ? json.replace(ESCAPED_NUL, '$1\\ufffd') : json;
 }
 
 interface CellDelta {
@@ -70,24 +72,24 @@ export const truncateOrNull = (s: string | null | undefined, max: number): strin
   (s == null ? null : s.length > max ? s.slice(0, max) : s);
 
 export class BatchSql {
-  private readonly queries: MultiRowInsert;
-  private readonly decisions: MultiRowInsert;
-  private readonly calls: MultiRowInsert;
-  private readonly feedback: MultiRowInsert;
-  private readonly performance: MultiRowInsert;
+  private readonly queries: JsonRowsInsert;
+  private readonly decisions: JsonRowsInsert;
+  private readonly calls: JsonRowsInsert;
+  private readonly feedback: JsonRowsInsert;
+  private readonly performance: JsonRowsInsert;
   private answeringModels: PreparedStatement | null = null;
 
   constructor(private readonly db: Db) {
-    this.queries = new MultiRowInsert(db, `INSERT INTO queries (id, ts, endpoint, query_text, message_count,
+    this.queries = new JsonRowsInsert(db, `INSERT INTO queries (id, ts, endpoint, query_text, message_count,
       requested_model, stream, language, domain, complexity, features_json, final_model, status, http_status,
       latency_ms, answer, input_tokens, output_tokens, cost_usd, error, demo, client_key_hash)`, 22,
     'ON CONFLICT (id) DO NOTHING RETURNING id');
-    this.decisions = new MultiRowInsert(db, `INSERT OR REPLACE INTO routing_decisions (request_id, ts, method,
+    this.decisions = new JsonRowsInsert(db, `INSERT OR REPLACE INTO routing_decisions (request_id, ts, method,
       selected_model, confidence, reasoning, candidates_json, features_json, timings_json, judge_json)`, 10);
-    this.calls = new MultiRowInsert(db, `INSERT INTO model_calls (request_id, ts, model, attempt, status, http_status,
+    this.calls = new JsonRowsInsert(db, `INSERT INTO model_calls (request_id, ts, model, attempt, status, http_status,
       latency_ms, input_tokens, output_tokens, cost_usd, error)`, 11);
-    this.feedback = new MultiRowInsert(db, 'INSERT INTO user_feedback (request_id, ts, rating, comment, source)', 5);
-    this.performance = new MultiRowInsert(db, `INSERT INTO model_performance (model, domain, language, successes, total,
+    this.feedback = new JsonRowsInsert(db, 'INSERT INTO user_feedback (request_id, ts, rating, comment, source)', 5);
+    this.performance = new JsonRowsInsert(db, `INSERT INTO model_performance (model, domain, language, successes, total,
       latency_sum_ms, rating_sum, rating_count, cost_usd, updated_at)`, 10,
     `ON CONFLICT (model, domain, language) DO UPDATE SET successes = successes + excluded.successes,
       total = total + excluded.total, latency_sum_ms = latency_sum_ms + excluded.latency_sum_ms,
