@@ -1,6 +1,7 @@
 // Typed configuration: env vars plus an optional JSON config file listing models. Loaded once in
 // main.ts; everything else receives the parsed AppConfig. A bad value stops start-up naming the field.
 import { readFileSync, existsSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
 
@@ -92,6 +93,19 @@ const envSchema = z.object({
   SWITCHYARD_CONFIG: z.string().optional(),
   SWITCHYARD_DEMO: boolFromEnv(false),
   SWITCHYARD_LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
+  SWITCHYARD_WORKERS: z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      if (v === undefined || v === '') return 1;
+      if (v === 'auto') return Math.max(1, os.availableParallelism());
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < 1 || n > 64) {
+        ctx.addIssue({ code: z.ZodIssueCode.custom, message: "SWITCHYARD_WORKERS must be an integer between 1 and 64, or 'auto' (one per core)" });
+        return z.NEVER;
+      }
+      return n;
+    }),
   CLAUDE_API_KEY: z.string().optional(),
   ANTHROPIC_BASE_URL: z.string().url().optional(),
   OPENAI_API_KEY: z.string().optional(),
@@ -139,6 +153,8 @@ export interface AppConfig {
   dataDir: string;
   dbPath: string;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
+  /** Proxy processes sharing the port (node:cluster); 1 = a single process. */
+  workers: number;
   /** True when no real upstream is configured and the built-in demo models serve requests. */
   demoMode: boolean;
   models: ModelSpec[];
@@ -306,6 +322,7 @@ export function loadConfig(rawEnv: Record<string, string | undefined>, opts: { c
     dataDir,
     dbPath: env.SWITCHYARD_DB ? path.resolve(cwd, env.SWITCHYARD_DB) : path.join(dataDir, 'switchyard.db'),
     logLevel: env.SWITCHYARD_LOG_LEVEL,
+    workers: env.SWITCHYARD_WORKERS,
     demoMode,
     models,
     secrets,

@@ -6,6 +6,8 @@ import { createLogger } from './logger.ts';
 import { buildServices } from './services.ts';
 import { createApp } from './app.ts';
 import { startAdmin } from './admin/index.ts';
+import cluster from 'node:cluster';
+import { supervise, workerId } from './cluster.ts';
 
 async function main(): Promise<void> {
   let config;
@@ -18,7 +20,11 @@ async function main(): Promise<void> {
     }
     throw e;
   }
-  const logger = createLogger({ level: config.logLevel, secrets: [...Object.values(config.secrets), ...(config.adminToken ? [config.adminToken] : []), ...config.proxyApiKeys] });
+  const rootLogger = createLogger({ level: config.logLevel, secrets: [...Object.values(config.secrets), ...(config.adminToken ? [config.adminToken] : []), ...config.proxyApiKeys] });
+  if (config.workers > 1 && cluster.isPrimary) return supervise(config, rootLogger);
+  // In a cluster, worker 1 serves the admin page (and migrated the database before the others started).
+  const worker = workerId();
+  const logger = worker ? rootLogger.child({ worker }) : rootLogger;
   const services = await buildServices(config, { logger });
   const app = createApp(services);
 
@@ -30,18 +36,18 @@ async function main(): Promise<void> {
   proxy.headersTimeout = 66_000;
   const proxyAddr = proxy.address();
   const proxyPort = typeof proxyAddr === 'object' && proxyAddr ? proxyAddr.port : config.proxyPort;
-  const admin = await startAdmin(services, { port: config.adminPort, proxyPort });
+  const admin = worker <= 1 ? await startAdmin(services, { port: config.adminPort, proxyPort }) : null;
 
-  if (config.demoMode) {
+  if (config.demoMode && worker <= 1) {
     logger.warn('DEMO MODE: no API key or Ollama configured; serving built-in local demo models (answers are canned, not real LLM output)', { models: config.models.map((m) => m.id) });
   }
   logger.info('switchyard started', {
     proxy: `http://${config.host}:${proxyPort}`,
-    admin: admin.url,
+    admin: admin?.url ?? null,
     models: config.models.map((m) => `${m.id} (${m.provider})`),
     db: config.dbPath,
   });
-  if (process.send) process.send({ type: 'ready', proxyPort, adminPort: admin.port });
+  if (process.send) process.send({ type: 'ready', proxyPort, adminPort: admin?.port ?? null });
 
   let stopping = false;
   const shutdown = async (signal: string) => {
@@ -55,7 +61,7 @@ async function main(): Promise<void> {
     force.unref();
     // Stop accepting, let in-flight requests finish, then flush every queued write. The admin side
     // may be waiting for a learner run: it gets the same grace period, no more.
-    const adminClosed = Promise.race([admin.close(), new Promise<void>((r) => setTimeout(r, config.shutdownGraceMs).unref())]);
+    const adminClosed = admin ? Promise.race([admin.close(), new Promise<void>((r) => setTimeout(r, config.shutdownGraceMs).unref())]) : Promise.resolve();
     const closed = Promise.all([new Promise<void>((r) => proxy.close(() => r())), adminClosed]);
     // Connections busy at close() become idle keep-alive sockets once they answer: sweep them.
     proxy.closeIdleConnections();

@@ -1,5 +1,6 @@
 // Operational endpoints: GET /health, GET /models, POST /api/config/weights, POST /api/feedback,
 // POST /api/routing/analyze (a routing decision without calling any model).
+import { workerId } from '../cluster.ts';
 import { Router as ExpressRouter } from 'express';
 import { z } from 'zod';
 import type { Gateway } from '../gateway.ts';
@@ -57,6 +58,8 @@ export function systemRoutes(d: SystemDeps) {
       demo: d.demoMode,
       ...(d.demoMode ? { notice: DEMO_NOTICE } : {}),
       uptime_s: Math.round((Date.now() - d.startedAt) / 1000),
+      // With SWITCHYARD_WORKERS > 1 each worker answers for itself (worker 0 = a single process).
+      process: { pid: process.pid, worker: workerId() },
       models: models.map((m) => ({ id: m.id, provider: m.provider, state: m.state, healthy: m.healthy, enabled: m.enabled, weight: m.weight, consecutive_failures: m.consecutiveFailures, last_error: m.lastError, inflight: m.inflight, demo: m.demo })),
       router: d.router.status?.() ?? {},
       store: { pending_writes: d.store.pending() },

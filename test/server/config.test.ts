@@ -42,6 +42,15 @@ describe('loadConfig', () => {
     assert.throws(() => loadConfig({ MAX_RETRIES: '99' }, { cwd: tmp() }), /MAX_RETRIES/);
   });
 
+  test('SWITCHYARD_WORKERS: 1 by default, a number, or auto (one per core); anything else is refused', () => {
+    assert.equal(loadConfig({}, { cwd: tmp() }).workers, 1);
+    assert.equal(loadConfig({ SWITCHYARD_WORKERS: '3' }, { cwd: tmp() }).workers, 3);
+    assert.equal(loadConfig({ SWITCHYARD_WORKERS: 'auto' }, { cwd: tmp() }).workers, os.availableParallelism());
+    for (const bad of ['0', '1.5', 'many', '65']) {
+      assert.throws(() => loadConfig({ SWITCHYARD_WORKERS: bad }, { cwd: tmp() }), (e: unknown) => e instanceof ConfigError && /SWITCHYARD_WORKERS/.test(e.message), bad);
+    }
+  });
+
   test('a config file lists models with defaults filled in', () => {
     const dir = tmp();
     const file = path.join(dir, 'models.json');

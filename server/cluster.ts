@@ -1,0 +1,114 @@
+// SWITCHYARD_WORKERS > 1: the primary process serves nothing itself; it starts that many proxy
+// processes (node:cluster) sharing the proxy port, restarts one that dies, and on SIGTERM/SIGINT
+// stops them all, each finishing its in-flight requests and flushing its writes first.
+//
+// Worker 1 starts alone first: it migrates the database and serves the admin page; the others
+// start once it is ready. Each worker is a whole gateway with its own SQLite
+// connection (WAL lets them write to one file), router state, breakers and rate-limit buckets.
+import cluster, { type Worker } from 'node:cluster';
+import type { AppConfig } from './config.ts';
+import type { Logger } from './logger.ts';
+
+interface WorkerReady {
+  type: 'ready';
+  proxyPort: number;
+  adminPort: number | null;
+}
+
+/** More than this many unplanned exits in RESTART_WINDOW_MS and the primary gives up (exit 1). */
+const MAX_RESTARTS = 5;
+const RESTART_WINDOW_MS = 60_000;
+const RESTART_DELAY_MS = 1_000;
+
+export function workerId(): number {
+  return cluster.isWorker ? Number(process.env.SWITCHYARD_WORKER_ID ?? cluster.worker?.id ?? 0) : 0;
+}
+
+export async function supervise(config: AppConfig, logger: Logger): Promise<void> {
+  const workers = new Map<number, Worker>();
+  const restarts: number[] = [];
+  let stopping = false;
+
+  const start = (id: number): Promise<WorkerReady> =>
+    new Promise((resolve, reject) => {
+      // Every worker asks for the configured port (even 0): the primary holds one listening socket
+      // per address and port asked for, and hands the connections to the workers in turn.
+      const w = cluster.fork({ SWITCHYARD_WORKER_ID: String(id) });
+      workers.set(id, w);
+      let ready = false;
+      w.on('message', (m: unknown) => {
+        if (!ready && typeof m === 'object' && m !== null && (m as { type?: unknown }).type === 'ready') {
+          ready = true;
+          resolve(m as WorkerReady);
+        }
+      });
+      w.once('exit', (code, signal) => {
+        if (workers.get(id) === w) workers.delete(id);
+        if (!ready) reject(new Error(`worker ${id} exited (${code ?? signal}) before it was ready`));
+        if (stopping) {
+          if (workers.size === 0) allStopped();
+          return;
+        }
+        const now = Date.now();
+        restarts.push(now);
+        while (restarts.length && restarts[0]! < now - RESTART_WINDOW_MS) restarts.shift();
+        if (restarts.length > MAX_RESTARTS) {
+          logger.error('workers keep exiting; stopping', { restarts: restarts.length, windowMs: RESTART_WINDOW_MS });
+          void stop('restart limit', 1);
+          return;
+        }
+        logger.error('worker exited; restarting it', { worker: id, code, signal });
+        setTimeout(() => {
+          if (!stopping) start(id).catch((e: Error) => logger.error('worker restart failed', { worker: id, err: e.message }));
+        }, RESTART_DELAY_MS).unref();
+      });
+    });
+
+  let allStopped: () => void = () => undefined;
+  let exitCode = 0;
+  const stop = async (why: string, code = 0): Promise<void> => {
+    if (stopping) return;
+    stopping = true;
+    exitCode = code;
+    logger.info('stopping workers', { why, workers: workers.size });
+    const gone = new Promise<void>((r) => {
+      allStopped = r;
+      if (workers.size === 0) r();
+    });
+    for (const w of workers.values()) w.process.kill('SIGTERM');
+    // Each worker has the grace period for its requests plus time to flush; then it is killed.
+    const force = setTimeout(() => {
+      logger.warn('workers did not stop in time; killing them');
+      for (const w of workers.values()) w.process.kill('SIGKILL');
+    }, config.shutdownGraceMs + 15_000);
+    force.unref();
+    await gone;
+    clearTimeout(force);
+    logger.info('stopped', { why });
+    process.exit(exitCode);
+  };
+  // A worker that exits non-zero while stopping (could not flush) makes the whole stop fail.
+  cluster.on('exit', (_w, code) => {
+    if (stopping && code !== 0) exitCode = 1;
+  });
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
+
+  let first: WorkerReady;
+  try {
+    first = await start(1);
+  } catch (e) {
+    logger.error('the first worker could not start', { err: (e as Error).message });
+    process.exit(1);
+  }
+  const ids = Array.from({ length: config.workers - 1 }, (_, i) => i + 2);
+  try {
+    await Promise.all(ids.map((id) => start(id)));
+  } catch (e) {
+    logger.error('a worker could not start', { err: (e as Error).message });
+    await stop('start-up failed', 1);
+    return;
+  }
+  logger.info('switchyard workers ready', { workers: config.workers, proxy: `http://${config.host}:${first.proxyPort}`, pids: [...workers.values()].map((w) => w.process.pid) });
+  if (process.send) process.send({ type: 'ready', proxyPort: first.proxyPort, adminPort: first.adminPort, workers: config.workers });
+}

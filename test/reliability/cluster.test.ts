@@ -1,0 +1,97 @@
+// SWITCHYARD_WORKERS=2 on the real entry: two proxy processes share the port, worker 1 serves the
+// admin page, a worker that dies is replaced, and SIGTERM to the primary stops both with every
+// acknowledged request stored in the one SQLite file.
+import { test, describe, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startOpenAIStandIn } from '../standins/openai.ts';
+import type { StandIn } from '../standins/common.ts';
+import { model } from '../helpers/gateway.ts';
+import { requestId, runConcurrent, sleep, spawnSwitchyard, type SwitchyardProcess } from '../helpers/load.ts';
+import { openSqliteStore } from '../../server/store/sqlite.ts';
+
+/** Which worker answered, on a fresh connection each time (the primary deals connections out in turn). */
+async function healthOf(url: string): Promise<{ pid: number; worker: number }> {
+  const res = await fetch(`${url}/health`, { headers: { connection: 'close' } });
+  assert.equal(res.status, 200);
+  return ((await res.json()) as { process: { pid: number; worker: number } }).process;
+}
+
+async function workersSeen(url: string, tries = 12): Promise<Map<number, number>> {
+  const seen = new Map<number, number>();
+  for (let i = 0; i < tries; i++) {
+    const p = await healthOf(url);
+    seen.set(p.worker, p.pid);
+  }
+  return seen;
+}
+
+describe('SWITCHYARD_WORKERS=2 (node:cluster)', () => {
+  let upstream: StandIn;
+  let proc: SwitchyardProcess;
+
+  before(async () => {
+    upstream = await startOpenAIStandIn({ behaviour: { kind: 'ok', delayMs: 5 } });
+    proc = await spawnSwitchyard({
+      models: [model('fast', 'openai', upstream.url)],
+      env: { TEST_KEY: 'sk-test-cluster-key-0001', SWITCHYARD_WORKERS: '2', WRITE_FLUSH_MS: '20', SHUTDOWN_GRACE_MS: '5000' },
+    });
+  });
+  after(async () => {
+    await proc?.stop(2000);
+    await proc?.cleanup();
+    await upstream?.close();
+  });
+
+  test('both workers answer on the one port, each its own process; worker 1 serves the admin page', async () => {
+    const seen = await workersSeen(proc.url);
+    assert.deepEqual([...seen.keys()].sort(), [1, 2]);
+    assert.notEqual(seen.get(1), seen.get(2));
+    assert.ok(![...seen.values()].includes(proc.pid), 'the primary serves no requests itself');
+    const admin = await fetch(`http://127.0.0.1:${proc.ready.adminPort}/login`);
+    assert.equal(admin.status, 200);
+  });
+
+  test('a worker that dies is replaced by a new process with the same worker number', async () => {
+    const before = await workersSeen(proc.url);
+    process.kill(before.get(2)!, 'SIGKILL');
+    const deadline = Date.now() + 15_000;
+    let replaced: number | undefined;
+    while (Date.now() < deadline && replaced === undefined) {
+      await sleep(200);
+      try {
+        const now = await workersSeen(proc.url, 4);
+        const pid = now.get(2);
+        if (pid !== undefined && pid !== before.get(2)) replaced = pid;
+      } catch {
+        // a connection handed to the dying worker: try again
+      }
+    }
+    assert.ok(replaced, 'worker 2 came back as a new process');
+    assert.equal((await workersSeen(proc.url)).get(1), before.get(1), 'worker 1 was left alone');
+  });
+
+  test('SIGTERM to the primary stops both workers (exit 0) and every acknowledged request is in the database', async () => {
+    const ids = await runConcurrent(200, 16, async () => {
+      const id = requestId('cluster');
+      const res = await fetch(`${proc.url}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-request-id': id, connection: 'close' },
+        body: JSON.stringify({ model: 'fast', messages: [{ role: 'user', content: `cluster ${id}` }] }),
+      });
+      assert.equal(res.status, 200);
+      const body = (await res.json()) as { _actual_model_used: string };
+      assert.equal(body._actual_model_used, 'fast');
+      return id;
+    });
+    const code = await proc.stop(20_000);
+    assert.equal(code, 0, `exit code (stderr: ${proc.stderr().slice(0, 500)})`);
+    const store = await openSqliteStore({ path: proc.dbPath });
+    try {
+      const rows = await store.all<{ id: string }>(`select id from queries where id like 'cluster%'`);
+      const stored = new Set(rows.map((r) => r.id));
+      assert.deepEqual(ids.filter((id) => !stored.has(id)), [], 'acknowledged requests missing from the database');
+    } finally {
+      await store.close();
+    }
+  });
+});
