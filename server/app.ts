@@ -34,7 +34,8 @@ export function createApp(s: Services): RequestListener {
   app.use(systemRoutes({ gateway: s.gateway, registry: s.registry, router: s.router, store: s.store, demoMode: config.demoMode, startedAt: s.startedAt, version: s.version }));
   app.use(openaiRoutes(s.registry));
   app.use(notFound());
-  app.use(errorHandler(logger, (err, path) => (ANTHROPIC_PATHS.includes(path) ? anthropicErrorBody(err) : err.toBody())));
+  const anthropicPath = (p: string) => ANTHROPIC_PATHS.includes(p.toLowerCase().replace(/(.)\/$/, '$1'));
+  app.use(errorHandler(logger, (err, path) => (anthropicPath(path) ? anthropicErrorBody(err) : err.toBody())));
 
   const anthropic = anthropicRoute(s.gateway, s.registry);
   return createFrontDoor({

@@ -106,24 +106,42 @@ export interface ProbeResult {
   latencyMs: Percentiles;
 }
 
-/** `count` sequential requests on one keep-alive connection: latency with nothing queued ahead. */
-export async function probeLatency(origin: string, path: string, body: (i: number) => string, count: number, warmup = 200): Promise<ProbeResult> {
-  const client = new Client(origin, { pipelining: 1, keepAliveTimeout: 60_000 });
-  const times: number[] = [];
-  let failures = 0;
+export interface ProbeTarget {
+  origin: string;
+  path: string;
+  body: (i: number) => string;
+}
+
+/**
+ * `count` sequential requests on one keep-alive connection: latency with nothing queued ahead.
+ * With a `baseline`, its requests alternate with the target's one by one (each on its own
+ * connection), so both see the same machine: on a shared VM the latency of everything drifts
+ * by tenths of a millisecond from minute to minute, more than a proxy adds.
+ */
+export async function probeLatency(target: ProbeTarget, count: number, baseline?: ProbeTarget, warmup = 200): Promise<{ target: ProbeResult; baseline: ProbeResult | null }> {
+  const targets = baseline ? [target, baseline] : [target];
+  const clients = targets.map((t) => new Client(t.origin, { pipelining: 1, keepAliveTimeout: 60_000 }));
+  const times: number[][] = targets.map(() => []);
+  const failures = targets.map(() => 0);
   try {
     for (let i = 0; i < warmup + count; i++) {
-      const t0 = process.hrtime.bigint();
-      const res = await client.request({ method: 'POST', path, headers: { 'content-type': 'application/json' }, body: body(i) });
-      await res.body.text();
-      const ms = Number(process.hrtime.bigint() - t0) / 1e6;
-      if (res.statusCode !== 200) failures++;
-      else if (i >= warmup) times.push(ms);
+      for (let k = 0; k < targets.length; k++) {
+        // Alternate which goes first, so neither always follows the other.
+        const j = (i + k) % targets.length;
+        const t = targets[j]!;
+        const t0 = process.hrtime.bigint();
+        const res = await clients[j]!.request({ method: 'POST', path: t.path, headers: { 'content-type': 'application/json' }, body: t.body(i) });
+        await res.body.text();
+        const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+        if (res.statusCode !== 200) failures[j]!++;
+        else if (i >= warmup) times[j]!.push(ms);
+      }
     }
   } finally {
-    await client.close();
+    await Promise.all(clients.map((c) => c.close()));
   }
-  return { samples: times.length, failures, latencyMs: percentiles(times) };
+  const result = (j: number): ProbeResult => ({ samples: times[j]!.length, failures: failures[j]!, latencyMs: percentiles(times[j]!) });
+  return { target: result(0), baseline: baseline ? result(1) : null };
 }
 
 export interface TtfbResult {

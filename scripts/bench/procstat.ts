@@ -1,7 +1,7 @@
 // Per-process CPU time and resident memory read from /proc (Linux), so the benchmark can measure a
 // child process from outside without instrumenting it.
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 
 let ticksPerSecond: number | null = null;
 
@@ -46,3 +46,39 @@ export function procAvailable(): boolean {
 }
 
 export const mb = (bytes: number) => Math.round((bytes / 1024 / 1024) * 10) / 10;
+
+/** The pid and all its descendants (a cluster primary and its workers; nginx master and workers). */
+export function processTree(pid: number): number[] {
+  const parentOf = new Map<number, number>();
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+      parentOf.set(Number(name), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  const tree = [pid];
+  for (let i = 0; i < tree.length; i++) for (const [child, parent] of parentOf) if (parent === tree[i]) tree.push(child);
+  return tree;
+}
+
+/** CPU time of a process and its descendants, ms (children that exited meanwhile are not counted). */
+export function treeCpuTimeMs(pid: number): number {
+  let total = 0;
+  for (const p of processTree(pid)) {
+    try {
+      total += cpuTimeMs(p);
+    } catch {
+      // exited
+    }
+  }
+  return total;
+}
+
+/** RSS of a process and its descendants, bytes, or null when the process is gone. */
+export function treeRssBytes(pid: number): number | null {
+  if (rssBytes(pid) === null) return null;
+  return processTree(pid).reduce((sum, p) => sum + (rssBytes(p) ?? 0), 0);
+}

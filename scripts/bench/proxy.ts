@@ -1,14 +1,14 @@
 // `npm run bench`: how much Switchyard adds on top of an upstream, against the upstream direct and
 // nginx as a plain reverse proxy, all on loopback: throughput, latency, streaming TTFB, CPU per
-// request, memory over a soak. Flags: --soak (60 s soak), --profile (CPU profiles), --quick.
+// request, memory over a 60 s soak. Flags: --profile (CPU profiles), --quick.
 import { mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { repoRoot, spawnNodeChild } from './child.ts';
 import { findNginx, startNginx } from './nginx.ts';
-import { probeLatency, probeTtfb, runLoad } from './load.ts';
-import { cpuTimeMs, mb, procAvailable, rssBytes } from './procstat.ts';
+import { probeLatency, probeTtfb, runLoad, type ProbeTarget } from './load.ts';
+import { mb, procAvailable, rssBytes, treeCpuTimeMs, treeRssBytes } from './procstat.ts';
 import { attachHeapProbe, inspectorUrl } from './inspector.ts';
 import { summarizeProfile, type ProfileSummary } from './profile.ts';
 import { evaluateGoals, printSummary, soakGrowth, type BenchReport, type ScenarioResult, type SoakResult, type SoakSample } from './report.ts';
@@ -19,7 +19,7 @@ import type { ModelSpecInput } from '../../server/config.ts';
 
 const { values: flags } = parseArgs({
   options: {
-    soak: { type: 'boolean', default: false },
+    soak: { type: 'boolean', default: false }, // kept for old scripts: the soak is 60 s by default now
     profile: { type: 'boolean', default: false },
     quick: { type: 'boolean', default: false },
     duration: { type: 'string' },
@@ -35,7 +35,7 @@ const WARMUP_S = quick ? 1 : 2;
 const CONNECTIONS = Number(flags.connections ?? 50);
 const PROBE_N = quick ? 300 : 2000;
 const TTFB_N = quick ? 50 : 300;
-const SOAK_S = flags.soak ? 60 : quick ? 10 : 20;
+const SOAK_S = quick ? 10 : 60;
 const SEEDED = quick ? 2000 : 10_000;
 const UPSTREAM_DELAY_MS = Number(flags['upstream-delay'] ?? 0);
 const MODELS = ['bench-coder', 'bench-fast', 'bench-large'];
@@ -67,16 +67,20 @@ async function storeDrained(origin: string): Promise<void> {
 }
 
 /** Warm up, then load for DURATION_S while reading the serving process's CPU time, then probe. */
-async function measure(name: string, label: string, origin: string, route: string, body: (i: number) => string, pid: number, settle?: () => Promise<void>): Promise<ScenarioResult> {
-  log(`${label}: warm-up ${WARMUP_S} s, load ${DURATION_S} s x ${CONNECTIONS} connections, then ${PROBE_N} sequential requests`);
+/**
+ * Warm up, then load for DURATION_S while reading the serving processes' CPU time (the pid and its
+ * children: cluster workers), then probe one request at a time, alternating with `baseline`.
+ */
+async function measure(name: string, label: string, origin: string, route: string, body: (i: number) => string, pid: number, settle?: () => Promise<void>, baseline?: ProbeTarget): Promise<ScenarioResult> {
+  log(`${label}: warm-up ${WARMUP_S} s, load ${DURATION_S} s x ${CONNECTIONS} connections, then ${PROBE_N} sequential requests${baseline ? ' alternating with direct ones' : ''}`);
   await runLoad({ url: origin + route, body, durationS: WARMUP_S, connections: CONNECTIONS });
-  const cpu0 = cpuTimeMs(pid);
+  const cpu0 = treeCpuTimeMs(pid);
   const load = await runLoad({ url: origin + route, body, durationS: DURATION_S, connections: CONNECTIONS });
-  const cpuMs = cpuTimeMs(pid) - cpu0;
-  const rss = rssBytes(pid);
+  const cpuMs = treeCpuTimeMs(pid) - cpu0;
+  const rss = treeRssBytes(pid);
   await settle?.();
-  const probe = await probeLatency(origin, route, body, PROBE_N);
-  return { name, label, load, probe, cpuMsPerRequest: load.requests ? cpuMs / load.requests : null, rssMbAfter: rss === null ? null : mb(rss) };
+  const probe = await probeLatency({ origin, path: route, body }, PROBE_N, baseline);
+  return { name, label, load, probe: probe.target, probeBaseline: probe.baseline ?? undefined, cpuMsPerRequest: load.requests ? cpuMs / load.requests : null, rssMbAfter: rss === null ? null : mb(rss) };
 }
 
 function switchyardModels(upstreamUrl: string): ModelSpecInput[] {
@@ -171,11 +175,14 @@ async function main(): Promise<void> {
     scenarios.push(await measure('direct', 'upstream direct (no proxy)', upstreamOrigin, '/v1/chat/completions', upstreamBody, upstream.pid));
     ttfb.push({ name: 'direct', label: 'upstream direct', result: await probeTtfb(`${upstreamUrl}/chat/completions`, streamBody('bench'), TTFB_N) });
 
+    // Every proxy's one-at-a-time probe alternates with direct requests (see probeLatency).
+    const direct: ProbeTarget = { origin: upstreamOrigin, path: '/v1/chat/completions', body: upstreamBody };
+
     if (nginxBin) {
       const nginx = await startNginx(nginxBin, upstream.ready.port);
       nginxVersion = nginx.version;
       try {
-        scenarios.push(await measure('nginx', `nginx reverse proxy (${nginx.version.replace(/^nginx version: /, '')}, 1 worker)`, nginx.url, '/v1/chat/completions', upstreamBody, nginx.pid));
+        scenarios.push(await measure('nginx', `nginx reverse proxy (${nginx.version.replace(/^nginx version: /, '')}, 1 worker)`, nginx.url, '/v1/chat/completions', upstreamBody, nginx.pid, undefined, direct));
         ttfb.push({ name: 'nginx', label: 'nginx', result: await probeTtfb(`${nginx.url}/v1/chat/completions`, streamBody('bench'), TTFB_N) });
       } finally {
         await nginx.stop();
@@ -186,7 +193,7 @@ async function main(): Promise<void> {
 
     const nodeProxy = await spawnNodeChild<{ type: 'ready'; port: number }>('scripts/bench/node-proxy.ts', { env: { BENCH_UPSTREAM_ORIGIN: upstreamOrigin } });
     try {
-      scenarios.push(await measure('node-proxy', 'minimal Node proxy (node:http + undici)', `http://127.0.0.1:${nodeProxy.ready.port}`, '/v1/chat/completions', upstreamBody, nodeProxy.pid));
+      scenarios.push(await measure('node-proxy', 'minimal Node proxy (node:http + undici)', `http://127.0.0.1:${nodeProxy.ready.port}`, '/v1/chat/completions', upstreamBody, nodeProxy.pid, undefined, direct));
     } finally {
       await nodeProxy.stop();
     }
@@ -197,14 +204,24 @@ async function main(): Promise<void> {
 
     const sy: SwitchyardProcess = await spawnSwitchyard({ models: switchyardModels(upstreamUrl), env: switchyardEnv, dataDir });
     try {
-      scenarios.push(await measure('switchyard-explicit', 'Switchyard, explicit model (proxy path)', sy.url, '/v1/chat/completions', explicitBody, sy.pid, () => storeDrained(sy.url)));
-      scenarios.push(await measure('switchyard-auto', `Switchyard, model "auto" (routing, kNN over ${SEEDED / 1000}k)`, sy.url, '/v1/chat/completions', autoBody, sy.pid, () => storeDrained(sy.url)));
+      scenarios.push(await measure('switchyard-explicit', 'Switchyard, explicit model (proxy path)', sy.url, '/v1/chat/completions', explicitBody, sy.pid, () => storeDrained(sy.url), direct));
+      scenarios.push(await measure('switchyard-auto', `Switchyard, model "auto" (routing, kNN over ${SEEDED / 1000}k)`, sy.url, '/v1/chat/completions', autoBody, sy.pid, () => storeDrained(sy.url), direct));
       ttfb.push({ name: 'switchyard', label: 'Switchyard, explicit model', result: await probeTtfb(`${sy.url}/v1/chat/completions`, streamBody('bench-fast'), TTFB_N) });
 
     } finally {
       const t0 = Date.now();
       const exitCode = await sy.stop();
       shutdown = { exitCode, ms: Date.now() - t0 };
+    }
+    // The same proxy path with one worker process per core (node:cluster, SWITCHYARD_WORKERS).
+    const workers = os.availableParallelism();
+    if (workers > 1) {
+      const cl: SwitchyardProcess = await spawnSwitchyard({ models: switchyardModels(upstreamUrl), env: { ...switchyardEnv, SWITCHYARD_WORKERS: String(workers) }, dataDir });
+      try {
+        scenarios.push(await measure('switchyard-explicit-cluster', `Switchyard, explicit model, ${workers} workers (SWITCHYARD_WORKERS=${workers})`, cl.url, '/v1/chat/completions', explicitBody, cl.pid, () => storeDrained(cl.url), direct));
+      } finally {
+        await cl.stop();
+      }
     }
     soak = await soakRun(upstreamUrl, dataDir);
 

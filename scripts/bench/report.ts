@@ -9,6 +9,8 @@ export interface ScenarioResult {
   label: string;
   load: LoadResult;
   probe: ProbeResult;
+  /** Direct requests alternated with this row's probe, one by one (the baseline for "added"). */
+  probeBaseline?: ProbeResult;
   /** CPU time of the serving process (upstream, nginx or Switchyard) per request, ms. */
   cpuMsPerRequest: number | null;
   rssMbAfter: number | null;
@@ -72,19 +74,29 @@ export function soakGrowth(samples: SoakSample[]): { heapGrowthMb: number; rssGr
   return { heapGrowthMb: round(last.heapMb - first.heapMb), rssGrowthMb: round(last.rssMb - Math.max(...half.map((s) => s.rssMb))) };
 }
 
+/** Added p50 latency against the direct requests measured alongside (else the direct row's probe). */
+export function addedP50(s: ScenarioResult, direct: ScenarioResult | undefined): number | null {
+  const base = s.probeBaseline ?? direct?.probe;
+  return base && s !== direct ? s.probe.latencyMs.p50 - base.latencyMs.p50 : null;
+}
+
 export function evaluateGoals(scenarios: ScenarioResult[], soak: SoakResult | null): Goal[] {
   const get = (name: string) => scenarios.find((s) => s.name === name);
   const direct = get('direct');
   const nginx = get('nginx');
   const proxy = get('switchyard-explicit');
+  const cluster = get('switchyard-explicit-cluster');
   const goals: Goal[] = [];
-  if (direct && proxy) {
-    const added = proxy.probe.latencyMs.p50 - direct.probe.latencyMs.p50;
+  const added = proxy ? addedP50(proxy, direct) : null;
+  if (added !== null) {
     goals.push({ goal: 'added p50 latency, proxy path (explicit model), one request at a time', target: '< 1 ms', measured: `${f3(added)} ms`, verdict: added < 1 ? 'PASS' : 'FAIL' });
   }
   if (nginx && proxy) {
-    const share = proxy.load.rps / nginx.load.rps;
-    goals.push({ goal: "throughput, proxy path, as a share of nginx's", target: '>= 25%', measured: `${f1(100 * share)}%`, verdict: share >= 0.25 ? 'PASS' : 'FAIL' });
+    // The issue allows using every core: the better of one process and one worker per core.
+    const best = cluster && cluster.load.rps > proxy.load.rps ? cluster : proxy;
+    const share = best.load.rps / nginx.load.rps;
+    const other = best === cluster ? `; one process: ${f1((100 * proxy.load.rps) / nginx.load.rps)}%` : cluster ? `; ${cluster.label.replace(/^Switchyard, explicit model, /, '')}: ${f1((100 * cluster.load.rps) / nginx.load.rps)}%` : '';
+    goals.push({ goal: "throughput, proxy path, as a share of nginx's", target: '>= 25%', measured: `${f1(100 * share)}% (${best === cluster ? 'cluster' : 'one process'}${other})`, verdict: share >= 0.25 ? 'PASS' : 'FAIL' });
   } else {
     goals.push({ goal: "throughput, proxy path, as a share of nginx's", target: '>= 25%', measured: 'nginx not installed', verdict: 'SKIPPED' });
   }
@@ -113,7 +125,8 @@ export function renderMarkdown(r: BenchReport): string {
     `|---|---:|---:|---:|---:|---:|---:|---:|---:|`,
   );
   for (const s of r.scenarios) {
-    const added = direct && s !== direct ? f3(s.probe.latencyMs.p50 - direct.probe.latencyMs.p50) : '–';
+    const a = addedP50(s, direct);
+    const added = a === null ? '–' : f3(a);
     lines.push(
       `| ${s.label} | ${s.load.rps} | ${f2(s.load.latencyMs.p50)} / ${f2(s.load.latencyMs.p99)} | ${f3(s.probe.latencyMs.p50)} | ${added} | ${s.cpuMsPerRequest === null ? '–' : f3(s.cpuMsPerRequest)} | ${s.rssMbAfter ?? '–'} | ${ratio(s.load.rps, direct)} | ${ratio(s.load.rps, nginx)} |`,
     );

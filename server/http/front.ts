@@ -39,9 +39,13 @@ export interface FrontDoorOptions {
   bodyLimitBytes: number;
 }
 
-/** Express's default matching: case-insensitive, optional trailing slash, query ignored. */
+/** Express's default matching: case-insensitive, optional trailing slash, query ignored; an absolute-form target (`POST http://host/path`) counts by its path. */
 function canonicalPath(url: string | undefined): string {
   let p = url ?? '/';
+  if (!p.startsWith('/')) {
+    const m = /^[a-z][a-z0-9+.-]*:\/\/[^/?#]*/i.exec(p);
+    if (m) p = p.slice(m[0].length) || '/';
+  }
   const q = p.indexOf('?');
   if (q >= 0) p = p.slice(0, q);
   if (p.length > 1 && p.endsWith('/')) p = p.slice(0, -1);
@@ -99,9 +103,11 @@ export function sendJson(res: ServerResponse, status: number, body: unknown, hea
 const JSON_TYPE = /^application\/(?:json|[^;\s]+\+json)\s*(?:;|$)/i;
 
 /**
- * The request body as a JSON object, with the same answers as the Express side's body parser:
+ * The request body as a JSON object, refused the way the Express side's body parser refuses:
  * 400 for a missing, malformed or non-object body; 413 over the limit; 415 for an unknown
- * encoding or charset. gzip, deflate and br bodies are inflated (the limit applies after).
+ * encoding or charset. gzip, deflate and br bodies are inflated (the limit applies after, and
+ * inflating stops at the limit). Whatever is left of a refused body is read and dropped, so the
+ * keep-alive connection stays usable.
  */
 export async function readJsonObject(req: IncomingMessage, limit: number): Promise<Record<string, unknown>> {
   const type = header(req, 'content-type');
@@ -116,11 +122,12 @@ export async function readJsonObject(req: IncomingMessage, limit: number): Promi
     req.resume();
     throw new ApiError(415, 'Unsupported content encoding or charset', 'invalid_request_error', 'unsupported_encoding');
   }
-  if (declared !== undefined && Number(declared) > limit) {
+  const encoded = (header(req, 'content-encoding') ?? 'identity').trim().toLowerCase();
+  if (declared !== undefined && Number(declared) > limit && (encoded === 'identity' || encoded === '')) {
     req.resume();
     throw new ApiError(413, `Request body is larger than the limit of ${limit} bytes`, 'invalid_request_error', 'body_too_large');
   }
-  const raw = await readAll(decoded(req), limit);
+  const raw = await readAll(req, decoded(req, encoded), limit);
   if (raw.length === 0) {
     if (declared === undefined && req.headers['transfer-encoding'] === undefined) throw new ApiError(400, 'Request body must be a JSON object (send Content-Type: application/json)', 'invalid_request_error', 'invalid_json');
     return {};
@@ -135,8 +142,7 @@ export async function readJsonObject(req: IncomingMessage, limit: number): Promi
   return value as Record<string, unknown>;
 }
 
-function decoded(req: IncomingMessage): Readable {
-  const enc = (header(req, 'content-encoding') ?? 'identity').trim().toLowerCase();
+function decoded(req: IncomingMessage, enc: string): Readable {
   if (enc === 'identity' || enc === '') return req;
   const inflate = enc === 'gzip' || enc === 'x-gzip' ? createGunzip() : enc === 'deflate' ? createInflate() : enc === 'br' ? createBrotliDecompress() : null;
   if (!inflate) {
@@ -147,13 +153,19 @@ function decoded(req: IncomingMessage): Readable {
   return req.pipe(inflate);
 }
 
-function readAll(stream: Readable, limit: number): Promise<Buffer> {
+/** Reads `stream` (the request, or its inflater) up to `limit` bytes. */
+function readAll(req: IncomingMessage, stream: Readable, limit: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
     const fail = (e: ApiError) => {
       cleanup();
-      stream.resume();
+      if (stream !== req) {
+        // Stop inflating (a small body can inflate to gigabytes) and drop the rest of the raw body.
+        req.unpipe(stream as unknown as NodeJS.WritableStream);
+        stream.destroy();
+      }
+      req.resume();
       reject(e);
     };
     const onData = (c: Buffer) => {

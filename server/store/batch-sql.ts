@@ -50,16 +50,19 @@ class JsonRowsInsert {
   }
 }
 
-/** An escaped `\u0000` (not an escaped backslash before "u0000"). */
-const ESCAPED_NUL = /(?<!\\)((?:\\\\)*)\\u0000/g;
+/**
+ * An escaped NUL or lone surrogate in JSON.stringify's output (which escapes exactly those, and
+ * writes paired surrogates as they are), not preceded by an escaping backslash.
+ */
+const UNSTORABLE = /(?<!\\)((?:\\\\)*)\\u(?:0000|d[89a-f][0-9a-f]{2})/g;
 
 /**
- * JSON for json_each: SQLite's JSON functions end a text at NUL, so a NUL character is stored as
- * U+FFFD instead of cutting the rest of the text off.
+ * JSON for json_each. SQLite's JSON functions end a text at NUL and turn a lone surrogate into
+ * invalid UTF-8, so both are stored as U+FFFD (as binding a JS string would store a lone surrogate).
  */
 export function jsonForSqlite(value: unknown): string {
   const json = JSON.stringify(value);
-  return json.includes('\\u0000') ? json.replace(ESCAPED_NUL, '$1\\ufffd') : json;
+  return /\\u(?:0000|d[89a-f])/.test(json) ? json.replace(UNSTORABLE, '$1\\ufffd') : json;
 }
 
 interface CellDelta {

@@ -5,6 +5,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { QueryFeatures, RoutingDecision } from '../../router/types.ts';
+import { jsonForSqlite } from '../../server/store/batch-sql.ts';
 import { Db } from '../../server/store/db.ts';
 import { migrate, migrations } from '../../server/store/migrations.ts';
 import { openSqliteStore, type SqliteStoreOptions, type StoreLogLevel } from '../../server/store/sqlite.ts';
@@ -300,5 +301,66 @@ describe('batched writer', () => {
     await assert.rejects(store.close(), /1 records not written/);
     await locker.run('ROLLBACK');
     await locker.close();
+  });
+});
+
+describe('text round-trip through the JSON batch insert', () => {
+  // Backslash-u-0000 as six plain characters, then a real NUL character.
+  const LITERAL_ESCAPE = '\\u0000';
+  const NUL = '\u0000';
+  const tricky = (label: string) =>
+    `${label}: emoji 🚦👩‍💻, CJK 交通信号灯は赤, "double" and 'single' quotes, a backslash \\ and C:\\path\\n,` +
+    ` a newline\nand a tab\t, literal ${LITERAL_ESCAPE} and \\${LITERAL_ESCAPE}, a NUL [${NUL}] and one after a backslash \\${NUL} end`;
+  const stored = (text: string) => text.replaceAll(NUL, '\uFFFD');
+
+  test('jsonForSqlite: plain values are JSON.stringify unchanged; real NULs become U+FFFD, escaped-looking text is kept', () => {
+    const plain = [['a', 1, null, true, 'x\\u0000y', 'q"\\', '🚦 交通', 1.5]];
+    assert.equal(jsonForSqlite(plain), JSON.stringify(plain));
+    assert.equal(jsonForSqlite('a\u0000b'), '"a\\ufffdb"');
+    assert.equal(jsonForSqlite(`${LITERAL_ESCAPE}`), JSON.stringify(LITERAL_ESCAPE), 'six characters, not a NUL');
+    assert.equal(jsonForSqlite(`\\${NUL}`), '"\\\\\\ufffd"', 'a backslash then a NUL');
+    assert.equal(jsonForSqlite(`\\\\${LITERAL_ESCAPE}`), JSON.stringify(`\\\\${LITERAL_ESCAPE}`), 'escaped backslashes before the literal text');
+    const value = [[tricky('q'), 7, null], [NUL.repeat(3), `${NUL}${LITERAL_ESCAPE}${NUL}`]];
+    const out = jsonForSqlite(value);
+    assert.deepEqual(JSON.parse(out), [[stored(tricky('q')), 7, null], ['\uFFFD'.repeat(3), `\uFFFD${LITERAL_ESCAPE}\uFFFD`]]);
+  });
+
+  test('query text, answer, error, reasoning and comment keep emoji, CJK, quotes, backslashes, newlines and a literal \\u0000; a real NUL is stored as U+FFFD', async () => {
+    const { store } = await tmpStore({ flushMs: 60_000 });
+    const req = request('tricky-1', { queryText: tricky('query'), answer: tricky('answer'), error: tricky('error') });
+    store.recordRequest(req, { ...decision('model-a'), reasoning: tricky('reasoning') }, [call('tricky-1', { status: 'error', httpStatus: 500, error: tricky('call error') })]);
+    store.recordFeedback({ requestId: 'tricky-1', ts: 2_000, rating: 4, comment: tricky('comment'), source: 'user' });
+    // Numeric-looking text stays text (json_each's ->> must not turn it into a number).
+    store.recordRequest(request('tricky-2', { queryText: '007', answer: '1e3' }), null, []);
+    await store.flush();
+    assert.equal(store.pending(), 0);
+
+    const got = await store.getRequest('tricky-1');
+    assert.ok(got, 'the request was written');
+    assert.equal(got.queryText, stored(tricky('query')));
+    assert.equal(got.answer, stored(tricky('answer')));
+    assert.equal(got.error, stored(tricky('error')));
+    assert.equal(got.decision?.reasoning, stored(tricky('reasoning')));
+    assert.equal(got.calls[0]?.error, stored(tricky('call error')));
+    assert.equal(got.feedback[0]?.comment, stored(tricky('comment')));
+    // The text after each NUL survived, and the six literal characters are still six characters.
+    assert.ok(got.queryText.endsWith('\\\uFFFD end'));
+    assert.ok(got.queryText.includes(`literal ${LITERAL_ESCAPE} and \\${LITERAL_ESCAPE}`));
+    assert.ok(!got.queryText.includes(NUL));
+
+    // The same straight from SQL: stored as TEXT, with the exact length.
+    const [row] = await store.all<{ q: string; qt: string; ql: number; a: string }>(
+      "SELECT query_text AS q, typeof(query_text) AS qt, length(query_text) AS ql, answer AS a FROM queries WHERE id = 'tricky-1'",
+    );
+    assert.equal(row?.qt, 'text');
+    assert.equal(row?.q, stored(tricky('query')));
+    assert.equal(row?.ql, [...stored(tricky('query'))].length, 'SQLite length() counts code points');
+    assert.equal(row?.a, stored(tricky('answer')));
+
+    const numeric = await store.all<{ q: unknown; qt: string; a: unknown; at: string }>(
+      "SELECT query_text AS q, typeof(query_text) AS qt, answer AS a, typeof(answer) AS at FROM queries WHERE id = 'tricky-2'",
+    );
+    assert.deepEqual(numeric, [{ q: '007', qt: 'text', a: '1e3', at: 'text' }]);
+    await store.close();
   });
 });
