@@ -26,7 +26,7 @@ Every number below comes from \`bench-results/proxy.json\` of that run.
 
 ## Results
 
-A fast OpenAI-compatible upstream on loopback answers every chat request at once${s.upstreamDelayMs ? ` after ${s.upstreamDelayMs} ms` : ''} with a small fixed answer, so what is left is the cost of the proxy itself. Load: ${s.connections} keep-alive connections for ${s.durationS} s per row (after a warm-up), every request with a different query text; then ${s.probeRequests} requests one at a time for the unloaded latency.
+A fast OpenAI-compatible upstream on loopback answers every chat request at once${s.upstreamDelayMs ? ` after ${s.upstreamDelayMs} ms` : ''} with a small fixed answer, so what is left is the cost of the proxy itself. Load: ${s.connections} keep-alive connections, ${s.durationS} s per row in ${s.rounds ?? 1} rounds of ${Math.round(s.durationS / (s.rounds ?? 1))} s interleaved across the rows (after a warm-up), every request with a different query text; a row's req/s is its median round. Then ${s.probeRequests} requests one at a time per row, alternating one by one with direct requests to the upstream, for the latency a proxy adds.
 
 ${renderMarkdown(r)}
 
@@ -38,8 +38,7 @@ ${r.notes.map((n) => `- ${n}`).join('\n')}
 ## How to reproduce
 
 \`\`\`sh
-npm run bench                 # about 2 minutes: direct, nginx (if installed), Switchyard explicit and auto, TTFB, 20 s soak
-npm run bench -- --soak       # the memory check runs 60 s instead of 20 s
+npm run bench                 # about 4 minutes: direct, nginx (if installed), Switchyard explicit, auto and cluster, TTFB, 60 s soak
 npm run bench -- --profile    # also writes CPU profiles to bench-results/profiles/ and ranks the hot functions
 npm run bench -- --quick      # a short smoke run (does not rewrite this file)
 npm run bench -- --connections 100 --duration 20 --upstream-delay 50
@@ -49,11 +48,12 @@ nginx is optional: with \`apt-get install -y nginx\` the bench also runs nginx (
 
 ## Method
 
-- **Processes.** The upstream (\`scripts/bench/upstream.ts\`, node:http, keep-alive), nginx and Switchyard (\`node --import tsx server/main.ts\`, the real entry, log level warn) each run in their own process; autocannon runs in the bench process. All traffic is on 127.0.0.1.
+- **Processes.** The upstream (\`scripts/bench/upstream.ts\`, node:http, keep-alive), nginx, the minimal Node proxy and Switchyard (\`node --import tsx server/main.ts\`, the real entry, log level warn; one process per Switchyard row, all on the one seeded database) each run in their own process, all started before the load; autocannon runs in the bench process. All traffic is on 127.0.0.1.
+- **Interleaving.** On a shared virtual machine the speed of everything drifts from minute to minute by more than a proxy adds; rows measured one after the other compare different machines. So every row gets its load in rounds, round-robin across the rows, and its req/s is the median of its rounds (the rounds are in \`bench-results/proxy.json\`); likewise each row's one-at-a-time requests alternate with direct ones, and "added" is against those.
 - **Switchyard setup.** Three models (\`bench-coder\`, \`bench-fast\`, \`bench-large\`) on the bench upstream via the \`openai\` provider. Before it starts, ${r.seed ? `${r.seed.requests} past requests (${r.seed.ratings} rated) are stored and the learner (\`learner/job.ts\`) builds priors, profiles and the kNN index (learner run: ${r.seed.learnerMs} ms, status ${r.seed.learnerStatus})` : 'the store is seeded and the learner run'}, so \`model: "auto"\` goes through the built-in embedder and a kNN search over them. Every request is stored in SQLite as in production.
-- **One at a time** runs after the load, once Switchyard has written its queued records (\`/health\` pending_writes is 0), so it measures an idle server.
+- **One at a time** runs after the load, once Switchyard has written its queued records (\`/health\` pending_writes is 0), so it measures an idle server; its texts are ones the load did not send (a repeated text counts as "asked again").
 - **Explicit model** (\`model: "bench-fast"\`) is the pure proxy path: validation, dispatch, the upstream call, the answer, the stored record.
-- **CPU per request** is the serving process's user+system time (\`/proc/<pid>/stat\`) during the loaded run divided by the requests served; for "direct" it is the upstream's own cost.
+- **CPU per request** is the serving process's user+system time (\`/proc/<pid>/stat\`, with its child processes: nginx workers, cluster workers) over the whole loaded phase, including writes it caught up on afterwards, divided by the requests it served; for "direct" it is the upstream's time during the direct rounds only.
 - **TTFB** is measured with fetch over ${s.ttfbStreams} sequential streaming requests: request sent to first body byte.
 - **Memory** is the RSS of the Switchyard process (\`/proc/<pid>/status\`) every 5 s during a soak of mixed explicit and auto requests; growth is the end of the run against the highest sample of its first half.
 ${r.profiles.length ? `

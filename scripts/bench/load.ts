@@ -49,6 +49,34 @@ export interface LoadResult {
   /** Latency of 2xx responses under load, ms (exact, from each response's own timing). */
   latencyMs: Percentiles;
   statusCodes: Record<string, number>;
+  /** Every 2xx latency (for merging rounds; not written to the report). */
+  latencies?: number[];
+  /** req/s of each round, when the result merges several. */
+  roundsRps?: number[];
+}
+
+/**
+ * Several rounds of one row as one result: throughput is the median round's (robust to a round
+ * that shared the machine with something else), latencies are pooled, counts are summed.
+ */
+export function mergeRounds(rounds: LoadResult[]): LoadResult {
+  const sorted = rounds.map((r) => r.rps).sort((a, b) => a - b);
+  const statusCodes: Record<string, number> = {};
+  for (const r of rounds) for (const [k, v] of Object.entries(r.statusCodes)) statusCodes[k] = (statusCodes[k] ?? 0) + v;
+  const sum = (f: (r: LoadResult) => number) => rounds.reduce((a, r) => a + f(r), 0);
+  return {
+    durationS: sum((r) => r.durationS),
+    connections: rounds[0]?.connections ?? 0,
+    requests: sum((r) => r.requests),
+    rps: sorted.length ? Math.round((sorted[Math.floor((sorted.length - 1) / 2)]! + sorted[Math.ceil((sorted.length - 1) / 2)]!) / 2) : 0,
+    ok: sum((r) => r.ok),
+    non2xx: sum((r) => r.non2xx),
+    errors: sum((r) => r.errors),
+    timeouts: sum((r) => r.timeouts),
+    latencyMs: percentiles(rounds.flatMap((r) => r.latencies ?? [])),
+    statusCodes,
+    roundsRps: rounds.map((r) => r.rps),
+  };
 }
 
 export interface LoadOptions {
@@ -58,12 +86,14 @@ export interface LoadOptions {
   durationS: number;
   connections: number;
   headers?: Record<string, string>;
+  /** Index of the first body (rounds of one row continue where the last one stopped). */
+  firstIndex?: number;
 }
 
 /** POST over `connections` keep-alive connections for `durationS` seconds. */
 export async function runLoad(opts: LoadOptions): Promise<LoadResult> {
   const latencies: number[] = [];
-  let n = 0;
+  let n = opts.firstIndex ?? 0;
   // autocannon's own idReplacement miscounts Content-Length with this hyperid version; build bodies here.
   const setupRequest = (req: { body?: string }) => {
     req.body = opts.body(n++);
@@ -73,7 +103,7 @@ export async function runLoad(opts: LoadOptions): Promise<LoadResult> {
     url: opts.url,
     method: 'POST',
     headers: { 'content-type': 'application/json', ...opts.headers },
-    body: opts.body(0),
+    body: opts.body(n),
     requests: [{ setupRequest }],
     connections: opts.connections,
     duration: opts.durationS,
@@ -97,6 +127,7 @@ export async function runLoad(opts: LoadOptions): Promise<LoadResult> {
     timeouts: r.timeouts,
     latencyMs: percentiles(latencies),
     statusCodes,
+    latencies,
   };
 }
 

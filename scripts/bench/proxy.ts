@@ -7,7 +7,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { repoRoot, spawnNodeChild } from './child.ts';
 import { findNginx, startNginx } from './nginx.ts';
-import { probeLatency, probeTtfb, runLoad, type ProbeTarget } from './load.ts';
+import { mergeRounds, probeLatency, probeTtfb, runLoad, type LoadResult, type ProbeTarget } from './load.ts';
 import { mb, procAvailable, rssBytes, treeCpuTimeMs, treeRssBytes } from './procstat.ts';
 import { attachHeapProbe, inspectorUrl } from './inspector.ts';
 import { summarizeProfile, type ProfileSummary } from './profile.ts';
@@ -30,7 +30,10 @@ const { values: flags } = parseArgs({
 });
 
 const quick = flags.quick;
-const DURATION_S = Number(flags.duration ?? (quick ? 3 : 10));
+const ROUNDS = quick ? 2 : 4;
+/** Load per row, in seconds, split into ROUNDS interleaved rounds. */
+const DURATION_S = Number(flags.duration ?? (quick ? 4 : 12));
+const ROUND_S = Math.max(1, Math.round(DURATION_S / ROUNDS));
 const WARMUP_S = quick ? 1 : 2;
 const CONNECTIONS = Number(flags.connections ?? 50);
 const PROBE_N = quick ? 300 : 2000;
@@ -67,20 +70,62 @@ async function storeDrained(origin: string): Promise<void> {
 }
 
 /** Warm up, then load for DURATION_S while reading the serving process's CPU time, then probe. */
+const ROUTE = '/v1/chat/completions';
+
+interface Row {
+  name: string;
+  label: string;
+  origin: string;
+  body: (i: number) => string;
+  pid: number;
+  /** The row has its process to itself: all its CPU time during the phase (queued writes too) is the row's. */
+  ownProcess: boolean;
+  /** Wait until the process has caught up with deferred work (Switchyard: queued writes). */
+  settle?: () => Promise<void>;
+  /** Direct requests alternated with this row's one-at-a-time probe. */
+  baseline?: ProbeTarget;
+}
+
 /**
- * Warm up, then load for DURATION_S while reading the serving processes' CPU time (the pid and its
- * children: cluster workers), then probe one request at a time, alternating with `baseline`.
+ * Every row in ROUNDS rounds, interleaved (row 1, row 2, ..., row 1, ...), so a noisy neighbour on
+ * a shared machine slows every row alike instead of whichever happened to run at that moment; a
+ * row's throughput is its median round. Then each row's one-at-a-time probe, after the store
+ * has caught up.
  */
-async function measure(name: string, label: string, origin: string, route: string, body: (i: number) => string, pid: number, settle?: () => Promise<void>, baseline?: ProbeTarget): Promise<ScenarioResult> {
-  log(`${label}: warm-up ${WARMUP_S} s, load ${DURATION_S} s x ${CONNECTIONS} connections, then ${PROBE_N} sequential requests${baseline ? ' alternating with direct ones' : ''}`);
-  await runLoad({ url: origin + route, body, durationS: WARMUP_S, connections: CONNECTIONS });
-  const cpu0 = treeCpuTimeMs(pid);
-  const load = await runLoad({ url: origin + route, body, durationS: DURATION_S, connections: CONNECTIONS });
-  const cpuMs = treeCpuTimeMs(pid) - cpu0;
-  const rss = treeRssBytes(pid);
-  await settle?.();
-  const probe = await probeLatency({ origin, path: route, body }, PROBE_N, baseline);
-  return { name, label, load, probe: probe.target, probeBaseline: probe.baseline ?? undefined, cpuMsPerRequest: load.requests ? cpuMs / load.requests : null, rssMbAfter: rss === null ? null : mb(rss) };
+async function measureRows(rows: Row[]): Promise<ScenarioResult[]> {
+  log(`load: ${rows.length} rows interleaved, ${ROUNDS} rounds of ${ROUND_S} s x ${CONNECTIONS} connections each (after a ${WARMUP_S} s warm-up per row)`);
+  const next = rows.map(() => 0);
+  const load = async (i: number, durationS: number): Promise<LoadResult> => {
+    const r = rows[i]!;
+    const l = await runLoad({ url: r.origin + ROUTE, body: r.body, durationS, connections: CONNECTIONS, firstIndex: next[i] });
+    next[i]! += l.requests + CONNECTIONS;
+    return l;
+  };
+  for (let i = 0; i < rows.length; i++) await load(i, WARMUP_S);
+  for (const r of rows) await r.settle?.();
+  const cpuStart = rows.map((r) => treeCpuTimeMs(r.pid));
+  const windowCpu = rows.map(() => 0);
+  const rounds: LoadResult[][] = rows.map(() => []);
+  for (let k = 0; k < ROUNDS; k++) {
+    for (let i = 0; i < rows.length; i++) {
+      const c = treeCpuTimeMs(rows[i]!.pid);
+      rounds[i]!.push(await load(i, ROUND_S));
+      windowCpu[i]! += treeCpuTimeMs(rows[i]!.pid) - c;
+    }
+  }
+  for (const r of rows) await r.settle?.();
+  const results: ScenarioResult[] = [];
+  for (let i = 0; i < rows.length; i++) {
+    const r = rows[i]!;
+    const merged = mergeRounds(rounds[i]!);
+    const cpuMs = r.ownProcess ? treeCpuTimeMs(r.pid) - cpuStart[i]! : windowCpu[i]!;
+    const rss = treeRssBytes(r.pid);
+    log(`${r.label}: ${merged.rps} req/s (rounds ${merged.roundsRps!.join(', ')}); ${PROBE_N} sequential requests${r.baseline ? ' alternating with direct ones' : ''}`);
+    // Texts the load did not use: a repeated text counts as "asked again" in Switchyard.
+    const probe = await probeLatency({ origin: r.origin, path: ROUTE, body: (j) => r.body(10_000_000 + j) }, PROBE_N, r.baseline);
+    results.push({ name: r.name, label: r.label, load: merged, probe: probe.target, probeBaseline: probe.baseline ?? undefined, cpuMsPerRequest: merged.requests ? cpuMs / merged.requests : null, rssMbAfter: rss === null ? null : mb(rss) });
+  }
+  return results;
 }
 
 function switchyardModels(upstreamUrl: string): ModelSpecInput[] {
@@ -171,58 +216,59 @@ async function main(): Promise<void> {
   let nginxVersion: string | null = null;
   const dataDir = await mkdtemp(path.join(os.tmpdir(), 'switchyard-bench-'));
 
+  // Every server of the run is up at once; the rows' load is interleaved (measureRows).
+  const stops: (() => Promise<unknown>)[] = [];
   try {
-    scenarios.push(await measure('direct', 'upstream direct (no proxy)', upstreamOrigin, '/v1/chat/completions', upstreamBody, upstream.pid));
-    ttfb.push({ name: 'direct', label: 'upstream direct', result: await probeTtfb(`${upstreamUrl}/chat/completions`, streamBody('bench'), TTFB_N) });
-
     // Every proxy's one-at-a-time probe alternates with direct requests (see probeLatency).
-    const direct: ProbeTarget = { origin: upstreamOrigin, path: '/v1/chat/completions', body: upstreamBody };
+    const direct: ProbeTarget = { origin: upstreamOrigin, path: ROUTE, body: upstreamBody };
+    const rows: Row[] = [{ name: 'direct', label: 'upstream direct (no proxy)', origin: upstreamOrigin, body: upstreamBody, pid: upstream.pid, ownProcess: false }];
 
+    let nginxUrl: string | null = null;
     if (nginxBin) {
       const nginx = await startNginx(nginxBin, upstream.ready.port);
+      stops.push(nginx.stop);
       nginxVersion = nginx.version;
-      try {
-        scenarios.push(await measure('nginx', `nginx reverse proxy (${nginx.version.replace(/^nginx version: /, '')}, 1 worker)`, nginx.url, '/v1/chat/completions', upstreamBody, nginx.pid, undefined, direct));
-        ttfb.push({ name: 'nginx', label: 'nginx', result: await probeTtfb(`${nginx.url}/v1/chat/completions`, streamBody('bench'), TTFB_N) });
-      } finally {
-        await nginx.stop();
-      }
+      nginxUrl = nginx.url;
+      rows.push({ name: 'nginx', label: `nginx reverse proxy (${nginx.version.replace(/^nginx version: /, '')}, 1 worker)`, origin: nginx.url, body: upstreamBody, pid: nginx.pid, ownProcess: true, baseline: direct });
     } else {
       notes.push('nginx is not installed, so the nginx baseline was skipped (apt-get install -y nginx to include it).');
     }
 
     const nodeProxy = await spawnNodeChild<{ type: 'ready'; port: number }>('scripts/bench/node-proxy.ts', { env: { BENCH_UPSTREAM_ORIGIN: upstreamOrigin } });
-    try {
-      scenarios.push(await measure('node-proxy', 'minimal Node proxy (node:http + undici)', `http://127.0.0.1:${nodeProxy.ready.port}`, '/v1/chat/completions', upstreamBody, nodeProxy.pid, undefined, direct));
-    } finally {
-      await nodeProxy.stop();
-    }
+    stops.push(() => nodeProxy.stop());
+    rows.push({ name: 'node-proxy', label: 'minimal Node proxy (node:http + undici)', origin: `http://127.0.0.1:${nodeProxy.ready.port}`, body: upstreamBody, pid: nodeProxy.pid, ownProcess: true, baseline: direct });
 
     log(`seeding ${SEEDED} stored requests with ratings and running the learner (kNN index for model "auto")`);
     seed = await seedLearnedState(dataDir, path.join(dataDir, 'switchyard.db'), MODELS, SEEDED);
     if (seed.learnerStatus !== 'ok') notes.push(`The learner run failed (${seed.learnerError}); "auto" routed without a learned index.`);
 
-    const sy: SwitchyardProcess = await spawnSwitchyard({ models: switchyardModels(upstreamUrl), env: switchyardEnv, dataDir });
-    try {
-      scenarios.push(await measure('switchyard-explicit', 'Switchyard, explicit model (proxy path)', sy.url, '/v1/chat/completions', explicitBody, sy.pid, () => storeDrained(sy.url), direct));
-      scenarios.push(await measure('switchyard-auto', `Switchyard, model "auto" (routing, kNN over ${SEEDED / 1000}k)`, sy.url, '/v1/chat/completions', autoBody, sy.pid, () => storeDrained(sy.url), direct));
-      ttfb.push({ name: 'switchyard', label: 'Switchyard, explicit model', result: await probeTtfb(`${sy.url}/v1/chat/completions`, streamBody('bench-fast'), TTFB_N) });
-
-    } finally {
+    // One Switchyard process per row (all on the one seeded database), so each row's CPU is its own.
+    const spawnRow = (workers = 1) => spawnSwitchyard({ models: switchyardModels(upstreamUrl), env: workers > 1 ? { ...switchyardEnv, SWITCHYARD_WORKERS: String(workers) } : switchyardEnv, dataDir });
+    const sy = await spawnRow();
+    stops.push(async () => {
       const t0 = Date.now();
       const exitCode = await sy.stop();
       shutdown = { exitCode, ms: Date.now() - t0 };
-    }
-    // The same proxy path with one worker process per core (node:cluster, SWITCHYARD_WORKERS).
+    });
+    rows.push({ name: 'switchyard-explicit', label: 'Switchyard, explicit model (proxy path)', origin: sy.url, body: explicitBody, pid: sy.pid, ownProcess: true, settle: () => storeDrained(sy.url), baseline: direct });
+    const syAuto = await spawnRow();
+    stops.push(() => syAuto.stop());
+    rows.push({ name: 'switchyard-auto', label: `Switchyard, model "auto" (routing, kNN over ${SEEDED / 1000}k)`, origin: syAuto.url, body: autoBody, pid: syAuto.pid, ownProcess: true, settle: () => storeDrained(syAuto.url), baseline: direct });
+    // The proxy path again with one worker process per core (node:cluster, SWITCHYARD_WORKERS).
     const workers = os.availableParallelism();
     if (workers > 1) {
-      const cl: SwitchyardProcess = await spawnSwitchyard({ models: switchyardModels(upstreamUrl), env: { ...switchyardEnv, SWITCHYARD_WORKERS: String(workers) }, dataDir });
-      try {
-        scenarios.push(await measure('switchyard-explicit-cluster', `Switchyard, explicit model, ${workers} workers (SWITCHYARD_WORKERS=${workers})`, cl.url, '/v1/chat/completions', explicitBody, cl.pid, () => storeDrained(cl.url), direct));
-      } finally {
-        await cl.stop();
-      }
+      const cl = await spawnRow(workers);
+      stops.push(() => cl.stop());
+      rows.push({ name: 'switchyard-explicit-cluster', label: `Switchyard, explicit model, ${workers} workers (SWITCHYARD_WORKERS=${workers})`, origin: cl.url, body: explicitBody, pid: cl.pid, ownProcess: true, settle: () => storeDrained(cl.url), baseline: direct });
     }
+
+    scenarios.push(...(await measureRows(rows)));
+
+    ttfb.push({ name: 'direct', label: 'upstream direct', result: await probeTtfb(`${upstreamUrl}/chat/completions`, streamBody('bench'), TTFB_N) });
+    if (nginxUrl) ttfb.push({ name: 'nginx', label: 'nginx', result: await probeTtfb(`${nginxUrl}/v1/chat/completions`, streamBody('bench'), TTFB_N) });
+    ttfb.push({ name: 'switchyard', label: 'Switchyard, explicit model', result: await probeTtfb(`${sy.url}/v1/chat/completions`, streamBody('bench-fast'), TTFB_N) });
+
+    for (const stop of stops.splice(0).reverse()) await stop();
     soak = await soakRun(upstreamUrl, dataDir);
 
     if (flags.profile) {
@@ -233,6 +279,7 @@ async function main(): Promise<void> {
       }
     }
   } finally {
+    for (const stop of stops.reverse()) await stop().catch(() => undefined);
     await upstream.stop();
     await rm(dataDir, { recursive: true, force: true });
   }
@@ -240,7 +287,7 @@ async function main(): Promise<void> {
   const report: BenchReport = {
     when: new Date().toISOString(),
     machine: { cpu: os.cpus()[0]?.model ?? 'unknown', cores: os.cpus().length, node: process.version, nginx: nginxVersion, loadAvgBefore, loadAvgAfter: os.loadavg().map((v) => Math.round(v * 100) / 100) },
-    settings: { durationS: DURATION_S, connections: CONNECTIONS, probeRequests: PROBE_N, ttfbStreams: TTFB_N, upstreamDelayMs: UPSTREAM_DELAY_MS, seededQueries: SEEDED },
+    settings: { durationS: DURATION_S, rounds: ROUNDS, connections: CONNECTIONS, probeRequests: PROBE_N, ttfbStreams: TTFB_N, upstreamDelayMs: UPSTREAM_DELAY_MS, seededQueries: SEEDED },
     seed,
     scenarios,
     ttfb,
@@ -254,7 +301,7 @@ async function main(): Promise<void> {
 
   printSummary(report);
   await mkdir(resultsDir, { recursive: true });
-  await writeFile(path.join(resultsDir, 'proxy.json'), JSON.stringify(report, null, 2) + '\n');
+  await writeFile(path.join(resultsDir, 'proxy.json'), JSON.stringify(report, (k, v) => (k === 'latencies' ? undefined : v), 2) + '\n');
   log('wrote bench-results/proxy.json');
   if (!flags['no-docs'] && !quick) {
     await writeBenchmarksDoc(report);

@@ -46,7 +46,7 @@ export interface Goal {
 export interface BenchReport {
   when: string;
   machine: { cpu: string; cores: number; node: string; nginx: string | null; loadAvgBefore: number[]; loadAvgAfter: number[] };
-  settings: { durationS: number; connections: number; probeRequests: number; ttfbStreams: number; upstreamDelayMs: number; seededQueries: number };
+  settings: { durationS: number; rounds?: number; connections: number; probeRequests: number; ttfbStreams: number; upstreamDelayMs: number; seededQueries: number };
   seed: SeedResult | null;
   scenarios: ScenarioResult[];
   ttfb: { name: string; label: string; result: TtfbResult }[];
