@@ -6,14 +6,14 @@ import type { ProviderRequest, ProviderResult, StreamPart, Usage } from '../prov
 import type { ModelCallRecord } from '../store/types.ts';
 import type { ModelRegistry, ModelRuntime } from './registry.ts';
 import type { BreakerTicket } from './breaker.ts';
-import { backoffDelay, shouldRetry, sleep, type RetryPolicy } from './retry.ts';
+import { backoffDelay, shouldRetry, sleep, type ClientSignal, type RetryPolicy } from './retry.ts';
 
 export type Attempt = Omit<ModelCallRecord, 'requestId'>;
 
 export interface DispatchContext {
   requestId: string;
   /** Aborts when the client goes away. */
-  signal: AbortSignal;
+  signal: ClientSignal;
   /** Epoch ms after which no new attempt starts. */
   deadline: number;
 }
@@ -235,7 +235,7 @@ class AttemptTimer {
   handedOver = false;
   timedOut = false;
 
-  constructor(private readonly ms: number, private readonly client: AbortSignal) {
+  constructor(private readonly ms: number, private readonly client: ClientSignal) {
     this.onClientAbort = () => this.controller.abort(client.reason ?? new DOMException('client closed the request', 'AbortError'));
     if (client.aborted) this.onClientAbort();
     else client.addEventListener('abort', this.onClientAbort, { once: true });
