@@ -49,5 +49,6 @@ export function createApp(s: Services): RequestListener {
     proxyApiKeys: config.proxyApiKeys,
     limiter,
     bodyLimitBytes: config.limits.bodyBytes,
+    backlog: { pending: () => s.store.pending(), max: config.store.maxPending },
   });
 }

@@ -130,6 +130,7 @@ const envSchema = z.object({
   RATE_LIMIT_RPS: numFromEnv('RATE_LIMIT_RPS', 0, 0),
   RATE_LIMIT_BURST: intFromEnv('RATE_LIMIT_BURST', 0, 0),
   WRITE_FLUSH_MS: intFromEnv('WRITE_FLUSH_MS', 50, 1),
+  STORE_MAX_PENDING: intFromEnv('STORE_MAX_PENDING', 50_000, 1),
   SHUTDOWN_GRACE_MS: intFromEnv('SHUTDOWN_GRACE_MS', 10_000, 0),
   ROUTER_EXPLORATION: numFromEnv('ROUTER_EXPLORATION', 0.05, 0, 1),
   JUDGE_MODEL: z.string().default('llama3'),
@@ -178,7 +179,8 @@ export interface AppConfig {
     breakerFailures: number;
     breakerCooldownMs: number;
   };
-  store: { flushMs: number };
+  /** maxPending: queued records beyond which new chat requests get 503 (load shedding). */
+  store: { flushMs: number; maxPending: number };
   shutdownGraceMs: number;
   routing: {
     explorationRate: number;
@@ -344,7 +346,7 @@ export function loadConfig(rawEnv: Record<string, string | undefined>, opts: { c
       breakerFailures: env.BREAKER_FAILURES,
       breakerCooldownMs: env.BREAKER_COOLDOWN_MS,
     },
-    store: { flushMs: env.WRITE_FLUSH_MS },
+    store: { flushMs: env.WRITE_FLUSH_MS, maxPending: env.STORE_MAX_PENDING },
     shutdownGraceMs: env.SHUTDOWN_GRACE_MS,
     routing: {
       explorationRate: file.routing?.explorationRate ?? env.ROUTER_EXPLORATION,

@@ -37,6 +37,8 @@ export interface FrontDoorOptions {
   proxyApiKeys: string[];
   limiter: RateLimiter;
   bodyLimitBytes: number;
+  /** Records waiting to be stored, and the most that may wait before new chat requests are refused. */
+  backlog?: { pending: () => number; max: number };
 }
 
 /** Express's default matching: case-insensitive, optional trailing slash, query ignored; an absolute-form target (`POST http://host/path`) counts by its path. */
@@ -73,6 +75,12 @@ async function serveHot(route: HotRoute, path: string, req: IncomingMessage, res
   try {
     const who = authenticate(opts.proxyApiKeys, presentedKey(header(req, 'authorization'), req.headers['x-api-key']));
     opts.limiter.take(RateLimiter.who(who, req.socket.remoteAddress));
+    // Every answered request must be stored; when the database falls this far behind, shed load
+    // instead of holding an ever longer queue in memory (or answering what cannot be recorded).
+    if (opts.backlog && opts.backlog.pending() >= opts.backlog.max) {
+      req.resume();
+      throw new ApiError(503, `The gateway is storing requests more slowly than they arrive (${opts.backlog.pending()} waiting); retry shortly`, 'server_error', 'store_backlog', null, undefined, { 'retry-after': '1' });
+    }
     const body = await readJsonObject(req, opts.bodyLimitBytes);
     await route.handle({ id, path, clientKey: who.key, body, req, res, log });
   } catch (err) {

@@ -99,3 +99,54 @@ describe('SQLite locked or full under a running gateway', () => {
     assert.equal(ids.size, before + acknowledged.length);
   });
 });
+
+describe('a database that cannot keep up: bounded queue, load shed with 503', () => {
+  const MAX_PENDING = 20;
+  let up: StandIn;
+  let gw: TestGateway;
+
+  before(async () => {
+    up = await startOpenAIStandIn();
+    gw = await startGateway({ models: [model('alpha', 'openai', up.url)], env: { TEST_KEY: 'sk-test-reliability-key-0009', STORE_MAX_PENDING: String(MAX_PENDING) } });
+  });
+  after(async () => {
+    await gw.close();
+    await up.close();
+  });
+
+  test(`past ${MAX_PENDING} queued records new chat requests get 503 store_backlog with Retry-After; answered ones are all stored; service resumes once the queue drains`, async () => {
+    const locker = new sqlite3.Database(gw.services.config.dbPath);
+    await exec(locker, 'PRAGMA busy_timeout = 2000; BEGIN EXCLUSIVE');
+    const answered: string[] = [];
+    let refused: { status: number; code: string; retryAfter: string | null; pending: number } | null = null;
+    try {
+      for (let i = 0; i < MAX_PENDING * 3 && !refused; i++) {
+        const res = await fetch(`${gw.url}/v1/chat/completions`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ model: 'alpha', messages: [{ role: 'user', content: `backlog ${i}` }] }),
+        });
+        const body = (await res.json()) as { id?: string; error?: { code: string } };
+        if (res.status === 200) answered.push(body.id!.replace(/^chatcmpl-/, ''));
+        else refused = { status: res.status, code: body.error?.code ?? '', retryAfter: res.headers.get('retry-after'), pending: gw.services.store.pending() };
+      }
+      assert.ok(refused, 'a request was refused once the queue was full');
+      assert.equal(refused.status, 503);
+      assert.equal(refused.code, 'store_backlog');
+      assert.equal(refused.retryAfter, '1');
+      assert.ok(refused.pending >= MAX_PENDING, `refused only with a full queue (${refused.pending})`);
+      assert.ok(answered.length >= MAX_PENDING - 1 && answered.length <= MAX_PENDING, `answered until the bound (${answered.length})`);
+      // Other routes (health, the admin side) keep answering.
+      assert.equal((await fetch(`${gw.url}/health`)).status, 200);
+    } finally {
+      await exec(locker, 'COMMIT');
+      await new Promise<void>((resolve) => locker.close(() => resolve()));
+    }
+    await gw.services.store.flush();
+    const ids = await storedIds(gw);
+    assert.deepEqual(answered.filter((id) => !ids.has(id)), [], 'every answered request is stored');
+    assert.equal(ids.size, answered.length, 'refused requests are not stored');
+    const again = await fetch(`${gw.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'alpha', messages: [{ role: 'user', content: 'after the backlog' }] }) });
+    assert.equal(again.status, 200);
+  });
+});
