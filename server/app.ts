@@ -28,7 +28,7 @@ export function createApp(s: Services): RequestListener {
     });
     next();
   });
-  app.use(clientAuth(config.proxyApiKeys));
+  app.use(clientAuth(config.proxyApiKeys, limiter));
   app.use(rateLimit(limiter));
   app.use(jsonBody(config.limits.bodyBytes));
   app.use(systemRoutes({ gateway: s.gateway, registry: s.registry, router: s.router, store: s.store, demoMode: config.demoMode, startedAt: s.startedAt, version: s.version }));

@@ -7,7 +7,7 @@ import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
 import type { Readable } from 'node:stream';
 import { ApiError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
-import { authenticate, newRequestId, presentedKey, RateLimiter, toApiError, type ErrorBodyShape } from './middleware.ts';
+import { authenticateLimited, newRequestId, presentedKey, RateLimiter, toApiError, type ErrorBodyShape } from './middleware.ts';
 
 /** One request on a hot route, after the checks every endpoint shares. */
 export interface HotRequest {
@@ -73,7 +73,7 @@ async function serveHot(route: HotRoute, path: string, req: IncomingMessage, res
     res.once('finish', () => log.info('request', { method: 'POST', path, status: res.statusCode, ms: Number(process.hrtime.bigint() - t0) / 1e6 }));
   }
   try {
-    const who = authenticate(opts.proxyApiKeys, presentedKey(header(req, 'authorization'), req.headers['x-api-key']));
+    const who = authenticateLimited(opts.proxyApiKeys, presentedKey(header(req, 'authorization'), req.headers['x-api-key']), opts.limiter, req.socket.remoteAddress);
     opts.limiter.take(RateLimiter.who(who, req.socket.remoteAddress));
     // Every answered request must be stored; when the database falls this far behind, shed load
     // instead of holding an ever longer queue in memory (or answering what cannot be recorded).

@@ -86,10 +86,23 @@ export function authenticate(keys: string[], presented: string | undefined): Cli
   return { key: presented, verified: true };
 }
 
-export function clientAuth(keys: string[]): RequestHandler {
+/**
+ * authenticate(), where a refused key also spends a token from the caller's IP bucket: guessing
+ * keys is rate limited like any other request (429 once the bucket is empty, else the 401).
+ */
+export function authenticateLimited(keys: string[], presented: string | undefined, limiter: RateLimiter, ip: string | undefined): ClientIdentity {
+  try {
+    return authenticate(keys, presented);
+  } catch (e) {
+    limiter.take(RateLimiter.who({ verified: false }, ip));
+    throw e;
+  }
+}
+
+export function clientAuth(keys: string[], limiter: RateLimiter): RequestHandler {
   return (req, _res, next) => {
     try {
-      const who = authenticate(keys, presentedKey(req.get('authorization'), req.headers['x-api-key']));
+      const who = authenticateLimited(keys, presentedKey(req.get('authorization'), req.headers['x-api-key']), limiter, req.ip);
       req.clientKey = who.key;
       req.clientKeyVerified = who.verified;
       next();

@@ -551,7 +551,7 @@ describe('front door: one rate limiter shared with the Express routes', () => {
     }
   });
 
-  test('with client keys, a verified key has its own bucket, shared by both sides; requests without a valid key get 401 before the limiter (never 429)', async () => {
+  test('with client keys, a verified key has its own bucket, shared by both sides; refused keys spend the IP bucket (guessing is rate limited)', async () => {
     const gw = await startGateway({ env: { ...env, PROXY_API_KEYS: 'key-a,key-b' } });
     try {
       const a = { authorization: 'Bearer key-a' };
@@ -561,7 +561,15 @@ describe('front door: one rate limiter shared with the Express routes', () => {
       assert.equal((await fetch(`${gw.url}/v1/models`, { headers: a })).status, 429);
       // Another key (and the IP bucket) are untouched.
       assertCompletion(await postJson(`${gw.url}/v1/chat/completions`, CHAT, { 'x-api-key': 'key-b' }));
-      for (let i = 0; i < 5; i++) assert.equal((await postJson(`${gw.url}/v1/chat/completions`, CHAT, { 'x-api-key': `guess-${i}` })).status, 401);
+      // Wrong keys: 401 while the IP bucket (burst 3) lasts, then 429, on both sides.
+      const guesses: number[] = [];
+      for (let i = 0; i < 4; i++) guesses.push((await postJson(`${gw.url}/v1/chat/completions`, CHAT, { 'x-api-key': `guess-${i}` })).status);
+      assert.deepEqual(guesses, [401, 401, 401, 429]);
+      const express = await fetch(`${gw.url}/v1/models`, { headers: { authorization: 'Bearer guess-x' } });
+      assert.equal(express.status, 429);
+      assert.match(express.headers.get('retry-after') ?? '', /^[1-9]\d*$/);
+      // A valid key is not affected by the guesses.
+      assertCompletion(await postJson(`${gw.url}/v1/chat/completions`, CHAT, { 'x-api-key': 'key-b' }));
     } finally {
       await gw.close();
     }
