@@ -22,7 +22,7 @@ const metrics = (m: ReplayMetrics | null) =>
 
 function summary(r: LearnerRunResult): string {
   const lines = [
-    `learner run ${r.status}: ${r.rowsRead} new rows in ${(r.durationMs / 1000).toFixed(1)} s` + (r.full ? ` (full rebuild${r.fullReason ? `: ${r.fullReason}` : ''})` : ''),
+    `learner run ${r.status}: ${r.rowsRead} new rows${r.lateRatings ? `, ${r.lateRatings} late ratings` : ""} in ${(r.durationMs / 1000).toFixed(1)} s` + (r.full ? ` (full rebuild${r.fullReason ? `: ${r.fullReason}` : ''})` : ''),
     r.version === r.previousVersion ? `version unchanged: ${r.version ?? 'none'}` : `version ${r.previousVersion ?? 'none'} -> ${r.version}`,
   ];
   if (r.priorStrength !== null) lines.push(`prior shrinkage: each cell borrows ${r.priorStrength} observations from its parent (fitted by leave-one-out)`);

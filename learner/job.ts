@@ -7,7 +7,7 @@ import type { KnnCalibration, PriorCell } from '../router/types.ts';
 import { calibrateKnn, calibratePriorStrength } from './calibrate.ts';
 import type { Store, TrainingRow } from '../server/store/types.ts';
 import { acquireLearnerLock } from './lock.ts';
-import { accumulateEvidence, defaultPriorOptions, priorChanges, priorsFromEvidence, rowQuality } from './priors.ts';
+import { accumulateEvidence, correctEvidence, defaultPriorOptions, priorChanges, priorsFromEvidence, rowQuality } from './priors.ts';
 import { accumulateTotals, buildProfiles, defaultProfileOptions, modelAverages, type RowWithTokens } from './profiles.ts';
 import { replayMetrics, type ReplayMetrics } from './replay.ts';
 import { loadLearnerSnapshot, pruneVersions, writeLearnedVersion, type LearnerMemory } from './state.ts';
@@ -53,6 +53,8 @@ export interface LearnerRunResult {
   /** Why an incremental run was turned into a full one, if it was. */
   fullReason: string | null;
   rowsRead: number;
+  /** Ratings given since the last run to requests it had already learned from. */
+  lateRatings: number;
   durationMs: number;
   changes: ReturnType<typeof priorChanges>;
   metricsBefore: ReplayMetrics | null;
@@ -87,11 +89,11 @@ function outcomeOf(row: TrainingRow): Outcome {
  * Stored rows after the cursor and up to `untilTs`, oldest first, page by page. Rows sharing the
  * boundary millisecond are never skipped nor read twice: the cursor keeps the ids read at its ts.
  */
-async function* readPages(store: Store, from: Cursor, untilTs: number, pageSize: number): AsyncGenerator<{ rows: TrainingRow[]; cursor: Cursor }> {
+async function* readPages(store: Store, from: Cursor, untilTs: number, pageSize: number, feedbackUntilTs?: number): AsyncGenerator<{ rows: TrainingRow[]; cursor: Cursor }> {
   let cursor: Cursor = { ts: from.ts, ids: new Set(from.ids) };
   for (;;) {
     const limit = pageSize + cursor.ids.size;
-    const page = await store.trainingRows(cursor.ts - 1, limit);
+    const page = await store.trainingRows(cursor.ts - 1, limit, feedbackUntilTs);
     const rows = page.filter((r) => (r.ts > cursor.ts || (r.ts === cursor.ts && !cursor.ids.has(r.id))) && r.ts <= untilTs);
     if (rows.length > 0) {
       const last = rows[rows.length - 1]!.ts;
@@ -181,7 +183,7 @@ export async function runLearner(opts: LearnerOptions): Promise<LearnerRunResult
   const lock = await acquireLearnerLock(dataDir, { now: clock });
   const result: LearnerRunResult = {
     status: 'failed', runId: null, version: null, previousVersion: null, full: Boolean(opts.full), fullReason: null,
-    rowsRead: 0, durationMs: 0, changes: [], metricsBefore: null, metricsAfter: null, prunedVersions: [], error: null, warnings: [], knnCalibration: null, priorStrength: null,
+    rowsRead: 0, lateRatings: 0, durationMs: 0, changes: [], metricsBefore: null, metricsAfter: null, prunedVersions: [], error: null, warnings: [], knnCalibration: null, priorStrength: null,
   };
   try {
     result.runId = store.startLearnerRun ? await store.startLearnerRun(started) : null;
@@ -197,7 +199,7 @@ export async function runLearner(opts: LearnerOptions): Promise<LearnerRunResult
       await store.finishLearnerRun(result.runId, {
         status: result.status,
         rowsRead: result.rowsRead,
-        changes: { version: result.version, previousVersion: result.previousVersion, full: result.full, fullReason: result.fullReason, priors: result.changes, prunedVersions: result.prunedVersions, knnCalibration: result.knnCalibration, priorStrength: result.priorStrength },
+        changes: { version: result.version, previousVersion: result.previousVersion, full: result.full, fullReason: result.fullReason, lateRatings: result.lateRatings, priors: result.changes, prunedVersions: result.prunedVersions, knnCalibration: result.knnCalibration, priorStrength: result.priorStrength },
         metricsBefore: result.metricsBefore ?? undefined,
         metricsAfter: result.metricsAfter ?? undefined,
         error: result.error,
@@ -238,7 +240,16 @@ async function learn(opts: LearnerOptions, now: number, result: LearnerRunResult
   let evidence = memory.evidence;
   let totals = memory.totals;
   let cursor = from;
-  for await (const page of readPages(store, from, untilTs, pageSize)) {
+  // Ratings given since the last run to requests it had already read (rows of this run are read
+  // with every rating up to `now`, and the next run picks up the ones after).
+  if (!full && memory.feedbackTs !== undefined && store.lateFeedbackRows) {
+    const late = await store.lateFeedbackRows(memory.feedbackTs, now, memory.lastTs);
+    const boundary = new Set(memory.boundaryIds);
+    const read = late.filter(({ now: r }) => r.ts < memory.lastTs || boundary.has(r.id));
+    evidence = correctEvidence(evidence, read, now, priorOpts);
+    result.lateRatings = read.length;
+  }
+  for await (const page of readPages(store, from, untilTs, pageSize, now)) {
     evidence = accumulateEvidence(evidence, page.rows, now, priorOpts);
     totals = accumulateTotals(totals, await withTokens(store, page.rows), now, halfLifeDays);
     await indexRows(index, embedder, page.rows);
@@ -247,7 +258,7 @@ async function learn(opts: LearnerOptions, now: number, result: LearnerRunResult
     onProgress?.({ phase: 'read', processed: result.rowsRead, total });
   }
   // Nothing new: the current version stays as it is (an explicit --full still rebuilds).
-  if (result.rowsRead === 0 && !opts.full) return;
+  if (result.rowsRead === 0 && result.lateRatings === 0 && !opts.full) return;
 
   const window = await recentRows(store, opts.replayRows ?? 2000, untilTs, pageSize);
   // How strongly small cells lean on their parents, fitted on recent traffic (else the default).
@@ -265,7 +276,7 @@ async function learn(opts: LearnerOptions, now: number, result: LearnerRunResult
   const knnCalibration = (await calibrateKnn({ index, embedder, priors, rows: window, keyOf: queryKey })) ?? snapshot?.state.knnCalibration;
   result.knnCalibration = knnCalibration ?? null;
 
-  memory = { evidence, totals, lastTs: cursor.ts, boundaryIds: [...cursor.ids], rowsSeen: memory.rowsSeen + result.rowsRead, embedder: embedder.name };
+  memory = { evidence, totals, lastTs: cursor.ts, boundaryIds: [...cursor.ids], rowsSeen: memory.rowsSeen + result.rowsRead, feedbackTs: now, embedder: embedder.name };
   onProgress?.({ phase: 'write', processed: 0, total: 1 });
   const finalIndex = index;
   const state = await writeLearnedVersion(store, dataDir, {

@@ -92,6 +92,30 @@ export function accumulateEvidence(prev: Evidence | null, rows: readonly Trainin
 
 
 /**
+ * Ratings that arrived after their request was learned from: each row's contribution is moved from
+ * its quality as first read (`before`) to its quality now. Both decay alike, so the difference at
+ * today's weight is exact; cells never go below zero.
+ */
+export function correctEvidence(evidence: Evidence, changed: readonly { before: TrainingRow; now: TrainingRow }[], now: number, opts: PriorOptions = defaultPriorOptions): Evidence {
+  const f = decayWeight(now - evidence.at, opts.halfLifeDays);
+  const cells = new Map(evidence.cells.map((c) => [cellKey(c.model, c.domain, c.language), { ...c, good: c.good * f, bad: c.bad * f }]));
+  for (const { before, now: after } of changed) {
+    const delta = decayWeight(now - after.ts, opts.halfLifeDays) * (rowQuality(after, opts) - rowQuality(before, opts));
+    if (delta === 0) continue;
+    for (const [domain, language] of [[after.domain, after.language], [after.domain, ANY], [ANY, after.language], [ANY, ANY]] as const) {
+      const key = cellKey(after.model, domain, language);
+      const cell = cells.get(key);
+      // A row always fed its cells when it was read; a cell that decayed away since has nothing to move.
+      if (!cell) continue;
+      cell.good = Math.max(0, cell.good + delta);
+      cell.bad = Math.max(0, cell.bad - delta);
+    }
+  }
+  const kept = [...cells.values()].sort((a, b) => cellKey(a.model, a.domain, a.language).localeCompare(cellKey(b.model, b.domain, b.language)));
+  return { at: now, cells: kept };
+}
+
+/**
  * Beta priors from evidence, shrunk hierarchically: the model's overall cell toward the pooled
  * mean of all models, its domain and language marginals toward its overall mean, and each
  * domain x language cell toward the average of its two marginals.

@@ -24,6 +24,8 @@ export interface LearnerMemory {
   lastTs: number;
   boundaryIds: string[];
   rowsSeen: number;
+  /** Feedback up to this time is in the evidence; later feedback on rows already read is a late rating. */
+  feedbackTs?: number;
   /** Name of the embedder the kNN index was built with: vectors of another one do not mix. */
   embedder?: string;
 }

@@ -230,22 +230,19 @@ export async function performance(db: Db): Promise<PerformanceRow[]> {
   }));
 }
 
-export async function trainingRows(db: Db, sinceTs: number, limit: number): Promise<TrainingRow[]> {
-  const rows = await db.all<{
-    id: string; ts: number; query_text: string; language: string; domain: string; complexity: string;
-    model: string; status: string; latency_ms: number; cost_usd: number; rating: number | null; implicit_negative: number;
-  }>(
-    `SELECT q.id, q.ts, q.query_text, q.language, q.domain, q.complexity, q.final_model AS model, q.status,
-       q.latency_ms, q.cost_usd,
-       (SELECT AVG(f.rating) FROM user_feedback f WHERE f.request_id = q.id) AS rating,
+type TrainingSqlRow = {
+  id: string; ts: number; query_text: string; language: string; domain: string; complexity: string;
+  model: string; status: string; latency_ms: number; cost_usd: number; rating: number | null; implicit_negative: number;
+};
+
+/** Mean rating and "asked again" flag of a request from its feedback with ts <= the given bound. */
+const FEEDBACK_AS_OF = (bound: string) => `
+       (SELECT AVG(f.rating) FROM user_feedback f WHERE f.request_id = q.id AND f.ts <= ${bound}) AS rating,
        EXISTS (SELECT 1 FROM user_feedback f
-               WHERE f.request_id = q.id AND f.source = 'implicit' AND f.rating <= 2) AS implicit_negative
-     FROM queries q
-     WHERE q.ts > ? AND q.final_model IS NOT NULL
-     ORDER BY q.ts ASC, q.id ASC LIMIT ?`,
-    [sinceTs, Math.max(Math.trunc(limit), 0)],
-  );
-  return rows.map((r) => ({
+               WHERE f.request_id = q.id AND f.source = 'implicit' AND f.rating <= 2 AND f.ts <= ${bound}) AS implicit_negative`;
+
+function toTrainingRow(r: TrainingSqlRow): TrainingRow {
+  return {
     id: r.id,
     ts: r.ts,
     queryText: r.query_text,
@@ -258,7 +255,40 @@ export async function trainingRows(db: Db, sinceTs: number, limit: number): Prom
     costUsd: r.cost_usd,
     rating: r.rating,
     implicitNegative: r.implicit_negative === 1,
-  }));
+  };
+}
+
+/** Answered requests after sinceTs, oldest first, with the feedback given up to feedbackUntilTs. */
+export async function trainingRows(db: Db, sinceTs: number, limit: number, feedbackUntilTs = Number.MAX_SAFE_INTEGER): Promise<TrainingRow[]> {
+  const rows = await db.all<TrainingSqlRow>(
+    `SELECT q.id, q.ts, q.query_text, q.language, q.domain, q.complexity, q.final_model AS model, q.status,
+       q.latency_ms, q.cost_usd, ${FEEDBACK_AS_OF('?')}
+     FROM queries q
+     WHERE q.ts > ? AND q.final_model IS NOT NULL
+     ORDER BY q.ts ASC, q.id ASC LIMIT ?`,
+    [feedbackUntilTs, feedbackUntilTs, sinceTs, Math.max(Math.trunc(limit), 0)],
+  );
+  return rows.map(toTrainingRow);
+}
+
+/**
+ * Answered requests up to rowsUntilTs that got feedback in (afterTs, untilTs]: each as it looked
+ * with the feedback up to afterTs (when the learner last read it) and with the feedback up to untilTs.
+ */
+export async function lateFeedbackRows(db: Db, afterTs: number, untilTs: number, rowsUntilTs: number): Promise<{ before: TrainingRow; now: TrainingRow }[]> {
+  const cols = 'q.id, q.ts, q.query_text, q.language, q.domain, q.complexity, q.final_model AS model, q.status, q.latency_ms, q.cost_usd';
+  const rows = await db.all<TrainingSqlRow & { rating_now: number | null; implicit_now: number }>(
+    `SELECT ${cols}, ${FEEDBACK_AS_OF('?')},
+       (SELECT AVG(f.rating) FROM user_feedback f WHERE f.request_id = q.id AND f.ts <= ?) AS rating_now,
+       EXISTS (SELECT 1 FROM user_feedback f
+               WHERE f.request_id = q.id AND f.source = 'implicit' AND f.rating <= 2 AND f.ts <= ?) AS implicit_now
+     FROM queries q
+     WHERE q.id IN (SELECT request_id FROM user_feedback WHERE ts > ? AND ts <= ?)
+       AND q.ts <= ? AND q.final_model IS NOT NULL
+     ORDER BY q.ts ASC, q.id ASC`,
+    [afterTs, afterTs, untilTs, untilTs, afterTs, untilTs, rowsUntilTs],
+  );
+  return rows.map((r) => ({ before: toTrainingRow(r), now: { ...toTrainingRow(r), rating: r.rating_now, implicitNegative: r.implicit_now === 1 } }));
 }
 
 export async function getState<T>(db: Db, key: string): Promise<T | null> {

@@ -166,7 +166,8 @@ class SqliteStoreImpl implements SqliteStore {
   countRequests = () => q.countRequests(this.rdb);
   getWeights = () => q.getWeights(this.rdb);
   performance = () => q.performance(this.rdb);
-  trainingRows = (sinceTs: number, limit: number) => q.trainingRows(this.rdb, sinceTs, limit);
+  trainingRows = (sinceTs: number, limit: number, feedbackUntilTs?: number) => q.trainingRows(this.rdb, sinceTs, limit, feedbackUntilTs);
+  lateFeedbackRows = (afterTs: number, untilTs: number, rowsUntilTs: number) => q.lateFeedbackRows(this.rdb, afterTs, untilTs, rowsUntilTs);
   getState = <T>(key: string) => q.getState<T>(this.rdb, key);
   stats = (sinceTs: number) => q.stats(this.rdb, sinceTs);
   timeSeries = (bucketMs: number, sinceTs: number) => q.timeSeries(this.rdb, bucketMs, sinceTs);

@@ -191,7 +191,10 @@ export interface Store {
 
   performance(): Promise<PerformanceRow[]>;
   /** Rows answered after `sinceTs` (learner, incremental), oldest first, at most `limit`. */
-  trainingRows(sinceTs: number, limit: number): Promise<TrainingRow[]>;
+  /** Answered requests after sinceTs, oldest first, with the feedback given up to feedbackUntilTs (default: all). */
+  trainingRows(sinceTs: number, limit: number, feedbackUntilTs?: number): Promise<TrainingRow[]>;
+  /** Requests up to rowsUntilTs with feedback in (afterTs, untilTs], as of afterTs and as of untilTs (late ratings). */
+  lateFeedbackRows?(afterTs: number, untilTs: number, rowsUntilTs: number): Promise<{ before: TrainingRow; now: TrainingRow }[]>;
 
   /** Generic key/value state for the learner (priors version, profiles, last run). */
   getState<T>(key: string): Promise<T | null>;

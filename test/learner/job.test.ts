@@ -259,3 +259,46 @@ describe('learner failures', () => {
     assert.equal(r.status, 'ok');
   });
 });
+
+describe('late ratings', () => {
+  test('ratings given after a run to requests it already read move the next incremental run exactly as a full rebuild would', async () => {
+    const last = await history(10, T0);
+    const r1 = await learn(last);
+    assert.equal(r1.status, 'ok', r1.error ?? '');
+    // After the first run: users rate every answer of one model badly, and a few of another well.
+    const rows = await store.all<{ id: string; final_model: string }>('SELECT id, final_model FROM queries ORDER BY ts, id');
+    const rated = rows.filter((r) => r.final_model === 'coder');
+    assert.ok(rated.length >= 10);
+    const feedbackTs = last + HOUR + 30 * 60_000;
+    for (const r of rated) store.recordFeedback({ requestId: r.id, ts: feedbackTs, rating: 1, comment: 'late', source: 'user' });
+    for (const r of rows.filter((x) => x.final_model === 'writer').slice(0, 5)) store.recordFeedback({ requestId: r.id, ts: feedbackTs, rating: 5, comment: null, source: 'user' });
+    await store.flush();
+
+    const now = () => last + 2 * HOUR;
+    const before = (await loadLearnedState(store, dir))!.priors;
+    const r2 = await runLearner({ store, dataDir: dir, embedder, now });
+    assert.equal(r2.status, 'ok', r2.error ?? '');
+    assert.equal(r2.rowsRead, 0, 'no new requests');
+    assert.equal(r2.lateRatings, rated.length + 5);
+    assert.equal(r2.version, 2, 'late ratings alone make a new version');
+    const incremental = (await loadLearnedState(store, dir))!.priors;
+    const mean = (c: { alpha: number; beta: number }) => c.alpha / (c.alpha + c.beta);
+    const coderAll = (ps: typeof before) => ps.find((c) => c.model === 'coder' && c.domain === '*' && c.language === '*')!;
+    assert.ok(mean(coderAll(incremental)) < mean(coderAll(before)) - 0.05, `coder's prior fell (${mean(coderAll(before)).toFixed(3)} -> ${mean(coderAll(incremental)).toFixed(3)})`);
+
+    const r3 = await runLearner({ store, dataDir: dir, embedder, now, full: true });
+    assert.equal(r3.status, 'ok', r3.error ?? '');
+    const full = (await loadLearnedState(store, dir))!.priors;
+    const key = (c: { model: string; domain: string; language: string }) => `${c.model}/${c.domain}/${c.language}`;
+    assert.deepEqual(incremental.map(key).sort(), full.map(key).sort());
+    const byKey = new Map(full.map((c) => [key(c), c]));
+    for (const c of incremental) {
+      const f = byKey.get(key(c))!;
+      assert.ok(Math.abs(c.alpha - f.alpha) < 1e-6 && Math.abs(c.beta - f.beta) < 1e-6, `${key(c)}: incremental ${c.alpha}/${c.beta} vs full ${f.alpha}/${f.beta}`);
+    }
+
+    // The next run has nothing late left to apply.
+    const r4 = await runLearner({ store, dataDir: dir, embedder, now: () => last + 3 * HOUR });
+    assert.equal(r4.lateRatings, 0);
+  });
+});
