@@ -34,7 +34,7 @@ const ROUNDS = quick ? 2 : 4;
 /** Load per row, in seconds, split into ROUNDS interleaved rounds. */
 const DURATION_S = Number(flags.duration ?? (quick ? 4 : 12));
 const ROUND_S = Math.max(1, Math.round(DURATION_S / ROUNDS));
-const WARMUP_S = quick ? 1 : 2;
+const WARMUP_S = quick ? 1 : 3;
 const CONNECTIONS = Number(flags.connections ?? 50);
 const PROBE_N = quick ? 300 : 2000;
 const TTFB_N = quick ? 50 : 300;
@@ -84,6 +84,8 @@ interface Row {
   settle?: () => Promise<void>;
   /** Direct requests alternated with this row's one-at-a-time probe. */
   baseline?: ProbeTarget;
+  /** Processes serving the row (cluster workers each need their own JIT warm-up). */
+  processes?: number;
 }
 
 /**
@@ -93,7 +95,7 @@ interface Row {
  * has caught up.
  */
 async function measureRows(rows: Row[]): Promise<ScenarioResult[]> {
-  log(`load: ${rows.length} rows interleaved, ${ROUNDS} rounds of ${ROUND_S} s x ${CONNECTIONS} connections each (after a ${WARMUP_S} s warm-up per row)`);
+  log(`load: ${rows.length} rows interleaved, ${ROUNDS} rounds of ${ROUND_S} s x ${CONNECTIONS} connections each (after a ${WARMUP_S} s warm-up per row and serving process)`);
   const next = rows.map(() => 0);
   const load = async (i: number, durationS: number): Promise<LoadResult> => {
     const r = rows[i]!;
@@ -101,7 +103,7 @@ async function measureRows(rows: Row[]): Promise<ScenarioResult[]> {
     next[i]! += l.requests + CONNECTIONS;
     return l;
   };
-  for (let i = 0; i < rows.length; i++) await load(i, WARMUP_S);
+  for (let i = 0; i < rows.length; i++) await load(i, WARMUP_S * (rows[i]!.processes ?? 1));
   for (const r of rows) await r.settle?.();
   const cpuStart = rows.map((r) => treeCpuTimeMs(r.pid));
   const windowCpu = rows.map(() => 0);
@@ -259,7 +261,7 @@ async function main(): Promise<void> {
     if (workers > 1) {
       const cl = await spawnRow(workers);
       stops.push(() => cl.stop());
-      rows.push({ name: 'switchyard-explicit-cluster', label: `Switchyard, explicit model, ${workers} workers (SWITCHYARD_WORKERS=${workers})`, origin: cl.url, body: explicitBody, pid: cl.pid, ownProcess: true, settle: () => storeDrained(cl.url), baseline: direct });
+      rows.push({ name: 'switchyard-explicit-cluster', label: `Switchyard, explicit model, ${workers} workers (SWITCHYARD_WORKERS=${workers})`, origin: cl.url, body: explicitBody, pid: cl.pid, ownProcess: true, settle: () => storeDrained(cl.url), baseline: direct, processes: workers });
     }
 
     scenarios.push(...(await measureRows(rows)));
