@@ -240,16 +240,17 @@ async function learn(opts: LearnerOptions, now: number, result: LearnerRunResult
   let evidence = memory.evidence;
   let totals = memory.totals;
   let cursor = from;
-  // Ratings given since the last run to requests it had already read (rows of this run are read
-  // with every rating up to `now`, and the next run picks up the ones after).
+  // Ratings given since the last run to requests it had already read. Feedback is cut at untilTs
+  // like the rows (a rating is committed a little after its timestamp): rows of this run are read
+  // with the ratings up to untilTs, and the next run applies the ones after.
   if (!full && memory.feedbackTs !== undefined && store.lateFeedbackRows) {
-    const late = await store.lateFeedbackRows(memory.feedbackTs, now, memory.lastTs);
+    const late = await store.lateFeedbackRows(memory.feedbackTs, untilTs, memory.lastTs);
     const boundary = new Set(memory.boundaryIds);
-    const read = late.filter(({ now: r }) => r.ts < memory.lastTs || boundary.has(r.id));
-    evidence = correctEvidence(evidence, read, now, priorOpts);
-    result.lateRatings = read.length;
+    const changed = late.filter(({ before, now: r }) => (r.ts < memory.lastTs || boundary.has(r.id)) && rowQuality(r, priorOpts) !== rowQuality(before, priorOpts));
+    evidence = correctEvidence(evidence, changed, now, priorOpts);
+    result.lateRatings = changed.length;
   }
-  for await (const page of readPages(store, from, untilTs, pageSize, now)) {
+  for await (const page of readPages(store, from, untilTs, pageSize, untilTs)) {
     evidence = accumulateEvidence(evidence, page.rows, now, priorOpts);
     totals = accumulateTotals(totals, await withTokens(store, page.rows), now, halfLifeDays);
     await indexRows(index, embedder, page.rows);
@@ -276,7 +277,7 @@ async function learn(opts: LearnerOptions, now: number, result: LearnerRunResult
   const knnCalibration = (await calibrateKnn({ index, embedder, priors, rows: window, keyOf: queryKey })) ?? snapshot?.state.knnCalibration;
   result.knnCalibration = knnCalibration ?? null;
 
-  memory = { evidence, totals, lastTs: cursor.ts, boundaryIds: [...cursor.ids], rowsSeen: memory.rowsSeen + result.rowsRead, feedbackTs: now, embedder: embedder.name };
+  memory = { evidence, totals, lastTs: cursor.ts, boundaryIds: [...cursor.ids], rowsSeen: memory.rowsSeen + result.rowsRead, feedbackTs: untilTs, embedder: embedder.name };
   onProgress?.({ phase: 'write', processed: 0, total: 1 });
   const finalIndex = index;
   const state = await writeLearnedVersion(store, dataDir, {

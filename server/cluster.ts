@@ -58,9 +58,10 @@ export async function supervise(config: AppConfig, logger: Logger): Promise<void
           return;
         }
         logger.error('worker exited; restarting it', { worker: id, code, signal });
+        // Not unref'd: with every worker gone this timer is what keeps the primary alive to restart them.
         setTimeout(() => {
           if (!stopping) start(id).catch((e: Error) => logger.error('worker restart failed', { worker: id, err: e.message }));
-        }, RESTART_DELAY_MS).unref();
+        }, RESTART_DELAY_MS);
       });
     });
 

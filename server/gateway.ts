@@ -101,7 +101,14 @@ export class Gateway {
       const costUsd = sumCost(out.attempts);
       const demo = this.isDemo(out.model);
       // Stored right after the answer is written (same event-loop turn), not before it.
-      setImmediate(() => this.record(req, decision, out.attempts, started, { model: out.model, answer: out.result.content, usage: out.result.usage, costUsd, httpStatus: 200, error: null, demo }));
+      setImmediate(() => {
+        try {
+          this.record(req, decision, out.attempts, started, { model: out.model, answer: out.result.content, usage: out.result.usage, costUsd, httpStatus: 200, error: null, demo });
+        } catch (e) {
+          // Outside the request now: a failure here must not take the process (and its queue) down.
+          this.deps.logger.error('recording an answered request failed', { requestId: req.requestId, err: (e as Error).message });
+        }
+      });
       return { requestId: req.requestId, model: out.model, content: out.result.content, finishReason: out.result.finishReason, usage: out.result.usage, costUsd, decision, attempts: out.attempts, demo };
     } catch (err) {
       throw this.failed(req, decision, started, err);

@@ -73,6 +73,18 @@ export async function buildServices(config: AppConfig, opts: BuildOptions): Prom
 
   const gateway = new Gateway({ registry, dispatcher, router, store, logger, requestTimeoutMs: config.limits.requestTimeoutMs, now: opts.now });
 
+  // With several workers, weights and enable/disable set through one of them (API or admin page)
+  // reach the others from the database within 10 s.
+  const weightsTimer = config.workers > 1
+    ? setInterval(() => {
+        store.getWeights().then(
+          (ws) => { for (const w of ws) registry.setWeight(w.model, w.weight, w.enabled); },
+          (e: Error) => logger.warn('reloading model weights failed', { err: e.message }),
+        );
+      }, 10_000)
+    : null;
+  weightsTimer?.unref();
+
   return {
     config,
     logger,
@@ -88,6 +100,7 @@ export async function buildServices(config: AppConfig, opts: BuildOptions): Prom
       await router.reload?.();
     },
     close: async () => {
+      if (weightsTimer) clearInterval(weightsTimer);
       await learned?.close();
       await store.close();
       await closeUpstreamPool();

@@ -34,7 +34,7 @@ const ROUNDS = quick ? 2 : 4;
 /** Load per row, in seconds, split into ROUNDS interleaved rounds. */
 const DURATION_S = Number(flags.duration ?? (quick ? 4 : 12));
 const ROUND_S = Math.max(1, Math.round(DURATION_S / ROUNDS));
-const WARMUP_S = quick ? 1 : 3;
+const WARMUP_S = quick ? 1 : 5;
 const CONNECTIONS = Number(flags.connections ?? 50);
 const PROBE_N = quick ? 300 : 2000;
 const TTFB_N = quick ? 50 : 300;

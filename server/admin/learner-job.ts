@@ -26,12 +26,17 @@ export function defaultLearnerJob(services: Services): LearnerJob {
     await store.flush();
     const now = Date.now();
     const oldest = services.gateway.oldestInFlight();
+    // With several workers the others' requests and queues are out of sight: wait out a whole
+    // request timeout plus a flush (and a margin), as a scheduled run does.
+    const settleMs = config.workers > 1
+      ? config.limits.requestTimeoutMs + config.store.flushMs + 5_000
+      // Measured from the learner's own clock a few ms later; 50 ms covers requests that start meanwhile.
+      : (oldest === null ? 0 : Math.max(0, now - oldest)) + 50;
     const result = await runLearner({
       store,
       dataDir: config.dataDir,
       embedder: await getEmbedder(),
-      // Measured from the learner's own clock a few ms later; 50 ms covers requests that start meanwhile.
-      settleMs: (oldest === null ? 0 : Math.max(0, now - oldest)) + 50,
+      settleMs,
       onProgress: (p) => onProgress({
         phase: p.phase === 'read' ? 'reading stored requests' : p.phase === 'replay' ? 'replaying recent traffic' : 'writing the new version',
         rowsRead: p.phase === 'read' ? p.processed : undefined,

@@ -84,7 +84,7 @@ async function serveHot(route: HotRoute, path: string, req: IncomingMessage, res
     const body = await readJsonObject(req, opts.bodyLimitBytes);
     await route.handle({ id, path, clientKey: who.key, body, req, res, log });
   } catch (err) {
-    const apiErr = toApiError(err, log);
+    const apiErr = toApiError(err, log === logger ? logger.child({ requestId: id }) : log);
     if (res.headersSent) {
       res.end();
       return;
@@ -135,7 +135,9 @@ export async function readJsonObject(req: IncomingMessage, limit: number): Promi
     req.resume();
     throw new ApiError(413, `Request body is larger than the limit of ${limit} bytes`, 'invalid_request_error', 'body_too_large');
   }
-  const raw = await readAll(req, decoded(req, encoded), limit);
+  let raw = await readAll(decoded(req, encoded), limit);
+  // A UTF-8 byte order mark is not JSON, but some clients send one (body-parser accepted it).
+  if (raw.length >= 3 && raw[0] === 0xef && raw[1] === 0xbb && raw[2] === 0xbf) raw = raw.subarray(3);
   if (raw.length === 0) {
     if (declared === undefined && req.headers['transfer-encoding'] === undefined) throw new ApiError(400, 'Request body must be a JSON object (send Content-Type: application/json)', 'invalid_request_error', 'invalid_json');
     return {};
@@ -150,30 +152,46 @@ export async function readJsonObject(req: IncomingMessage, limit: number): Promi
   return value as Record<string, unknown>;
 }
 
-function decoded(req: IncomingMessage, enc: string): Readable {
-  if (enc === 'identity' || enc === '') return req;
+interface BodySource {
+  stream: Readable;
+  /** Stop reading: tear down the inflater (if any) and drop whatever is left of the raw body. */
+  release(): void;
+}
+
+function decoded(req: IncomingMessage, enc: string): BodySource {
+  if (enc === 'identity' || enc === '') return { stream: req, release: () => req.resume() };
   const inflate = enc === 'gzip' || enc === 'x-gzip' ? createGunzip() : enc === 'deflate' ? createInflate() : enc === 'br' ? createBrotliDecompress() : null;
   if (!inflate) {
     req.resume();
     throw new ApiError(415, 'Unsupported content encoding or charset', 'invalid_request_error', 'unsupported_encoding');
   }
-  req.on('error', (e) => inflate.destroy(e));
-  return req.pipe(inflate);
+  const forward = (e: Error) => inflate.destroy(e);
+  req.on('error', forward);
+  req.pipe(inflate);
+  return {
+    stream: inflate,
+    // An inflater can end before the request does (bytes after the compressed data) or be cut off
+    // at the limit (a small body can inflate to gigabytes): either way it must not outlive the read,
+    // nor forward a later client abort as an error nobody listens to.
+    release: () => {
+      req.unpipe(inflate);
+      req.off('error', forward);
+      inflate.on('error', () => undefined);
+      inflate.destroy();
+      req.resume();
+    },
+  };
 }
 
-/** Reads `stream` (the request, or its inflater) up to `limit` bytes. */
-function readAll(req: IncomingMessage, stream: Readable, limit: number): Promise<Buffer> {
+/** Reads the (inflated) body up to `limit` bytes, then releases the source. */
+function readAll(source: BodySource, limit: number): Promise<Buffer> {
+  const { stream } = source;
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
     const fail = (e: ApiError) => {
       cleanup();
-      if (stream !== req) {
-        // Stop inflating (a small body can inflate to gigabytes) and drop the rest of the raw body.
-        req.unpipe(stream as unknown as NodeJS.WritableStream);
-        stream.destroy();
-      }
-      req.resume();
+      source.release();
       reject(e);
     };
     const onData = (c: Buffer) => {
@@ -183,6 +201,7 @@ function readAll(req: IncomingMessage, stream: Readable, limit: number): Promise
     };
     const onEnd = () => {
       cleanup();
+      source.release();
       resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
     };
     const onError = (e: Error) => fail(new ApiError(400, /aborted/i.test(e.message) ? 'Request body was not fully received' : 'Request body could not be read', 'invalid_request_error', /aborted/i.test(e.message) ? 'request_aborted' : 'invalid_body'));

@@ -44,6 +44,11 @@ export interface SystemDeps {
   startedAt: number;
   version: string;
   embedderNote?: () => string | null;
+  /**
+   * With several workers, another worker may have answered a request and not stored it yet: how
+   * long to keep looking for its id before a 404 (its write queue flushes every WRITE_FLUSH_MS).
+   */
+  feedbackWaitMs?: number;
 }
 
 export function systemRoutes(d: SystemDeps) {
@@ -83,7 +88,12 @@ export function systemRoutes(d: SystemDeps) {
 
   r.post('/api/feedback', async (req, res) => {
     const body = parseOr400(feedbackBody, req.body);
-    if (!(await d.store.requestExists(body.request_id))) throw new ApiError(404, `No request with id '${body.request_id}'`, 'not_found_error', 'request_not_found', 'request_id');
+    let exists = await d.store.requestExists(body.request_id);
+    for (let waited = 0; !exists && waited < (d.feedbackWaitMs ?? 0); waited += 100) {
+      await new Promise((r) => setTimeout(r, 100));
+      exists = await d.store.requestExists(body.request_id);
+    }
+    if (!exists) throw new ApiError(404, `No request with id '${body.request_id}'`, 'not_found_error', 'request_not_found', 'request_id');
     d.store.recordFeedback({ requestId: body.request_id, ts: Date.now(), rating: body.rating, comment: body.comment ?? null, source: 'user' });
     res.status(201).json({ ok: true, request_id: body.request_id, rating: body.rating });
   });

@@ -22,6 +22,9 @@ export type QueueItem = RequestItem | FeedbackItem;
  * event loop) was the largest cost of storing a request; this way the event loop does one native
  * JSON.stringify and SQLite decodes the rows on its own thread. One prepared statement per table.
  */
+/** Characters of row JSON bound to one statement. */
+const MAX_JSON_CHARS = 4_000_000;
+
 class JsonRowsInsert {
   private stmt: PreparedStatement | null = null;
   private readonly sql: string;
@@ -30,7 +33,7 @@ class JsonRowsInsert {
   constructor(private readonly db: Db, head: string, width: number, tail = '') {
     const values = Array.from({ length: width }, (_, i) => `value->>${i}`).join(', ');
     // `WHERE true` keeps an upsert tail (ON CONFLICT) from being read as a join constraint.
-    this.sql = `${head} SELECT ${values} FROM json_each(?) WHERE true ${tail}`;
+    this.sql = `${head} SELECT ${values} FROM json_each(?) WHERE true ORDER BY key ${tail}`;
     this.returns = /\bRETURNING\b/i.test(tail);
   }
 
@@ -38,10 +41,27 @@ class JsonRowsInsert {
   async run<T = Record<string, unknown>>(rows: unknown[][]): Promise<T[]> {
     if (rows.length === 0) return [];
     this.stmt ??= await this.db.prepare(this.sql);
-    const params = [jsonForSqlite(rows)];
-    if (this.returns) return this.stmt.all<T>(params);
-    await this.stmt.run(params);
-    return [];
+    const stmt = this.stmt;
+    const out: T[] = [];
+    // One statement per MAX_JSON_CHARS of rows: a backlog batch of long answers stays a few
+    // modest strings instead of one of hundreds of megabytes.
+    let parts: string[] = [];
+    let size = 0;
+    const send = async () => {
+      const params = [`[${parts.join(',')}]`];
+      parts = [];
+      size = 0;
+      if (this.returns) out.push(...(await stmt.all<T>(params)));
+      else await stmt.run(params);
+    };
+    for (const row of rows) {
+      const json = jsonForSqlite(row);
+      if (parts.length > 0 && size + json.length > MAX_JSON_CHARS) await send();
+      parts.push(json);
+      size += json.length + 1;
+    }
+    await send();
+    return out;
   }
 
   async finalize(): Promise<void> {

@@ -8,7 +8,9 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { gzipSync } from 'node:zlib';
 import { randomBytes } from 'node:crypto';
-import { startGateway, postJson, type TestGateway } from '../helpers/gateway.ts';
+import { startGateway, postJson, model, type TestGateway } from '../helpers/gateway.ts';
+import { startOpenAIStandIn } from '../standins/openai.ts';
+import type { StandIn } from '../standins/common.ts';
 import { rawPost } from '../helpers/load.ts';
 
 const CHAT = { model: 'demo-fast', messages: [{ role: 'user', content: 'hello front door' }] };
@@ -612,5 +614,41 @@ describe('front door: compressed bodies are bounded and absolute-form targets ar
       req.end(body);
     });
     assert.equal(status, 200);
+  });
+});
+
+describe('front door: an inflater that ends before the request does', () => {
+  let gw: Awaited<ReturnType<typeof startGateway>>;
+  let slow: StandIn;
+  before(async () => {
+    slow = await startOpenAIStandIn({ behaviour: { kind: 'ok', delayMs: 600 } });
+    gw = await startGateway({ models: [model('slow', 'openai', slow.url)], env: { TEST_KEY: 'sk-test-front-door-key-0001' } });
+  });
+  after(async () => {
+    await gw?.close();
+    await slow?.close();
+  });
+
+  test('deflate data with bytes after its end, then the client leaves mid-request: the server stays up', async () => {
+    const { deflateSync } = await import('node:zlib');
+    const u = new URL(gw.url);
+    const socket = net.connect(Number(u.port), u.hostname);
+    await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+    const body = Buffer.concat([deflateSync(JSON.stringify({ messages: [{ role: 'user', content: 'trailing bytes' }] })), Buffer.from('x')]);
+    // The upstream takes 600 ms: the client leaves while its request is being answered.
+    // Chunked, one chunk and no final chunk: the request never ends; then the client goes away.
+    socket.write(`POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Encoding: deflate\r\nTransfer-Encoding: chunked\r\n\r\n${body.length.toString(16)}\r\n`);
+    socket.write(body);
+    socket.write('\r\n');
+    await new Promise((r) => setTimeout(r, 150));
+    socket.destroy();
+    await new Promise((r) => setTimeout(r, 150));
+    const after = await postJson(`${gw.url}/v1/chat/completions`, { messages: [{ role: 'user', content: 'still there?' }] });
+    assert.equal(after.status, 200);
+  });
+
+  test('a UTF-8 byte order mark before the JSON is accepted', async () => {
+    const r = await rawPost(`${gw.url}/v1/chat/completions`, Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(JSON.stringify({ messages: [{ role: 'user', content: 'bom' }] }))]));
+    assert.equal(r.status, 200);
   });
 });

@@ -8,6 +8,7 @@ import type { StandIn } from '../standins/common.ts';
 import { model } from '../helpers/gateway.ts';
 import { requestId, runConcurrent, sleep, spawnSwitchyard, type SwitchyardProcess } from '../helpers/load.ts';
 import { openSqliteStore } from '../../server/store/sqlite.ts';
+import { Client } from 'undici';
 
 /** Which worker answered, on a fresh connection each time (the primary deals connections out in turn). */
 async function healthOf(url: string): Promise<{ pid: number; worker: number }> {
@@ -68,6 +69,34 @@ describe('SWITCHYARD_WORKERS=2 (node:cluster)', () => {
     }
     assert.ok(replaced, 'worker 2 came back as a new process');
     assert.equal((await workersSeen(proc.url)).get(1), before.get(1), 'worker 1 was left alone');
+  });
+
+  test('a weight set through one worker reaches the other from the database', async () => {
+    // One connection per client, so each client talks to one worker; open them until both workers are held.
+    const clients = new Map<number, Client>();
+    for (let i = 0; i < 10 && clients.size < 2; i++) {
+      const c = new Client(proc.url, { pipelining: 1 });
+      const res = await c.request({ method: 'GET', path: '/health' });
+      const { worker } = ((await res.body.json()) as { process: { worker: number } }).process;
+      if (clients.has(worker)) await c.close();
+      else clients.set(worker, c);
+    }
+    try {
+      assert.deepEqual([...clients.keys()].sort(), [1, 2]);
+      const weightOn = async (c: Client) => {
+        const res = await c.request({ method: 'GET', path: '/models' });
+        return ((await res.body.json()) as { models: { id: string; weight: number }[] }).models.find((m) => m.id === 'fast')!.weight;
+      };
+      const set = await clients.get(1)!.request({ method: 'POST', path: '/api/config/weights', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ weights: { fast: 0.25 } }) });
+      assert.equal(set.statusCode, 200);
+      await set.body.text();
+      assert.equal(await weightOn(clients.get(1)!), 0.25, 'the worker that took the call has it at once');
+      const deadline = Date.now() + 20_000;
+      while (Date.now() < deadline && (await weightOn(clients.get(2)!)) !== 0.25) await sleep(250);
+      assert.equal(await weightOn(clients.get(2)!), 0.25, 'the other worker picked it up from the database');
+    } finally {
+      for (const c of clients.values()) await c.close();
+    }
   });
 
   test('SIGTERM to the primary stops both workers (exit 0) and every acknowledged request is in the database', async () => {

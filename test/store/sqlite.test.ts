@@ -145,6 +145,24 @@ describe('batched writer', () => {
     await store.close();
   });
 
+  test('a batch larger than one statement takes (long answers) is written whole, in order, first id wins', async () => {
+    const { store, logs } = await tmpStore({ flushMs: 60_000, maxBatch: 1000 });
+    const answer = (i: number) => `answer ${i} `.repeat(4_000); // 40-48k characters each (answers are kept up to 50k), ~5 MB in all
+    for (let i = 0; i < 120; i++) store.recordRequest(request(`big-${i}`, { ts: 10_000 + i, answer: answer(i) }), decision('model-a'), [call(`big-${i}`)]);
+    store.recordRequest(request('big-7', { ts: 20_000, answer: 'a later duplicate' }), null, []);
+    await store.flush();
+    assert.deepEqual(logs.filter((l) => l.msg === 'store batch written').map((l) => l.fields?.records), [121], 'one batch');
+    const rows = await store.all<{ id: string; n: number; head: string }>("SELECT id, length(answer) AS n, substr(answer, 1, 12) AS head FROM queries ORDER BY ts");
+    assert.equal(rows.length, 120);
+    rows.forEach((r, i) => {
+      assert.equal(r.id, `big-${i}`);
+      assert.equal(r.n, answer(i).length);
+    });
+    assert.equal(rows[7]!.head, 'answer 7 ans', 'the first record with an id wins');
+    assert.equal((await store.all<{ n: number }>('SELECT count(*) AS n FROM routing_decisions'))[0]!.n, 120);
+    await store.close();
+  });
+
   test('the timer writes a batch without anyone calling flush()', async () => {
     const { store, nextLog } = await tmpStore({ flushMs: 5 });
     const written = nextLog((e) => e.msg === 'store batch written');
