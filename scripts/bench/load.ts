@@ -57,7 +57,8 @@ export interface LoadResult {
 
 /**
  * Several rounds of one row as one result: throughput is the median round's (robust to a round
- * that shared the machine with something else), latencies are pooled, counts are summed.
+ * that shared the machine with something else; the bench uses an odd number of rounds, so it is
+ * one round's own figure), latencies are pooled, counts are summed.
  */
 export function mergeRounds(rounds: LoadResult[]): LoadResult {
   const sorted = rounds.map((r) => r.rps).sort((a, b) => a - b);

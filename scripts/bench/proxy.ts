@@ -30,9 +30,9 @@ const { values: flags } = parseArgs({
 });
 
 const quick = flags.quick;
-const ROUNDS = quick ? 2 : 4;
+const ROUNDS = quick ? 3 : 5;
 /** Load per row, in seconds, split into ROUNDS interleaved rounds. */
-const DURATION_S = Number(flags.duration ?? (quick ? 4 : 12));
+const DURATION_S = Number(flags.duration ?? (quick ? 3 : 15));
 const ROUND_S = Math.max(1, Math.round(DURATION_S / ROUNDS));
 const WARMUP_S = quick ? 1 : 5;
 const CONNECTIONS = Number(flags.connections ?? 50);
