@@ -58,9 +58,10 @@ export function createFrontDoor(opts: FrontDoorOptions): RequestListener {
   const routes = new Map(Object.entries(opts.routes).map(([p, r]) => [p.toLowerCase(), r]));
   const { logger } = opts;
   return (req, res) => {
-    const route = req.method === 'POST' ? routes.get(canonicalPath(req.url)) : undefined;
+    const path = req.method === 'POST' ? canonicalPath(req.url) : '';
+    const route = path ? routes.get(path) : undefined;
     if (!route) return opts.fallback(req, res);
-    void serveHot(route, canonicalPath(req.url), req, res, opts, logger);
+    void serveHot(route, path, req, res, opts, logger);
   };
 }
 
