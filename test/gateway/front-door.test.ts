@@ -595,8 +595,8 @@ describe('front door: compressed bodies are bounded and absolute-form targets ar
     assert.equal(r.status, 413);
     assert.equal((r.json as { error: { code: string } }).error.code, 'body_too_large');
     // Not a speed test: inflating all 256 MB costs the server (this process) most of a second of
-    // CPU or more; stopping at the 1 KB limit costs a few milliseconds. The bound sits between.
-    assert.ok((cpu.user + cpu.system) / 1000 < 150, `CPU spent: ${(cpu.user + cpu.system) / 1000} ms`);
+    // CPU or more; stopping at the 1 KB limit costs about 25 ms here. The bound sits well between.
+    assert.ok((cpu.user + cpu.system) / 1000 < 400, `CPU spent: ${(cpu.user + cpu.system) / 1000} ms`);
     const ok = await postJson(`${gw.url}/v1/chat/completions`, { messages: [{ role: 'user', content: 'after the bomb' }] });
     assert.equal(ok.status, 200);
   });
