@@ -69,7 +69,11 @@ export async function callUpstream(
   throw await httpError(provider, res, signal, apiKey);
 }
 
-/** One JSON call: send, reject non-2xx, parse the body as an object (anything else is `bad_response`). */
+/**
+ * One JSON call: send, reject non-2xx, parse the body as an object (anything else is `bad_response`).
+ * Uses undici's dispatch API with the body collected straight into buffers: `request()` wraps every
+ * response in a Readable stream, which cost about as much CPU as the rest of the call.
+ */
 export async function fetchJson(
   provider: string,
   method: Method,
@@ -79,10 +83,83 @@ export async function fetchJson(
   signal: AbortSignal,
   apiKey?: string,
 ): Promise<Record<string, unknown>> {
-  const res = await callUpstream(provider, method, url, body, headers, signal, apiKey);
-  const parsed = await readJson(provider, res, signal);
+  if (signal.aborted) throw abortError(provider, signal);
+  let res: CollectedResponse;
+  try {
+    res = await collect(method, url, body === undefined ? undefined : JSON.stringify(body), body === undefined ? headers : { 'content-type': 'application/json', ...headers }, signal);
+  } catch (err) {
+    throw toUpstreamError(provider, err, signal);
+  }
+  if (res.status < 200 || res.status >= 300) throw errorFromBody(provider, res.status, res.headers, res.text, apiKey);
+  const parsed = parseJsonOrThrow(provider, res.text);
   if (!isRecord(parsed)) throw new UpstreamError(provider, 'bad_response', `${provider} upstream answered with a non-object JSON body`);
   return parsed;
+}
+
+interface CollectedResponse {
+  status: number;
+  headers: ResponseHeaders;
+  text: string;
+}
+
+/** origin and path of the few upstream URLs in use, parsed once. */
+const targets = new Map<string, { origin: string; path: string }>();
+
+function target(url: string): { origin: string; path: string } {
+  let t = targets.get(url);
+  if (!t) {
+    const u = new URL(url);
+    t = { origin: u.origin, path: `${u.pathname}${u.search}` };
+    if (targets.size >= 256) targets.clear();
+    targets.set(url, t);
+  }
+  return t;
+}
+
+/**
+ * The whole response as text (an error body only up to MAX_ERROR_BODY). A non-2xx response whose
+ * body breaks off mid-way still resolves with what arrived: the status is what matters then.
+ */
+function collect(method: Method, url: string, body: string | undefined, headers: Record<string, string>, signal: AbortSignal): Promise<CollectedResponse> {
+  const { origin, path } = target(url);
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let status = 0;
+    let resHeaders: ResponseHeaders = {};
+    let onAbort: (() => void) | null = null;
+    const done = () => {
+      if (onAbort) signal.removeEventListener('abort', onAbort);
+      onAbort = null;
+    };
+    const text = () => (chunks.length === 1 ? chunks[0]!.toString('utf8') : Buffer.concat(chunks, size).toString('utf8'));
+    const failed = (status: number) => status < 200 || status >= 300;
+    upstreamPool().dispatch({ origin, path, method, headers, body }, {
+      onRequestStart(controller: Dispatcher.DispatchController) {
+        if (signal.aborted) return controller.abort(signal.reason);
+        onAbort = () => controller.abort(signal.reason);
+        signal.addEventListener('abort', onAbort, { once: true });
+      },
+      onResponseStart(_controller: Dispatcher.DispatchController, statusCode: number, h: Record<string, string | string[]>) {
+        status = statusCode;
+        resHeaders = h;
+      },
+      onResponseData(_controller: Dispatcher.DispatchController, chunk: Buffer) {
+        if (failed(status) && size >= MAX_ERROR_BODY) return;
+        chunks.push(chunk);
+        size += chunk.length;
+      },
+      onResponseEnd() {
+        done();
+        resolve({ status, headers: resHeaders, text: text() });
+      },
+      onResponseError(_controller: Dispatcher.DispatchController, err: Error) {
+        done();
+        if (status !== 0 && failed(status) && !signal.aborted) resolve({ status, headers: resHeaders, text: text() });
+        else reject(err);
+      },
+    });
+  });
 }
 
 /** The names in a model-list answer: `body[listKey][i][nameKey]`. */
@@ -90,17 +167,6 @@ export function namesFrom(provider: string, body: Record<string, unknown>, listK
   const list = body[listKey];
   if (!Array.isArray(list)) throw new UpstreamError(provider, 'bad_response', `${provider} model list has no ${listKey} array`);
   return list.map((m) => asRecord(m)[nameKey]).filter((name): name is string => typeof name === 'string');
-}
-
-/** Read a 2xx JSON body. Malformed JSON is `bad_response`; a broken socket is `network`. */
-export async function readJson(provider: string, res: UpstreamResponse, signal: AbortSignal): Promise<unknown> {
-  let text: string;
-  try {
-    text = await res.body.text();
-  } catch (err) {
-    throw toUpstreamError(provider, err, signal);
-  }
-  return parseJsonOrThrow(provider, text);
 }
 
 export function parseJsonOrThrow(provider: string, text: string): unknown {
@@ -128,6 +194,11 @@ export async function httpError(provider: string, res: UpstreamResponse, signal:
     // A body that breaks mid-read still leaves us the status, unless the caller gave up.
     if (signal.aborted) return abortError(provider, signal);
   }
+  return errorFromBody(provider, res.status, res.headers, text, apiKey);
+}
+
+/** The UpstreamError for a non-2xx status and (the start of) its error body, keys redacted. */
+function errorFromBody(provider: string, status: number, headers: ResponseHeaders, text: string, apiKey?: string): UpstreamError {
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
@@ -135,8 +206,8 @@ export async function httpError(provider: string, res: UpstreamResponse, signal:
     parsed = undefined;
   }
   const detail = parsed === undefined ? text.trim().slice(0, 200) : extractErrorMessage(parsed);
-  const message = redact(`${provider} upstream returned HTTP ${res.status}${detail ? `: ${detail}` : ''}`, apiKey);
-  return new UpstreamError(provider, 'http', message, res.status, parseRetryAfter(res.headers));
+  const message = redact(`${provider} upstream returned HTTP ${status}${detail ? `: ${detail}` : ''}`, apiKey);
+  return new UpstreamError(provider, 'http', message, status, parseRetryAfter(headers));
 }
 
 function isRecord(v: unknown): v is Record<string, unknown> {

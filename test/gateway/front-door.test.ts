@@ -293,9 +293,8 @@ describe('front door: paths, bodies, request ids, envelopes', () => {
       assertGeneratedId(r.headers);
     });
 
-    // Known bug (not fixed here): when inflating fails part-way (corrupt gzip), readJsonObject
-    // rejects but the rest of the raw request body is left unread, so the next request on the same
-    // keep-alive connection is never answered. Express's body parser drains the request instead.
+    // When inflating fails part-way (corrupt gzip), the rest of the raw request body must still be
+    // read and dropped, or the next request on the same keep-alive connection is never answered.
     test('after a corrupt gzip body the next request on the same connection is answered', async () => {
       const garbage = Buffer.concat([gzipSync('{"a":1}').subarray(0, 10), randomBytes(256 * 1024)]);
       const u = new URL(gw.url);
