@@ -7,7 +7,7 @@ import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
 import type { Readable } from 'node:stream';
 import { ApiError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
-import { authenticateLimited, newRequestId, presentedKey, RateLimiter, toApiError, type ErrorBodyShape } from './middleware.ts';
+import { authenticateLimited, bodyError, newRequestId, presentedKey, RateLimiter, toApiError, type ErrorBodyShape } from './middleware.ts';
 
 /** One request on a hot route, after the checks every endpoint shares. */
 export interface HotRequest {
@@ -124,32 +124,32 @@ export async function readJsonObject(req: IncomingMessage, limit: number): Promi
   const hasBody = (declared !== undefined && declared !== '0') || req.headers['transfer-encoding'] !== undefined;
   if (!type || !JSON_TYPE.test(type)) {
     req.resume();
-    throw new ApiError(400, hasBody ? 'Request body must be a JSON object' : 'Request body must be a JSON object (send Content-Type: application/json)', 'invalid_request_error', 'invalid_json');
+    throw bodyError.notObject(!hasBody);
   }
   const charset = /;\s*charset\s*=\s*"?([^";\s]+)/i.exec(type)?.[1]?.toLowerCase();
   if (charset && charset !== 'utf-8' && charset !== 'utf8') {
     req.resume();
-    throw new ApiError(415, 'Unsupported content encoding or charset', 'invalid_request_error', 'unsupported_encoding');
+    throw bodyError.unsupported();
   }
   const encoded = (header(req, 'content-encoding') ?? 'identity').trim().toLowerCase();
   if (declared !== undefined && Number(declared) > limit && (encoded === 'identity' || encoded === '')) {
     req.resume();
-    throw new ApiError(413, `Request body is larger than the limit of ${limit} bytes`, 'invalid_request_error', 'body_too_large');
+    throw bodyError.tooLarge(limit);
   }
   let raw = await readAll(decoded(req, encoded), limit);
   // A UTF-8 byte order mark is not JSON, but some clients send one (body-parser accepted it).
   if (raw.length >= 3 && raw[0] === 0xef && raw[1] === 0xbb && raw[2] === 0xbf) raw = raw.subarray(3);
   if (raw.length === 0) {
-    if (declared === undefined && req.headers['transfer-encoding'] === undefined) throw new ApiError(400, 'Request body must be a JSON object (send Content-Type: application/json)', 'invalid_request_error', 'invalid_json');
+    if (declared === undefined && req.headers['transfer-encoding'] === undefined) throw bodyError.notObject(true);
     return {};
   }
   let value: unknown;
   try {
     value = JSON.parse(raw.toString('utf8'));
   } catch {
-    throw new ApiError(400, 'Request body is not valid JSON', 'invalid_request_error', 'invalid_json');
+    throw bodyError.invalidJson();
   }
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new ApiError(400, 'Request body must be a JSON object', 'invalid_request_error', 'invalid_json');
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw bodyError.notObject(false);
   return value as Record<string, unknown>;
 }
 
@@ -164,7 +164,7 @@ function decoded(req: IncomingMessage, enc: string): BodySource {
   const inflate = enc === 'gzip' || enc === 'x-gzip' ? createGunzip() : enc === 'deflate' ? createInflate() : enc === 'br' ? createBrotliDecompress() : null;
   if (!inflate) {
     req.resume();
-    throw new ApiError(415, 'Unsupported content encoding or charset', 'invalid_request_error', 'unsupported_encoding');
+    throw bodyError.unsupported();
   }
   const forward = (e: Error) => inflate.destroy(e);
   req.on('error', forward);
@@ -197,7 +197,7 @@ function readAll(source: BodySource, limit: number): Promise<Buffer> {
     };
     const onData = (c: Buffer) => {
       size += c.length;
-      if (size > limit) return fail(new ApiError(413, `Request body is larger than the limit of ${limit} bytes`, 'invalid_request_error', 'body_too_large'));
+      if (size > limit) return fail(bodyError.tooLarge(limit));
       chunks.push(c);
     };
     const onEnd = () => {
@@ -205,8 +205,8 @@ function readAll(source: BodySource, limit: number): Promise<Buffer> {
       source.release();
       resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
     };
-    const onError = (e: Error) => fail(new ApiError(400, /aborted/i.test(e.message) ? 'Request body was not fully received' : 'Request body could not be read', 'invalid_request_error', /aborted/i.test(e.message) ? 'request_aborted' : 'invalid_body'));
-    const onAborted = () => fail(new ApiError(400, 'Request body was not fully received', 'invalid_request_error', 'request_aborted'));
+    const onError = (e: Error) => fail(/aborted/i.test(e.message) ? bodyError.aborted() : bodyError.unreadable());
+    const onAborted = () => fail(bodyError.aborted());
     const cleanup = () => {
       stream.off('data', onData);
       stream.off('end', onEnd);

@@ -37,6 +37,16 @@ export function requestId(logger: Logger): RequestHandler {
   };
 }
 
+/** The refusals of a request body, shared by the Express side and the front door so both answer alike. */
+export const bodyError = {
+  notObject: (hint: boolean) => new ApiError(400, hint ? 'Request body must be a JSON object (send Content-Type: application/json)' : 'Request body must be a JSON object', 'invalid_request_error', 'invalid_json'),
+  tooLarge: (limitBytes: number) => new ApiError(413, `Request body is larger than the limit of ${limitBytes} bytes`, 'invalid_request_error', 'body_too_large'),
+  invalidJson: () => new ApiError(400, 'Request body is not valid JSON', 'invalid_request_error', 'invalid_json'),
+  unsupported: () => new ApiError(415, 'Unsupported content encoding or charset', 'invalid_request_error', 'unsupported_encoding'),
+  aborted: () => new ApiError(400, 'Request body was not fully received', 'invalid_request_error', 'request_aborted'),
+  unreadable: (status = 400) => new ApiError(status, 'Request body could not be read', 'invalid_request_error', 'invalid_body'),
+};
+
 /** JSON body parsing; malformed or oversized bodies become 400/413 errors, never crashes. */
 export function jsonBody(limitBytes: number): RequestHandler {
   // Not text/plain: browsers send that cross-site without a preflight (CSRF against a local gateway).
@@ -46,17 +56,16 @@ export function jsonBody(limitBytes: number): RequestHandler {
       if (!err) {
         if (req.method === 'POST' && (req.body === undefined || req.body === null || typeof req.body !== 'object' || Array.isArray(req.body))) {
           const hasBody = Number(req.get('content-length') ?? 0) > 0 || req.get('transfer-encoding') !== undefined;
-          if (!hasBody || req.body === undefined) return next(new ApiError(400, 'Request body must be a JSON object (send Content-Type: application/json)', 'invalid_request_error', 'invalid_json'));
-          return next(new ApiError(400, 'Request body must be a JSON object', 'invalid_request_error', 'invalid_json'));
+          return next(bodyError.notObject(!hasBody || req.body === undefined));
         }
         return next();
       }
       const e = err as { type?: string; status?: number; message?: string; limit?: number };
-      if (e.type === 'entity.too.large') return next(new ApiError(413, `Request body is larger than the limit of ${limitBytes} bytes`, 'invalid_request_error', 'body_too_large'));
-      if (e.type === 'entity.parse.failed') return next(new ApiError(400, 'Request body is not valid JSON', 'invalid_request_error', 'invalid_json'));
-      if (e.type === 'encoding.unsupported' || e.type === 'charset.unsupported') return next(new ApiError(415, 'Unsupported content encoding or charset', 'invalid_request_error', 'unsupported_encoding'));
-      if (e.type === 'request.aborted') return next(new ApiError(400, 'Request body was not fully received', 'invalid_request_error', 'request_aborted'));
-      return next(new ApiError(e.status && e.status >= 400 && e.status < 500 ? e.status : 400, 'Request body could not be read', 'invalid_request_error', 'invalid_body'));
+      if (e.type === 'entity.too.large') return next(bodyError.tooLarge(limitBytes));
+      if (e.type === 'entity.parse.failed') return next(bodyError.invalidJson());
+      if (e.type === 'encoding.unsupported' || e.type === 'charset.unsupported') return next(bodyError.unsupported());
+      if (e.type === 'request.aborted') return next(bodyError.aborted());
+      return next(bodyError.unreadable(e.status && e.status >= 400 && e.status < 500 ? e.status : 400));
     });
   };
 }
