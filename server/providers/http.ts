@@ -31,6 +31,11 @@ export interface UpstreamResponse {
 
 type Method = 'GET' | 'POST';
 
+/** Headers and body of a JSON request (no body, no content-type). */
+function jsonRequest(body: unknown, headers: Record<string, string>): { headers: Record<string, string>; body: string | undefined } {
+  return body === undefined ? { headers, body: undefined } : { headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) };
+}
+
 async function send(
   method: Method,
   url: string,
@@ -41,13 +46,7 @@ async function send(
 ): Promise<UpstreamResponse> {
   if (signal.aborted) throw abortError(provider, signal);
   try {
-    const res = await request(url, {
-      method,
-      headers: body === undefined ? headers : { 'content-type': 'application/json', ...headers },
-      body: body === undefined ? undefined : JSON.stringify(body),
-      signal,
-      dispatcher: upstreamPool(),
-    });
+    const res = await request(url, { method, ...jsonRequest(body, headers), signal, dispatcher: upstreamPool() });
     return { status: res.statusCode, headers: res.headers, body: res.body };
   } catch (err) {
     throw toUpstreamError(provider, err, signal);
@@ -86,7 +85,7 @@ export async function fetchJson(
   if (signal.aborted) throw abortError(provider, signal);
   let res: CollectedResponse;
   try {
-    res = await collect(method, url, body === undefined ? undefined : JSON.stringify(body), body === undefined ? headers : { 'content-type': 'application/json', ...headers }, signal);
+    res = await collect(method, url, jsonRequest(body, headers), signal);
   } catch (err) {
     throw toUpstreamError(provider, err, signal);
   }
@@ -120,7 +119,7 @@ function target(url: string): { origin: string; path: string } {
  * The whole response as text (an error body only up to MAX_ERROR_BODY). A non-2xx response whose
  * body breaks off mid-way still resolves with what arrived: the status is what matters then.
  */
-function collect(method: Method, url: string, body: string | undefined, headers: Record<string, string>, signal: AbortSignal): Promise<CollectedResponse> {
+function collect(method: Method, url: string, { headers, body }: { headers: Record<string, string>; body: string | undefined }, signal: AbortSignal): Promise<CollectedResponse> {
   const { origin, path } = target(url);
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
