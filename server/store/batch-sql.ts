@@ -1,5 +1,6 @@
 // The SQL of one write batch: one INSERT per table with the rows bound as a single JSON text (a few
-// statements per batch instead of one per row), and model_performance deltas folded in memory, upserted once per cell.
+// statements per batch instead of one per row; a request is one row, its decision and attempts
+// included), and model_performance deltas folded in memory, upserted once per cell.
 import type { RoutingDecision } from '../../router/types.ts';
 import type { Db, PreparedStatement } from './db.ts';
 import type { FeedbackRecord, ModelCallRecord, RequestRecord } from './types.ts';
@@ -30,8 +31,9 @@ class JsonRowsInsert {
   private readonly sql: string;
   private readonly returns: boolean;
 
-  constructor(private readonly db: Db, head: string, width: number, tail = '') {
-    const values = Array.from({ length: width }, (_, i) => `value->>${i}`).join(', ');
+  /** `nested` columns hold a JSON object or array of the row, stored as its JSON text (JSON null: SQL NULL). */
+  constructor(private readonly db: Db, head: string, width: number, tail = '', nested: readonly number[] = []) {
+    const values = Array.from({ length: width }, (_, i) => (nested.includes(i) ? `NULLIF(value->${i}, 'null')` : `value->>${i}`)).join(', ');
     // `WHERE true` keeps an upsert tail (ON CONFLICT) from being read as a join constraint.
     this.sql = `${head} SELECT ${values} FROM json_each(?) WHERE true ORDER BY key ${tail}`;
     this.returns = /\bRETURNING\b/i.test(tail);
@@ -41,33 +43,46 @@ class JsonRowsInsert {
   async run<T = Record<string, unknown>>(rows: unknown[][]): Promise<T[]> {
     if (rows.length === 0) return [];
     this.stmt ??= await this.db.prepare(this.sql);
-    const stmt = this.stmt;
     const out: T[] = [];
-    // One statement per MAX_JSON_CHARS of rows: a backlog batch of long answers stays a few
-    // modest strings instead of one of hundreds of megabytes.
-    let parts: string[] = [];
+    // One statement per about MAX_JSON_CHARS of rows, each chunk stringified in one call: a backlog
+    // batch of long answers stays a few modest strings instead of one of hundreds of megabytes.
+    let start = 0;
     let size = 0;
-    const send = async () => {
-      const params = [`[${parts.join(',')}]`];
-      parts = [];
-      size = 0;
-      if (this.returns) out.push(...(await stmt.all<T>(params)));
-      else await stmt.run(params);
-    };
-    for (const row of rows) {
-      const json = jsonForSqlite(row);
-      if (parts.length > 0 && size + json.length > MAX_JSON_CHARS) await send();
-      parts.push(json);
-      size += json.length + 1;
+    for (let i = 0; i < rows.length; i++) {
+      const chars = approxJsonChars(rows[i]!);
+      if (i > start && size + chars > MAX_JSON_CHARS) {
+        await this.send(rows.slice(start, i), out);
+        start = i;
+        size = 0;
+      }
+      size += chars;
     }
-    await send();
+    await this.send(start === 0 ? rows : rows.slice(start), out);
     return out;
+  }
+
+  private async send<T>(rows: unknown[][], out: T[]): Promise<void> {
+    const params = [jsonForSqlite(rows)];
+    if (this.returns) out.push(...(await this.stmt!.all<T>(params)));
+    else await this.stmt!.run(params);
   }
 
   async finalize(): Promise<void> {
     await this.stmt?.finalize();
     this.stmt = null;
   }
+}
+
+/** Roughly the JSON length of a row: its strings, one level of nesting deep, plus a fixed allowance. */
+function approxJsonChars(row: unknown[]): number {
+  let n = 256;
+  for (const cell of row) {
+    if (typeof cell === 'string') n += cell.length;
+    else if (cell !== null && typeof cell === 'object') {
+      for (const v of Object.values(cell)) n += typeof v === 'string' ? v.length : 64;
+    }
+  }
+  return n;
 }
 
 /**
@@ -96,8 +111,6 @@ export const truncateOrNull = (s: string | null | undefined, max: number): strin
 
 export class BatchSql {
   private readonly queries: JsonRowsInsert;
-  private readonly decisions: JsonRowsInsert;
-  private readonly calls: JsonRowsInsert;
   private readonly feedback: JsonRowsInsert;
   private readonly performance: JsonRowsInsert;
   private answeringModels: PreparedStatement | null = null;
@@ -105,12 +118,8 @@ export class BatchSql {
   constructor(private readonly db: Db) {
     this.queries = new JsonRowsInsert(db, `INSERT INTO queries (id, ts, endpoint, query_text, message_count,
       requested_model, stream, language, domain, complexity, features_json, final_model, status, http_status,
-      latency_ms, answer, input_tokens, output_tokens, cost_usd, error, demo, client_key_hash)`, 22,
-    'ON CONFLICT (id) DO NOTHING RETURNING id');
-    this.decisions = new JsonRowsInsert(db, `INSERT OR REPLACE INTO routing_decisions (request_id, ts, method,
-      selected_model, confidence, reasoning, candidates_json, features_json, timings_json, judge_json)`, 10);
-    this.calls = new JsonRowsInsert(db, `INSERT INTO model_calls (request_id, ts, model, attempt, status, http_status,
-      latency_ms, input_tokens, output_tokens, cost_usd, error)`, 11);
+      latency_ms, answer, input_tokens, output_tokens, cost_usd, error, demo, client_key_hash, decision_json, calls_json)`, 24,
+    'ON CONFLICT (id) DO NOTHING RETURNING id', QUERY_NESTED);
     this.feedback = new JsonRowsInsert(db, 'INSERT INTO user_feedback (request_id, ts, rating, comment, source)', 5);
     this.performance = new JsonRowsInsert(db, `INSERT INTO model_performance (model, domain, language, successes, total,
       latency_sum_ms, rating_sum, rating_count, cost_usd, updated_at)`, 10,
@@ -146,7 +155,7 @@ export class BatchSql {
     };
 
     const inserted = new Set(
-      (await this.queries.run<{ id: string }>(requests.map(({ req }) => queryRow(req)))).map((r) => r.id),
+      (await this.queries.run<{ id: string }>(requests.map(queryRow))).map((r) => r.id),
     );
     // The first record with an id wins; later ones (same batch or already stored) are duplicates.
     const fresh: RequestItem[] = [];
@@ -155,8 +164,6 @@ export class BatchSql {
       if (inserted.delete(item.req.id)) fresh.push(item);
       else duplicates.push(item.req.id);
     }
-    await this.decisions.run(fresh.flatMap(({ req, decision }) => (decision ? [decisionRow(req, decision)] : [])));
-    await this.calls.run(fresh.flatMap(({ req, calls }) => calls.map((c) => callRow(req.id, c))));
     for (const { req, calls } of fresh) {
       const { domain, language } = req.features;
       // Each attempt is evidence about its model; without attempts, the request speaks for its final model.
@@ -192,32 +199,31 @@ export class BatchSql {
   }
 
   async finalize(): Promise<void> {
-    await Promise.all([this.queries, this.decisions, this.calls, this.feedback, this.performance].map((m) => m.finalize()));
+    await Promise.all([this.queries, this.feedback, this.performance].map((m) => m.finalize()));
     await this.answeringModels?.finalize();
     this.answeringModels = null;
   }
 }
 
-function queryRow(req: RequestRecord): unknown[] {
+/** Row positions in queryRow() that hold JSON objects (features, decision, attempts). */
+const QUERY_NESTED = [10, 22, 23];
+
+/** The request as one row: the decision (without its features, which are the request's) and the attempts ride along as JSON. */
+function queryRow({ req, decision, calls }: RequestItem): unknown[] {
   const f = req.features;
   return [
     req.id, req.ts, req.endpoint, req.queryText, req.messageCount, req.requestedModel, req.stream ? 1 : 0,
-    f.language, f.domain, f.complexity, JSON.stringify(f), req.finalModel, req.status, req.httpStatus,
+    f.language, f.domain, f.complexity, f, req.finalModel, req.status, req.httpStatus,
     Math.round(req.latencyMs), req.answer, req.inputTokens, req.outputTokens, req.costUsd, req.error,
     req.demo ? 1 : 0, req.clientKeyHash ?? null,
-  ];
-}
-
-function decisionRow(req: RequestRecord, d: RoutingDecision): unknown[] {
-  return [
-    req.id, req.ts, d.method, d.selected, d.confidence, d.reasoning, JSON.stringify(d.candidates),
-    JSON.stringify(d.features), JSON.stringify(d.timings), d.judge == null ? null : JSON.stringify(d.judge),
-  ];
-}
-
-function callRow(requestId: string, c: ModelCallRecord): unknown[] {
-  return [
-    requestId, c.ts, c.model, c.attempt, c.status, c.httpStatus, Math.round(c.latencyMs), c.inputTokens,
-    c.outputTokens, c.costUsd, truncateOrNull(c.error, MAX_ERROR_CHARS),
+    decision && {
+      method: decision.method, selected: decision.selected, confidence: decision.confidence, reasoning: decision.reasoning,
+      candidates: decision.candidates, timings: decision.timings, judge: decision.judge ?? null,
+    },
+    calls.map((c) => ({
+      ts: c.ts, model: c.model, attempt: c.attempt, status: c.status, httpStatus: c.httpStatus,
+      latencyMs: Math.round(c.latencyMs), inputTokens: c.inputTokens, outputTokens: c.outputTokens, costUsd: c.costUsd,
+      error: truncateOrNull(c.error, MAX_ERROR_CHARS),
+    })),
   ];
 }

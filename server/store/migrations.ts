@@ -147,6 +147,42 @@ CREATE INDEX idx_queries_ts_cover ON queries
   (ts, id, final_model, status, latency_ms, cost_usd, input_tokens, output_tokens);
 `,
   },
+  {
+    version: 3,
+    name: 'one row per request: the routing decision and the attempts move into queries',
+    // Three rows in three tables (each with its own indexes) per request were about a third of what
+    // storing a request cost. Both were only ever read by request id, so they become JSON columns
+    // of the request row; views with the old names and columns keep ad-hoc SQL working.
+    sql: `
+ALTER TABLE queries ADD COLUMN decision_json TEXT;
+ALTER TABLE queries ADD COLUMN calls_json TEXT NOT NULL DEFAULT '[]';
+UPDATE queries SET decision_json = (
+  SELECT json_object('method', d.method, 'selected', d.selected_model, 'confidence', d.confidence,
+    'reasoning', d.reasoning, 'candidates', json(d.candidates_json), 'timings', json(d.timings_json),
+    'judge', json(d.judge_json))
+  FROM routing_decisions d WHERE d.request_id = queries.id);
+UPDATE queries SET calls_json = (
+  SELECT json_group_array(json_object('ts', c.ts, 'model', c.model, 'attempt', c.attempt, 'status', c.status,
+    'httpStatus', c.http_status, 'latencyMs', c.latency_ms, 'inputTokens', c.input_tokens,
+    'outputTokens', c.output_tokens, 'costUsd', c.cost_usd, 'error', c.error))
+  FROM (SELECT * FROM model_calls c WHERE c.request_id = queries.id ORDER BY c.id) c)
+WHERE id IN (SELECT request_id FROM model_calls);
+DROP TABLE routing_decisions;
+DROP TABLE model_calls;
+CREATE VIEW routing_decisions AS
+  SELECT id AS request_id, ts, decision_json->>'method' AS method, decision_json->>'selected' AS selected_model,
+    decision_json->>'confidence' AS confidence, decision_json->>'reasoning' AS reasoning,
+    decision_json->'candidates' AS candidates_json, features_json, decision_json->'timings' AS timings_json,
+    NULLIF(decision_json->'judge', 'null') AS judge_json
+  FROM queries WHERE decision_json IS NOT NULL;
+CREATE VIEW model_calls AS
+  SELECT q.id AS request_id, c.value->>'ts' AS ts, c.value->>'model' AS model, c.value->>'attempt' AS attempt,
+    c.value->>'status' AS status, c.value->>'httpStatus' AS http_status, c.value->>'latencyMs' AS latency_ms,
+    c.value->>'inputTokens' AS input_tokens, c.value->>'outputTokens' AS output_tokens,
+    c.value->>'costUsd' AS cost_usd, c.value->>'error' AS error
+  FROM queries q, json_each(q.calls_json) c;
+`,
+  },
 ];
 
 /** Apply every migration not yet recorded; returns the versions applied by this call. */

@@ -36,33 +36,15 @@ interface QueryRow {
   error: string | null;
   demo: number;
   client_key_hash: string | null;
+  decision_json: string | null;
+  calls_json: string;
 }
 
-interface DecisionRow {
-  request_id: string;
-  method: RoutingDecision['method'];
-  selected_model: string;
-  confidence: number;
-  reasoning: string;
-  candidates_json: string;
-  features_json: string;
-  timings_json: string;
-  judge_json: string | null;
-}
+/** The stored form of a routing decision (queries.decision_json): the decision without its features. */
+type StoredDecision = Omit<RoutingDecision, 'features'>;
 
-interface CallRow {
-  request_id: string;
-  ts: number;
-  model: string;
-  attempt: number;
-  status: ModelCallRecord['status'];
-  http_status: number | null;
-  latency_ms: number;
-  input_tokens: number;
-  output_tokens: number;
-  cost_usd: number;
-  error: string | null;
-}
+/** The stored form of an attempt (one element of queries.calls_json). */
+type StoredCall = Omit<ModelCallRecord, 'requestId'>;
 
 interface FeedbackRow {
   request_id: string;
@@ -74,38 +56,22 @@ interface FeedbackRow {
 
 const QUERY_COLUMNS = `q.id, q.ts, q.endpoint, q.query_text, q.message_count, q.requested_model, q.stream,
   q.features_json, q.final_model, q.status, q.http_status, q.latency_ms, q.answer, q.input_tokens,
-  q.output_tokens, q.cost_usd, q.error, q.demo, q.client_key_hash`;
+  q.output_tokens, q.cost_usd, q.error, q.demo, q.client_key_hash, q.decision_json, q.calls_json`;
 
 export const MAX_PAGE = 1000;
 const DEFAULT_PAGE = 50;
 
-function toDecision(row: DecisionRow): RoutingDecision {
+function toDecision(json: string | null, features: QueryFeatures): RoutingDecision | null {
+  if (json === null) return null;
+  const d = JSON.parse(json) as StoredDecision;
   return {
-    method: row.method,
-    selected: row.selected_model,
-    candidates: JSON.parse(row.candidates_json) as RoutingDecision['candidates'],
-    confidence: row.confidence,
-    reasoning: row.reasoning,
-    features: JSON.parse(row.features_json) as QueryFeatures,
-    timings: JSON.parse(row.timings_json) as Record<string, number>,
-    judge: row.judge_json === null ? null : (JSON.parse(row.judge_json) as RoutingDecision['judge']),
+    method: d.method, selected: d.selected, candidates: d.candidates, confidence: d.confidence,
+    reasoning: d.reasoning, features, timings: d.timings, judge: d.judge ?? null,
   };
 }
 
-function toCall(row: CallRow): ModelCallRecord {
-  return {
-    requestId: row.request_id,
-    ts: row.ts,
-    model: row.model,
-    attempt: row.attempt,
-    status: row.status,
-    httpStatus: row.http_status,
-    latencyMs: row.latency_ms,
-    inputTokens: row.input_tokens,
-    outputTokens: row.output_tokens,
-    costUsd: row.cost_usd,
-    error: row.error,
-  };
+function toCalls(json: string, requestId: string): ModelCallRecord[] {
+  return (JSON.parse(json) as StoredCall[]).map((c) => ({ requestId, ...c }));
 }
 
 function toFeedback(row: FeedbackRow): FeedbackRecord {
@@ -122,43 +88,41 @@ function groupBy<R extends { request_id: string }, T>(rows: R[], map: (row: R) =
   return out;
 }
 
-/** Attach decision, calls and feedback to request rows with three IN (...) look-ups. */
+/** Request rows as stored requests: decision and attempts from their JSON columns, feedback with one IN (...) look-up. */
 async function hydrate(db: Db, rows: QueryRow[]): Promise<StoredRequest[]> {
   if (rows.length === 0) return [];
   const ids = rows.map((r) => r.id);
-  const marks = ids.map(() => '?').join(',');
-  const [decisions, calls, feedback] = await Promise.all([
-    db.all<DecisionRow>(`SELECT * FROM routing_decisions WHERE request_id IN (${marks})`, ids),
-    db.all<CallRow>(`SELECT * FROM model_calls WHERE request_id IN (${marks}) ORDER BY id`, ids),
-    db.all<FeedbackRow>(`SELECT * FROM user_feedback WHERE request_id IN (${marks}) ORDER BY ts, id`, ids),
-  ]);
-  const decisionById = new Map(decisions.map((d) => [d.request_id, toDecision(d)]));
-  const callsById = groupBy(calls, toCall);
+  const feedback = await db.all<FeedbackRow>(
+    `SELECT * FROM user_feedback WHERE request_id IN (${ids.map(() => '?').join(',')}) ORDER BY ts, id`, ids,
+  );
   const feedbackById = groupBy(feedback, toFeedback);
-  return rows.map((row) => ({
-    id: row.id,
-    ts: row.ts,
-    endpoint: row.endpoint,
-    queryText: row.query_text,
-    messageCount: row.message_count,
-    requestedModel: row.requested_model,
-    stream: row.stream === 1,
-    features: JSON.parse(row.features_json) as QueryFeatures,
-    finalModel: row.final_model,
-    status: row.status,
-    httpStatus: row.http_status,
-    latencyMs: row.latency_ms,
-    answer: row.answer,
-    inputTokens: row.input_tokens,
-    outputTokens: row.output_tokens,
-    costUsd: row.cost_usd,
-    error: row.error,
-    demo: row.demo === 1,
-    clientKeyHash: row.client_key_hash,
-    decision: decisionById.get(row.id) ?? null,
-    calls: callsById.get(row.id) ?? [],
-    feedback: feedbackById.get(row.id) ?? [],
-  }));
+  return rows.map((row) => {
+    const features = JSON.parse(row.features_json) as QueryFeatures;
+    return {
+      id: row.id,
+      ts: row.ts,
+      endpoint: row.endpoint,
+      queryText: row.query_text,
+      messageCount: row.message_count,
+      requestedModel: row.requested_model,
+      stream: row.stream === 1,
+      features,
+      finalModel: row.final_model,
+      status: row.status,
+      httpStatus: row.http_status,
+      latencyMs: row.latency_ms,
+      answer: row.answer,
+      inputTokens: row.input_tokens,
+      outputTokens: row.output_tokens,
+      costUsd: row.cost_usd,
+      error: row.error,
+      demo: row.demo === 1,
+      clientKeyHash: row.client_key_hash,
+      decision: toDecision(row.decision_json, features),
+      calls: toCalls(row.calls_json, row.id),
+      feedback: feedbackById.get(row.id) ?? [],
+    };
+  });
 }
 
 export async function requestExists(db: Db, id: string): Promise<boolean> {
@@ -183,7 +147,7 @@ export async function listRequests(db: Db, filter: RequestFilter): Promise<Store
   if (filter.language !== undefined) add('q.language = ?', filter.language);
   if (filter.status !== undefined) add('q.status = ?', filter.status);
   if (filter.method !== undefined) {
-    add('EXISTS (SELECT 1 FROM routing_decisions d WHERE d.request_id = q.id AND d.method = ?)', filter.method);
+    add("q.decision_json->>'method' = ?", filter.method);
   }
   if (filter.rated === true) add('EXISTS (SELECT 1 FROM user_feedback f WHERE f.request_id = q.id)');
   if (filter.rated === false) add('NOT EXISTS (SELECT 1 FROM user_feedback f WHERE f.request_id = q.id)');

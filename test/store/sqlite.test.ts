@@ -1,7 +1,7 @@
 // The SQLite store's write path: migrations, the batched writer, durability under lock and close.
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { QueryFeatures, RoutingDecision } from '../../router/types.ts';
@@ -82,6 +82,62 @@ describe('migrations', () => {
     const db = await Db.open(file);
     assert.deepEqual(await migrate(db), []);
     await db.close();
+  });
+
+  test('a version 2 database keeps its decisions and attempts when they move into the request row (version 3)', async () => {
+    const file = await tmpDbPath();
+    await mkdir(path.dirname(file), { recursive: true });
+    const db = await Db.open(file);
+    await migrate(db, migrations.filter((m) => m.version <= 2));
+    const f = JSON.stringify(features());
+    const insertQuery = `INSERT INTO queries (id, ts, endpoint, query_text, message_count, stream, language, domain,
+      complexity, features_json, final_model, status, http_status, latency_ms, answer)
+      VALUES (?, ?, '/api/chat', ?, 1, 0, 'en', 'code', 'medium', ?, 'model-a', 'ok', 200, 120, 'old answer')`;
+    await db.run(insertQuery, ['old-1', 5_000, 'first old question', f]);
+    await db.run(insertQuery, ['old-2', 6_000, 'second old question, no decision, no calls', f]);
+    await db.run(`INSERT INTO routing_decisions (request_id, ts, method, selected_model, confidence, reasoning,
+      candidates_json, features_json, timings_json, judge_json) VALUES ('old-1', 5000, 'judge', 'model-a', 0.7, 'the judge chose',
+      '[{"model":"model-a","score":0.9},{"model":"model-b","score":0.4}]', ?, '{"judge":12.5}',
+      '{"selectedModel":"model-a","confidence":70,"reasoning":"better at code"}')`, [f]);
+    // Inserted out of attempt order: the attempts keep the order they were stored in (by id).
+    await db.run(`INSERT INTO model_calls (request_id, ts, model, attempt, status, http_status, latency_ms, error)
+      VALUES ('old-1', 5000, 'model-b', 1, 'error', 503, 40, 'upstream 503'), ('old-1', 5040, 'model-a', 2, 'ok', 200, 80, NULL)`);
+    await db.close();
+
+    const { store } = await tmpStore({ path: file });
+    const old1 = await store.getRequest('old-1');
+    assert.deepEqual(old1?.decision, {
+      method: 'judge', selected: 'model-a', confidence: 0.7, reasoning: 'the judge chose', features: features(),
+      candidates: [{ model: 'model-a', score: 0.9 }, { model: 'model-b', score: 0.4 }], timings: { judge: 12.5 },
+      judge: { selectedModel: 'model-a', confidence: 70, reasoning: 'better at code' },
+    });
+    assert.deepEqual(old1?.calls, [
+      { requestId: 'old-1', ts: 5000, model: 'model-b', attempt: 1, status: 'error', httpStatus: 503, latencyMs: 40, inputTokens: 0, outputTokens: 0, costUsd: 0, error: 'upstream 503' },
+      { requestId: 'old-1', ts: 5040, model: 'model-a', attempt: 2, status: 'ok', httpStatus: 200, latencyMs: 80, inputTokens: 0, outputTokens: 0, costUsd: 0, error: null },
+    ]);
+    const old2 = await store.getRequest('old-2');
+    assert.equal(old2?.decision, null);
+    assert.deepEqual(old2?.calls, []);
+    assert.deepEqual((await store.listRequests({ method: 'judge' })).map((r) => r.id), ['old-1']);
+
+    // New requests land in the same shape, and the old table names still answer as views.
+    store.recordRequest(request('new-1', { ts: 7_000 }), decision('model-a'), [call('new-1', { model: 'model-b', status: 'timeout', httpStatus: null, error: 'slow' }), call('new-1', { attempt: 2 })]);
+    await store.flush();
+    const decisions = await store.all<{ request_id: string; method: string; selected_model: string; confidence: number; judge_json: string | null }>(
+      'SELECT request_id, method, selected_model, confidence, judge_json FROM routing_decisions ORDER BY ts');
+    assert.deepEqual(decisions.map((d) => ({ ...d })), [
+      { request_id: 'old-1', method: 'judge', selected_model: 'model-a', confidence: 0.7, judge_json: '{"selectedModel":"model-a","confidence":70,"reasoning":"better at code"}' },
+      { request_id: 'new-1', method: 'keywords', selected_model: 'model-a', confidence: 0.8, judge_json: null },
+    ]);
+    const calls = await store.all<{ request_id: string; model: string; attempt: number; status: string; http_status: number | null; latency_ms: number }>(
+      'SELECT request_id, model, attempt, status, http_status, latency_ms FROM model_calls ORDER BY ts, attempt');
+    assert.deepEqual(calls.map((c) => ({ ...c })), [
+      { request_id: 'new-1', model: 'model-b', attempt: 1, status: 'timeout', http_status: null, latency_ms: 100 },
+      { request_id: 'new-1', model: 'model-a', attempt: 2, status: 'ok', http_status: 200, latency_ms: 100 },
+      { request_id: 'old-1', model: 'model-b', attempt: 1, status: 'error', http_status: 503, latency_ms: 40 },
+      { request_id: 'old-1', model: 'model-a', attempt: 2, status: 'ok', http_status: 200, latency_ms: 80 },
+    ]);
+    await store.close();
   });
 });
 
