@@ -6,7 +6,7 @@ import type { ProviderRequest, ProviderResult, StreamPart, Usage } from '../prov
 import type { ModelCallRecord } from '../store/types.ts';
 import type { ModelRegistry, ModelRuntime } from './registry.ts';
 import type { BreakerTicket } from './breaker.ts';
-import { backoffDelay, shouldRetry, sleep, type ClientSignal, type RetryPolicy } from './retry.ts';
+import { backoffDelay, shouldRetry, sleep, StopSignal, type ClientSignal, type RetryPolicy } from './retry.ts';
 
 export type Attempt = Omit<ModelCallRecord, 'requestId'>;
 
@@ -79,18 +79,18 @@ export class Dispatcher {
   }
 
   chat(candidates: string[], req: ProviderRequest, ctx: DispatchContext): Promise<ChatOutcome> {
-    return this.run(candidates, ctx, async (rt, signal, attempts, started) => {
-      const result = await rt.provider.chat(rt.endpoint, req, signal);
+    return this.run(candidates, ctx, async (rt, timer, attempts, started) => {
+      const result = await rt.provider.chat(rt.endpoint, req, timer);
       attempts.push(this.okAttempt(rt, attempts, started, result.usage));
       return { model: rt.spec.id, result, attempts };
     });
   }
 
   stream(candidates: string[], req: ProviderRequest, ctx: DispatchContext): Promise<StreamOutcome> {
-    return this.run(candidates, ctx, async (rt, signal, attempts, started, timer, ticket) => {
+    return this.run(candidates, ctx, async (rt, timer, attempts, started, ticket) => {
       // Once content flows, any upstream bytes (pings, role frames) count as life for the idle
       // timeout; the first content part itself must still arrive within the attempt timeout.
-      const iterator = rt.provider.stream(rt.endpoint, req, signal, { onActivity: () => timer.handedOver && timer.touch() })[Symbol.asyncIterator]();
+      const iterator = rt.provider.stream(rt.endpoint, req, timer.toAbortSignal(), { onActivity: () => timer.handedOver && timer.touch() })[Symbol.asyncIterator]();
       const first = await iterator.next();
       // From here on the caller owns the stream: the idle timer keeps guarding it chunk by chunk.
       timer.handOver();
@@ -139,7 +139,7 @@ export class Dispatcher {
   private async run<T>(
     candidates: string[],
     ctx: DispatchContext,
-    call: (rt: ModelRuntime, signal: AbortSignal, attempts: Attempt[], started: number, timer: AttemptTimer, ticket: BreakerTicket) => Promise<T>,
+    call: (rt: ModelRuntime, timer: AttemptTimer, attempts: Attempt[], started: number, ticket: BreakerTicket) => Promise<T>,
   ): Promise<T> {
     const attempts: Attempt[] = [];
     let lastErr: unknown = null;
@@ -171,7 +171,7 @@ export class Dispatcher {
         const started = this.now();
         rt.inflight++;
         try {
-          const out = await call(rt, timer.signal, attempts, started, timer, held);
+          const out = await call(rt, timer, attempts, started, held);
           if (!timer.handedOver) {
             rt.breaker.onSuccess(held);
             rt.inflight--;
@@ -225,25 +225,22 @@ export class Dispatcher {
 }
 
 /**
- * One attempt's abort signal: aborts on client disconnect, or when no progress was seen for
- * `ms` (before the answer, or between stream chunks once handed over).
+ * One attempt's stop signal: stops on client disconnect, or when no progress was seen for `ms`
+ * (before the answer, or between stream chunks once handed over). A StopSignal, not an
+ * AbortSignal: JSON calls only need the listener list; streams ask for a real one.
  */
-class AttemptTimer {
-  private readonly controller = new AbortController();
+class AttemptTimer extends StopSignal {
   private timer: NodeJS.Timeout | null = null;
   private readonly onClientAbort: () => void;
   handedOver = false;
   timedOut = false;
 
   constructor(private readonly ms: number, private readonly client: ClientSignal) {
-    this.onClientAbort = () => this.controller.abort(client.reason ?? new DOMException('client closed the request', 'AbortError'));
+    super();
+    this.onClientAbort = () => this.abort(client.reason ?? new DOMException('client closed the request', 'AbortError'));
     if (client.aborted) this.onClientAbort();
     else client.addEventListener('abort', this.onClientAbort, { once: true });
     this.arm();
-  }
-
-  get signal(): AbortSignal {
-    return this.controller.signal;
   }
 
   handOver(): void {
@@ -273,7 +270,7 @@ class AttemptTimer {
     if (this.timer) clearTimeout(this.timer);
     this.timer = setTimeout(() => {
       this.timedOut = true;
-      this.controller.abort(timeoutReason(this.ms));
+      this.abort(timeoutReason(this.ms));
     }, this.ms);
     this.timer.unref?.();
   }

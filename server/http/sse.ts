@@ -1,35 +1,18 @@
 // Server-sent events to clients, with back-pressure, and the abort signal that fires when a client
 // goes away before its answer is complete.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { ClientSignal } from '../dispatch/retry.ts';
+import { StopSignal, type ClientSignal } from '../dispatch/retry.ts';
 
 /**
  * Fires once when the client closes the connection before its response is complete. Not an
  * AbortSignal (one costs a few microseconds to create, per request): just what the dispatcher uses.
  */
-class ClientClosed implements ClientSignal {
-  aborted = false;
-  reason: unknown = undefined;
-  private listeners: (() => void)[] = [];
-
+class ClientClosed extends StopSignal {
   constructor(res: ServerResponse) {
+    super();
     res.once('close', () => {
-      if (res.writableFinished) return;
-      this.reason = new DOMException('client closed the connection', 'AbortError');
-      this.aborted = true;
-      const listeners = this.listeners;
-      this.listeners = [];
-      for (const fn of listeners) fn();
+      if (!res.writableFinished) this.abort(new DOMException('client closed the connection', 'AbortError'));
     });
-  }
-
-  addEventListener(_type: 'abort', listener: () => void): void {
-    if (!this.aborted) this.listeners.push(listener);
-  }
-
-  removeEventListener(_type: 'abort', listener: () => void): void {
-    const i = this.listeners.indexOf(listener);
-    if (i >= 0) this.listeners.splice(i, 1);
   }
 }
 

@@ -8,6 +8,7 @@ import {
 import type { ParamMap } from './http.ts';
 import { parseSse } from './sse.ts';
 import type { FinishReason, ModelEndpoint, Provider, ProviderRequest, ProviderResult, StreamHooks, StreamPart, Usage } from './types.ts';
+import type { ClientSignal } from '../dispatch/retry.ts';
 
 const PROVIDER = 'anthropic';
 const API_VERSION = '2023-06-01';
@@ -109,7 +110,7 @@ async function* streamParts(body: AsyncIterable<Uint8Array>, apiKey?: string): A
 export class AnthropicProvider implements Provider {
   readonly kind = 'anthropic' as const;
 
-  async chat(endpoint: ModelEndpoint, req: ProviderRequest, signal: AbortSignal): Promise<ProviderResult> {
+  async chat(endpoint: ModelEndpoint, req: ProviderRequest, signal: ClientSignal): Promise<ProviderResult> {
     const url = joinUrl(endpoint.baseUrl, 'v1/messages');
     const body = await fetchJson(PROVIDER, 'POST', url, requestBody(endpoint, req, false), headers(endpoint), signal, endpoint.apiKey);
     if (!Array.isArray(body.content)) throw new UpstreamError(PROVIDER, 'bad_response', `${PROVIDER} upstream response has no content array`);

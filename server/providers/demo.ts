@@ -1,10 +1,10 @@
 // The built-in demo provider: deterministic, instant local answers with no network, so the
 // gateway, router and dashboard can be tried before any real upstream is configured.
-import { setTimeout as delay } from 'node:timers/promises';
 import { demoModels } from '../config.ts';
 import { UpstreamError } from '../errors.ts';
 import { abortError, estimateTokens } from './http.ts';
 import type { FinishReason, ModelEndpoint, Provider, ProviderRequest, ProviderResult, StreamPart } from './types.ts';
+import { sleep, type ClientSignal } from '../dispatch/retry.ts';
 
 const PROVIDER = 'demo';
 /** Manual-testing triggers placed in the last user message. */
@@ -115,7 +115,7 @@ function applyLimits(upstreamModel: string, req: ProviderRequest): DemoOutcome {
   return { content: label + body, finishReason };
 }
 
-async function prepare(endpoint: ModelEndpoint, req: ProviderRequest, signal: AbortSignal): Promise<DemoOutcome> {
+async function prepare(endpoint: ModelEndpoint, req: ProviderRequest, signal: ClientSignal): Promise<DemoOutcome> {
   if (signal.aborted) throw abortError(PROVIDER, signal);
   const question = lastUserMessage(req);
   if (question.includes(DEMO_FAIL_TRIGGER)) {
@@ -123,7 +123,7 @@ async function prepare(endpoint: ModelEndpoint, req: ProviderRequest, signal: Ab
   }
   if (question.includes(DEMO_SLOW_TRIGGER)) {
     try {
-      await delay(SLOW_MS, undefined, { signal });
+      await sleep(SLOW_MS, signal);
     } catch {
       throw abortError(PROVIDER, signal);
     }
@@ -148,7 +148,7 @@ export function wordChunks(text: string, wordsPerChunk = 3): string[] {
 export class DemoProvider implements Provider {
   readonly kind = 'demo' as const;
 
-  async chat(endpoint: ModelEndpoint, req: ProviderRequest, signal: AbortSignal): Promise<ProviderResult> {
+  async chat(endpoint: ModelEndpoint, req: ProviderRequest, signal: ClientSignal): Promise<ProviderResult> {
     const { content, finishReason } = await prepare(endpoint, req, signal);
     return { content, finishReason, usage: usageFor(req, content), upstreamModel: endpoint.upstreamModel };
   }

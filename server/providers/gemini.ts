@@ -8,6 +8,7 @@ import {
 import type { ParamMap } from './http.ts';
 import { parseSse } from './sse.ts';
 import type { FinishReason, ModelEndpoint, Provider, ProviderRequest, ProviderResult, StreamHooks, StreamPart, Usage } from './types.ts';
+import type { ClientSignal } from '../dispatch/retry.ts';
 
 const PROVIDER = 'gemini';
 
@@ -102,7 +103,7 @@ async function* streamParts(body: AsyncIterable<Uint8Array>): AsyncGenerator<Str
 export class GeminiProvider implements Provider {
   readonly kind = 'gemini' as const;
 
-  async chat(endpoint: ModelEndpoint, req: ProviderRequest, signal: AbortSignal): Promise<ProviderResult> {
+  async chat(endpoint: ModelEndpoint, req: ProviderRequest, signal: ClientSignal): Promise<ProviderResult> {
     const response = await fetchJson(PROVIDER, 'POST', modelUrl(endpoint, 'generateContent'), requestBody(req), headers(endpoint), signal, endpoint.apiKey);
     if (!Array.isArray(response.candidates) && response.promptFeedback === undefined) {
       throw new UpstreamError(PROVIDER, 'bad_response', `${PROVIDER} upstream response has no candidates`);

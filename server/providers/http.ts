@@ -4,6 +4,7 @@ import { Agent, request } from 'undici';
 import type { Dispatcher } from 'undici';
 import { UpstreamError, parseRetryAfter } from '../errors.ts';
 import type { FinishReason, ProviderRequest, StreamHooks } from './types.ts';
+import type { ClientSignal } from '../dispatch/retry.ts';
 
 /** Keep-alive pool for every upstream origin; sockets are reused across requests. */
 let pool: Agent | null = null;
@@ -79,7 +80,7 @@ export async function fetchJson(
   url: string,
   body: unknown,
   headers: Record<string, string>,
-  signal: AbortSignal,
+  signal: ClientSignal,
   apiKey?: string,
 ): Promise<Record<string, unknown>> {
   if (signal.aborted) throw abortError(provider, signal);
@@ -119,7 +120,7 @@ function target(url: string): { origin: string; path: string } {
  * The whole response as text (an error body only up to MAX_ERROR_BODY). A non-2xx response whose
  * body breaks off mid-way still resolves with what arrived: the status is what matters then.
  */
-function collect(method: Method, url: string, { headers, body }: { headers: Record<string, string>; body: string | undefined }, signal: AbortSignal): Promise<CollectedResponse> {
+function collect(method: Method, url: string, { headers, body }: { headers: Record<string, string>; body: string | undefined }, signal: ClientSignal): Promise<CollectedResponse> {
   const { origin, path } = target(url);
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
@@ -135,8 +136,8 @@ function collect(method: Method, url: string, { headers, body }: { headers: Reco
     const failed = (status: number) => status < 200 || status >= 300;
     upstreamPool().dispatch({ origin, path, method, headers, body }, {
       onRequestStart(controller: Dispatcher.DispatchController) {
-        if (signal.aborted) return controller.abort(signal.reason);
-        onAbort = () => controller.abort(signal.reason);
+        if (signal.aborted) return controller.abort(signal.reason as Error);
+        onAbort = () => controller.abort(signal.reason as Error);
         signal.addEventListener('abort', onAbort, { once: true });
       },
       onResponseStart(_controller: Dispatcher.DispatchController, statusCode: number, h: Record<string, string | string[]>) {
@@ -248,7 +249,7 @@ function isTimeoutReason(reason: unknown): boolean {
 }
 
 /** The error for a call stopped by its signal: a timeout signal means `timeout`, anything else `aborted`. */
-export function abortError(provider: string, signal: AbortSignal): UpstreamError {
+export function abortError(provider: string, signal: ClientSignal): UpstreamError {
   return isTimeoutReason(signal.reason)
     ? new UpstreamError(provider, 'timeout', `${provider} upstream call timed out`)
     : new UpstreamError(provider, 'aborted', `${provider} upstream call was aborted`);
@@ -257,7 +258,7 @@ export function abortError(provider: string, signal: AbortSignal): UpstreamError
 const timeoutCodes = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT', 'ETIMEDOUT']);
 
 /** Map anything thrown while talking to an upstream to UpstreamError (never leaks keys or URLs with keys). */
-export function toUpstreamError(provider: string, err: unknown, signal: AbortSignal): UpstreamError {
+export function toUpstreamError(provider: string, err: unknown, signal: ClientSignal): UpstreamError {
   if (err instanceof UpstreamError) return err;
   if (signal.aborted) return abortError(provider, signal);
   const e = err as { name?: unknown; code?: unknown; message?: unknown } | null;

@@ -8,6 +8,7 @@ import {
 import type { ParamMap } from './http.ts';
 import { parseNdjson } from './sse.ts';
 import type { FinishReason, ModelEndpoint, Provider, ProviderRequest, ProviderResult, StreamHooks, StreamPart, Usage } from './types.ts';
+import type { ClientSignal } from '../dispatch/retry.ts';
 
 const PROVIDER = 'ollama';
 
@@ -68,7 +69,7 @@ async function* streamParts(body: AsyncIterable<Uint8Array>, req: ProviderReques
 export class OllamaProvider implements Provider {
   readonly kind = 'ollama' as const;
 
-  async chat(endpoint: ModelEndpoint, req: ProviderRequest, signal: AbortSignal): Promise<ProviderResult> {
+  async chat(endpoint: ModelEndpoint, req: ProviderRequest, signal: ClientSignal): Promise<ProviderResult> {
     const url = joinUrl(endpoint.baseUrl, 'api/chat');
     const body = await fetchJson(PROVIDER, 'POST', url, requestBody(endpoint, req, false), headers(endpoint), signal, endpoint.apiKey);
     const err = lineError(body, endpoint.apiKey);

@@ -8,6 +8,7 @@ import {
 import type { ParamMap } from './http.ts';
 import { parseSse } from './sse.ts';
 import type { FinishReason, ModelEndpoint, Provider, ProviderRequest, ProviderResult, StreamHooks, StreamPart, Usage } from './types.ts';
+import type { ClientSignal } from '../dispatch/retry.ts';
 
 const PROVIDER = 'openai';
 
@@ -78,7 +79,7 @@ async function* streamParts(body: AsyncIterable<Uint8Array>, apiKey?: string): A
 export class OpenAIProvider implements Provider {
   readonly kind = 'openai' as const;
 
-  async chat(endpoint: ModelEndpoint, req: ProviderRequest, signal: AbortSignal): Promise<ProviderResult> {
+  async chat(endpoint: ModelEndpoint, req: ProviderRequest, signal: ClientSignal): Promise<ProviderResult> {
     const url = joinUrl(endpoint.baseUrl, 'chat/completions');
     const body = await fetchJson(PROVIDER, 'POST', url, requestBody(endpoint, req, false), headers(endpoint), signal, endpoint.apiKey);
     const choice = firstChoice(body);

@@ -1,5 +1,6 @@
 // The provider seam: one small interface every wire format implements (OpenAI-compatible,
 // Anthropic Messages, Ollama, Gemini, built-in demo). Nothing provider-specific leaks upward.
+import type { ClientSignal } from '../dispatch/retry.ts';
 
 export type ProviderKind = 'openai' | 'anthropic' | 'ollama' | 'gemini' | 'demo';
 
@@ -63,7 +64,7 @@ export interface ModelEndpoint {
  */
 export interface Provider {
   readonly kind: ProviderKind;
-  chat(endpoint: ModelEndpoint, req: ProviderRequest, signal: AbortSignal): Promise<ProviderResult>;
+  chat(endpoint: ModelEndpoint, req: ProviderRequest, signal: ClientSignal): Promise<ProviderResult>;
   stream(endpoint: ModelEndpoint, req: ProviderRequest, signal: AbortSignal, hooks?: StreamHooks): AsyncIterable<StreamPart>;
   /** Model names the upstream offers (used for /health probes and discovery). */
   listModels(endpoint: ModelEndpoint, signal: AbortSignal): Promise<string[]>;
