@@ -1,6 +1,7 @@
 // Assembles the learned router for the running gateway: embedder (with offline fallback), kNN
 // index (loaded from the learner's current version, grown online), the Llama3 judge when Ollama
 // is configured, and a poll that swaps in new learned versions without a restart.
+import { performance } from 'node:perf_hooks';
 import type { AppConfig } from './config.ts';
 import type { Logger } from './logger.ts';
 import type { Store } from './store/types.ts';
@@ -107,24 +108,52 @@ export async function createLearnedRouter(
   };
 }
 
+export interface OnlineIndexFeederOptions {
+  everyMs: number;
+  /** CPU time per tick for inserts. */
+  budgetMs: number;
+  maxQueue: number;
+  /** Most online additions between learner runs. */
+  maxOnline: number;
+  /** Event-loop utilisation (0..1) since the last tick above which the tick is skipped. */
+  maxUtilization: number;
+  /** Event-loop utilisation since the previous call (injectable for tests). */
+  utilization?: () => number;
+}
+
+/** Event-loop utilisation since the previous call of the returned function. */
+export function utilizationMeter(): () => number {
+  let last = performance.eventLoopUtilization();
+  return () => {
+    const now = performance.eventLoopUtilization();
+    const u = performance.eventLoopUtilization(now, last).utilization;
+    last = now;
+    return u;
+  };
+}
+
 /**
  * Grows the kNN index with served outcomes, off the request path: outcomes queue up and a timer
  * inserts them within a small CPU budget per tick (an HNSW insert costs about a millisecond).
- * Under heavy load the oldest queued ones are dropped, and online growth stops at a cap between
- * learner runs; the nightly learner indexes every stored request anyway.
+ * Growth is spare-time work: a tick is skipped while the event loop is saturated with requests
+ * (it would take CPU from them), and then the oldest queued outcomes are dropped. Online growth
+ * also stops at a cap between learner runs; the nightly learner indexes every stored request anyway.
  */
 export class OnlineIndexFeeder {
   private queue: RoutingOutcome[] = [];
   private added = 0;
   private dropped = 0;
+  private busyTicks = 0;
   private draining = false;
   private readonly timer: NodeJS.Timeout;
+  private readonly utilization: () => number;
 
   constructor(
     private readonly knn: KnnStage,
     private readonly logger: Logger,
-    private readonly opts = { everyMs: 50, budgetMs: 1, maxQueue: 1000, maxOnline: 50_000 },
+    private readonly opts: OnlineIndexFeederOptions = { everyMs: 50, budgetMs: 1, maxQueue: 1000, maxOnline: 50_000, maxUtilization: 0.9 },
   ) {
+    this.utilization = opts.utilization ?? utilizationMeter();
     this.timer = setInterval(() => void this.drain(), opts.everyMs);
     this.timer.unref();
   }
@@ -147,11 +176,16 @@ export class OnlineIndexFeeder {
   }
 
   stats() {
-    return { queued: this.queue.length, added: this.added, dropped: this.dropped };
+    return { queued: this.queue.length, added: this.added, dropped: this.dropped, busyTicks: this.busyTicks };
   }
 
   async drain(): Promise<void> {
+    const utilization = this.utilization();
     if (this.draining || this.queue.length === 0) return;
+    if (utilization > this.opts.maxUtilization) {
+      this.busyTicks++;
+      return;
+    }
     this.draining = true;
     const start = performance.now();
     try {
