@@ -58,10 +58,22 @@ export function createFrontDoor(opts: FrontDoorOptions): RequestListener {
   const routes = new Map(Object.entries(opts.routes).map(([p, r]) => [p.toLowerCase(), r]));
   const { logger } = opts;
   return (req, res) => {
-    const path = req.method === 'POST' ? canonicalPath(req.url) : '';
-    const route = path ? routes.get(path) : undefined;
+    const path = canonicalPath(req.url);
+    const route = routes.get(path);
     if (!route) return opts.fallback(req, res);
-    void serveHot(route, path, req, res, opts, logger);
+    if (req.method === 'POST') return void serveHot(route, path, req, res, opts, logger);
+    // The chat paths take POST only: OPTIONS says so (CORS preflights and clients probing), any
+    // other method gets 405 with the same Allow header, in the route's error envelope.
+    req.resume();
+    res.setHeader('x-request-id', newRequestId(header(req, 'x-request-id')));
+    res.setHeader('allow', 'POST');
+    if (req.method === 'OPTIONS') {
+      res.statusCode = 204;
+      res.end();
+      return;
+    }
+    const err = new ApiError(405, `Method ${req.method} is not allowed on ${path}; use POST`, 'invalid_request_error', 'method_not_allowed');
+    sendJson(res, 405, route.errorBody ? route.errorBody(err, path) : err.toBody());
   };
 }
 

@@ -163,14 +163,33 @@ describe('front door: paths, bodies, request ids, envelopes', () => {
       assertOpenAiError(r.body, 404, { type: 'not_found_error', code: 'route_not_found' });
     });
 
-    test('GET /v1/chat/completions falls through to Express and gets a 404 in the OpenAI shape', async () => {
+    test('GET /v1/chat/completions -> 405 with Allow: POST in the OpenAI shape', async () => {
       const res = await fetch(`${gw.url}/v1/chat/completions`);
       const body = await res.json();
-      assert.equal(res.status, 404);
-      assertOpenAiError(body, 404, { type: 'not_found_error', code: 'route_not_found', message: /No route for GET \/v1\/chat\/completions/ });
-      assert.equal(body.error.param, null);
+      assert.equal(res.status, 405);
+      assert.equal(res.headers.get('allow'), 'POST');
+      assertOpenAiError(body, 405, { type: 'invalid_request_error', code: 'method_not_allowed', message: /Method GET is not allowed on \/v1\/chat\/completions; use POST/ });
       assertGeneratedId(res.headers);
     });
+
+    test('GET /v1/messages -> 405 in the Anthropic shape', async () => {
+      const res = await fetch(`${gw.url}/v1/messages`);
+      const body = await res.json();
+      assert.equal(res.status, 405);
+      assert.equal(res.headers.get('allow'), 'POST');
+      assertAnthropicError(body, { message: /Method GET is not allowed/ });
+    });
+
+    for (const path of ['/api/chat', '/v1/chat/completions', '/api/claude', '/v1/messages']) {
+      test(`OPTIONS ${path} -> 204 with Allow: POST, and the connection serves a POST next`, async () => {
+        const res = await fetch(`${gw.url}${path}`, { method: 'OPTIONS' });
+        assert.equal(res.status, 204);
+        assert.equal(res.headers.get('allow'), 'POST');
+        assert.equal(await res.text(), '');
+        const next = await postJson(`${gw.url}${path}`, path === '/api/chat' ? { message: 'hello', model: 'demo-fast' } : path === '/v1/chat/completions' ? CHAT : CLAUDE);
+        assert.equal(next.status, 200, JSON.stringify(next.body));
+      });
+    }
 
     test('GET /v1/models is still served by Express', async () => {
       const res = await fetch(`${gw.url}/v1/models`);
