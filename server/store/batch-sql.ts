@@ -1,15 +1,23 @@
 // The SQL of one write batch: one INSERT per table with the rows bound as a single JSON text (a few
 // statements per batch instead of one per row; a request is one row, its decision and attempts
 // included), and model_performance deltas folded in memory, upserted once per cell.
-import type { RoutingDecision } from '../../router/types.ts';
+import type { QueryFeatures, RoutingDecision } from '../../router/types.ts';
 import type { Db, PreparedStatement } from './db.ts';
-import type { FeedbackRecord, ModelCallRecord, RequestRecord } from './types.ts';
+import type { FeedbackRecord, ModelCallRecord, RequestRecord, StoredRequest } from './types.ts';
 
+/**
+ * A queued request: its `queries` row already as JSON, and what model_performance needs. Serialised
+ * when recorded, so a request waiting for its batch holds one string instead of its object graph
+ * (records wait tens of milliseconds, long enough to be copied by the young-generation GC).
+ */
 export interface RequestItem {
   kind: 'request';
-  req: RequestRecord;
-  decision: RoutingDecision | null;
-  calls: ModelCallRecord[];
+  id: string;
+  row: string;
+  domain: string;
+  language: string;
+  /** One per model that was tried (or the final model when there were no attempts). */
+  outcomes: { model: string; ok: boolean; latencyMs: number; costUsd: number }[];
 }
 export interface FeedbackItem {
   kind: 'feedback';
@@ -39,30 +47,29 @@ class JsonRowsInsert {
     this.returns = /\bRETURNING\b/i.test(tail);
   }
 
-  /** Inserts all rows in order; returns what a RETURNING tail produced. */
-  async run<T = Record<string, unknown>>(rows: unknown[][]): Promise<T[]> {
+  /** Inserts the rows (each a JSON array from jsonForSqlite) in order; returns what a RETURNING tail produced. */
+  async run<T = Record<string, unknown>>(rows: string[]): Promise<T[]> {
     if (rows.length === 0) return [];
     this.stmt ??= await this.db.prepare(this.sql);
     const out: T[] = [];
-    // One statement per about MAX_JSON_CHARS of rows, each chunk stringified in one call: a backlog
-    // batch of long answers stays a few modest strings instead of one of hundreds of megabytes.
+    // One statement per MAX_JSON_CHARS of rows: a backlog batch of long answers stays a few
+    // modest strings instead of one of hundreds of megabytes.
     let start = 0;
     let size = 0;
     for (let i = 0; i < rows.length; i++) {
-      const chars = approxJsonChars(rows[i]!);
-      if (i > start && size + chars > MAX_JSON_CHARS) {
-        await this.send(rows.slice(start, i), out);
+      if (i > start && size + rows[i]!.length > MAX_JSON_CHARS) {
+        await this.send(rows, start, i, out);
         start = i;
         size = 0;
       }
-      size += chars;
+      size += rows[i]!.length + 1;
     }
-    await this.send(start === 0 ? rows : rows.slice(start), out);
+    await this.send(rows, start, rows.length, out);
     return out;
   }
 
-  private async send<T>(rows: unknown[][], out: T[]): Promise<void> {
-    const params = [jsonForSqlite(rows)];
+  private async send<T>(rows: string[], from: number, to: number, out: T[]): Promise<void> {
+    const params = [`[${(from === 0 && to === rows.length ? rows : rows.slice(from, to)).join(',')}]`];
     if (this.returns) out.push(...(await this.stmt!.all<T>(params)));
     else await this.stmt!.run(params);
   }
@@ -71,18 +78,6 @@ class JsonRowsInsert {
     await this.stmt?.finalize();
     this.stmt = null;
   }
-}
-
-/** Roughly the JSON length of a row: its strings, one level of nesting deep, plus a fixed allowance. */
-function approxJsonChars(row: unknown[]): number {
-  let n = 256;
-  for (const cell of row) {
-    if (typeof cell === 'string') n += cell.length;
-    else if (cell !== null && typeof cell === 'object') {
-      for (const v of Object.values(cell)) n += typeof v === 'string' ? v.length : 64;
-    }
-  }
-  return n;
 }
 
 /**
@@ -155,27 +150,20 @@ export class BatchSql {
     };
 
     const inserted = new Set(
-      (await this.queries.run<{ id: string }>(requests.map(queryRow))).map((r) => r.id),
+      (await this.queries.run<{ id: string }>(requests.map((r) => r.row))).map((r) => r.id),
     );
     // The first record with an id wins; later ones (same batch or already stored) are duplicates.
-    const fresh: RequestItem[] = [];
     const duplicates: string[] = [];
     for (const item of requests) {
-      if (inserted.delete(item.req.id)) fresh.push(item);
-      else duplicates.push(item.req.id);
-    }
-    for (const { req, calls } of fresh) {
-      const { domain, language } = req.features;
-      // Each attempt is evidence about its model; without attempts, the request speaks for its final model.
-      const attempts = calls.filter((c) => c.status !== 'skipped');
-      for (const c of attempts) outcome(c.model, domain, language, c.status === 'ok', c.latencyMs, c.costUsd);
-      if (attempts.length === 0 && req.finalModel) {
-        outcome(req.finalModel, domain, language, req.status === 'ok', req.latencyMs, req.costUsd);
+      if (!inserted.delete(item.id)) {
+        duplicates.push(item.id);
+        continue;
       }
+      for (const o of item.outcomes) outcome(o.model, item.domain, item.language, o.ok, o.latencyMs, o.costUsd);
     }
 
     if (feedback.length > 0) {
-      await this.feedback.run(feedback.map(({ fb }) => [fb.requestId, fb.ts, fb.rating, fb.comment, fb.source]));
+      await this.feedback.run(feedback.map(({ fb }) => jsonForSqlite([fb.requestId, fb.ts, fb.rating, fb.comment, fb.source])));
       // The answering model is read back: its request was written in this batch or an earlier one.
       this.answeringModels ??= await this.db.prepare(`SELECT id, final_model, domain, language FROM queries
         WHERE id IN (SELECT value FROM json_each(?)) AND final_model IS NOT NULL`);
@@ -192,9 +180,9 @@ export class BatchSql {
       }
     }
 
-    await this.performance.run([...cells.values()].map((d) => [
+    await this.performance.run([...cells.values()].map((d) => jsonForSqlite([
       d.model, d.domain, d.language, d.successes, d.total, d.latency, d.ratingSum, d.ratingCount, d.cost, now,
-    ]));
+    ])));
     return duplicates;
   }
 
@@ -208,10 +196,10 @@ export class BatchSql {
 /** Row positions in queryRow() that hold JSON objects (features, decision, attempts). */
 const QUERY_NESTED = [10, 22, 23];
 
-/** The request as one row: the decision (without its features, which are the request's) and the attempts ride along as JSON. */
-function queryRow({ req, decision, calls }: RequestItem): unknown[] {
+/** The request as one queued item: its row (decision without its features, which are the request's, and the attempts ride along as JSON) and its evidence. */
+export function requestItem(req: RequestRecord, decision: RoutingDecision | null, calls: ModelCallRecord[]): RequestItem {
   const f = req.features;
-  return [
+  const row = [
     req.id, req.ts, req.endpoint, req.queryText, req.messageCount, req.requestedModel, req.stream ? 1 : 0,
     f.language, f.domain, f.complexity, f, req.finalModel, req.status, req.httpStatus,
     Math.round(req.latencyMs), req.answer, req.inputTokens, req.outputTokens, req.costUsd, req.error,
@@ -226,4 +214,30 @@ function queryRow({ req, decision, calls }: RequestItem): unknown[] {
       error: truncateOrNull(c.error, MAX_ERROR_CHARS),
     })),
   ];
+  // Each attempt is evidence about its model; without attempts, the request speaks for its final model.
+  const outcomes: RequestItem['outcomes'] = [];
+  for (const c of calls) {
+    if (c.status !== 'skipped') outcomes.push({ model: c.model, ok: c.status === 'ok', latencyMs: c.latencyMs, costUsd: c.costUsd });
+  }
+  if (outcomes.length === 0 && req.finalModel) {
+    outcomes.push({ model: req.finalModel, ok: req.status === 'ok', latencyMs: req.latencyMs, costUsd: req.costUsd });
+  }
+  return { kind: 'request', id: req.id, row: jsonForSqlite(row), domain: f.domain, language: f.language, outcomes };
+}
+
+/** A queued request read back from its row, as getRequest() answers it once stored. */
+export function storedFromItem(item: RequestItem): Omit<StoredRequest, 'feedback'> {
+  const r = JSON.parse(item.row) as unknown[];
+  const features = r[10] as QueryFeatures;
+  const d = r[22] as Omit<RoutingDecision, 'features'> | null;
+  return {
+    id: r[0] as string, ts: r[1] as number, endpoint: r[2] as string, queryText: r[3] as string,
+    messageCount: r[4] as number, requestedModel: r[5] as string | null, stream: r[6] === 1, features,
+    finalModel: r[11] as string | null, status: r[12] as RequestRecord['status'], httpStatus: r[13] as number,
+    latencyMs: r[14] as number, answer: r[15] as string | null, inputTokens: r[16] as number,
+    outputTokens: r[17] as number, costUsd: r[18] as number, error: r[19] as string | null, demo: r[20] === 1,
+    clientKeyHash: r[21] as string | null,
+    decision: d && { ...d, features, judge: d.judge ?? null },
+    calls: (r[23] as Omit<ModelCallRecord, 'requestId'>[]).map((c) => ({ requestId: item.id, ...c })),
+  };
 }

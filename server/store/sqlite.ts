@@ -4,7 +4,7 @@ import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { RoutingDecision } from '../../router/types.ts';
 import { BatchWriter, type StoreLogger, type StoreLogLevel } from './batch-writer.ts';
-import { BatchSql, MAX_ERROR_CHARS, truncateOrNull, type QueueItem, type RequestItem } from './batch-sql.ts';
+import { BatchSql, MAX_ERROR_CHARS, requestItem, storedFromItem, truncateOrNull, type QueueItem, type RequestItem } from './batch-sql.ts';
 import { Db, sqliteCode } from './db.ts';
 import { migrate } from './migrations.ts';
 import * as q from './queries.ts';
@@ -74,12 +74,12 @@ class SqliteStoreImpl implements SqliteStore {
       write: (items) => this.writeTransaction(items),
       isPermanent: isRefusal,
       onDropped: (item, err) => opts.logger?.('error', 'store dropped a record SQLite refused', {
-        kind: item.kind, requestId: item.kind === 'request' ? item.req.id : item.fb.requestId,
+        kind: item.kind, requestId: item.kind === 'request' ? item.id : item.fb.requestId,
         code: sqliteCode(err), error: err instanceof Error ? err.message : String(err),
       }),
       onDurable: (items) => {
         for (const item of items) {
-          if (item.kind === 'request' && this.queued.get(item.req.id) === item) this.queued.delete(item.req.id);
+          if (item.kind === 'request' && this.queued.get(item.id) === item) this.queued.delete(item.id);
         }
       },
     });
@@ -94,7 +94,7 @@ class SqliteStoreImpl implements SqliteStore {
       answer: truncateOrNull(req.answer, MAX_ANSWER_CHARS),
       error: truncateOrNull(req.error, MAX_ERROR_CHARS),
     };
-    const item: RequestItem = { kind: 'request', req: record, decision, calls: [...calls] };
+    const item = requestItem(record, decision, calls);
     if (this.enqueue(item)) this.queued.set(req.id, item);
   }
 
@@ -159,7 +159,7 @@ class SqliteStoreImpl implements SqliteStore {
     if (!item) return q.getRequest(this.rdb, id);
     const feedback = this.writer.items()
       .flatMap((i) => (i.kind === 'feedback' && i.fb.requestId === id ? [i.fb] : []));
-    return { ...item.req, decision: item.decision, calls: item.calls, feedback };
+    return { ...storedFromItem(item), feedback };
   }
 
   listRequests = (filter: Parameters<Store['listRequests']>[0]) => q.listRequests(this.rdb, filter);
