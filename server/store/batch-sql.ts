@@ -113,7 +113,7 @@ export class BatchSql {
   constructor(private readonly db: Db) {
     this.queries = new JsonRowsInsert(db, `INSERT INTO queries (id, ts, endpoint, query_text, message_count,
       requested_model, stream, language, domain, complexity, features_json, final_model, status, http_status,
-      latency_ms, answer, input_tokens, output_tokens, cost_usd, error, demo, client_key_hash, decision_json, calls_json)`, 24,
+      latency_ms, answer, input_tokens, output_tokens, cost_usd, error, demo, client_key_hash, decision_json, calls_json, method)`, 25,
     'ON CONFLICT (id) DO NOTHING RETURNING id', QUERY_NESTED);
     this.feedback = new JsonRowsInsert(db, 'INSERT INTO user_feedback (request_id, ts, rating, comment, source)', 5);
     this.performance = new JsonRowsInsert(db, `INSERT INTO model_performance (model, domain, language, successes, total,
@@ -213,6 +213,7 @@ export function requestItem(req: RequestRecord, decision: RoutingDecision | null
       latencyMs: Math.round(c.latencyMs), inputTokens: c.inputTokens, outputTokens: c.outputTokens, costUsd: c.costUsd,
       error: truncateOrNull(c.error, MAX_ERROR_CHARS),
     })),
+    decision?.method ?? null,
   ];
   // Each attempt is evidence about its model; without attempts, the request speaks for its final model.
   const outcomes: RequestItem['outcomes'] = [];

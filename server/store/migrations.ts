@@ -183,6 +183,25 @@ CREATE VIEW model_calls AS
   FROM queries q, json_each(q.calls_json) c;
 `,
   },
+  {
+    version: 4,
+    name: 'one covering time index serves the filtered admin pages too',
+    // Four (x, ts, id) indexes for the admin filters cost every stored request four more B-tree
+    // inserts. With domain, language and the routing method in the covering time index, a filtered
+    // newest-first page walks that one index in time order and reads no table rows until it has
+    // its page (about 30 ms for a value that matches nothing in 200k requests).
+    sql: `
+ALTER TABLE queries ADD COLUMN method TEXT;
+UPDATE queries SET method = decision_json->>'method' WHERE decision_json IS NOT NULL;
+DROP INDEX IF EXISTS idx_queries_model_ts;
+DROP INDEX IF EXISTS idx_queries_domain_ts;
+DROP INDEX IF EXISTS idx_queries_language_ts;
+DROP INDEX IF EXISTS idx_queries_status_ts;
+DROP INDEX IF EXISTS idx_queries_ts_cover;
+CREATE INDEX idx_queries_ts_cover ON queries
+  (ts, id, final_model, status, latency_ms, cost_usd, input_tokens, output_tokens, domain, language, method);
+`,
+  },
 ];
 
 /** Apply every migration not yet recorded; returns the versions applied by this call. */

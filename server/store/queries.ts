@@ -136,6 +136,12 @@ export async function getRequest(db: Db, id: string): Promise<StoredRequest | nu
 
 /** Newest first. Keyset (`beforeTs`/`beforeId`) and limit/offset pagination both work. */
 export async function listRequests(db: Db, filter: RequestFilter): Promise<StoredRequest[]> {
+  const { sql, params } = listRequestsSql(filter);
+  return hydrate(db, await db.all<QueryRow>(sql, params));
+}
+
+/** The page query for listRequests: newest first, every filter answered from the covering time index. */
+export function listRequestsSql(filter: RequestFilter): { sql: string; params: unknown[] } {
   const where: string[] = [];
   const params: unknown[] = [];
   const add = (clause: string, ...values: unknown[]): void => {
@@ -146,9 +152,7 @@ export async function listRequests(db: Db, filter: RequestFilter): Promise<Store
   if (filter.domain !== undefined) add('q.domain = ?', filter.domain);
   if (filter.language !== undefined) add('q.language = ?', filter.language);
   if (filter.status !== undefined) add('q.status = ?', filter.status);
-  if (filter.method !== undefined) {
-    add("q.decision_json->>'method' = ?", filter.method);
-  }
+  if (filter.method !== undefined) add('q.method = ?', filter.method);
   if (filter.rated === true) add('EXISTS (SELECT 1 FROM user_feedback f WHERE f.request_id = q.id)');
   if (filter.rated === false) add('NOT EXISTS (SELECT 1 FROM user_feedback f WHERE f.request_id = q.id)');
   if (filter.minRating !== undefined) {
@@ -162,7 +166,7 @@ export async function listRequests(db: Db, filter: RequestFilter): Promise<Store
   const offset = Math.max(Math.trunc(filter.offset ?? 0), 0);
   const sql = `SELECT ${QUERY_COLUMNS} FROM queries q ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
     ORDER BY q.ts DESC, q.id DESC LIMIT ? OFFSET ?`;
-  return hydrate(db, await db.all<QueryRow>(sql, [...params, limit, offset]));
+  return { sql, params: [...params, limit, offset] };
 }
 
 export async function countRequests(db: Db): Promise<number> {

@@ -6,8 +6,9 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { Domain, Language, QueryFeatures, RoutingDecision, RoutingMethod } from '../../router/types.ts';
+import { listRequestsSql } from '../../server/store/queries.ts';
 import { openSqliteStore, type SqliteStore } from '../../server/store/sqlite.ts';
-import type { FeedbackRecord, RequestRecord } from '../../server/store/types.ts';
+import type { FeedbackRecord, RequestFilter, RequestRecord } from '../../server/store/types.ts';
 
 let dir = '';
 before(async () => {
@@ -93,6 +94,21 @@ describe('listRequests and getRequest', () => {
     assert.deepEqual(ids(await store.listRequests({ method: 'knn' })), ['r4', 'r2']);
     assert.deepEqual(ids(await store.listRequests({ status: 'error' })), ['r5', 'r3']);
     assert.deepEqual(ids(await store.listRequests({ model: 'model-b', domain: 'code', method: 'knn' })), ['r4']);
+  });
+
+  // The index holds every filtered column, so SQLite tests a row's filters from the index entry and
+  // reads the table row only for the page's matches (a deferred seek).
+  test('every filtered page walks the time index in order: no table scan, no sort', async () => {
+    const filters: RequestFilter[] = [
+      {}, { model: 'm' }, { domain: 'code' }, { language: 'en' }, { method: 'knn' }, { status: 'error' },
+      { model: 'm', domain: 'code', language: 'en', method: 'knn', status: 'ok' }, { domain: 'code', beforeTs: 5, beforeId: 'x' },
+    ];
+    for (const filter of filters) {
+      const { sql, params } = listRequestsSql(filter);
+      const plan = (await store.all<{ detail: string }>(`EXPLAIN QUERY PLAN ${sql}`, params)).map((r) => r.detail).join(' | ');
+      assert.match(plan, /^(SCAN|SEARCH) q USING (COVERING )?INDEX idx_queries_ts_cover\b/, `${JSON.stringify(filter)}: ${plan}`);
+      assert.doesNotMatch(plan, /TEMP B-TREE/, `${JSON.stringify(filter)}: ${plan}`);
+    }
   });
 
   test('filters by rated, unrated and mean rating', async () => {
