@@ -115,8 +115,10 @@ export interface OnlineIndexFeederOptions {
   maxQueue: number;
   /** Most online additions between learner runs. */
   maxOnline: number;
-  /** Event-loop utilisation (0..1) since the last tick above which the tick is skipped. */
+  /** Event-loop utilisation (0..1) since the last tick above which the tick is skipped... */
   maxUtilization: number;
+  /** ...except every this many busy ticks in a row, so growth never stops outright. */
+  busyEvery: number;
   /** Event-loop utilisation since the previous call (injectable for tests). */
   utilization?: () => number;
 }
@@ -135,15 +137,18 @@ export function utilizationMeter(): () => number {
 /**
  * Grows the kNN index with served outcomes, off the request path: outcomes queue up and a timer
  * inserts them within a small CPU budget per tick (an HNSW insert costs about a millisecond).
- * Growth is spare-time work: a tick is skipped while the event loop is saturated with requests
- * (it would take CPU from them), and then the oldest queued outcomes are dropped. Online growth
- * also stops at a cap between learner runs; the nightly learner indexes every stored request anyway.
+ * Growth is spare-time work: while the event loop is saturated with requests only every
+ * `busyEvery`-th tick inserts (1 ms a second by default), and the oldest queued outcomes are
+ * dropped once the queue is full (logged once per learner run). Online growth also stops at a cap
+ * between learner runs; the nightly learner indexes every stored request anyway.
  */
 export class OnlineIndexFeeder {
   private queue: RoutingOutcome[] = [];
   private added = 0;
   private dropped = 0;
   private busyTicks = 0;
+  private busyInARow = 0;
+  private droppingLogged = false;
   private draining = false;
   private readonly timer: NodeJS.Timeout;
   private readonly utilization: () => number;
@@ -151,7 +156,7 @@ export class OnlineIndexFeeder {
   constructor(
     private readonly knn: KnnStage,
     private readonly logger: Logger,
-    private readonly opts: OnlineIndexFeederOptions = { everyMs: 50, budgetMs: 1, maxQueue: 1000, maxOnline: 50_000, maxUtilization: 0.9 },
+    private readonly opts: OnlineIndexFeederOptions = { everyMs: 50, budgetMs: 1, maxQueue: 1000, maxOnline: 50_000, maxUtilization: 0.9, busyEvery: 20 },
   ) {
     this.utilization = opts.utilization ?? utilizationMeter();
     this.timer = setInterval(() => void this.drain(), opts.everyMs);
@@ -167,12 +172,17 @@ export class OnlineIndexFeeder {
     if (this.queue.length > this.opts.maxQueue) {
       this.queue.shift();
       this.dropped++;
+      if (!this.droppingLogged) {
+        this.droppingLogged = true;
+        this.logger.info('kNN online growth is behind the load; dropping the oldest queued outcomes (the nightly learner indexes them)', { maxQueue: this.opts.maxQueue });
+      }
     }
   }
 
   /** A new learned index is in force: its online additions start from zero. */
   reset(): void {
     this.added = 0;
+    this.droppingLogged = false;
   }
 
   stats() {
@@ -182,10 +192,11 @@ export class OnlineIndexFeeder {
   async drain(): Promise<void> {
     const utilization = this.utilization();
     if (this.draining || this.queue.length === 0) return;
-    if (utilization > this.opts.maxUtilization) {
+    if (utilization > this.opts.maxUtilization && ++this.busyInARow < this.opts.busyEvery) {
       this.busyTicks++;
       return;
     }
+    this.busyInARow = 0;
     this.draining = true;
     const start = performance.now();
     try {

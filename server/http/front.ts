@@ -62,19 +62,35 @@ export function createFrontDoor(opts: FrontDoorOptions): RequestListener {
     const route = routes.get(path);
     if (!route) return opts.fallback(req, res);
     if (req.method === 'POST') return void serveHot(route, path, req, res, opts, logger);
-    // The chat paths take POST only: OPTIONS says so (CORS preflights and clients probing), any
-    // other method gets 405 with the same Allow header, in the route's error envelope.
-    req.resume();
-    res.setHeader('x-request-id', newRequestId(header(req, 'x-request-id')));
-    res.setHeader('allow', 'POST');
+    notPost(route, path, req, res, opts);
+  };
+}
+
+/**
+ * The chat paths take POST only: OPTIONS says so with 204 (CORS preflights carry no key, so none
+ * is asked for), any other method gets 405 with the same Allow header in the route's envelope.
+ * Both spend a token of the caller's IP bucket. A body sent along is not read: the connection
+ * closes after the answer.
+ */
+function notPost(route: HotRoute, path: string, req: IncomingMessage, res: ServerResponse, opts: FrontDoorOptions): void {
+  res.setHeader('x-request-id', newRequestId(header(req, 'x-request-id')));
+  res.setHeader('allow', 'POST');
+  const declared = header(req, 'content-length');
+  if ((declared !== undefined && declared !== '0') || req.headers['transfer-encoding'] !== undefined) res.setHeader('connection', 'close');
+  req.resume();
+  let err: ApiError;
+  try {
+    opts.limiter.take(RateLimiter.who({ verified: false }, req.socket.remoteAddress));
     if (req.method === 'OPTIONS') {
       res.statusCode = 204;
       res.end();
       return;
     }
-    const err = new ApiError(405, `Method ${req.method} is not allowed on ${path}; use POST`, 'invalid_request_error', 'method_not_allowed');
-    sendJson(res, 405, route.errorBody ? route.errorBody(err, path) : err.toBody());
-  };
+    err = new ApiError(405, `Method ${req.method} is not allowed on ${path}; use POST`, 'invalid_request_error', 'method_not_allowed');
+  } catch (e) {
+    err = toApiError(e, opts.logger);
+  }
+  sendJson(res, err.status, route.errorBody ? route.errorBody(err, path) : err.toBody(), err.headers);
 }
 
 async function serveHot(route: HotRoute, path: string, req: IncomingMessage, res: ServerResponse, opts: FrontDoorOptions, logger: Logger): Promise<void> {

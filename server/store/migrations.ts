@@ -149,55 +149,58 @@ CREATE INDEX idx_queries_ts_cover ON queries
   },
   {
     version: 3,
-    name: 'one row per request: the routing decision and the attempts move into queries',
+    name: 'one row per request: decision and attempts move into queries; one covering time index',
     // Three rows in three tables (each with its own indexes) per request were about a third of what
-    // storing a request cost. Both were only ever read by request id, so they become JSON columns
-    // of the request row; views with the old names and columns keep ad-hoc SQL working.
+    // storing a request cost. Decisions and attempts were only ever read by request id, so they
+    // become JSON columns of the request row; views with the old names and columns keep ad-hoc SQL
+    // working. The four (x, ts, id) filter indexes give way to the covering time index with domain,
+    // language and the routing method added: a filtered newest-first page walks it in time order,
+    // testing the filter on the index entry (about 30 ms for a value that matches nothing in 200k
+    // requests). Every row is rewritten once (with the old indexes already gone), then the index is
+    // built: a one-off cost proportional to the history.
     sql: `
-ALTER TABLE queries ADD COLUMN decision_json TEXT;
-ALTER TABLE queries ADD COLUMN calls_json TEXT NOT NULL DEFAULT '[]';
-UPDATE queries SET decision_json = (
-  SELECT json_object('method', d.method, 'selected', d.selected_model, 'confidence', d.confidence,
-    'reasoning', d.reasoning, 'candidates', json(d.candidates_json), 'timings', json(d.timings_json),
-    'judge', json(d.judge_json))
-  FROM routing_decisions d WHERE d.request_id = queries.id);
-UPDATE queries SET calls_json = (
-  SELECT json_group_array(json_object('ts', c.ts, 'model', c.model, 'attempt', c.attempt, 'status', c.status,
-    'httpStatus', c.http_status, 'latencyMs', c.latency_ms, 'inputTokens', c.input_tokens,
-    'outputTokens', c.output_tokens, 'costUsd', c.cost_usd, 'error', c.error))
-  FROM (SELECT * FROM model_calls c WHERE c.request_id = queries.id ORDER BY c.id) c)
-WHERE id IN (SELECT request_id FROM model_calls);
-DROP TABLE routing_decisions;
-DROP TABLE model_calls;
-CREATE VIEW routing_decisions AS
-  SELECT id AS request_id, ts, decision_json->>'method' AS method, decision_json->>'selected' AS selected_model,
-    decision_json->>'confidence' AS confidence, decision_json->>'reasoning' AS reasoning,
-    decision_json->'candidates' AS candidates_json, features_json, decision_json->'timings' AS timings_json,
-    NULLIF(decision_json->'judge', 'null') AS judge_json
-  FROM queries WHERE decision_json IS NOT NULL;
-CREATE VIEW model_calls AS
-  SELECT q.id AS request_id, c.value->>'ts' AS ts, c.value->>'model' AS model, c.value->>'attempt' AS attempt,
-    c.value->>'status' AS status, c.value->>'httpStatus' AS http_status, c.value->>'latencyMs' AS latency_ms,
-    c.value->>'inputTokens' AS input_tokens, c.value->>'outputTokens' AS output_tokens,
-    c.value->>'costUsd' AS cost_usd, c.value->>'error' AS error
-  FROM queries q, json_each(q.calls_json) c;
-`,
-  },
-  {
-    version: 4,
-    name: 'one covering time index serves the filtered admin pages too',
-    // Four (x, ts, id) indexes for the admin filters cost every stored request four more B-tree
-    // inserts. With domain, language and the routing method in the covering time index, a filtered
-    // newest-first page walks that one index in time order and reads no table rows until it has
-    // its page (about 30 ms for a value that matches nothing in 200k requests).
-    sql: `
-ALTER TABLE queries ADD COLUMN method TEXT;
-UPDATE queries SET method = decision_json->>'method' WHERE decision_json IS NOT NULL;
 DROP INDEX IF EXISTS idx_queries_model_ts;
 DROP INDEX IF EXISTS idx_queries_domain_ts;
 DROP INDEX IF EXISTS idx_queries_language_ts;
 DROP INDEX IF EXISTS idx_queries_status_ts;
 DROP INDEX IF EXISTS idx_queries_ts_cover;
+ALTER TABLE queries ADD COLUMN decision_json TEXT;
+ALTER TABLE queries ADD COLUMN calls_json TEXT NOT NULL DEFAULT '[]';
+ALTER TABLE queries ADD COLUMN method TEXT;
+UPDATE queries SET decision_json = x.decision_json, method = x.method, calls_json = COALESCE(x.calls_json, '[]')
+FROM (
+  SELECT q.id, d.method,
+    CASE WHEN d.request_id IS NULL THEN NULL ELSE json_object('method', d.method, 'selected', d.selected_model,
+      'confidence', d.confidence, 'reasoning', d.reasoning, 'candidates', json(d.candidates_json),
+      'timings', json(d.timings_json), 'judge', json(d.judge_json)) END AS decision_json,
+    c.calls_json
+  FROM queries q
+  LEFT JOIN routing_decisions d ON d.request_id = q.id
+  LEFT JOIN (
+    -- Text, not json_group_array: SQLite 3.44 loses the JSON subtype through an ordered aggregate.
+    SELECT request_id, '[' || group_concat(json_object('ts', ts, 'model', model, 'attempt', attempt, 'status', status,
+      'httpStatus', http_status, 'latencyMs', latency_ms, 'inputTokens', input_tokens,
+      'outputTokens', output_tokens, 'costUsd', cost_usd, 'error', error), ',' ORDER BY id) || ']' AS calls_json
+    FROM model_calls GROUP BY request_id
+  ) c ON c.request_id = q.id
+  WHERE d.request_id IS NOT NULL OR c.request_id IS NOT NULL
+) AS x
+WHERE x.id = queries.id;
+DROP TABLE routing_decisions;
+DROP TABLE model_calls;
+CREATE VIEW routing_decisions AS
+  SELECT id AS request_id, ts, method, decision_json->>'selected' AS selected_model,
+    decision_json->>'confidence' AS confidence, decision_json->>'reasoning' AS reasoning,
+    decision_json->'candidates' AS candidates_json, features_json, decision_json->'timings' AS timings_json,
+    NULLIF(decision_json->'judge', 'null') AS judge_json
+  FROM queries WHERE decision_json IS NOT NULL;
+-- id: unique and in the order the attempts were stored (request row order, then attempt order).
+CREATE VIEW model_calls AS
+  SELECT q.rowid * 1000 + c.key AS id, q.id AS request_id, c.value->>'ts' AS ts, c.value->>'model' AS model,
+    c.value->>'attempt' AS attempt, c.value->>'status' AS status, c.value->>'httpStatus' AS http_status,
+    c.value->>'latencyMs' AS latency_ms, c.value->>'inputTokens' AS input_tokens,
+    c.value->>'outputTokens' AS output_tokens, c.value->>'costUsd' AS cost_usd, c.value->>'error' AS error
+  FROM queries q, json_each(q.calls_json) c;
 CREATE INDEX idx_queries_ts_cover ON queries
   (ts, id, final_model, status, latency_ms, cost_usd, input_tokens, output_tokens, domain, language, method);
 `,

@@ -5,6 +5,7 @@
 // the exact headers (or their absence) are under the test's control.
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import http from 'node:http';
 import net from 'node:net';
 import { gzipSync } from 'node:zlib';
 import { randomBytes } from 'node:crypto';
@@ -49,6 +50,19 @@ function rawHttp(url: string, head: string[], body: string | Buffer = '', timeou
     });
     // Not socket.end(): a half-closed client makes node:http abort the request.
     socket.write(Buffer.concat([Buffer.from([...head, 'Host: switchyard.test', 'Connection: close', '', ''].join('\r\n')), typeof body === 'string' ? Buffer.from(body) : body]));
+  });
+}
+
+/** One request on the given agent; also says which local port (connection) carried it. */
+function agentRequest(agent: http.Agent, url: string, method: string, body?: string): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string; localPort: number | undefined }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(url, { method, agent, headers: body === undefined ? {} : { 'content-type': 'application/json' } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8'), localPort: req.socket?.localPort }));
+    });
+    req.on('error', reject);
+    req.end(body);
   });
 }
 
@@ -181,15 +195,31 @@ describe('front door: paths, bodies, request ids, envelopes', () => {
     });
 
     for (const path of ['/api/chat', '/v1/chat/completions', '/api/claude', '/v1/messages']) {
-      test(`OPTIONS ${path} -> 204 with Allow: POST, and the connection serves a POST next`, async () => {
-        const res = await fetch(`${gw.url}${path}`, { method: 'OPTIONS' });
-        assert.equal(res.status, 204);
-        assert.equal(res.headers.get('allow'), 'POST');
-        assert.equal(await res.text(), '');
-        const next = await postJson(`${gw.url}${path}`, path === '/api/chat' ? { message: 'hello', model: 'demo-fast' } : path === '/v1/chat/completions' ? CHAT : CLAUDE);
-        assert.equal(next.status, 200, JSON.stringify(next.body));
+      test(`OPTIONS ${path} -> 204 with Allow: POST, and the same connection serves a POST next`, async () => {
+        const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+        try {
+          const options = await agentRequest(agent, `${gw.url}${path}`, 'OPTIONS');
+          assert.equal(options.status, 204);
+          assert.equal(options.headers.allow, 'POST');
+          assert.equal(options.body, '');
+          assertGeneratedId(options.headers);
+          const body = path === '/api/chat' ? { message: 'hello', model: 'demo-fast' } : path === '/v1/chat/completions' ? CHAT : CLAUDE;
+          const next = await agentRequest(agent, `${gw.url}${path}`, 'POST', JSON.stringify(body));
+          assert.equal(next.status, 200, next.body);
+          assert.equal(next.localPort, options.localPort, 'one keep-alive connection for both');
+        } finally {
+          agent.destroy();
+        }
       });
     }
+
+    test('a body sent with a method the path does not take is not read: 405, then the connection closes', async () => {
+      const r = await rawHttp(`${gw.url}/v1/chat/completions`, ['PUT /v1/chat/completions HTTP/1.1', 'Content-Type: application/json', 'Content-Length: 2'], '{}');
+      assert.equal(r.status, 405);
+      assert.equal(r.headers.allow, 'POST');
+      assert.equal(r.headers.connection, 'close');
+      assertOpenAiError(r.json, 405, { code: 'method_not_allowed', message: /Method PUT/ });
+    });
 
     test('GET /v1/models is still served by Express', async () => {
       const res = await fetch(`${gw.url}/v1/models`);
@@ -550,6 +580,9 @@ describe('front door: one rate limiter shared with the Express routes', () => {
       assert.equal(spoofed.status, 429, 'X-Forwarded-For does not buy a fresh bucket');
       const spoofedChat = await postJson(`${gw.url}/v1/chat/completions`, CHAT, { 'x-forwarded-for': '203.0.113.8' });
       assert.equal(spoofedChat.status, 429);
+      const options = await fetch(`${gw.url}/v1/chat/completions`, { method: 'OPTIONS' });
+      assert.equal(options.status, 429, 'OPTIONS spends from the same bucket');
+      assertOpenAiError(await options.json(), 429, { type: 'rate_limit_error', code: 'rate_limited' });
     } finally {
       await gw.close();
     }

@@ -14,7 +14,7 @@ function feeder(utilization: { value: number }, maxQueue = 100) {
   const learned: string[] = [];
   const knn = { learn: async (id: string) => void learned.push(id) } as unknown as KnnStage;
   const f = new OnlineIndexFeeder(knn, createLogger({ level: 'error' }), {
-    everyMs: 1e9, budgetMs: 50, maxQueue, maxOnline: 1000, maxUtilization: 0.9, utilization: () => utilization.value,
+    everyMs: 1e9, budgetMs: 50, maxQueue, maxOnline: 1000, maxUtilization: 0.9, busyEvery: 5, utilization: () => utilization.value,
   });
   return { f, learned };
 }
@@ -34,15 +34,28 @@ test('a saturated event loop defers online inserts; they go in once there is spa
   f.close();
 });
 
-test('while busy the queue stays bounded: the oldest outcomes are dropped', async () => {
+test('while busy the queue stays bounded: the oldest outcomes are dropped, nothing is inserted', async () => {
   const load = { value: 1 };
   const { f, learned } = feeder(load, 3);
   for (let i = 0; i < 5; i++) f.push(outcome(i));
   await f.drain();
+  assert.deepEqual(learned, [], 'a busy tick inserts nothing');
+  f.push(outcome(5));
+  assert.deepEqual(f.stats(), { queued: 3, added: 0, dropped: 3, busyTicks: 1 });
   load.value = 0;
   await f.drain();
-  assert.deepEqual(learned, ['req-2', 'req-3', 'req-4']);
-  assert.equal(f.stats().dropped, 2);
+  assert.deepEqual(learned, ['req-3', 'req-4', 'req-5']);
+  f.close();
+});
+
+test('under sustained load every busyEvery-th tick still inserts, so growth never stops outright', async () => {
+  const { f, learned } = feeder({ value: 0.99 });
+  for (let i = 0; i < 3; i++) f.push(outcome(i));
+  for (let tick = 1; tick <= 4; tick++) await f.drain();
+  assert.deepEqual(learned, [], 'four busy ticks skipped');
+  await f.drain();
+  assert.deepEqual(learned, ['req-0', 'req-1', 'req-2'], 'the fifth busy tick in a row inserts');
+  assert.equal(f.stats().busyTicks, 4);
   f.close();
 });
 

@@ -99,9 +99,10 @@ describe('migrations', () => {
       candidates_json, features_json, timings_json, judge_json) VALUES ('old-1', 5000, 'judge', 'model-a', 0.7, 'the judge chose',
       '[{"model":"model-a","score":0.9},{"model":"model-b","score":0.4}]', ?, '{"judge":12.5}',
       '{"selectedModel":"model-a","confidence":70,"reasoning":"better at code"}')`, [f]);
-    // Inserted out of attempt order: the attempts keep the order they were stored in (by id).
+    // Stored out of attempt and time order: the attempts keep the order they were stored in (by id),
+    // which is the order the old tables were read in.
     await db.run(`INSERT INTO model_calls (request_id, ts, model, attempt, status, http_status, latency_ms, error)
-      VALUES ('old-1', 5000, 'model-b', 1, 'error', 503, 40, 'upstream 503'), ('old-1', 5040, 'model-a', 2, 'ok', 200, 80, NULL)`);
+      VALUES ('old-1', 5040, 'model-a', 2, 'ok', 200, 80, NULL), ('old-1', 5000, 'model-b', 1, 'error', 503, 40, 'upstream 503')`);
     await db.close();
 
     const { store } = await tmpStore({ path: file });
@@ -112,8 +113,8 @@ describe('migrations', () => {
       judge: { selectedModel: 'model-a', confidence: 70, reasoning: 'better at code' },
     });
     assert.deepEqual(old1?.calls, [
-      { requestId: 'old-1', ts: 5000, model: 'model-b', attempt: 1, status: 'error', httpStatus: 503, latencyMs: 40, inputTokens: 0, outputTokens: 0, costUsd: 0, error: 'upstream 503' },
       { requestId: 'old-1', ts: 5040, model: 'model-a', attempt: 2, status: 'ok', httpStatus: 200, latencyMs: 80, inputTokens: 0, outputTokens: 0, costUsd: 0, error: null },
+      { requestId: 'old-1', ts: 5000, model: 'model-b', attempt: 1, status: 'error', httpStatus: 503, latencyMs: 40, inputTokens: 0, outputTokens: 0, costUsd: 0, error: 'upstream 503' },
     ]);
     const old2 = await store.getRequest('old-2');
     assert.equal(old2?.decision, null);
@@ -130,13 +131,16 @@ describe('migrations', () => {
       { request_id: 'new-1', method: 'keywords', selected_model: 'model-a', confidence: 0.8, judge_json: null },
     ]);
     const calls = await store.all<{ request_id: string; model: string; attempt: number; status: string; http_status: number | null; latency_ms: number }>(
-      'SELECT request_id, model, attempt, status, http_status, latency_ms FROM model_calls ORDER BY ts, attempt');
+      'SELECT request_id, model, attempt, status, http_status, latency_ms FROM model_calls ORDER BY id');
     assert.deepEqual(calls.map((c) => ({ ...c })), [
+      { request_id: 'old-1', model: 'model-a', attempt: 2, status: 'ok', http_status: 200, latency_ms: 80 },
+      { request_id: 'old-1', model: 'model-b', attempt: 1, status: 'error', http_status: 503, latency_ms: 40 },
       { request_id: 'new-1', model: 'model-b', attempt: 1, status: 'timeout', http_status: null, latency_ms: 100 },
       { request_id: 'new-1', model: 'model-a', attempt: 2, status: 'ok', http_status: 200, latency_ms: 100 },
-      { request_id: 'old-1', model: 'model-b', attempt: 1, status: 'error', http_status: 503, latency_ms: 40 },
-      { request_id: 'old-1', model: 'model-a', attempt: 2, status: 'ok', http_status: 200, latency_ms: 80 },
     ]);
+    // The old per-filter indexes are gone; one covering time index is left besides the key.
+    const indexes = await store.all<{ name: string }>("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'queries' AND sql IS NOT NULL ORDER BY name");
+    assert.deepEqual(indexes.map((i) => i.name), ['idx_queries_ts_cover']);
     await store.close();
   });
 });
@@ -231,7 +235,9 @@ describe('batched writer', () => {
 
   test('requestExists and getRequest see a request that is queued but not yet written', async () => {
     const { store } = await tmpStore({ flushMs: 60_000 });
-    store.recordRequest(request('queued-1'), decision('model-a'), [call('queued-1')]);
+    const judged = { ...decision('model-a'), judge: { selectedModel: 'model-a', confidence: 80, reasoning: 'fits' } };
+    store.recordRequest(request('queued-1', { clientKeyHash: 'abc', latencyMs: 100.4, stream: true }), judged,
+      [call('queued-1', { model: 'model-b', status: 'error', httpStatus: 502, error: 'bad gateway' }), call('queued-1', { attempt: 2 })]);
     assert.equal(await store.requestExists('queued-1'), true);
     assert.equal(await store.requestExists('never-seen'), false);
     store.recordFeedback({ requestId: 'queued-1', ts: 2_000, rating: 4, comment: null, source: 'user' });
@@ -243,8 +249,12 @@ describe('batched writer', () => {
     await store.flush();
     assert.equal(await store.requestExists('queued-1'), true);
     const stored = await store.getRequest('queued-1');
-    assert.equal(stored?.calls.length, 1);
+    assert.equal(stored?.calls.length, 2);
     assert.deepEqual(stored?.feedback.map((f) => f.rating), [4]);
+    // Read back while queued or once written: the same request, field for field.
+    assert.deepEqual(queued, stored);
+    assert.equal(stored?.latencyMs, 100);
+    assert.equal(stored?.decision?.judge?.reasoning, 'fits');
     await store.close();
   });
 
