@@ -2,6 +2,7 @@
 // bandit, when confident enough) > keyword rules > weights. Stage failures are skipped, never thrown.
 import { performance } from 'node:perf_hooks';
 import { ApiError } from '../server/errors.ts';
+import { StopSignal, type ClientSignal } from '../server/stop-signal.ts';
 import type { AppConfig, KeywordRule } from '../server/config.ts';
 import { BanditStage } from './bandit.ts';
 import { decideByKeywords, decideByWeights, decideFixed, estimateTokens, fuseLearned, type DecisionCore } from './combine.ts';
@@ -101,18 +102,22 @@ export function createRouter(deps: RouterDeps): SwitchyardRouter {
   async function runStage(
     name: string,
     timeoutMs: number,
-    fn: (signal: AbortSignal) => Promise<StageResult | null>,
+    fn: (signal: ClientSignal) => Promise<StageResult | null>,
     timings: Record<string, number>,
     notes: string[],
   ): Promise<StageResult | null> {
     const start = performance.now();
-    const ac = new AbortController();
+    const stop = new StopSignal();
     let timer: NodeJS.Timeout | undefined;
     try {
       const timeout = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => { ac.abort(); reject(new StageTimeout(timeoutMs)); }, timeoutMs);
+        timer = setTimeout(() => {
+          const reason = new StageTimeout(timeoutMs);
+          stop.abort(reason);
+          reject(reason);
+        }, timeoutMs);
       });
-      return await Promise.race([fn(ac.signal), timeout]);
+      return await Promise.race([fn(stop), timeout]);
     } catch (e) {
       notes.push(`${name} skipped (${errorText(e)})`);
       log('warn', 'routing stage failed', { stage: name, error: errorText(e) });

@@ -4,6 +4,7 @@ import { createHash } from 'node:crypto';
 import { Ollama } from 'ollama';
 import { z } from 'zod';
 import type { AppConfig } from '../server/config.ts';
+import type { ClientSignal } from '../server/stop-signal.ts';
 import type { CandidateModel, LearnedState, QueryFeatures, RoutingStage, StageResult } from './types.ts';
 
 export interface JudgeVerdict {
@@ -153,13 +154,13 @@ export class JudgeStage implements RoutingStage {
     this.now = opts.now ?? Date.now;
   }
 
-  async score(text: string, features: QueryFeatures, candidates: CandidateModel[], signal?: AbortSignal): Promise<StageResult | null> {
+  async score(text: string, features: QueryFeatures, candidates: CandidateModel[], signal?: ClientSignal): Promise<StageResult | null> {
     const verdict = await this.judge(text, features, candidates, signal);
     return verdict ? verdictToStageResult(verdict, candidates) : null;
   }
 
   /** The judge's pick among `candidates`, or null (no answer, for whatever reason). */
-  async judge(text: string, features: QueryFeatures, candidates: readonly CandidateModel[], signal?: AbortSignal): Promise<JudgeVerdict | null> {
+  async judge(text: string, features: QueryFeatures, candidates: readonly CandidateModel[], signal?: ClientSignal): Promise<JudgeVerdict | null> {
     if (candidates.length === 0 || signal?.aborted) return null;
     const key = this.cacheKey(text, candidates);
     const hit = this.cache.get(key);
@@ -194,7 +195,7 @@ export class JudgeStage implements RoutingStage {
     return createHash('sha256').update(normalizeQuery(text)).update('\u0001').update(ids).digest('base64');
   }
 
-  private async call(text: string, features: QueryFeatures, candidates: readonly CandidateModel[], signal?: AbortSignal): Promise<JudgeVerdict | null> {
+  private async call(text: string, features: QueryFeatures, candidates: readonly CandidateModel[], signal?: ClientSignal): Promise<JudgeVerdict | null> {
     const started = this.now();
     this.state.calls++;
     try {
@@ -238,7 +239,7 @@ export class JudgeStage implements RoutingStage {
     this.cache.set(key, { verdict, expires: this.now() + (this.opts.cacheTtlMs ?? 600_000) });
   }
 
-  private async ask(text: string, features: QueryFeatures, candidates: readonly CandidateModel[], signal?: AbortSignal): Promise<JudgeVerdict> {
+  private async ask(text: string, features: QueryFeatures, candidates: readonly CandidateModel[], signal?: ClientSignal): Promise<JudgeVerdict> {
     const ac = new AbortController();
     let timedOut = false;
     const timer = setTimeout(() => { timedOut = true; ac.abort(); }, this.timeoutMs);

@@ -3,6 +3,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import hnswlib from 'hnswlib-node';
+import type { ClientSignal } from '../server/stop-signal.ts';
 import type { Embedder } from './embedder.ts';
 import type { CandidateModel, QueryFeatures, RoutingStage, StageResult } from './types.ts';
 import { l2normalize } from './vector.ts';
@@ -386,7 +387,7 @@ export class KnnStage implements RoutingStage {
   /** The last answer, reused while the text, candidates and index are unchanged (e.g. a knob sweep). */
   private last: { key: string; index: NeighbourIndex; size: number; result: StageResult } | null = null;
 
-  async score(text: string, _features: QueryFeatures, candidates: CandidateModel[], signal?: AbortSignal): Promise<StageResult | null> {
+  async score(text: string, _features: QueryFeatures, candidates: CandidateModel[], signal?: ClientSignal): Promise<StageResult | null> {
     if (this.index.size === 0) return null;
     const key = `${candidates.map((c) => c.id).join('\u0001')}\u0000${text}`;
     const last = this.last;
@@ -396,9 +397,9 @@ export class KnnStage implements RoutingStage {
     return result;
   }
 
-  private async compute(text: string, candidates: CandidateModel[], signal?: AbortSignal): Promise<StageResult> {
+  private async compute(text: string, candidates: CandidateModel[], signal?: ClientSignal): Promise<StageResult> {
     const [vector] = await this.embedder.embed([text]);
-    signal?.throwIfAborted();
+    if (signal?.aborted) throw signal.reason;
     const r = this.index.scoreModels(vector!, this.k, candidates.map((c) => c.id));
     const perModel: Record<string, number> = {};
     const local: Record<string, { weight: number; sum: number }> = {};

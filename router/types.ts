@@ -1,5 +1,6 @@
 // Router contracts shared by the gateway, the router stages, the learner and the eval harness.
 // The gateway only sees `Router.route()`; stages implement `RoutingStage`.
+import type { ClientSignal } from '../server/stop-signal.ts';
 
 export type Language = 'zh' | 'en' | 'ja' | 'ko' | 'ru' | 'es' | 'fr' | 'de' | 'code' | 'other';
 export type Domain =
@@ -92,7 +93,7 @@ export interface StageResult {
 
 export interface RoutingStage {
   readonly name: string;
-  score(text: string, features: QueryFeatures, candidates: CandidateModel[], signal?: AbortSignal): Promise<StageResult | null>;
+  score(text: string, features: QueryFeatures, candidates: CandidateModel[], signal?: ClientSignal): Promise<StageResult | null>;
 }
 
 export interface Router {

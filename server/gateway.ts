@@ -5,7 +5,7 @@ import type { Logger } from './logger.ts';
 import type { Store, RequestRecord } from './store/types.ts';
 import type { ModelRegistry } from './dispatch/registry.ts';
 import { DispatchError, type Attempt, type Dispatcher, type StreamOutcome } from './dispatch/dispatcher.ts';
-import type { ClientSignal } from './dispatch/retry.ts';
+import type { ClientSignal } from './stop-signal.ts';
 import type { ChatMessage, FinishReason, ProviderRequest, StreamPart, Usage } from './providers/types.ts';
 import type { Router, RouteRule, RoutingDecision, RoutingPreference } from '../router/types.ts';
 import { extractFeatures } from '../router/features.ts';

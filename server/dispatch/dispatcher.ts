@@ -6,7 +6,8 @@ import type { ProviderRequest, ProviderResult, StreamPart, Usage } from '../prov
 import type { ModelCallRecord } from '../store/types.ts';
 import type { ModelRegistry, ModelRuntime } from './registry.ts';
 import type { BreakerTicket } from './breaker.ts';
-import { backoffDelay, shouldRetry, sleep, StopSignal, type ClientSignal, type RetryPolicy } from './retry.ts';
+import { backoffDelay, shouldRetry, sleep, type RetryPolicy } from './retry.ts';
+import { StopSignal, type ClientSignal } from '../stop-signal.ts';
 
 export type Attempt = Omit<ModelCallRecord, 'requestId'>;
 

@@ -1,7 +1,7 @@
 // Server-sent events to clients, with back-pressure, and the abort signal that fires when a client
 // goes away before its answer is complete.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { StopSignal, type ClientSignal } from '../dispatch/retry.ts';
+import { StopSignal, type ClientSignal } from '../stop-signal.ts';
 
 /**
  * Fires once when the client closes the connection before its response is complete. Not an

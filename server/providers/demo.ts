@@ -4,7 +4,8 @@ import { demoModels } from '../config.ts';
 import { UpstreamError } from '../errors.ts';
 import { abortError, estimateTokens } from './http.ts';
 import type { FinishReason, ModelEndpoint, Provider, ProviderRequest, ProviderResult, StreamPart } from './types.ts';
-import { sleep, type ClientSignal } from '../dispatch/retry.ts';
+import { sleep } from '../dispatch/retry.ts';
+import type { ClientSignal } from '../stop-signal.ts';
 
 const PROVIDER = 'demo';
 /** Manual-testing triggers placed in the last user message. */

@@ -4,7 +4,7 @@ import { Agent, request } from 'undici';
 import type { Dispatcher } from 'undici';
 import { UpstreamError, parseRetryAfter } from '../errors.ts';
 import type { FinishReason, ProviderRequest, StreamHooks } from './types.ts';
-import type { ClientSignal } from '../dispatch/retry.ts';
+import type { ClientSignal } from '../stop-signal.ts';
 
 /** Keep-alive pool for every upstream origin; sockets are reused across requests. */
 let pool: Agent | null = null;

@@ -8,7 +8,7 @@ import {
 import type { ParamMap } from './http.ts';
 import { parseNdjson } from './sse.ts';
 import type { FinishReason, ModelEndpoint, Provider, ProviderRequest, ProviderResult, StreamHooks, StreamPart, Usage } from './types.ts';
-import type { ClientSignal } from '../dispatch/retry.ts';
+import type { ClientSignal } from '../stop-signal.ts';
 
 const PROVIDER = 'ollama';
 

@@ -1,6 +1,6 @@
 // The provider seam: one small interface every wire format implements (OpenAI-compatible,
 // Anthropic Messages, Ollama, Gemini, built-in demo). Nothing provider-specific leaks upward.
-import type { ClientSignal } from '../dispatch/retry.ts';
+import type { ClientSignal } from '../stop-signal.ts';
 
 export type ProviderKind = 'openai' | 'anthropic' | 'ollama' | 'gemini' | 'demo';
 
