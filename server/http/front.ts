@@ -137,6 +137,9 @@ export function sendJson(res: ServerResponse, status: number, body: unknown, hea
   res.end(text);
 }
 
+/** The other charsets body-parser decoded for JSON (UTF-32 aside, which no client sends): UTF-16 with or without a byte order mark. */
+const UTF16: Record<string, 'utf-16le' | 'utf-16be' | undefined> = { 'utf-16': 'utf-16le', 'utf-16le': 'utf-16le', 'utf-16be': 'utf-16be' };
+
 const JSON_TYPE = /^application\/(?:json|[^;\s]+\+json)\s*(?:;|$)/i;
 
 /**
@@ -155,7 +158,8 @@ export async function readJsonObject(req: IncomingMessage, limit: number): Promi
     throw bodyError.notObject(!hasBody);
   }
   const charset = /;\s*charset\s*=\s*"?([^";\s]+)/i.exec(type)?.[1]?.toLowerCase();
-  if (charset && charset !== 'utf-8' && charset !== 'utf8') {
+  const text = charset === undefined || charset === 'utf-8' || charset === 'utf8' ? 'utf8' : UTF16[charset];
+  if (!text) {
     req.resume();
     throw bodyError.unsupported();
   }
@@ -173,7 +177,7 @@ export async function readJsonObject(req: IncomingMessage, limit: number): Promi
   }
   let value: unknown;
   try {
-    value = JSON.parse(raw.toString('utf8'));
+    value = JSON.parse(text === 'utf8' ? raw.toString('utf8') : new TextDecoder(text, { fatal: true }).decode(raw));
   } catch {
     throw bodyError.invalidJson();
   }

@@ -261,6 +261,23 @@ describe('front door: paths, bodies, request ids, envelopes', () => {
       assertGeneratedId(r.headers);
     });
 
+    test('UTF-16 bodies (little or big endian, with or without a byte order mark) are decoded; UTF-32 gets 415', async () => {
+      const text = json({ ...CHAT, messages: [{ role: 'user', content: 'héllo 你好 front door' }] });
+      const le = Buffer.from(text, 'utf16le');
+      const be = Buffer.from(le).swap16();
+      for (const [charset, body] of [['utf-16le', le], ['UTF-16', Buffer.concat([Buffer.from([0xff, 0xfe]), le])], ['utf-16be', be], ['utf-16be', Buffer.concat([Buffer.from([0xfe, 0xff]), be])]] as const) {
+        const r = await rawPost(`${gw.url}/v1/chat/completions`, body, { 'content-type': `application/json; charset=${charset}` });
+        assertCompletion(r);
+        await gw.services.store.flush();
+        const stored = await gw.services.store.getRequest(String(r.headers['x-request-id']));
+        assert.equal(stored?.queryText, 'héllo 你好 front door', `${charset}: the text arrived intact`);
+      }
+      const odd = await rawPost(`${gw.url}/v1/chat/completions`, Buffer.concat([le, Buffer.from([0x41])]), { 'content-type': 'application/json; charset=utf-16le' });
+      assert.equal(odd.status, 400, 'a torn UTF-16 body is not JSON');
+      const r32 = await rawPost(`${gw.url}/v1/chat/completions`, json(CHAT), { 'content-type': 'application/json; charset=utf-32' });
+      assert.equal(r32.status, 415);
+    });
+
     test('an explicit UTF-8 charset, in any case, is accepted', async () => {
       const r = await rawPost(`${gw.url}/v1/chat/completions`, json(CHAT), { 'content-type': 'Application/JSON; charset="UTF-8"' });
       assertCompletion(r);
