@@ -25,15 +25,15 @@ export interface FeedbackItem {
 }
 export type QueueItem = RequestItem | FeedbackItem;
 
+/** Characters of row JSON bound to one statement. */
+const MAX_JSON_CHARS = 4_000_000;
+
 /**
  * `INSERT INTO t (cols) SELECT value->>0, value->>1, ... FROM json_each(?)`: a whole batch is bound
  * as one JSON text. Binding every value separately (node-sqlite3 converts each parameter on the
  * event loop) was the largest cost of storing a request; this way the event loop does one native
  * JSON.stringify and SQLite decodes the rows on its own thread. One prepared statement per table.
  */
-/** Characters of row JSON bound to one statement. */
-const MAX_JSON_CHARS = 4_000_000;
-
 class JsonRowsInsert {
   private stmt: PreparedStatement | null = null;
   private readonly sql: string;
