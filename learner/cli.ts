@@ -1,11 +1,11 @@
 // `npm run learn`: one learner run against the configured database and data dir, with progress
 // and a summary. Exit codes: 0 ok, 1 failed (previous version kept), 2 bad usage, 3 another run holds the lock.
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import { loadConfig } from '../server/config.ts';
 import { openSqliteStore } from '../server/store/sqlite.ts';
-import { createEmbedder } from '../router/embedder.ts';
+import { embedderFromConfig } from '../router/embedder.ts';
 import { runLearner, type LearnerProgress, type LearnerRunResult } from './job.ts';
+import { cliArgs } from './cli-args.ts';
 import { LearnerBusyError } from './lock.ts';
 import type { ReplayMetrics } from './replay.ts';
 
@@ -41,25 +41,14 @@ function summary(r: LearnerRunResult): string {
 }
 
 async function main(): Promise<number> {
-  let args;
-  try {
-    args = parseArgs({
-      options: {
-        'data-dir': { type: 'string' },
-        db: { type: 'string' },
-        full: { type: 'boolean', default: false },
-        'half-life-days': { type: 'string' },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-    }).values;
-  } catch (err) {
-    console.error(`${(err as Error).message}\n${usage}`);
-    return 2;
-  }
-  if (args.help) {
-    console.log(usage);
-    return 0;
-  }
+  const args = cliArgs({
+    'data-dir': { type: 'string' },
+    db: { type: 'string' },
+    full: { type: 'boolean', default: false },
+    'half-life-days': { type: 'string' },
+    help: { type: 'boolean', short: 'h', default: false },
+  }, usage);
+  if (typeof args === 'number') return args;
   const halfLifeDays = args['half-life-days'] === undefined ? undefined : Number(args['half-life-days']);
   if (halfLifeDays !== undefined && !(halfLifeDays > 0)) {
     console.error(`--half-life-days must be a positive number, got ${args['half-life-days']}\n${usage}`);
@@ -72,12 +61,7 @@ async function main(): Promise<number> {
 
   const store = await openSqliteStore({ path: config.dbPath, flushMs: config.store.flushMs });
   try {
-    const { embedder, fallbackReason } = await createEmbedder({
-      kind: config.routing.embedder,
-      modelId: config.routing.embeddingModel,
-      allowRemote: config.routing.allowModelDownload,
-      ollamaHost: config.routing.ollamaHost,
-    });
+    const { embedder, fallbackReason } = await embedderFromConfig(config.routing);
     if (fallbackReason) console.error(`warning: ${fallbackReason}; using ${embedder.name}`);
     console.log(`learner: database ${path.relative(process.cwd(), config.dbPath) || config.dbPath}, data dir ${config.dataDir}, embedder ${embedder.name}`);
     let lastPrint = 0;

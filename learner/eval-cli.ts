@@ -1,11 +1,11 @@
 // `npm run eval -- --dataset FILE [--out report.json] [--seed N] [--test-fraction F] [--models a,b] [--svg chart.svg]`:
 // runs the offline routing evaluation, prints a table and the headline, writes the report and chart.
 import { writeFile } from 'node:fs/promises';
-import { parseArgs } from 'node:util';
 import { loadConfig } from '../server/config.ts';
-import { createEmbedder } from '../router/embedder.ts';
+import { embedderFromConfig } from '../router/embedder.ts';
 import { createJudge } from '../router/judge.ts';
 import type { LearnedState } from '../router/types.ts';
+import { cliArgs } from './cli-args.ts';
 import { DatasetError } from './eval-data.ts';
 import { runEval } from './eval.ts';
 import { formatTable, renderSvg } from './eval-report.ts';
@@ -13,27 +13,16 @@ import { formatTable, renderSvg } from './eval-report.ts';
 const usage = `usage: npm run eval -- --dataset FILE [--out report.json] [--seed N] [--test-fraction 0.3] [--models a,b] [--svg chart.svg]`;
 
 async function main(): Promise<number> {
-  let args;
-  try {
-    args = parseArgs({
-      options: {
-        dataset: { type: 'string' },
-        out: { type: 'string' },
-        seed: { type: 'string', default: '1' },
-        'test-fraction': { type: 'string', default: '0.3' },
-        models: { type: 'string' },
-        svg: { type: 'string' },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-    }).values;
-  } catch (err) {
-    console.error(`${(err as Error).message}\n${usage}`);
-    return 2;
-  }
-  if (args.help) {
-    console.log(usage);
-    return 0;
-  }
+  const args = cliArgs({
+    dataset: { type: 'string' },
+    out: { type: 'string' },
+    seed: { type: 'string', default: '1' },
+    'test-fraction': { type: 'string', default: '0.3' },
+    models: { type: 'string' },
+    svg: { type: 'string' },
+    help: { type: 'boolean', short: 'h', default: false },
+  }, usage);
+  if (typeof args === 'number') return args;
   const seed = Number(args.seed);
   const testFraction = Number(args['test-fraction']);
   if (!args.dataset) { console.error(`--dataset is required\n${usage}`); return 2; }
@@ -42,12 +31,7 @@ async function main(): Promise<number> {
   const models = args.models?.split(',').map((s) => s.trim()).filter(Boolean);
 
   const config = loadConfig(process.env);
-  const { embedder, fallbackReason } = await createEmbedder({
-    kind: config.routing.embedder,
-    modelId: config.routing.embeddingModel,
-    allowRemote: config.routing.allowModelDownload,
-    ollamaHost: config.routing.ollamaHost,
-  });
+  const { embedder, fallbackReason } = await embedderFromConfig(config.routing);
   if (fallbackReason) console.error(`warning: ${fallbackReason}; using ${embedder.name}`);
   // Like the gateway: a judge only when the user pointed us at an Ollama.
   const makeJudge = config.routing.ollamaHost ? (learned: () => LearnedState | null) => createJudge(config.routing, { learned }) : undefined;

@@ -1,6 +1,7 @@
 // Text embedders behind one small interface: a dependency-free hashed n-gram default, plus
 // transformers.js and Ollama backends that are imported lazily and fall back to the default.
 import path from 'node:path';
+import type { AppConfig } from '../server/config.ts';
 import { l2normalize } from './vector.ts';
 
 export interface Embedder {
@@ -315,6 +316,17 @@ export interface CreateEmbedderOptions {
   /** Dimension of the builtin embedder (also used for the fallback). */
   builtinDim?: number;
   log?: EmbedderLog;
+}
+
+/** The embedder the configuration asks for (EMBEDDER, EMBEDDING_MODEL, ALLOW_MODEL_DOWNLOAD, OLLAMA_HOST). */
+export function embedderFromConfig(routing: AppConfig['routing'], log?: EmbedderLog): ReturnType<typeof createEmbedder> {
+  return createEmbedder({
+    kind: routing.embedder,
+    modelId: routing.embeddingModel,
+    allowRemote: routing.allowModelDownload,
+    ollamaHost: routing.ollamaHost,
+    log,
+  });
 }
 
 /** Strips credentials from a URL before it goes into a message. */

@@ -6,7 +6,7 @@ import type { AppConfig } from './config.ts';
 import type { Logger } from './logger.ts';
 import type { Store } from './store/types.ts';
 import type { LearnedState, Router, RoutingOutcome } from '../router/types.ts';
-import { createEmbedder, type Embedder } from '../router/embedder.ts';
+import { embedderFromConfig, type Embedder } from '../router/embedder.ts';
 import { KnnIndex, KnnStage } from '../router/knn.ts';
 import { createJudge } from '../router/judge.ts';
 import { createRouter } from '../router/index.ts';
@@ -27,13 +27,7 @@ export async function createLearnedRouter(
   opts: { rng?: () => number; pollMs?: number } = {},
 ): Promise<LearnedRouterHandle> {
   const log = (level: 'debug' | 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => logger[level](msg, fields);
-  const { embedder, fallbackReason } = await createEmbedder({
-    kind: config.routing.embedder,
-    modelId: config.routing.embeddingModel,
-    allowRemote: config.routing.allowModelDownload,
-    ollamaHost: config.routing.ollamaHost,
-    log,
-  });
+  const { embedder, fallbackReason } = await embedderFromConfig(config.routing, log);
   if (fallbackReason) logger.warn('embedder unavailable; using the built-in embedder', { configured: config.routing.embedder, reason: fallbackReason });
 
   const knn = new KnnStage(KnnIndex.create(embedder.dim), embedder);

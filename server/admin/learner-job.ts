@@ -1,7 +1,7 @@
 // Adapts the learner (learner/job.ts) to the admin "run now" button: the same run `npm run learn`
 // does, in-process, against the live store, with progress reported to the page.
 import type { Services } from '../services.ts';
-import { createEmbedder, type Embedder } from '../../router/embedder.ts';
+import { embedderFromConfig, type Embedder } from '../../router/embedder.ts';
 import { runLearner } from '../../learner/job.ts';
 import type { LearnerJob } from './learner-runner.ts';
 
@@ -10,12 +10,7 @@ export function defaultLearnerJob(services: Services): LearnerJob {
   // Built on first use, the same way the router and the learner CLI build theirs, so index
   // vectors agree in dimension with the ones the router queries.
   let embedder: Promise<Embedder> | null = services.embedder ? Promise.resolve(services.embedder) : null;
-  const getEmbedder = () => (embedder ??= createEmbedder({
-    kind: config.routing.embedder,
-    modelId: config.routing.embeddingModel,
-    allowRemote: config.routing.allowModelDownload,
-    ollamaHost: config.routing.ollamaHost,
-  }).then((r) => r.embedder));
+  const getEmbedder = () => (embedder ??= embedderFromConfig(config.routing).then((r) => r.embedder));
 
   return async (onProgress) => {
     // Rows are stored when a request ends, stamped with its start: any request still running

@@ -8,7 +8,7 @@ import { sendEvent, startSse } from '../http/sse.ts';
 import { sendJson, type HotRoute } from '../http/front.ts';
 import { contentSchema, contentToText, modelNameSchema, parseOr400, routingPrefsSchema, routingRulesSchema } from '../http/validate.ts';
 import type { ChatMessage, FinishReason } from '../providers/types.ts';
-import { DEMO_NOTICE, routingView, toGatewayRequest } from './common.ts';
+import { answeredBy, toGatewayRequest } from './common.ts';
 
 export const ANTHROPIC_PATHS = ['/api/claude', '/v1/messages'];
 
@@ -63,16 +63,14 @@ export function anthropicRoute(gateway: Gateway, registry: ModelRegistry): HotRo
         stop_reason: stopReason(a.finishReason),
         stop_sequence: null,
         usage: { input_tokens: a.usage.inputTokens, output_tokens: a.usage.outputTokens },
-        _actual_model_used: a.model,
-        _routing: routingView(a.decision, a.attempts),
-        ...(a.demo ? { _demo: true, _notice: DEMO_NOTICE } : {}),
+        ...answeredBy(a, a.attempts),
       }, { 'x-switchyard-model': a.model });
       return;
     }
 
     const s = await gateway.stream(greq);
     startSse(res, { 'x-switchyard-model': s.model });
-    await sendEvent(res, { type: 'message_start', message: { id, type: 'message', role: 'assistant', model: s.model, content: [], stop_reason: null, stop_sequence: null, usage: { input_tokens: 0, output_tokens: 0 }, _actual_model_used: s.model, _routing: routingView(s.decision), ...(s.demo ? { _demo: true, _notice: DEMO_NOTICE } : {}) } }, 'message_start');
+    await sendEvent(res, { type: 'message_start', message: { id, type: 'message', role: 'assistant', model: s.model, content: [], stop_reason: null, stop_sequence: null, usage: { input_tokens: 0, output_tokens: 0 }, ...answeredBy(s) } }, 'message_start');
     await sendEvent(res, { type: 'content_block_start', index: 0, content_block: { type: 'text', text: '' } }, 'content_block_start');
     try {
       for await (const part of s.parts) {

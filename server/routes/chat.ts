@@ -6,7 +6,7 @@ import type { ModelRegistry } from '../dispatch/registry.ts';
 import { sendEvent, startSse } from '../http/sse.ts';
 import { sendJson, type HotRoute } from '../http/front.ts';
 import { messagesSchema, modelNameSchema, parseOr400, routingPrefsSchema, routingRulesSchema, stopSchema, toChatMessages, toStopList } from '../http/validate.ts';
-import { DEMO_NOTICE, routingView, toGatewayRequest } from './common.ts';
+import { answeredBy, toGatewayRequest } from './common.ts';
 
 const chatBody = z
   .object({
@@ -48,18 +48,16 @@ export function chatRoute(gateway: Gateway, registry: ModelRegistry): HotRoute {
         id: a.requestId,
         content: a.content,
         finish_reason: a.finishReason,
-        _actual_model_used: a.model,
-        _routing: routingView(a.decision, a.attempts),
+        ...answeredBy(a, a.attempts),
         usage: { prompt_tokens: a.usage.inputTokens, completion_tokens: a.usage.outputTokens, total_tokens: a.usage.inputTokens + a.usage.outputTokens },
         cost_usd: a.costUsd,
-        ...(a.demo ? { _demo: true, _notice: DEMO_NOTICE } : {}),
       }, { 'x-switchyard-model': a.model });
       return;
     }
 
     const s = await gateway.stream(greq);
     startSse(res, { 'x-switchyard-model': s.model });
-    await sendEvent(res, { id: s.requestId, type: 'start', _actual_model_used: s.model, _routing: routingView(s.decision), ...(s.demo ? { _demo: true, _notice: DEMO_NOTICE } : {}) });
+    await sendEvent(res, { id: s.requestId, type: 'start', ...answeredBy(s) });
     try {
       for await (const part of s.parts) {
         if (part.type === 'delta') await sendEvent(res, { id: s.requestId, type: 'delta', delta: part.text });

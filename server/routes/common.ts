@@ -63,6 +63,11 @@ export function toGatewayRequest(hr: HotRequest, registry: ModelRegistry, endpoi
 
 export const DEMO_NOTICE = 'Demo mode: answered by a built-in local demo model, not a real LLM. Configure an API key or OLLAMA_HOST for real answers.';
 
+/** The fields every answer adds to its wire format: the model that answered, why, and the demo label. */
+export function answeredBy(a: { model: string; decision: RoutingDecision; demo: boolean }, attempts?: Attempt[]) {
+  return { _actual_model_used: a.model, _routing: routingView(a.decision, attempts), ...(a.demo ? { _demo: true, _notice: DEMO_NOTICE } : {}) };
+}
+
 /** `_routing` as clients see it: method, reason, confidence, features, candidates, timings. */
 export function routingView(decision: RoutingDecision, attempts?: Attempt[]) {
   return {

@@ -8,7 +8,7 @@ import { ApiError } from '../errors.ts';
 import { sendEvent, startSse } from '../http/sse.ts';
 import { sendJson, type HotRoute } from '../http/front.ts';
 import { messagesSchema, modelNameSchema, parseOr400, routingPrefsSchema, routingRulesSchema, stopSchema, toChatMessages, toStopList } from '../http/validate.ts';
-import { DEMO_NOTICE, routingView, toGatewayRequest } from './common.ts';
+import { answeredBy, toGatewayRequest } from './common.ts';
 
 const completionBody = z.object({
   model: modelNameSchema.optional(),
@@ -82,9 +82,7 @@ export function openaiChatRoute(gateway: Gateway, registry: ModelRegistry): HotR
         choices: [{ index: 0, message: { role: 'assistant', content: a.content, refusal: null }, logprobs: null, finish_reason: a.finishReason === 'other' ? 'stop' : a.finishReason }],
         usage: { prompt_tokens: a.usage.inputTokens, completion_tokens: a.usage.outputTokens, total_tokens: a.usage.inputTokens + a.usage.outputTokens },
         system_fingerprint: null,
-        _actual_model_used: a.model,
-        _routing: routingView(a.decision, a.attempts),
-        ...(a.demo ? { _demo: true, _notice: DEMO_NOTICE } : {}),
+        ...answeredBy(a, a.attempts),
       }, { 'x-switchyard-model': a.model });
       return;
     }
@@ -101,7 +99,7 @@ export function openaiChatRoute(gateway: Gateway, registry: ModelRegistry): HotR
       ...extra,
     });
     startSse(res, { 'x-switchyard-model': s.model });
-    await sendEvent(res, chunk({ role: 'assistant', content: '' }, null, { _actual_model_used: s.model, _routing: routingView(s.decision), ...(s.demo ? { _demo: true, _notice: DEMO_NOTICE } : {}) }));
+    await sendEvent(res, chunk({ role: 'assistant', content: '' }, null, answeredBy(s)));
     try {
       for await (const part of s.parts) {
         if (part.type === 'delta') {
