@@ -1,33 +1,15 @@
 // Retries, Retry-After, circuit breaker, fallback and timeouts, through the real server over HTTP.
-import { test, describe, before, after, beforeEach } from 'node:test';
+import { test, describe, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { startOpenAIStandIn } from '../standins/openai.ts';
-import { startAnthropicStandIn } from '../standins/anthropic.ts';
 import type { StandIn } from '../standins/common.ts';
-import { startGateway, postJson, fixedRouter, model, type TestGateway } from '../helpers/gateway.ts';
+import { postJson, model, type TestGateway, alphaBeta } from '../helpers/gateway.ts';
 
 describe('dispatch: retries, breaker, fallback, timeouts', () => {
   let a: StandIn;
   let b: StandIn;
   let gw: TestGateway;
-
-  before(async () => {
-    a = await startOpenAIStandIn();
-    b = await startAnthropicStandIn();
-    gw = await startGateway({
-      models: [model('alpha', 'openai', a.url), model('beta', 'anthropic', b.url)],
-      env: { TEST_KEY: 'sk-test-secret-key-123456' },
-      router: fixedRouter(['alpha', 'beta']),
-    });
-  });
-  after(async () => {
-    await gw.close();
-    await a.close();
-    await b.close();
-  });
+  alphaBeta({ TEST_KEY: 'sk-test-secret-key-123456' }, (t) => ({ a, b, gw } = t));
   beforeEach(() => {
-    a.reset();
-    b.reset();
     for (const rt of gw.services.registry.all()) rt.breaker.onSuccess();
   });
 

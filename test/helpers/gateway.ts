@@ -9,6 +9,10 @@ import { buildServices, type Services } from '../../server/services.ts';
 import { createApp } from '../../server/app.ts';
 import { silentLogger } from '../../server/logger.ts';
 import type { Router } from '../../router/types.ts';
+import { after, before, beforeEach } from 'node:test';
+import { startOpenAIStandIn } from '../standins/openai.ts';
+import { startAnthropicStandIn } from '../standins/anthropic.ts';
+import type { StandIn } from '../standins/common.ts';
 
 export interface TestGateway {
   url: string;
@@ -111,4 +115,40 @@ export function fixedRouter(order: string[]): Router {
 /** Models pointing at stand-ins, with ids the tests can name. */
 export function model(id: string, provider: 'openai' | 'anthropic' | 'ollama' | 'gemini' | 'demo', baseUrl: string, extra: Partial<ModelSpecInput> = {}): ModelSpecInput {
   return { id, provider, baseUrl, upstreamModel: `${id}-upstream`, apiKeyEnv: provider === 'ollama' || provider === 'demo' ? undefined : 'TEST_KEY', ...extra };
+}
+
+export interface AlphaBeta {
+  /** `alpha`, OpenAI wire format: tried first. */
+  a: StandIn;
+  /** `beta`, Anthropic wire format: the fallback. */
+  b: StandIn;
+  gw: TestGateway;
+}
+
+/**
+ * The fallback pair most dispatch and reliability tests use: two stand-in upstreams behind one
+ * gateway whose router always tries alpha, then beta. Registers before/after hooks (and a
+ * beforeEach that resets both stand-ins) in the calling describe, and hands the three to `ready`.
+ */
+export function alphaBeta(env: Record<string, string>, ready: (t: AlphaBeta) => void, betaExtra: Partial<ModelSpecInput> = {}): void {
+  let t: AlphaBeta;
+  before(async () => {
+    const a = await startOpenAIStandIn();
+    const b = await startAnthropicStandIn();
+    const gw = await startGateway({
+      models: [model('alpha', 'openai', a.url), model('beta', 'anthropic', b.url, betaExtra)],
+      env,
+      router: fixedRouter(['alpha', 'beta']),
+    });
+    t = { a, b, gw };
+    ready(t);
+  });
+  after(async () => {
+    await t.gw.close();
+    await Promise.all([t.a.close(), t.b.close()]);
+  });
+  beforeEach(() => {
+    t.a.reset();
+    t.b.reset();
+  });
 }

@@ -1,11 +1,9 @@
 // A provider's circuit breaker under concurrent load: it opens after repeated failures, keeps
 // traffic off the failing model while every client still gets the fallback, then closes again.
-import { test, describe, before, after } from 'node:test';
+import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { startOpenAIStandIn } from '../standins/openai.ts';
-import { startAnthropicStandIn } from '../standins/anthropic.ts';
 import type { StandIn } from '../standins/common.ts';
-import { startGateway, fixedRouter, model, type TestGateway } from '../helpers/gateway.ts';
+import { model, type TestGateway, alphaBeta } from '../helpers/gateway.ts';
 import { runConcurrent, sleep, timedPost } from '../helpers/load.ts';
 
 const CONCURRENCY = 10;
@@ -15,19 +13,7 @@ describe('circuit breaker under load', () => {
   let a: StandIn;
   let b: StandIn;
   let gw: TestGateway;
-  before(async () => {
-    a = await startOpenAIStandIn();
-    b = await startAnthropicStandIn();
-    gw = await startGateway({
-      models: [model('alpha', 'openai', a.url), model('beta', 'anthropic', b.url)],
-      env: { TEST_KEY: 'sk-test-reliability-key-0002', BREAKER_FAILURES: String(FAILURES_TO_OPEN), BREAKER_COOLDOWN_MS: '300', MAX_RETRIES: '0', UPSTREAM_TIMEOUT_MS: '1000', REQUEST_TIMEOUT_MS: '3000' },
-      router: fixedRouter(['alpha', 'beta']),
-    });
-  });
-  after(async () => {
-    await gw.close();
-    await Promise.all([a.close(), b.close()]);
-  });
+  alphaBeta({ TEST_KEY: 'sk-test-reliability-key-0002', BREAKER_FAILURES: String(FAILURES_TO_OPEN), BREAKER_COOLDOWN_MS: '300', MAX_RETRIES: '0', UPSTREAM_TIMEOUT_MS: '1000', REQUEST_TIMEOUT_MS: '3000' }, (t) => ({ a, b, gw } = t));
 
   test('a failing model trips its breaker under concurrent load, is skipped, then closes again after a good probe', async () => {
     const send = (message: string) => timedPost(`${gw.url}/api/chat`, { message }, 4000);

@@ -1,11 +1,9 @@
 // The configured limits, end to end: body size (413), per-key rate limit (429 + Retry-After),
 // per-request timeout, concurrent upstream calls per model, and client API keys (401).
-import { test, describe, before, after, beforeEach } from 'node:test';
+import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { startOpenAIStandIn } from '../standins/openai.ts';
-import { startAnthropicStandIn } from '../standins/anthropic.ts';
 import type { StandIn } from '../standins/common.ts';
-import { startGateway, fixedRouter, model, type TestGateway } from '../helpers/gateway.ts';
+import { model, type TestGateway, alphaBeta } from '../helpers/gateway.ts';
 import { rawPost, runConcurrent, timedPost } from '../helpers/load.ts';
 
 const BODY_LIMIT = 8192;
@@ -21,33 +19,17 @@ describe('limits', () => {
   let a: StandIn;
   let b: StandIn;
   let gw: TestGateway;
-  before(async () => {
-    a = await startOpenAIStandIn();
-    b = await startAnthropicStandIn();
-    gw = await startGateway({
-      // alpha takes the global per-model cap; beta overrides it in its spec.
-      models: [model('alpha', 'openai', a.url), model('beta', 'anthropic', b.url, { maxConcurrent: 100 })],
-      env: {
-        TEST_KEY: 'sk-test-reliability-key-0004',
-        BODY_LIMIT_BYTES: String(BODY_LIMIT),
-        RATE_LIMIT_RPS: '1',
-        RATE_LIMIT_BURST: String(RATE_BURST),
-        REQUEST_TIMEOUT_MS: String(REQUEST_TIMEOUT_MS),
-        UPSTREAM_TIMEOUT_MS: '5000',
-        MAX_CONCURRENT_PER_MODEL: '2',
-        PROXY_API_KEYS: Object.values(KEYS).join(','),
-      },
-      router: fixedRouter(['alpha', 'beta']),
-    });
-  });
-  after(async () => {
-    await gw.close();
-    await Promise.all([a.close(), b.close()]);
-  });
-  beforeEach(() => {
-    a.reset();
-    b.reset();
-  });
+  // alpha takes the global per-model cap; beta overrides it in its spec.
+  alphaBeta({
+    TEST_KEY: 'sk-test-reliability-key-0004',
+    BODY_LIMIT_BYTES: String(BODY_LIMIT),
+    RATE_LIMIT_RPS: '1',
+    RATE_LIMIT_BURST: String(RATE_BURST),
+    REQUEST_TIMEOUT_MS: String(REQUEST_TIMEOUT_MS),
+    UPSTREAM_TIMEOUT_MS: '5000',
+    MAX_CONCURRENT_PER_MODEL: '2',
+    PROXY_API_KEYS: Object.values(KEYS).join(','),
+  }, (t) => ({ a, b, gw } = t), { maxConcurrent: 100 });
 
   test('a body over BODY_LIMIT_BYTES is refused with 413 in the error shape; one just under it is served', async () => {
     const padding = (n: number) => JSON.stringify(completion('x'.repeat(n), 'alpha'));
