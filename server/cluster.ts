@@ -26,6 +26,8 @@ export function workerId(): number {
 
 export async function supervise(config: AppConfig, logger: Logger): Promise<void> {
   const workers = new Map<number, Worker>();
+  /** Workers that reported ready: only they hold requests and writes a stop must not lose. */
+  const serving = new WeakSet<Worker>();
   const restarts: number[] = [];
   let stopping = false;
 
@@ -39,6 +41,7 @@ export async function supervise(config: AppConfig, logger: Logger): Promise<void
       w.on('message', (m: unknown) => {
         if (!ready && typeof m === 'object' && m !== null && (m as { type?: unknown }).type === 'ready') {
           ready = true;
+          serving.add(w);
           resolve(m as WorkerReady);
         }
       });
@@ -88,9 +91,11 @@ export async function supervise(config: AppConfig, logger: Logger): Promise<void
     logger.info('stopped', { why });
     process.exit(exitCode);
   };
-  // A worker that exits non-zero while stopping (could not flush) makes the whole stop fail.
-  cluster.on('exit', (_w, code) => {
-    if (stopping && code !== 0) exitCode = 1;
+  // A serving worker that exits non-zero while stopping (could not flush) makes the whole stop
+  // fail. One still starting up has nothing to lose (migrations are transactions): a SIGTERM that
+  // arrives during start-up is a clean stop.
+  cluster.on('exit', (w, code) => {
+    if (stopping && code !== 0 && serving.has(w)) exitCode = 1;
   });
   process.on('SIGTERM', () => void stop('SIGTERM'));
   process.on('SIGINT', () => void stop('SIGINT'));
@@ -99,6 +104,7 @@ export async function supervise(config: AppConfig, logger: Logger): Promise<void
   try {
     first = await start(1);
   } catch (e) {
+    if (stopping) return; // a signal came first: stop() exits
     logger.error('the first worker could not start', { err: (e as Error).message });
     process.exit(1);
   }
@@ -106,6 +112,7 @@ export async function supervise(config: AppConfig, logger: Logger): Promise<void
   try {
     await Promise.all(ids.map((id) => start(id)));
   } catch (e) {
+    if (stopping) return;
     logger.error('a worker could not start', { err: (e as Error).message });
     await stop('start-up failed', 1);
     return;

@@ -9,6 +9,12 @@ import { model } from '../helpers/gateway.ts';
 import { requestId, runConcurrent, sleep, spawnSwitchyard, type SwitchyardProcess } from '../helpers/load.ts';
 import { openSqliteStore } from '../../server/store/sqlite.ts';
 import { Client } from 'undici';
+import { fork } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 /** Which worker answered, on a fresh connection each time (the primary deals connections out in turn). */
 async function healthOf(url: string): Promise<{ pid: number; worker: number }> {
@@ -121,6 +127,58 @@ describe('SWITCHYARD_WORKERS=2 (node:cluster)', () => {
       assert.deepEqual(ids.filter((id) => !stored.has(id)), [], 'acknowledged requests missing from the database');
     } finally {
       await store.close();
+    }
+  });
+});
+
+/** Child processes of `pid`, from /proc. */
+function childrenOf(pid: number): number[] {
+  const out: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid) out.push(Number(entry));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out;
+}
+
+describe('SWITCHYARD_WORKERS=2: a stop during start-up', () => {
+  test('SIGTERM while the first worker is still starting is a clean stop: exit 0, no worker left behind', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'switchyard-cluster-start-'));
+    try {
+      const config = path.join(dir, 'switchyard.config.json');
+      await writeFile(config, JSON.stringify({ models: [model('fast', 'openai', 'http://127.0.0.1:9')] }));
+      const primary = fork(fileURLToPath(new URL('../../server/main.ts', import.meta.url)), [], {
+        execArgv: ['--import', 'tsx'],
+        stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
+        env: {
+          PATH: process.env.PATH, HOME: process.env.HOME, SWITCHYARD_WORKERS: '2', SWITCHYARD_LOG_LEVEL: 'warn', JUDGE_ENABLED: '0',
+          TEST_KEY: 'sk-test-cluster-key-0002', CLAUDE_PROXY_PORT: '0', ADMIN_DASHBOARD_PORT: '0', SWITCHYARD_HOST: '127.0.0.1',
+          SWITCHYARD_DATA_DIR: dir, SWITCHYARD_CONFIG: config,
+        },
+      });
+      let stderr = '';
+      primary.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+      const exited = new Promise<number | string>((resolve) => primary.once('exit', (code, signal) => resolve(code ?? signal ?? 'unknown')));
+      // The primary installs its signal handlers before it forks worker 1.
+      let workers: number[] = [];
+      const deadline = Date.now() + 20_000;
+      while (workers.length === 0 && Date.now() < deadline) {
+        await sleep(10);
+        workers = childrenOf(primary.pid!);
+      }
+      assert.ok(workers.length > 0, 'the primary forked a worker');
+      primary.kill('SIGTERM');
+      const code = await Promise.race([exited, sleep(20_000).then(() => 'timeout')]);
+      assert.equal(code, 0, `exit code (stderr: ${stderr.slice(0, 500)})`);
+      await sleep(100);
+      for (const w of workers) assert.throws(() => process.kill(w, 0), `worker ${w} is gone`);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
     }
   });
 });
