@@ -82,6 +82,14 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
   process.on('SIGINT', () => void shutdown('SIGINT'));
+  // A primary killed outright (SIGKILL, OOM) disconnects its workers, and node:cluster would end
+  // each at once with its queued writes unwritten. Claiming the disconnect as planned keeps the
+  // process alive to finish its requests and flush, as on SIGTERM.
+  cluster.worker?.once('disconnect', () => {
+    if (stopping) return;
+    cluster.worker!.exitedAfterDisconnect = true;
+    void shutdown('primary gone');
+  });
 }
 
 main().catch((e) => {

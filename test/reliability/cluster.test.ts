@@ -146,7 +146,54 @@ function childrenOf(pid: number): number[] {
   return out;
 }
 
-describe('SWITCHYARD_WORKERS=2: a stop during start-up', () => {
+describe('SWITCHYARD_WORKERS=2: stops that do not go by the plan', () => {
+  test('a primary killed outright: the workers finish, flush every acknowledged request and exit', async () => {
+    const upstream = await startOpenAIStandIn();
+    // Writes wait 10 s for their batch, so they are still queued when the primary dies.
+    const proc = await spawnSwitchyard({
+      models: [model('fast', 'openai', upstream.url)],
+      env: { TEST_KEY: 'sk-test-cluster-key-0003', SWITCHYARD_WORKERS: '2', WRITE_FLUSH_MS: '10000', SHUTDOWN_GRACE_MS: '3000' },
+    });
+    try {
+      const ids = await runConcurrent(40, 8, async () => {
+        const id = requestId('orphan');
+        const res = await fetch(`${proc.url}/v1/chat/completions`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', 'x-request-id': id, connection: 'close' },
+          body: JSON.stringify({ model: 'fast', messages: [{ role: 'user', content: `orphan ${id}` }] }),
+        });
+        assert.equal(res.status, 200);
+        await res.text();
+        return id;
+      });
+      const workers = childrenOf(proc.pid);
+      assert.equal(workers.length, 2);
+      process.kill(proc.pid, 'SIGKILL');
+      const alive = (pid: number) => {
+        try {
+          process.kill(pid, 0);
+          return true;
+        } catch {
+          return false;
+        }
+      };
+      const deadline = Date.now() + 15_000;
+      while (workers.some(alive) && Date.now() < deadline) await sleep(50);
+      assert.deepEqual(workers.filter(alive), [], 'the workers exited on their own');
+      const store = await openSqliteStore({ path: proc.dbPath });
+      try {
+        const stored = new Set((await store.all<{ id: string }>(`select id from queries where id like 'orphan%'`)).map((r) => r.id));
+        assert.deepEqual(ids.filter((id) => !stored.has(id)), [], 'acknowledged requests missing from the database');
+      } finally {
+        await store.close();
+      }
+    } finally {
+      await proc.cleanup();
+      await upstream.close();
+    }
+  });
+
+
   test('SIGTERM while the first worker is still starting is a clean stop: exit 0, no worker left behind', async () => {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'switchyard-cluster-start-'));
     try {
