@@ -32,6 +32,22 @@ async function workersSeen(url: string, tries = 12): Promise<Map<number, number>
   return seen;
 }
 
+/** `n` chat requests to model `fast`, each on a fresh connection (so both workers get some); the ids of the answered ones. */
+function acknowledged(url: string, prefix: string, n: number, concurrency: number): Promise<string[]> {
+  return runConcurrent(n, concurrency, async () => {
+    const id = requestId(prefix);
+    const res = await fetch(`${url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-request-id': id, connection: 'close' },
+      body: JSON.stringify({ model: 'fast', messages: [{ role: 'user', content: `${prefix} ${id}` }] }),
+    });
+    assert.equal(res.status, 200);
+    const body = (await res.json()) as { _actual_model_used: string };
+    assert.equal(body._actual_model_used, 'fast');
+    return id;
+  });
+}
+
 describe('SWITCHYARD_WORKERS=2 (node:cluster)', () => {
   let upstream: StandIn;
   let proc: SwitchyardProcess;
@@ -106,18 +122,7 @@ describe('SWITCHYARD_WORKERS=2 (node:cluster)', () => {
   });
 
   test('SIGTERM to the primary stops both workers (exit 0) and every acknowledged request is in the database', async () => {
-    const ids = await runConcurrent(200, 16, async () => {
-      const id = requestId('cluster');
-      const res = await fetch(`${proc.url}/v1/chat/completions`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', 'x-request-id': id, connection: 'close' },
-        body: JSON.stringify({ model: 'fast', messages: [{ role: 'user', content: `cluster ${id}` }] }),
-      });
-      assert.equal(res.status, 200);
-      const body = (await res.json()) as { _actual_model_used: string };
-      assert.equal(body._actual_model_used, 'fast');
-      return id;
-    });
+    const ids = await acknowledged(proc.url, 'cluster', 200, 16);
     const code = await proc.stop(20_000);
     assert.equal(code, 0, `exit code (stderr: ${proc.stderr().slice(0, 500)})`);
     const store = await openSqliteStore({ path: proc.dbPath });
@@ -155,17 +160,7 @@ describe('SWITCHYARD_WORKERS=2: stops that do not go by the plan', () => {
       env: { TEST_KEY: 'sk-test-cluster-key-0003', SWITCHYARD_WORKERS: '2', WRITE_FLUSH_MS: '10000', SHUTDOWN_GRACE_MS: '3000' },
     });
     try {
-      const ids = await runConcurrent(40, 8, async () => {
-        const id = requestId('orphan');
-        const res = await fetch(`${proc.url}/v1/chat/completions`, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json', 'x-request-id': id, connection: 'close' },
-          body: JSON.stringify({ model: 'fast', messages: [{ role: 'user', content: `orphan ${id}` }] }),
-        });
-        assert.equal(res.status, 200);
-        await res.text();
-        return id;
-      });
+      const ids = await acknowledged(proc.url, 'orphan', 40, 8);
       const workers = childrenOf(proc.pid);
       assert.equal(workers.length, 2);
       process.kill(proc.pid, 'SIGKILL');
