@@ -3,6 +3,7 @@
 // included), and model_performance deltas folded in memory, upserted once per cell.
 import type { QueryFeatures, RoutingDecision } from '../../router/types.ts';
 import type { Db, PreparedStatement } from './db.ts';
+import { storedCalls, storedDecision, type StoredCall, type StoredDecision } from './queries.ts';
 import type { FeedbackRecord, ModelCallRecord, RequestRecord, StoredRequest } from './types.ts';
 
 /**
@@ -230,7 +231,6 @@ export function requestItem(req: RequestRecord, decision: RoutingDecision | null
 export function storedFromItem(item: RequestItem): Omit<StoredRequest, 'feedback'> {
   const r = JSON.parse(item.row) as unknown[];
   const features = r[10] as QueryFeatures;
-  const d = r[22] as Omit<RoutingDecision, 'features'> | null;
   return {
     id: r[0] as string, ts: r[1] as number, endpoint: r[2] as string, queryText: r[3] as string,
     messageCount: r[4] as number, requestedModel: r[5] as string | null, stream: r[6] === 1, features,
@@ -238,7 +238,7 @@ export function storedFromItem(item: RequestItem): Omit<StoredRequest, 'feedback
     latencyMs: r[14] as number, answer: r[15] as string | null, inputTokens: r[16] as number,
     outputTokens: r[17] as number, costUsd: r[18] as number, error: r[19] as string | null, demo: r[20] === 1,
     clientKeyHash: r[21] as string | null,
-    decision: d && { ...d, features, judge: d.judge ?? null },
-    calls: (r[23] as Omit<ModelCallRecord, 'requestId'>[]).map((c) => ({ requestId: item.id, ...c })),
+    decision: storedDecision(r[22] as StoredDecision | null, features),
+    calls: storedCalls(r[23] as StoredCall[], item.id),
   };
 }

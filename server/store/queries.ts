@@ -41,10 +41,10 @@ interface QueryRow {
 }
 
 /** The stored form of a routing decision (queries.decision_json): the decision without its features. */
-type StoredDecision = Omit<RoutingDecision, 'features'>;
+export type StoredDecision = Omit<RoutingDecision, 'features'>;
 
 /** The stored form of an attempt (one element of queries.calls_json). */
-type StoredCall = Omit<ModelCallRecord, 'requestId'>;
+export type StoredCall = Omit<ModelCallRecord, 'requestId'>;
 
 interface FeedbackRow {
   request_id: string;
@@ -61,17 +61,18 @@ const QUERY_COLUMNS = `q.id, q.ts, q.endpoint, q.query_text, q.message_count, q.
 export const MAX_PAGE = 1000;
 const DEFAULT_PAGE = 50;
 
-function toDecision(json: string | null, features: QueryFeatures): RoutingDecision | null {
-  if (json === null) return null;
-  const d = JSON.parse(json) as StoredDecision;
+/** A decision as stored (decision_json, parsed) back in the contract shape, with its request's features. */
+export function storedDecision(d: StoredDecision | null, features: QueryFeatures): RoutingDecision | null {
+  if (d === null) return null;
   return {
     method: d.method, selected: d.selected, candidates: d.candidates, confidence: d.confidence,
     reasoning: d.reasoning, features, timings: d.timings, judge: d.judge ?? null,
   };
 }
 
-function toCalls(json: string, requestId: string): ModelCallRecord[] {
-  return (JSON.parse(json) as StoredCall[]).map((c) => ({ requestId, ...c }));
+/** Attempts as stored (calls_json, parsed) back in the contract shape. */
+export function storedCalls(calls: StoredCall[], requestId: string): ModelCallRecord[] {
+  return calls.map((c) => ({ requestId, ...c }));
 }
 
 function toFeedback(row: FeedbackRow): FeedbackRecord {
@@ -118,8 +119,8 @@ async function hydrate(db: Db, rows: QueryRow[]): Promise<StoredRequest[]> {
       error: row.error,
       demo: row.demo === 1,
       clientKeyHash: row.client_key_hash,
-      decision: toDecision(row.decision_json, features),
-      calls: toCalls(row.calls_json, row.id),
+      decision: storedDecision(row.decision_json === null ? null : (JSON.parse(row.decision_json) as StoredDecision), features),
+      calls: storedCalls(JSON.parse(row.calls_json) as StoredCall[], row.id),
       feedback: feedbackById.get(row.id) ?? [],
     };
   });
