@@ -75,8 +75,7 @@ export function createFrontDoor(opts: FrontDoorOptions): RequestListener {
 function notPost(route: HotRoute, path: string, req: IncomingMessage, res: ServerResponse, opts: FrontDoorOptions): void {
   res.setHeader('x-request-id', newRequestId(header(req, 'x-request-id')));
   res.setHeader('allow', 'POST');
-  const declared = header(req, 'content-length');
-  if ((declared !== undefined && declared !== '0') || req.headers['transfer-encoding'] !== undefined) res.setHeader('connection', 'close');
+  if (hasBody(req)) res.setHeader('connection', 'close');
   req.resume();
   let err: ApiError;
   try {
@@ -122,6 +121,12 @@ async function serveHot(route: HotRoute, path: string, req: IncomingMessage, res
   }
 }
 
+/** Whether the request says a body follows (a non-zero Content-Length, or chunked). */
+function hasBody(req: IncomingMessage): boolean {
+  const declared = header(req, 'content-length');
+  return (declared !== undefined && declared !== '0') || req.headers['transfer-encoding'] !== undefined;
+}
+
 function header(req: IncomingMessage, name: string): string | undefined {
   const v = req.headers[name];
   return typeof v === 'string' ? v : undefined;
@@ -152,10 +157,9 @@ const JSON_TYPE = /^application\/(?:json|[^;\s]+\+json)\s*(?:;|$)/i;
 export async function readJsonObject(req: IncomingMessage, limit: number): Promise<Record<string, unknown>> {
   const type = header(req, 'content-type');
   const declared = header(req, 'content-length');
-  const hasBody = (declared !== undefined && declared !== '0') || req.headers['transfer-encoding'] !== undefined;
   if (!type || !JSON_TYPE.test(type)) {
     req.resume();
-    throw bodyError.notObject(!hasBody);
+    throw bodyError.notObject(!hasBody(req));
   }
   const charset = /;\s*charset\s*=\s*"?([^";\s]+)/i.exec(type)?.[1]?.toLowerCase();
   const text = charset === undefined || charset === 'utf-8' || charset === 'utf8' ? 'utf8' : UTF16[charset];
