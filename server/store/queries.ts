@@ -9,6 +9,7 @@ import type {
   LearnerRunKind,
   ShadowCandidate,
   StoredShadowComparison,
+  LearnerRunTotal,
   ModelCallRecord,
   ModelWeight,
   PerformanceRow,
@@ -368,6 +369,14 @@ export async function learnerRuns(db: Db, limit: number, kind?: LearnerRunKind):
     metricsAfter: parse(r.metrics_after_json),
     error: r.error,
   }));
+}
+
+/** Learner runs per outcome, with when the last of each finished (metrics). */
+export async function learnerRunTotals(db: Db): Promise<LearnerRunTotal[]> {
+  return db.all<LearnerRunTotal>(
+    // Learning runs only: `npm run learn -- --evaluate` records runs of kind 'evaluate' that change nothing.
+    "SELECT status, COUNT(*) AS runs, MAX(finished_at) AS lastFinishedAt FROM learner_runs WHERE kind = 'learn' GROUP BY status ORDER BY status",
+  );
 }
 
 export async function readPriors(db: Db, version?: number): Promise<{ version: number | null; rows: PriorRow[] }> {

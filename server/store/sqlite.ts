@@ -178,6 +178,7 @@ class SqliteStoreImpl implements SqliteStore {
   shadowCandidates = (after: { ts: number; id: string }, untilTs: number, limit: number) => q.shadowCandidates(this.rdb, after, untilTs, limit);
   shadowComparisons = (limit: number) => q.shadowComparisons(this.rdb, limit);
   shadowSpend = (sinceTs: number) => q.shadowSpend(this.rdb, sinceTs);
+  learnerRunTotals = () => q.learnerRunTotals(this.rdb);
   readPriors = (version?: number) => q.readPriors(this.rdb, version);
 
   all<T = Record<string, unknown>>(sql: string, params: unknown[] = []): Promise<T[]> {
