@@ -34,7 +34,7 @@ describe('input validation', () => {
     { name: 'tools (unsupported)', path: '/v1/chat/completions', body: { messages: [{ role: 'user', content: 'x' }], tools: [{ type: 'function' }] }, status: 400, match: /tools/ },
     { name: 'an image content part', path: '/v1/chat/completions', body: { messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: 'x' } }] }] }, status: 400, match: /text content/ },
     { name: 'Anthropic request with a bad role', path: '/api/claude', body: { messages: [{ role: 'system', content: 'x' }], max_tokens: 5 }, status: 400, match: /role/ },
-    { name: 'weights with a negative number', path: '/api/config/weights', body: { weights: { 'demo-fast': -1 } }, status: 400, match: /weights/ },
+    { name: 'weights without an admin credential', path: '/api/config/weights', body: { weights: { 'demo-fast': -1 } }, status: 403, match: /admin credential/ },
     { name: 'an unknown route', path: '/api/nothing', body: {}, status: 404, match: /No route/ },
   ];
 

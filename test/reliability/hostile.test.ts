@@ -169,12 +169,12 @@ describe('hostile input', () => {
 
   before(async () => {
     up = await startOpenAIStandIn();
-    gw = await startGateway({ models: [model('alpha', 'openai', up.url)], env: { TEST_KEY: 'sk-test-reliability-key-0005', BODY_LIMIT_BYTES: String(BODY_LIMIT) } });
+    gw = await startGateway({ models: [model('alpha', 'openai', up.url)], env: { TEST_KEY: 'sk-test-reliability-key-0005', BODY_LIMIT_BYTES: String(BODY_LIMIT), ADMIN_TOKEN: 'admin-token-hostile-01' } });
     // Something real to protect: a stored request, user feedback on it, and a weight.
     const seed = await rawPost(`${gw.url}/api/chat`, JSON.stringify({ message: 'seed', model: 'alpha' }));
     const id = (seed.json as { id: string }).id;
     assert.equal((await rawPost(`${gw.url}/api/feedback`, JSON.stringify({ request_id: id, rating: 4, comment: 'fine' }))).status, 201);
-    assert.equal((await rawPost(`${gw.url}/api/config/weights`, JSON.stringify({ weights: { alpha: 7 } }))).status, 200);
+    assert.equal((await rawPost(`${gw.url}/api/config/weights`, JSON.stringify({ weights: { alpha: 7 } }), { 'content-type': 'application/json', authorization: 'Bearer admin-token-hostile-01' })).status, 200);
     snapshot = await takeSnapshot();
   });
   after(async () => {
