@@ -78,7 +78,7 @@ export function presentedKey(authorization: string | undefined, xApiKey: string 
   return typeof xApiKey === 'string' ? xApiKey : undefined;
 }
 
-function safeEqual(a: string, b: string): boolean {
+export function safeEqual(a: string, b: string): boolean {
   const ab = Buffer.from(a);
   const bb = Buffer.from(b);
   return ab.length === bb.length && timingSafeEqual(ab, bb);

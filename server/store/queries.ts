@@ -5,6 +5,7 @@ import type { Db } from './db.ts';
 import type {
   FeedbackRecord,
   LearnerRun,
+  LearnerRunTotal,
   ModelCallRecord,
   ModelWeight,
   PerformanceRow,
@@ -362,6 +363,13 @@ export async function learnerRuns(db: Db, limit: number): Promise<LearnerRun[]> 
     metricsAfter: parse(r.metrics_after_json),
     error: r.error,
   }));
+}
+
+/** Learner runs per outcome, with when the last of each finished (metrics). */
+export async function learnerRunTotals(db: Db): Promise<LearnerRunTotal[]> {
+  return db.all<LearnerRunTotal>(
+    'SELECT status, COUNT(*) AS runs, MAX(finished_at) AS lastFinishedAt FROM learner_runs GROUP BY status ORDER BY status',
+  );
 }
 
 export async function readPriors(db: Db, version?: number): Promise<{ version: number | null; rows: PriorRow[] }> {

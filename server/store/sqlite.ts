@@ -172,6 +172,7 @@ class SqliteStoreImpl implements SqliteStore {
   stats = (sinceTs: number) => q.stats(this.rdb, sinceTs);
   timeSeries = (bucketMs: number, sinceTs: number) => q.timeSeries(this.rdb, bucketMs, sinceTs);
   learnerRuns = (limit = 50) => q.learnerRuns(this.rdb, limit);
+  learnerRunTotals = () => q.learnerRunTotals(this.rdb);
   readPriors = (version?: number) => q.readPriors(this.rdb, version);
 
   all<T = Record<string, unknown>>(sql: string, params: unknown[] = []): Promise<T[]> {

@@ -161,6 +161,13 @@ export interface LearnerRunResult {
   error?: string | null;
 }
 
+/** Learner runs with one outcome. */
+export interface LearnerRunTotal {
+  status: LearnerRun['status'];
+  runs: number;
+  lastFinishedAt: number | null;
+}
+
 /** Beta prior for one model on one (domain, language) cell. */
 export interface PriorRow {
   model: string;
@@ -215,6 +222,8 @@ export interface Store {
   finishLearnerRun?(id: number, result: LearnerRunResult): Promise<void>;
   /** Newest first. */
   learnerRuns?(limit?: number): Promise<LearnerRun[]>;
+  /** Runs per outcome (GET /metrics). */
+  learnerRunTotals(): Promise<LearnerRunTotal[]>;
   /** Write the rows as a new priors version and point app_state['priors.version'] at it, atomically. */
   writePriors?(rows: PriorRow[]): Promise<number>;
   /** Rows of `version` (default: the current one); empty when none. */

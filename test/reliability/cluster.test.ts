@@ -121,6 +121,19 @@ describe('SWITCHYARD_WORKERS=2 (node:cluster)', () => {
     }
   });
 
+  test('GET /metrics on either worker counts the requests of both', async () => {
+    const count = async () => {
+      const res = await fetch(`${proc.url}/metrics`, { headers: { connection: 'close' } });
+      assert.equal(res.status, 200);
+      const line = (await res.text()).split('\n').find((l) => l.startsWith('switchyard_requests_total{') && l.includes('model="fast"') && l.includes('code="200"'));
+      return line ? Number(line.split(' ').pop()) : 0;
+    };
+    const base = await count();
+    await acknowledged(proc.url, 'metrics', 20, 4);
+    // Fresh connections land on both workers in turn: each answer must be the cluster-wide sum.
+    for (let i = 0; i < 4; i++) assert.equal(await count(), base + 20);
+  });
+
   test('SIGTERM to the primary stops both workers (exit 0) and every acknowledged request is in the database', async () => {
     const ids = await acknowledged(proc.url, 'cluster', 200, 16);
     const code = await proc.stop(20_000);
