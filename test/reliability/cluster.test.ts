@@ -56,7 +56,7 @@ describe('SWITCHYARD_WORKERS=2 (node:cluster)', () => {
     upstream = await startOpenAIStandIn({ behaviour: { kind: 'ok', delayMs: 5 } });
     proc = await spawnSwitchyard({
       models: [model('fast', 'openai', upstream.url)],
-      env: { TEST_KEY: 'sk-test-cluster-key-0001', SWITCHYARD_WORKERS: '2', WRITE_FLUSH_MS: '20', SHUTDOWN_GRACE_MS: '5000' },
+      env: { TEST_KEY: 'sk-test-cluster-key-0001', SWITCHYARD_WORKERS: '2', WRITE_FLUSH_MS: '20', SHUTDOWN_GRACE_MS: '5000', ADMIN_TOKEN: 'admin-token-cluster-01' },
     });
   });
   after(async () => {
@@ -109,7 +109,7 @@ describe('SWITCHYARD_WORKERS=2 (node:cluster)', () => {
         const res = await c.request({ method: 'GET', path: '/models' });
         return ((await res.body.json()) as { models: { id: string; weight: number }[] }).models.find((m) => m.id === 'fast')!.weight;
       };
-      const set = await clients.get(1)!.request({ method: 'POST', path: '/api/config/weights', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ weights: { fast: 0.25 } }) });
+      const set = await clients.get(1)!.request({ method: 'POST', path: '/api/config/weights', headers: { 'content-type': 'application/json', authorization: 'Bearer admin-token-cluster-01' }, body: JSON.stringify({ weights: { fast: 0.25 } }) });
       assert.equal(set.statusCode, 200);
       await set.body.text();
       assert.equal(await weightOn(clients.get(1)!), 0.25, 'the worker that took the call has it at once');
