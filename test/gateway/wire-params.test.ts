@@ -149,7 +149,7 @@ describe('every parameter reaches the upstream or is refused by name', () => {
     const stream = anthropic.beta.messages.stream({
       model: 'claude', max_tokens: 32000, system, tools, messages, betas,
       thinking: { type: 'enabled', budget_tokens: 10000 }, metadata: { user_id: 'user_abc_account_def_session_ghi' }, temperature: 1,
-    } as unknown as Anthropic.Beta.MessageStreamParams, { query: { beta: 'true' } });
+    } as unknown as Anthropic.Beta.MessageCreateParams, { query: { beta: 'true' } });
     const final = await stream.finalMessage();
     assert.deepEqual(final.content.map((b) => b.type), ['thinking', 'text']);
     assert.equal((final.content[0] as Anthropic.Beta.BetaThinkingBlock).signature, 'sig-abc');
