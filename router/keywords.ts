@@ -2,12 +2,9 @@
 // and per-request `routing_rules` matching. Patterns are compiled once and run on bounded text.
 import type { KeywordRule } from '../server/config.ts';
 import type { CandidateModel, QueryFeatures, RouteRule, RoutingStage, StageResult } from './types.ts';
-import { BadRegexError, compileUserRegex } from './safe-regex.ts';
+import { BadRegexError, compileRequestPatterns, compileUserRegex, matchWindow, type UserRegex } from './safe-regex.ts';
 
-export { BadRegexError, compileUserRegex, MAX_PATTERN_CHARS } from './safe-regex.ts';
-
-/** Regexes only ever see this much of the text, bounding the cost of any pattern. */
-export const MAX_MATCH_TEXT_CHARS = 10_000;
+export { BadRegexError, compileUserRegex, MAX_PATTERN_CHARS, MAX_MATCH_TEXT_CHARS } from './safe-regex.ts';
 
 /** Score a matched rule gives its models when no learned weight exists for it. */
 const DEFAULT_RULE_SCORE = 0.7;
@@ -15,12 +12,16 @@ const DEFAULT_RULE_SCORE = 0.7;
 export interface CompiledKeywordRule {
   name: string;
   pattern: string;
-  regex: RegExp;
+  regex: UserRegex;
   /** A model id, or `tag:<tag>`. */
   target: string;
 }
 
-const bounded = (text: string) => (text.length > MAX_MATCH_TEXT_CHARS ? text.slice(0, MAX_MATCH_TEXT_CHARS) : text);
+/** The prefix of the text a rule set reads (see matchWindow). */
+const bounded = (text: string, rules: readonly { size: number }[]) => {
+  const window = matchWindow(rules.reduce((n, r) => n + r.size, 0));
+  return text.length > window ? text.slice(0, window) : text;
+};
 
 /**
  * Compile configured rules once. A bad rule throws BadRegexError (start-up fails naming it):
@@ -60,7 +61,7 @@ export function matchKeywordRules(
   candidates: readonly CandidateModel[],
   ruleWeights?: Readonly<Record<string, number>>,
 ): KeywordMatch[] {
-  const sample = bounded(text);
+  const sample = bounded(text, rules.map((r) => r.regex));
   const out: KeywordMatch[] = [];
   for (const rule of rules) {
     if (!rule.regex.test(sample)) continue;
@@ -107,22 +108,6 @@ export class KeywordStage implements RoutingStage {
   }
 }
 
-const REQUEST_REGEX_CACHE_MAX = 256;
-const requestRegexCache = new Map<string, RegExp>();
-
-/** Compiled request patterns are cached: clients tend to send the same rules on every request. */
-function cachedUserRegex(pattern: string): RegExp {
-  const hit = requestRegexCache.get(pattern);
-  if (hit) return hit;
-  const re = compileUserRegex(pattern);
-  if (requestRegexCache.size >= REQUEST_REGEX_CACHE_MAX) {
-    const oldest = requestRegexCache.keys().next().value;
-    if (oldest !== undefined) requestRegexCache.delete(oldest);
-  }
-  requestRegexCache.set(pattern, re);
-  return re;
-}
-
 /**
  * First request rule whose pattern matches (and whose model `accept`s, when given), or null.
  * All patterns are validated first, so a bad one is reported even if an earlier rule matches.
@@ -133,11 +118,17 @@ export function matchRequestRules(
   rules: readonly RouteRule[],
   accept?: (model: string) => boolean,
 ): { model: string; pattern: string } | null {
-  const compiled = rules.map((r) => ({ rule: r, regex: cachedUserRegex(r.pattern) }));
-  const sample = bounded(text);
-  for (const { rule, regex } of compiled) {
-    if (accept && !accept(rule.model)) continue;
-    if (regex.test(sample)) return { model: rule.model, pattern: rule.pattern };
+  const regexes = compileRequestPatterns(rules.map((r) => r.pattern));
+  const sample = bounded(text, regexes);
+  try {
+    for (let i = 0; i < rules.length; i++) {
+      const rule = rules[i]!;
+      if (accept && !accept(rule.model)) continue;
+      if (regexes[i]!.test(sample)) return { model: rule.model, pattern: rule.pattern };
+    }
+    return null;
+  } finally {
+    // Client patterns keep their compiled program in the cache, not the DFA states their text built.
+    for (const re of regexes) re.release();
   }
-  return null;
 }

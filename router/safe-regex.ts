@@ -1,11 +1,25 @@
-// Compiles user-supplied routing regexes after checking them for catastrophic backtracking.
-// A small parser builds the pattern's shape; the checks are conservative (they may reject a safe
-// pattern, never knowingly accept one that backtracks exponentially or cubically).
+// The one place client and config regexes are compiled: on RE2 (re2js, linear time in the text,
+// no backtracking), with bounds on pattern length, program size and the matching work per request.
+import { RE2JS } from 're2js';
 import { ApiError } from '../server/errors.ts';
 
 export const MAX_PATTERN_CHARS = 500;
+/** Request `routing_rules` per request. */
+export const MAX_REQUEST_RULES = 32;
+/** One compiled pattern's program; bounded repeats such as `x{1000}` grow it. */
+export const MAX_PROGRAM_SIZE = 2000;
+/** All of one request's rules together. */
+export const MAX_TOTAL_PROGRAM_SIZE = 8000;
+/** Rules never see more of the text than this. */
+export const MAX_MATCH_TEXT_CHARS = 10_000;
+/**
+ * Matching work per rule set and request, in program instructions x text characters: RE2's
+ * worst case is proportional to both. A rule set whose programs are large together sees a shorter
+ * prefix of the text (`matchWindow`), so no request costs more than about 75 ms of matching.
+ */
+export const MAX_MATCH_WORK = 2_000_000;
 
-/** A routing regex that is invalid or unsafe to run; a 400 for the client, naming the pattern. */
+/** A routing regex that is invalid or that RE2 cannot run; a 400 for the client, naming the pattern. */
 export class BadRegexError extends ApiError {
   constructor(readonly pattern: string, readonly reason: string) {
     super(400, `Invalid routing pattern ${quote(pattern)}: ${reason}`, 'invalid_request_error', 'invalid_routing_rule', 'routing_rules');
@@ -18,276 +32,97 @@ function quote(pattern: string): string {
   return JSON.stringify(shown);
 }
 
-/** Quantified items repeated more often than this count as "repeating" for the nesting checks. */
-const REPEAT_LIMIT = 3;
-
-type Atom =
-  | { kind: 'char'; src: string }
-  | { kind: 'group'; branches: Item[][]; lookaround: boolean }
-  | { kind: 'anchor' }
-  | { kind: 'backref' };
-interface Item { atom: Atom; min: number; max: number }
-
-class Parser {
-  private i = 0;
-  constructor(private readonly s: string) {}
-
-  parse(): Item[][] {
-    const branches = this.alternation();
-    if (this.i < this.s.length) throw new Error(`unexpected ${this.s[this.i]}`);
-    return branches;
-  }
-
-  private alternation(): Item[][] {
-    const branches: Item[][] = [this.sequence()];
-    while (this.s[this.i] === '|') {
-      this.i++;
-      branches.push(this.sequence());
-    }
-    return branches;
-  }
-
-  private sequence(): Item[] {
-    const items: Item[] = [];
-    while (this.i < this.s.length && this.s[this.i] !== '|' && this.s[this.i] !== ')') {
-      const atom = this.atom();
-      const [min, max] = this.quantifier();
-      items.push({ atom, min, max });
-    }
-    return items;
-  }
-
-  private atom(): Atom {
-    const s = this.s;
-    const c = s[this.i]!;
-    if (c === '^' || c === '$') { this.i++; return { kind: 'anchor' }; }
-    if (c === '.') { this.i++; return { kind: 'char', src: '.' }; }
-    if (c === '[') return { kind: 'char', src: this.charClass() };
-    if (c === '(') return this.group();
-    if (c === '\\') return this.escape();
-    // A code point, not a UTF-16 unit, so astral characters stay whole.
-    const ch = String.fromCodePoint(s.codePointAt(this.i)!);
-    this.i += ch.length;
-    return { kind: 'char', src: ch.replace(/[{}]/g, '\\$&') };
-  }
-
-  private escape(): Atom {
-    const rest = this.s.slice(this.i);
-    const backref = /^\\(?:[1-9]\d*|k<[^>]*>)/.exec(rest);
-    if (backref) { this.i += backref[0].length; return { kind: 'backref' }; }
-    if (/^\\[bB]/.test(rest)) { this.i += 2; return { kind: 'anchor' }; }
-    const m = /^\\(?:[pP]\{[^}]*\}|x[0-9a-fA-F]{2}|u\{[0-9a-fA-F]+\}|u[0-9a-fA-F]{4}|c[A-Za-z]|[\s\S])/.exec(rest)!;
-    this.i += m[0].length;
-    return { kind: 'char', src: m[0] };
-  }
-
-  private charClass(): string {
-    const start = this.i;
-    this.i++; // [
-    if (this.s[this.i] === '^') this.i++;
-    while (this.i < this.s.length && this.s[this.i] !== ']') this.i += this.s[this.i] === '\\' ? 2 : 1;
-    this.i++; // ]
-    return this.s.slice(start, this.i);
-  }
-
-  private group(): Atom {
-    const head = /^\((\?(?:<?[=!]|:|<[^>]*>))?/.exec(this.s.slice(this.i))!;
-    this.i += head[0].length;
-    const lookaround = head[1] !== undefined && /[=!]/.test(head[1]);
-    const branches = this.alternation();
-    if (this.s[this.i] !== ')') throw new Error('unbalanced group');
-    this.i++;
-    return { kind: 'group', branches, lookaround };
-  }
-
-  private quantifier(): [number, number] {
-    const m = /^(?:([*+?])|\{(\d+)(,(\d*))?\})\??/.exec(this.s.slice(this.i));
-    if (!m) return [1, 1];
-    this.i += m[0].length;
-    if (m[1] === '*') return [0, Infinity];
-    if (m[1] === '+') return [1, Infinity];
-    if (m[1] === '?') return [0, 1];
-    const min = Number(m[2]);
-    const max = m[3] === undefined ? min : m[4] === '' ? Infinity : Number(m[4]);
-    return [min, max];
-  }
-}
-
-/** Chars the overlap checks probe with, besides every character of the pattern itself. */
-const BASE_PROBES = [
-  ...Array.from({ length: 95 }, (_, k) => String.fromCharCode(32 + k)),
-  '\t', '\n', '\r', '\u00a0', 'é', 'ß', 'ж', '中', 'あ', '한', '٣', '😀',
-];
-
-/** Sets of characters are bitmaps over the probe alphabet; overlap = a probe matched by both. */
-class Charsets {
-  readonly probes: string[];
-  private readonly cache = new Map<string, boolean[]>();
-  constructor(pattern: string, private readonly flags: string) {
-    this.probes = [...new Set([...BASE_PROBES, ...Array.from(pattern)])];
-  }
-  of(src: string): boolean[] {
-    let set = this.cache.get(src);
-    if (!set) {
-      let re: RegExp | null = null;
-      try { re = new RegExp(`^(?:${src})$`, this.flags); } catch { re = null; }
-      // An atom we cannot test on its own is treated as matching everything (conservative).
-      set = this.probes.map((p) => (re ? re.test(p) : true));
-      this.cache.set(src, set);
-    }
-    return set;
-  }
-  empty(): boolean[] { return this.probes.map(() => false); }
-}
-
-const union = (a: boolean[], b: boolean[]) => a.map((v, k) => v || b[k]!);
-const overlaps = (a: boolean[], b: boolean[]) => a.some((v, k) => v && b[k]!);
-
-class Analyzer {
-  constructor(private readonly sets: Charsets) {}
-
-  /** Every character the item can consume. */
-  consumes(item: Item): boolean[] {
-    const a = item.atom;
-    if (a.kind === 'char') return this.sets.of(a.src);
-    if (a.kind === 'group' && !a.lookaround) {
-      let acc = this.sets.empty();
-      for (const b of a.branches) for (const it of b) acc = union(acc, this.consumes(it));
-      return acc;
-    }
-    return this.sets.empty();
-  }
-
-  nullable(item: Item): boolean {
-    if (item.min === 0) return true;
-    const a = item.atom;
-    if (a.kind === 'anchor' || a.kind === 'backref') return true;
-    if (a.kind === 'group') return a.lookaround || a.branches.some((b) => b.every((it) => this.nullable(it)));
-    return false;
-  }
-
-  /** Characters a branch can start with. */
-  firstSet(branch: Item[]): boolean[] {
-    let acc = this.sets.empty();
-    for (const it of branch) {
-      acc = union(acc, this.consumes(it));
-      if (!this.nullable(it)) break;
-    }
-    return acc;
-  }
-
-  /** Returns the reason the pattern is unsafe, or null. */
-  check(branches: Item[][]): string | null {
-    for (const branch of branches) {
-      const r = this.checkSequence(branch);
-      if (r) return r;
-    }
-    return null;
-  }
-
-  private checkSequence(branch: Item[]): string | null {
-    for (const item of branch) {
-      const a = item.atom;
-      if (a.kind === 'backref') return 'backreferences are not allowed';
-      if (a.kind !== 'group') continue;
-      const inner = this.check(a.branches);
-      if (inner) return inner;
-      if (item.max <= REPEAT_LIMIT) continue;
-      if (a.branches.some((b) => b.some((it) => this.hasUnbounded(it)))) {
-        return 'nested quantifiers such as (a+)+ can backtrack catastrophically';
-      }
-      // (a?){25}: each repetition may take or skip characters, so the ways to split a text grow
-      // exponentially with the repeat count even though every quantifier is bounded.
-      if (a.branches.some((b) => b.some((it) => this.isVariable(it)))) {
-        return 'a repeated group whose length varies, such as (a?){25}, can backtrack catastrophically';
-      }
-      if (a.branches.length > 1) {
-        const firsts = a.branches.map((b) => (b.every((it) => this.nullable(it)) ? null : this.firstSet(b)));
-        if (firsts.includes(null)) return 'a repeated alternation has an alternative that can match nothing';
-        for (let x = 0; x < firsts.length; x++) {
-          for (let y = x + 1; y < firsts.length; y++) {
-            if (overlaps(firsts[x]!, firsts[y]!)) return 'a repeated alternation has overlapping alternatives such as (a|a)*';
-          }
-        }
-      }
-    }
-    return this.checkPolynomial(flatten(branch));
-  }
-
-  /** Can this item match texts of different lengths? */
-  private isVariable(item: Item): boolean {
-    if (item.min !== item.max) return true;
-    const a = item.atom;
-    return a.kind === 'group' && (a.branches.length > 1 || a.branches.some((b) => b.some((it) => this.isVariable(it))));
-  }
-
-  private hasUnbounded(item: Item): boolean {
-    if (item.max > REPEAT_LIMIT) return true;
-    const a = item.atom;
-    return a.kind === 'group' && a.branches.some((b) => b.some((it) => this.hasUnbounded(it)));
-  }
-
-  /**
-   * Two unbounded items that can eat the same characters, with only characters the first one
-   * also eats in between (`.*x.*y`, `a*a*b`), backtrack cubically in an unanchored search.
-   */
-  private checkPolynomial(seq: Item[]): string | null {
-    for (let x = 0; x < seq.length; x++) {
-      if (seq[x]!.max !== Infinity) continue;
-      const setX = this.consumes(seq[x]!);
-      for (let y = x + 1; y < seq.length; y++) {
-        const between = seq[y - 1]!;
-        if (y - 1 > x && !this.nullable(between) && !overlaps(this.consumes(between), setX)) break;
-        if (seq[y]!.max === Infinity && overlaps(setX, this.consumes(seq[y]!))) {
-          return 'two unbounded quantifiers over the same characters (like .*x.*y) backtrack polynomially; drop a leading or trailing .* (matching is a search anyway)';
-        }
-      }
-    }
-    return null;
-  }
-}
-
-/** Splices plain, non-repeated single-branch groups into the enclosing sequence. */
-function flatten(seq: Item[]): Item[] {
-  const out: Item[] = [];
-  for (const it of seq) {
-    const a = it.atom;
-    if (a.kind === 'group' && !a.lookaround && a.branches.length === 1 && it.min === 1 && it.max === 1) out.push(...flatten(a.branches[0]!));
-    else out.push(it);
-  }
-  return out;
-}
-
-/** Case-insensitive, unicode where the pattern allows it (legacy escapes fall back to non-unicode). */
-function compileFlags(pattern: string): { re: RegExp; flags: string } | { error: string } {
-  try {
-    return { re: new RegExp(pattern, 'iu'), flags: 'iu' };
-  } catch {
-    try {
-      return { re: new RegExp(pattern, 'i'), flags: 'i' };
-    } catch (e) {
-      return { error: `invalid regular expression (${(e as Error).message.replace(/^Invalid regular expression: \/.*\/[a-z]*: /, '')})` };
-    }
-  }
+/** A compiled client or config pattern: case-insensitive, Unicode-aware, linear-time. */
+export interface UserRegex {
+  readonly pattern: string;
+  /** RE2 program instructions: what one character of text costs at worst. */
+  readonly size: number;
+  /** Unanchored search, like RegExp.prototype.test. */
+  test(text: string): boolean;
+  /** Frees the lazily built DFA states (up to 8 MB a pattern); the program stays compiled. */
+  release(): void;
 }
 
 /**
- * Compile a pattern from a request or config, or throw BadRegexError. Rejected: syntax errors,
- * more than 500 chars, backreferences, nested unbounded quantifiers, repeated overlapping
- * alternations, and overlapping unbounded runs such as `.*x.*y`.
+ * JavaScript constructs RE2 has no meaning for, found before translation (which would otherwise
+ * read `\k<name>` as a plain `k`). Escapes are skipped pairwise, so `\\1` is a backslash and a 1.
  */
-export function compileUserRegex(pattern: string): RegExp {
+function unsupported(pattern: string): string | null {
+  for (const m of pattern.matchAll(/\\(?:[1-9]|k<)|\\[\s\S]|\(\?<?[=!]/g)) {
+    const t = m[0];
+    if (/^\\(?:[1-9]|k<)/.test(t)) return 'backreferences are not supported (the linear-time RE2 engine cannot express them)';
+    if (t.startsWith('(')) return 'lookahead and lookbehind are not supported (the linear-time RE2 engine cannot express them)';
+  }
+  return null;
+}
+
+/**
+ * Compile a pattern from a request or config, or throw BadRegexError. JavaScript syntax is
+ * accepted where RE2 has the same meaning (`\u00e9`, `\u{1F600}`, `(?<name>...)`, `[^]`);
+ * backreferences, lookaround and anything else RE2 cannot express are refused by name.
+ */
+export function compileUserRegex(pattern: string): UserRegex {
   if (typeof pattern !== 'string' || pattern.length === 0) throw new BadRegexError(String(pattern), 'empty pattern');
   if (pattern.length > MAX_PATTERN_CHARS) throw new BadRegexError(pattern, `longer than ${MAX_PATTERN_CHARS} characters`);
-  const compiled = compileFlags(pattern);
-  if ('error' in compiled) throw new BadRegexError(pattern, compiled.error);
-  let branches: Item[][];
+  const refused = unsupported(pattern);
+  if (refused) throw new BadRegexError(pattern, refused);
+  let re: RE2JS;
   try {
-    branches = new Parser(pattern).parse();
-  } catch {
-    throw new BadRegexError(pattern, 'could not be analysed for safety');
+    re = RE2JS.compile(RE2JS.translateRegExp(toRe2Properties(pattern)), RE2JS.CASE_INSENSITIVE);
+  } catch (e) {
+    throw new BadRegexError(pattern, `the linear-time RE2 engine cannot compile it (${(e as Error).message.replace(/^error parsing regexp: /, '')})`);
   }
-  const reason = new Analyzer(new Charsets(pattern, compiled.flags)).check(branches);
-  if (reason) throw new BadRegexError(pattern, reason);
-  return compiled.re;
+  const size = re.re2().prog.numInst();
+  if (size > MAX_PROGRAM_SIZE) {
+    throw new BadRegexError(pattern, `too large for the matching budget (${size} RE2 instructions, limit ${MAX_PROGRAM_SIZE}; large bounded repeats such as x{1000} cost the most)`);
+  }
+  return { pattern, size, test: (text) => re.test(text), release: () => re.reset() };
+}
+
+/** JavaScript's long Unicode property names, as RE2 spells them. */
+const PROPERTY_NAMES: Record<string, string> = {
+  Letter: 'L', Cased_Letter: 'L', Uppercase_Letter: 'Lu', Lowercase_Letter: 'Ll', Titlecase_Letter: 'Lt', Modifier_Letter: 'Lm', Other_Letter: 'Lo',
+  Mark: 'M', Number: 'N', Decimal_Number: 'Nd', digit: 'Nd', Letter_Number: 'Nl', Other_Number: 'No', Punctuation: 'P', punct: 'P',
+  Symbol: 'S', Math_Symbol: 'Sm', Currency_Symbol: 'Sc', Separator: 'Z', Space_Separator: 'Zs', Other: 'C', Control: 'Cc', cntrl: 'Cc',
+};
+
+/** `\p{Script=Han}`, `\p{sc=Han}`, `\p{gc=Letter}`, `\p{Letter}` -> `\p{Han}`, `\p{L}` (escaped backslashes skipped). */
+function toRe2Properties(pattern: string): string {
+  return pattern.replace(/\\\\|\\([pP])\{(?:(?:Script|sc|Script_Extensions|scx|General_Category|gc)=)?([A-Za-z_]+)\}/g, (all, p: string | undefined, name: string | undefined) =>
+    p === undefined ? all : `\\${p}{${PROPERTY_NAMES[name!] ?? name}}`);
+}
+
+/** How much of the text a rule set may read: all of it up to 10 000 chars, less when its programs are large. */
+export function matchWindow(totalSize: number): number {
+  if (totalSize <= 0) return MAX_MATCH_TEXT_CHARS;
+  return Math.max(1, Math.min(MAX_MATCH_TEXT_CHARS, Math.floor(MAX_MATCH_WORK / totalSize)));
+}
+
+const REQUEST_REGEX_CACHE_MAX = 256;
+const requestRegexCache = new Map<string, UserRegex>();
+
+/** Request patterns are cached (clients send the same rules on every request); errors are not. */
+export function cachedUserRegex(pattern: string): UserRegex {
+  const hit = requestRegexCache.get(pattern);
+  if (hit) return hit;
+  const re = compileUserRegex(pattern);
+  if (requestRegexCache.size >= REQUEST_REGEX_CACHE_MAX) {
+    const oldest = requestRegexCache.keys().next().value;
+    if (oldest !== undefined) requestRegexCache.delete(oldest);
+  }
+  requestRegexCache.set(pattern, re);
+  return re;
+}
+
+/** One request's rule patterns, compiled and checked against the per-request bounds. */
+export function compileRequestPatterns(patterns: readonly string[]): UserRegex[] {
+  if (patterns.length > MAX_REQUEST_RULES) {
+    throw new ApiError(400, `Invalid request: at most ${MAX_REQUEST_RULES} routing_rules per request (got ${patterns.length})`, 'invalid_request_error', 'too_many_routing_rules', 'routing_rules');
+  }
+  const compiled = patterns.map(cachedUserRegex);
+  const total = compiled.reduce((n, r) => n + r.size, 0);
+  if (total > MAX_TOTAL_PROGRAM_SIZE) {
+    throw new ApiError(400, `Invalid request: routing_rules are too large together (${total} RE2 instructions, limit ${MAX_TOTAL_PROGRAM_SIZE}); use fewer or simpler patterns`, 'invalid_request_error', 'routing_rules_too_large', 'routing_rules');
+  }
+  return compiled;
 }

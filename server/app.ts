@@ -10,6 +10,8 @@ import { chatRoute } from './routes/chat.ts';
 import { openaiChatRoute, openaiRoutes } from './routes/openai.ts';
 import { anthropicRoute, anthropicErrorBody, ANTHROPIC_PATHS } from './routes/anthropic.ts';
 import { systemRoutes } from './routes/system.ts';
+import { metricsRoute } from './routes/metrics.ts';
+import { clusterMetrics } from './cluster.ts';
 
 export function createApp(s: Services): RequestListener {
   const { config, logger } = s;
@@ -28,10 +30,13 @@ export function createApp(s: Services): RequestListener {
     });
     next();
   });
-  app.use(clientAuth(config.proxyApiKeys, limiter));
+  const admin = { token: config.adminToken, keys: config.adminApiKeys };
+  // Before the client-key check: a scrape is allowed from loopback or with the admin token.
+  app.get('/metrics', metricsRoute({ metrics: s.metrics, adminToken: config.adminToken, clusterText: config.workers > 1 ? clusterMetrics(s.metrics.registry) ?? undefined : undefined }));
+  app.use(clientAuth(config.proxyApiKeys, limiter, admin));
   app.use(rateLimit(limiter));
   app.use(jsonBody(config.limits.bodyBytes));
-  app.use(systemRoutes({ gateway: s.gateway, registry: s.registry, router: s.router, store: s.store, demoMode: config.demoMode, startedAt: s.startedAt, version: s.version, feedbackWaitMs: config.workers > 1 ? config.store.flushMs * 4 + 500 : 0 }));
+  app.use(systemRoutes({ gateway: s.gateway, registry: s.registry, router: s.router, store: s.store, admin, demoMode: config.demoMode, startedAt: s.startedAt, version: s.version, feedbackWaitMs: config.workers > 1 ? config.store.flushMs * 4 + 500 : 0 }));
   app.use(openaiRoutes(s.registry));
   app.use(notFound());
   const anthropicPath = (p: string) => ANTHROPIC_PATHS.includes(p.toLowerCase().replace(/(.)\/$/, '$1'));

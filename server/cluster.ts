@@ -8,6 +8,7 @@
 import cluster, { type Worker } from 'node:cluster';
 import type { AppConfig } from './config.ts';
 import type { Logger } from './logger.ts';
+import { AggregatorRegistry, type Registry } from 'prom-client';
 
 interface WorkerReady {
   type: 'ready';
@@ -30,6 +31,8 @@ export async function supervise(config: AppConfig, logger: Logger): Promise<void
   const serving = new WeakSet<Worker>();
   const restarts: number[] = [];
   let stopping = false;
+  // GET /metrics on any worker answers for all of them: the primary gathers and sums.
+  const aggregator = new AggregatorRegistry();
 
   const start = (id: number): Promise<WorkerReady> =>
     new Promise((resolve, reject) => {
@@ -39,6 +42,13 @@ export async function supervise(config: AppConfig, logger: Logger): Promise<void
       workers.set(id, w);
       let ready = false;
       w.on('message', (m: unknown) => {
+        if (isMetricsRequest(m)) {
+          aggregator.clusterMetrics().then(
+            (text) => w.isConnected() && w.send({ type: METRICS_RES, id: m.id, text }),
+            (e: Error) => w.isConnected() && w.send({ type: METRICS_RES, id: m.id, error: e.message }),
+          );
+          return;
+        }
         if (!ready && typeof m === 'object' && m !== null && (m as { type?: unknown }).type === 'ready') {
           ready = true;
           serving.add(w);
@@ -119,4 +129,43 @@ export async function supervise(config: AppConfig, logger: Logger): Promise<void
   }
   logger.info('switchyard workers ready', { workers: config.workers, proxy: `http://${config.host}:${first.proxyPort}`, pids: [...workers.values()].map((w) => w.process.pid) });
   if (process.send) process.send({ type: 'ready', proxyPort: first.proxyPort, adminPort: first.adminPort, workers: config.workers });
+}
+
+const METRICS_REQ = 'switchyard:metrics-req';
+const METRICS_RES = 'switchyard:metrics-res';
+
+function isMetricsRequest(m: unknown): m is { type: typeof METRICS_REQ; id: number } {
+  return typeof m === 'object' && m !== null && (m as { type?: unknown }).type === METRICS_REQ;
+}
+
+/**
+ * In a worker: answer the primary's metric gathering from `registry`, and return a function that
+ * asks the primary for every worker's metrics summed (null outside a cluster).
+ */
+export function clusterMetrics(registry: Registry): (() => Promise<string>) | null {
+  if (!cluster.isWorker || !process.send) return null;
+  AggregatorRegistry.setRegistries([registry]);
+  new AggregatorRegistry(); // installs the worker's listener for the primary's requests
+  let next = 0;
+  const waiting = new Map<number, { resolve: (t: string) => void; reject: (e: Error) => void }>();
+  process.on('message', (m: unknown) => {
+    if (typeof m !== 'object' || m === null || (m as { type?: unknown }).type !== METRICS_RES) return;
+    const { id, text, error } = m as { id: number; text?: string; error?: string };
+    const w = waiting.get(id);
+    if (!w) return;
+    waiting.delete(id);
+    if (error !== undefined || text === undefined) w.reject(new Error(error ?? 'no answer'));
+    else w.resolve(text);
+  });
+  return () =>
+    new Promise<string>((resolve, reject) => {
+      const id = next++;
+      const timer = setTimeout(() => {
+        waiting.delete(id);
+        reject(new Error('the cluster primary did not answer within 6 s'));
+      }, 6000);
+      timer.unref();
+      waiting.set(id, { resolve: (t) => { clearTimeout(timer); resolve(t); }, reject: (e) => { clearTimeout(timer); reject(e); } });
+      process.send!({ type: METRICS_REQ, id });
+    });
 }

@@ -123,6 +123,7 @@ const envSchema = z.object({
   OLLAMA_MODELS: z.string().optional(),
   ADMIN_TOKEN: z.string().optional(),
   PROXY_API_KEYS: z.string().optional(),
+  ADMIN_API_KEYS: z.string().optional(),
   BODY_LIMIT_BYTES: intFromEnv('BODY_LIMIT_BYTES', 2 * 1024 * 1024, 1024),
   UPSTREAM_TIMEOUT_MS: intFromEnv('UPSTREAM_TIMEOUT_MS', 60_000, 1),
   REQUEST_TIMEOUT_MS: intFromEnv('REQUEST_TIMEOUT_MS', 180_000, 1),
@@ -168,7 +169,10 @@ export interface AppConfig {
   secrets: Record<string, string>;
   keywordRules: KeywordRule[];
   adminToken?: string;
+  /** Every client key the proxy accepts: PROXY_API_KEYS and ADMIN_API_KEYS. */
   proxyApiKeys: string[];
+  /** Client keys that may also change global settings (ADMIN_API_KEYS). */
+  adminApiKeys: string[];
   limits: {
     bodyBytes: number;
     requestTimeoutMs: number;
@@ -212,6 +216,8 @@ function formatIssues(prefix: string, err: z.ZodError): string {
     .map((i) => `${prefix}${i.path.length ? i.path.join('.') : '(root)'}: ${i.message}`)
     .join('; ');
 }
+
+const keyList = (v: string | undefined): string[] => (v ?? '').split(',').map((s) => s.trim()).filter(Boolean);
 
 /** Default keyword rules, carried over from the older system's content rules. */
 export const defaultKeywordRules: KeywordRule[] = [
@@ -335,7 +341,8 @@ export function loadConfig(rawEnv: Record<string, string | undefined>, opts: { c
     secrets,
     keywordRules: file.keywordRules ?? defaultKeywordRules,
     adminToken: env.ADMIN_TOKEN || undefined,
-    proxyApiKeys: (env.PROXY_API_KEYS ?? '').split(',').map((s) => s.trim()).filter(Boolean),
+    proxyApiKeys: [...new Set([...keyList(env.PROXY_API_KEYS), ...keyList(env.ADMIN_API_KEYS)])],
+    adminApiKeys: keyList(env.ADMIN_API_KEYS),
     limits: {
       bodyBytes: env.BODY_LIMIT_BYTES,
       requestTimeoutMs: env.REQUEST_TIMEOUT_MS,

@@ -5,6 +5,7 @@ import type { ProviderKind } from './providers/types.ts';
 export type ApiErrorType =
   | 'invalid_request_error'
   | 'authentication_error'
+  | 'permission_error'
   | 'not_found_error'
   | 'rate_limit_error'
   | 'upstream_error'

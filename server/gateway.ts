@@ -11,6 +11,7 @@ import { textOf } from './providers/neutral.ts';
 import type { Router, RouteRule, RoutingDecision, RoutingPreference } from '../router/types.ts';
 import { extractFeatures } from '../router/features.ts';
 import { ApiError } from './errors.ts';
+import type { GatewayMetrics } from './metrics.ts';
 
 /** A chat request after each endpoint's own validation, in one neutral shape. */
 export interface GatewayRequest {
@@ -79,6 +80,7 @@ export interface GatewayDeps {
   logger: Logger;
   requestTimeoutMs: number;
   now?: () => number;
+  metrics?: GatewayMetrics;
 }
 
 /** A repeat of the same query by the same client within this window counts as dissatisfaction. */
@@ -157,8 +159,11 @@ export class Gateway {
     async function* parts(): AsyncGenerator<StreamPart> {
       let text = '';
       let usage: Usage = { inputTokens: 0, outputTokens: 0 };
+      let first = true;
       try {
         for await (const part of out.parts) {
+          if (first && self.deps.metrics) self.deps.metrics.observeFirstToken(req.endpoint, model, decision.method, (self.now() - started) / 1000);
+          first = false;
           if (part.type === 'delta') text += part.text;
           else if ((part.type === 'finish' || part.type === 'usage') && part.usage) usage = part.usage;
           yield part;
@@ -296,6 +301,11 @@ export class Gateway {
     };
     this.deps.store.recordRequest(record, decision, attempts.map((a) => ({ ...a, requestId: req.requestId })));
     this.inFlight.delete(req.requestId);
+    const metrics = this.deps.metrics;
+    if (metrics) {
+      metrics.observeRequest({ endpoint: req.endpoint, model: outcome.model ?? '', method: decision.method, status: record.status, httpStatus: outcome.httpStatus, latencyMs: record.latencyMs, inputTokens: record.inputTokens, outputTokens: record.outputTokens, costUsd: record.costUsd, stream: req.stream });
+      for (const a of attempts) metrics.observeAttempt(a.model, a.status);
+    }
     this.noteRepeat(req, text, ts);
     if (outcome.model && outcome.httpStatus !== 499) {
       try {

@@ -12,6 +12,7 @@ import { createProvider, endpointFor, closeUpstreamPool } from './providers/inde
 import type { Router } from '../router/types.ts';
 import type { Embedder } from '../router/embedder.ts';
 import { createLearnedRouter, type LearnedRouterHandle } from './router-wiring.ts';
+import { GatewayMetrics } from './metrics.ts';
 
 export interface Services {
   config: AppConfig;
@@ -23,6 +24,7 @@ export interface Services {
   /** The router's embedder (null when a custom router was injected); the learner reuses it. */
   embedder: Embedder | null;
   gateway: Gateway;
+  metrics: GatewayMetrics;
   startedAt: number;
   version: string;
   /** Pick up a new learned state (priors, profiles, index) now. */
@@ -71,7 +73,16 @@ export async function buildServices(config: AppConfig, opts: BuildOptions): Prom
     router = learned.router;
   }
 
-  const gateway = new Gateway({ registry, dispatcher, router, store, logger, requestTimeoutMs: config.limits.requestTimeoutMs, now: opts.now });
+  const metrics = new GatewayMetrics({
+    breakers: () => registry.all().map((m) => ({ model: m.spec.id, state: m.breaker.state })),
+    storePending: () => store.pending(),
+    learnerRuns: () => store.learnerRunTotals(),
+    learnedVersion: () => {
+      const learnedState = router.status?.().learned as { version?: unknown } | null | undefined;
+      return typeof learnedState?.version === 'number' ? learnedState.version : 0;
+    },
+  });
+  const gateway = new Gateway({ registry, dispatcher, router, store, logger, requestTimeoutMs: config.limits.requestTimeoutMs, now: opts.now, metrics });
 
   // With several workers, weights and enable/disable set through one of them (API or admin page)
   // reach the others from the database within 10 s.
@@ -94,6 +105,7 @@ export async function buildServices(config: AppConfig, opts: BuildOptions): Prom
     router,
     embedder: learned?.embedder ?? null,
     gateway,
+    metrics,
     startedAt: Date.now(),
     version,
     reloadLearned: async () => {

@@ -11,6 +11,8 @@ declare module 'express-serve-static-core' {
     clientKey?: string;
     /** True when clientKey was checked against PROXY_API_KEYS. */
     clientKeyVerified?: boolean;
+    /** True when the caller presented an admin credential (ADMIN_TOKEN or an ADMIN_API_KEYS key). */
+    admin?: boolean;
     log: Logger;
   }
 }
@@ -76,7 +78,7 @@ export function presentedKey(authorization: string | undefined, xApiKey: string 
   return typeof xApiKey === 'string' ? xApiKey : undefined;
 }
 
-function safeEqual(a: string, b: string): boolean {
+export function safeEqual(a: string, b: string): boolean {
   const ab = Buffer.from(a);
   const bb = Buffer.from(b);
   return ab.length === bb.length && timingSafeEqual(ab, bb);
@@ -114,10 +116,23 @@ export function authenticateLimited(keys: string[], presented: string | undefine
   }
 }
 
-export function clientAuth(keys: string[], limiter: RateLimiter): RequestHandler {
+/** Admin credentials on the proxy port: ADMIN_TOKEN as a bearer, or a key from ADMIN_API_KEYS. */
+export interface AdminCredentials {
+  token?: string;
+  keys: string[];
+}
+
+export function isAdminCredential(admin: AdminCredentials, presented: string | undefined): boolean {
+  if (!presented) return false;
+  return (admin.token !== undefined && safeEqual(admin.token, presented)) || admin.keys.some((k) => safeEqual(k, presented));
+}
+
+export function clientAuth(keys: string[], limiter: RateLimiter, admin: AdminCredentials = { keys: [] }): RequestHandler {
   return (req, _res, next) => {
     try {
-      const who = authenticateLimited(keys, presentedKey(req.get('authorization'), req.headers['x-api-key']), limiter, req.ip);
+      const presented = presentedKey(req.get('authorization'), req.headers['x-api-key']);
+      req.admin = isAdminCredential(admin, presented);
+      const who = req.admin ? { key: presented, verified: true } : authenticateLimited(keys, presented, limiter, req.ip);
       req.clientKey = who.key;
       req.clientKeyVerified = who.verified;
       next();
@@ -169,6 +184,15 @@ export function rateLimit(limiter: RateLimiter): RequestHandler {
       next(e);
     }
   };
+}
+
+/** Global changes (weights, enabling models) need an admin credential; client keys get 403. */
+export function requireAdmin(req: Request, admin: AdminCredentials): void {
+  if (req.admin) return;
+  const how = admin.token || admin.keys.length
+    ? 'send Authorization: Bearer <ADMIN_TOKEN> or a key from ADMIN_API_KEYS'
+    : 'none is configured: set ADMIN_TOKEN or ADMIN_API_KEYS, or use the admin page';
+  throw new ApiError(403, `Changing global settings needs an admin credential: ${how}`, 'permission_error', 'admin_required');
 }
 
 export type ErrorBodyShape = (err: ApiError, path: string) => unknown;

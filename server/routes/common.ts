@@ -1,7 +1,7 @@
 // Helpers shared by the chat endpoints: turning a validated body into a GatewayRequest (with the
 // checks every endpoint makes) and the routing explanation attached to every answer.
 import type { RouteRule, RoutingDecision, RoutingPreference } from '../../router/types.ts';
-import { compileUserRegex, BadRegexError } from '../../router/keywords.ts';
+import { BadRegexError, cachedUserRegex, compileRequestPatterns } from '../../router/safe-regex.ts';
 import type { Attempt } from '../dispatch/dispatcher.ts';
 import type { ModelRegistry } from '../dispatch/registry.ts';
 import type { ExcludedCandidate, GatewayRequest } from '../gateway.ts';
@@ -11,11 +11,12 @@ import { clientAbortSignal } from '../http/sse.ts';
 import type { HotRequest } from '../http/front.ts';
 import { requireUserText } from '../http/validate.ts';
 
-/** Request rules are user regexes: compile them once here (bounded, ReDoS-checked) and check their models. */
+/** Request rules are user regexes: compile them here (RE2, bounded; cached for the router) and check their models. */
 export function validateRoutingRules(rules: RouteRule[] | undefined, registry: ModelRegistry, param = 'routing_rules'): void {
-  rules?.forEach((rule, i) => {
+  if (!rules) return;
+  rules.forEach((rule, i) => {
     try {
-      compileUserRegex(rule.pattern);
+      cachedUserRegex(rule.pattern);
     } catch (e) {
       const why = e instanceof BadRegexError ? e.message : (e as Error).message;
       throw new ApiError(400, `Invalid request: ${param}.${i}.pattern ${JSON.stringify(rule.pattern)} is not an accepted regex: ${why}`, 'invalid_request_error', 'invalid_regex', `${param}.${i}.pattern`);
@@ -24,6 +25,7 @@ export function validateRoutingRules(rules: RouteRule[] | undefined, registry: M
       throw new ApiError(400, `Invalid request: ${param}.${i}.model '${rule.model}' is not a configured model`, 'invalid_request_error', 'model_not_found', `${param}.${i}.model`);
     }
   });
+  compileRequestPatterns(rules.map((r) => r.pattern));
 }
 
 /** What every chat endpoint hands the gateway, in neutral names. */

@@ -8,6 +8,7 @@ import type { ModelRegistry } from '../dispatch/registry.ts';
 import type { Router } from '../../router/types.ts';
 import type { Store } from '../store/types.ts';
 import { ApiError } from '../errors.ts';
+import { requireAdmin, type AdminCredentials } from '../http/middleware.ts';
 import { messagesSchema, modelNameSchema, parseOr400, requireUserText, routingPrefsSchema, routingRulesSchema, toChatMessages } from '../http/validate.ts';
 import { DEMO_NOTICE, routingView, validateRoutingRules } from './common.ts';
 
@@ -40,6 +41,8 @@ export interface SystemDeps {
   registry: ModelRegistry;
   router: Router;
   store: Store;
+  /** Who may change global settings on the proxy port. */
+  admin: AdminCredentials;
   demoMode: boolean;
   startedAt: number;
   version: string;
@@ -76,6 +79,7 @@ export function systemRoutes(d: SystemDeps) {
   });
 
   r.post('/api/config/weights', async (req, res) => {
+    requireAdmin(req, d.admin);
     const body = parseOr400(weightsBody, req.body);
     const entries = 'weights' in body ? Object.entries(body.weights).map(([model, weight]) => ({ model, weight, enabled: undefined as boolean | undefined })) : body.models;
     const unknown = entries.filter((e) => !d.registry.has(e.model)).map((e) => e.model);

@@ -143,7 +143,7 @@ describe('admin page with ADMIN_TOKEN', () => {
     assert.equal(r.status, 200);
     assert.match(r.text, /data-testid="answer-model">demo-polyglot</);
     assert.match(r.text, /data-testid="method">request_rules</);
-    const bad = await client.post('/console', { prompt: 'hi', model: 'auto', rules: '(a+)+$ -> demo-fast' });
+    const bad = await client.post('/console', { prompt: 'hi', model: 'auto', rules: '(a+)\\1$ -> demo-fast' });
     assert.equal(bad.status, 400);
     const noArrow = await client.post('/console', { prompt: 'hi', model: 'auto', rules: 'just a pattern' });
     assert.equal(noArrow.status, 400);

@@ -4,10 +4,13 @@ import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startGateway, postJson, type TestGateway } from '../helpers/gateway.ts';
 
+const ADMIN = 'admin-token-api-test-01';
+const asAdmin = { authorization: `Bearer ${ADMIN}` };
+
 describe('proxy API in demo mode', () => {
   let gw: TestGateway;
   before(async () => {
-    gw = await startGateway();
+    gw = await startGateway({ env: { ADMIN_TOKEN: ADMIN } });
   });
   after(async () => {
     await gw.close();
@@ -47,7 +50,7 @@ describe('proxy API in demo mode', () => {
   });
 
   test('weights take effect at once and persist', async () => {
-    const w = await postJson(`${gw.url}/api/config/weights`, { weights: { 'demo-fast': 0, 'demo-coder': 0, 'demo-polyglot': 0, 'demo-large': 5 } });
+    const w = await postJson(`${gw.url}/api/config/weights`, { weights: { 'demo-fast': 0, 'demo-coder': 0, 'demo-polyglot': 0, 'demo-large': 5 } }, asAdmin);
     assert.equal(w.status, 200);
     for (let i = 0; i < 5; i++) {
       const r = await postJson(`${gw.url}/api/chat`, { message: `plain small talk number ${i}` });
@@ -58,11 +61,11 @@ describe('proxy API in demo mode', () => {
     assert.equal(stored.find((x) => x.model === 'demo-fast')?.weight, 0);
     const models = await (await fetch(`${gw.url}/models`)).json();
     assert.equal(models.models.find((m: { id: string }) => m.id === 'demo-large').weight, 5);
-    await postJson(`${gw.url}/api/config/weights`, { weights: { 'demo-fast': 3, 'demo-coder': 1, 'demo-polyglot': 1, 'demo-large': 1 } });
+    await postJson(`${gw.url}/api/config/weights`, { weights: { 'demo-fast': 3, 'demo-coder': 1, 'demo-polyglot': 1, 'demo-large': 1 } }, asAdmin);
   });
 
   test('weights for an unknown model are refused and change nothing', async () => {
-    const r = await postJson(`${gw.url}/api/config/weights`, { weights: { 'demo-fast': 9, nope: 1 } });
+    const r = await postJson(`${gw.url}/api/config/weights`, { weights: { 'demo-fast': 9, nope: 1 } }, asAdmin);
     assert.equal(r.status, 400);
     assert.match(r.body.error.message, /nope/);
     assert.equal(gw.services.registry.get('demo-fast')!.weight, 3);
@@ -163,9 +166,9 @@ describe('proxy API in demo mode', () => {
   });
 
   test('when no model can be routed to, the client gets a 503 and the request is still stored', async () => {
-    await postJson(`${gw.url}/api/config/weights`, { weights: { 'demo-fast': 0, 'demo-coder': 0, 'demo-polyglot': 0, 'demo-large': 0 } });
+    await postJson(`${gw.url}/api/config/weights`, { weights: { 'demo-fast': 0, 'demo-coder': 0, 'demo-polyglot': 0, 'demo-large': 0 } }, asAdmin);
     const r = await postJson(`${gw.url}/api/chat`, { message: 'anyone there?' });
-    await postJson(`${gw.url}/api/config/weights`, { weights: { 'demo-fast': 3, 'demo-coder': 1, 'demo-polyglot': 1, 'demo-large': 1 } });
+    await postJson(`${gw.url}/api/config/weights`, { weights: { 'demo-fast': 3, 'demo-coder': 1, 'demo-polyglot': 1, 'demo-large': 1 } }, asAdmin);
     assert.equal(r.status, 503);
     assert.equal(r.body.error.code, 'no_healthy_model');
     const id = r.headers.get('x-request-id')!;

@@ -56,7 +56,7 @@ describe('SWITCHYARD_WORKERS=2 (node:cluster)', () => {
     upstream = await startOpenAIStandIn({ behaviour: { kind: 'ok', delayMs: 5 } });
     proc = await spawnSwitchyard({
       models: [model('fast', 'openai', upstream.url)],
-      env: { TEST_KEY: 'sk-test-cluster-key-0001', SWITCHYARD_WORKERS: '2', WRITE_FLUSH_MS: '20', SHUTDOWN_GRACE_MS: '5000' },
+      env: { TEST_KEY: 'sk-test-cluster-key-0001', SWITCHYARD_WORKERS: '2', WRITE_FLUSH_MS: '20', SHUTDOWN_GRACE_MS: '5000', ADMIN_TOKEN: 'admin-token-cluster-01' },
     });
   });
   after(async () => {
@@ -109,7 +109,7 @@ describe('SWITCHYARD_WORKERS=2 (node:cluster)', () => {
         const res = await c.request({ method: 'GET', path: '/models' });
         return ((await res.body.json()) as { models: { id: string; weight: number }[] }).models.find((m) => m.id === 'fast')!.weight;
       };
-      const set = await clients.get(1)!.request({ method: 'POST', path: '/api/config/weights', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ weights: { fast: 0.25 } }) });
+      const set = await clients.get(1)!.request({ method: 'POST', path: '/api/config/weights', headers: { 'content-type': 'application/json', authorization: 'Bearer admin-token-cluster-01' }, body: JSON.stringify({ weights: { fast: 0.25 } }) });
       assert.equal(set.statusCode, 200);
       await set.body.text();
       assert.equal(await weightOn(clients.get(1)!), 0.25, 'the worker that took the call has it at once');
@@ -119,6 +119,19 @@ describe('SWITCHYARD_WORKERS=2 (node:cluster)', () => {
     } finally {
       for (const c of clients.values()) await c.close();
     }
+  });
+
+  test('GET /metrics on either worker counts the requests of both', async () => {
+    const count = async () => {
+      const res = await fetch(`${proc.url}/metrics`, { headers: { connection: 'close' } });
+      assert.equal(res.status, 200);
+      const line = (await res.text()).split('\n').find((l) => l.startsWith('switchyard_requests_total{') && l.includes('model="fast"') && l.includes('code="200"'));
+      return line ? Number(line.split(' ').pop()) : 0;
+    };
+    const base = await count();
+    await acknowledged(proc.url, 'metrics', 20, 4);
+    // Fresh connections land on both workers in turn: each answer must be the cluster-wide sum.
+    for (let i = 0; i < 4; i++) assert.equal(await count(), base + 20);
   });
 
   test('SIGTERM to the primary stops both workers (exit 0) and every acknowledged request is in the database', async () => {

@@ -19,11 +19,7 @@ const ALL_PATHS = [...CHAT_PATHS, '/api/feedback', '/api/config/weights', '/api/
 type ApiPath = (typeof ALL_PATHS)[number];
 
 const EVIL_REGEXES = ['(a+)+$', '(a|aa)*b', '(.*a){20}', '(a*)*b', '([a-zA-Z]+)*$', '(x+x+)+y', '(\\w+\\s?)*$', '((a+)+)+', '(a|a?)+$', '(?:a+){2,}$'];
-/**
- * Exponential through a bounded repeat of a variable-length part: 2^n paths for (a?){n}. The
- * checker accepts these today; each would block the event loop for seconds to hours on a text of
- * a few dozen 'a's, so they are only ever tried here on a harmless text.
- */
+/** Exponential on a backtracking engine through a bounded repeat of a variable-length part: 2^n paths for (a?){n}. */
 const VARIABLE_REPEAT_REGEXES = ['^(a?){25}a{25}$', '(a?){20}$', '(a{0,3}){10}b', '(a{1,2}){20}$', '^(a?a?){12}$'];
 const EVIL_INPUT = `${'a'.repeat(40)}!`;
 
@@ -173,12 +169,12 @@ describe('hostile input', () => {
 
   before(async () => {
     up = await startOpenAIStandIn();
-    gw = await startGateway({ models: [model('alpha', 'openai', up.url)], env: { TEST_KEY: 'sk-test-reliability-key-0005', BODY_LIMIT_BYTES: String(BODY_LIMIT) } });
+    gw = await startGateway({ models: [model('alpha', 'openai', up.url)], env: { TEST_KEY: 'sk-test-reliability-key-0005', BODY_LIMIT_BYTES: String(BODY_LIMIT), ADMIN_TOKEN: 'admin-token-hostile-01' } });
     // Something real to protect: a stored request, user feedback on it, and a weight.
     const seed = await rawPost(`${gw.url}/api/chat`, JSON.stringify({ message: 'seed', model: 'alpha' }));
     const id = (seed.json as { id: string }).id;
     assert.equal((await rawPost(`${gw.url}/api/feedback`, JSON.stringify({ request_id: id, rating: 4, comment: 'fine' }))).status, 201);
-    assert.equal((await rawPost(`${gw.url}/api/config/weights`, JSON.stringify({ weights: { alpha: 7 } }))).status, 200);
+    assert.equal((await rawPost(`${gw.url}/api/config/weights`, JSON.stringify({ weights: { alpha: 7 } }), { 'content-type': 'application/json', authorization: 'Bearer admin-token-hostile-01' })).status, 200);
     snapshot = await takeSnapshot();
   });
   after(async () => {
@@ -192,24 +188,22 @@ describe('hostile input', () => {
     }
   });
 
-  test('catastrophic-backtracking routing rules are refused, on every endpoint that takes rules', async () => {
+  test('catastrophic-backtracking routing rules run in linear time, on every endpoint that takes rules', async () => {
     for (const pattern of EVIL_REGEXES) {
       for (const path of ['/api/chat', '/v1/chat/completions', '/api/claude', '/api/routing/analyze'] as const) {
         const body = path === '/api/chat' || path === '/api/routing/analyze' ? { message: EVIL_INPUT } : { messages: [{ role: 'user', content: EVIL_INPUT }], max_tokens: 5 };
         const r = await check(path, Buffer.from(JSON.stringify({ ...body, routing_rules: [{ pattern, model: 'alpha' }] })));
-        assert.equal(r.status, 400, `${pattern} on ${path}: ${r.text.slice(0, 200)}`);
-        assert.match((r.json as { error: { message: string } }).error.message, /routing_rules\.0\.pattern/);
+        assert.equal(r.status, 200, `${pattern} on ${path}: ${r.text.slice(0, 200)}`);
       }
     }
   });
 
   test(
-    'bounded repeats of variable-length groups, like (a?){25}a{25}, are refused too',
+    'bounded repeats of variable-length groups, like (a?){25}a{25}, run in linear time too',
     async () => {
       for (const pattern of VARIABLE_REPEAT_REGEXES) {
-        // A text these patterns cannot blow up on, in case the pattern is (wrongly) accepted.
-        const r = await check('/api/routing/analyze', Buffer.from(JSON.stringify({ message: 'hello', routing_rules: [{ pattern, model: 'alpha' }] })));
-        assert.equal(r.status, 400, `${pattern} was accepted`);
+        const r = await check('/api/routing/analyze', Buffer.from(JSON.stringify({ message: EVIL_INPUT, routing_rules: [{ pattern, model: 'alpha' }] })));
+        assert.equal(r.status, 200, `${pattern}: ${r.text.slice(0, 200)}`);
       }
     },
   );
