@@ -73,3 +73,18 @@ export function requireUserText(messages: ChatMessage[]): void {
 
 export const stopSchema = z.union([z.string().max(256), z.array(z.string().max(256)).max(8)]).optional();
 export const toStopList = (s: z.output<typeof stopSchema>) => (s === undefined ? undefined : Array.isArray(s) ? s : [s]);
+
+/** How deep a chat body may nest (JSON Schemas and metadata included); deeper bodies are a 400, not a stack overflow later. */
+export const MAX_DEPTH = 100;
+
+/** 400 when `body` nests deeper than MAX_DEPTH (checked without recursion). */
+export function requireShallow(body: unknown): void {
+  const stack: [unknown, number][] = [[body, 0]];
+  while (stack.length > 0) {
+    const [v, depth] = stack.pop()!;
+    if (typeof v !== 'object' || v === null) continue;
+    if (depth >= MAX_DEPTH) throw new ApiError(400, `Invalid request: the body nests deeper than ${MAX_DEPTH} levels`, 'invalid_request_error', 'invalid_request', 'body');
+    if (Array.isArray(v)) for (const item of v) stack.push([item, depth + 1]);
+    else for (const k in v) stack.push([(v as Record<string, unknown>)[k], depth + 1]);
+  }
+}

@@ -6,7 +6,7 @@ import type { ModelRegistry } from '../dispatch/registry.ts';
 import type { ApiError } from '../errors.ts';
 import { sendEvent, startSse } from '../http/sse.ts';
 import { sendJson, type HotRoute } from '../http/front.ts';
-import { parseOr400 } from '../http/validate.ts';
+import { parseOr400, requireShallow } from '../http/validate.ts';
 import { estimateTokens } from '../providers/http.ts';
 import { allText } from '../providers/neutral.ts';
 import type { StreamPart, Usage } from '../providers/types.ts';
@@ -28,6 +28,7 @@ const queryOf = (url: string | undefined) => {
 export function anthropicRoute(gateway: Gateway, registry: ModelRegistry): HotRoute {
   const handle: HotRoute['handle'] = async (hr) => {
     const { res } = hr;
+    requireShallow(hr.body);
     const body = parseOr400(messagesBody, hr.body);
     const beta = hr.req.headers['anthropic-beta'];
     const { messages, temperature, maxTokens, topP, stop, ...options } = anthropicToNeutral(body, Array.isArray(beta) ? beta.join(',') : beta, queryOf(hr.req.url));

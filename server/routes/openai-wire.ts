@@ -17,7 +17,8 @@ export function extrasOf(obj: Record<string, unknown>, known: ReadonlySet<string
   let out: Extras | undefined;
   for (const k in obj) {
     if (known.has(k) || obj[k] === null || obj[k] === undefined) continue;
-    (out ??= {})[k] = obj[k];
+    // A null prototype keeps a `__proto__` key an ordinary field (it is passed through, not obeyed).
+    (out ??= Object.create(null) as Extras)[k] = obj[k];
   }
   return out;
 }
@@ -33,13 +34,13 @@ const filePart = z
       .refine((f) => f.file_data !== undefined || f.file_id !== undefined, 'file needs file_data or file_id'),
   })
   .passthrough();
-const knownParts: Record<string, z.ZodTypeAny> = { text: textPart, image_url: imagePart, file: filePart };
+const knownParts = new Map<string, z.ZodTypeAny>([['text', textPart], ['image_url', imagePart], ['file', filePart]]);
 /** A part of a known type must have its shape; others (input_audio, refusal, ...) pass to OpenAI upstreams as they are. */
 const partSchema = z
   .object({ type: z.string().min(1).max(64) })
   .passthrough()
   .superRefine((p, ctx) => {
-    const r = knownParts[p.type]?.safeParse(p);
+    const r = knownParts.get(p.type)?.safeParse(p);
     if (r && !r.success) for (const issue of r.error.issues) ctx.addIssue(issue);
   });
 const contentSchema = z.union([z.string().max(MAX_TEXT), z.array(partSchema).max(1024)]);
@@ -132,10 +133,10 @@ export type CompletionBody = z.output<typeof completionBody>;
 
 const knownBody = new Set(Object.keys(completionBody.shape));
 const knownMessage = new Set(['role', 'content', 'name', 'tool_calls', 'tool_call_id']);
-const knownPart: Record<string, ReadonlySet<string>> = { text: new Set(['type', 'text']), image_url: new Set(['type', 'image_url']), file: new Set(['type', 'file']) };
+const knownPart = new Map<string, ReadonlySet<string>>([['text', new Set(['type', 'text'])], ['image_url', new Set(['type', 'image_url'])], ['file', new Set(['type', 'file'])]]);
 
 function toPart(p: z.output<typeof partSchema>): ContentPart {
-  const extra = extrasOf(p, knownPart[p.type] ?? new Set());
+  const extra = extrasOf(p, knownPart.get(p.type) ?? new Set());
   if (p.type === 'text' && 'text' in p && typeof p.text === 'string') return withExtra<TextPart>({ type: 'text', text: p.text }, extra);
   if (p.type === 'image_url' && 'image_url' in p) {
     const img = p.image_url as { url: string; detail?: string };

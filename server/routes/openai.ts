@@ -6,7 +6,7 @@ import type { ModelRegistry } from '../dispatch/registry.ts';
 import { ApiError } from '../errors.ts';
 import { sendEvent, startSse } from '../http/sse.ts';
 import { sendJson, type HotRoute } from '../http/front.ts';
-import { parseOr400 } from '../http/validate.ts';
+import { parseOr400, requireShallow } from '../http/validate.ts';
 import { answeredBy, toGatewayRequest } from './common.ts';
 import { completionBody, openaiFinish, openaiMessage, openaiToNeutral, openaiUsage } from './openai-wire.ts';
 
@@ -40,6 +40,7 @@ export function openaiRoutes(registry: ModelRegistry) {
 export function openaiChatRoute(gateway: Gateway, registry: ModelRegistry): HotRoute {
   const handle: HotRoute['handle'] = async (hr) => {
     const { res } = hr;
+    requireShallow(hr.body);
     const body = parseOr400(completionBody, hr.body);
     const { messages, temperature, maxTokens, topP, stop, ...options } = openaiToNeutral(body);
     const greq = toGatewayRequest(hr, registry, '/v1/chat/completions', {
