@@ -10,6 +10,7 @@
 // depend on the model served, so the rated rows are an unbiased sample of the logged contexts.
 // Cost is observed on every row, so cost estimates use every row.
 
+import { mulberry32 } from '../router/bandit.ts';
 import type { QueryFeatures } from '../router/types.ts';
 
 /** What the logging policy saw when it decided. */
@@ -118,17 +119,8 @@ export function normalQuantile(p: number): number {
     (((((b[0]! * r + b[1]!) * r + b[2]!) * r + b[3]!) * r + b[4]!) * r + 1);
 }
 
-/** Seeded PRNG (mulberry32) so bootstrap intervals are reproducible. */
-export function seededRng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Seeded PRNG (mulberry32, as the router uses) so bootstrap intervals are reproducible. */
+export const seededRng = mulberry32;
 
 const mean = (xs: readonly number[]): number => (xs.length ? xs.reduce((s, x) => s + x, 0) / xs.length : 0);
 

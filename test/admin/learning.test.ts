@@ -57,7 +57,7 @@ describe('admin Learning page: off-policy evaluation and shadow comparisons', ()
     assert.match(page, /id="explored"><span class="label">Traffic explored<\/span>\s*<span class="value">100\.0%<\/span>/);
     assert.match(page, /id="premium"><span class="label">Premium over the blind mix<\/span>\s*<span class="value">\+0\.\d+<\/span>/);
     assert.match(page, new RegExp(`<tr data-state="current"><td>current \\(learned v${version}\\)</td>`));
-    assert.match(page, new RegExp(`<tr data-state="previous"><td>previous \\(learned v${version - 1} \\(previous\\)\\)</td>`));
+    assert.match(page, new RegExp(`<tr data-state="previous"><td>previous \\(learned v${version - 1}\\)</td>`));
     assert.match(page, /data-policy="always coder"/);
     // The evaluation is not a learner run: it is neither in the runs table nor on the status API.
     assert.doesNotMatch(page, new RegExp(`data-run-id="${evaluation!.id}"`));

@@ -56,6 +56,8 @@ function storeTraffic(store: SqliteStore, n: number, prefix = 'q') {
   }
 }
 
+/** One shadow step over the rig's store, with this judge (undefined: the configured one). */
+const step = (r: Rig, judge?: PairwiseJudge) => shadowStepFor(r.config, r.store, { registry: r.registry, dispatcher: r.dispatcher, ...(judge ? { judge } : {}) })(NOW);
 const judgeAt = (standIn: JudgeStandIn): PairwiseJudge => new OllamaPairwiseJudge({ host: standIn.url, model: 'llama3', timeoutMs: 5000 });
 
 describe('shadow comparisons against an Ollama stand-in judge and the demo providers', () => {
@@ -70,7 +72,7 @@ describe('shadow comparisons against an Ollama stand-in judge and the demo provi
       await r.store.flush();
       judge.requests.length = 0;
       judge.reply = prefersDemo;
-      const result = await shadowStepFor(r.config, r.store, { registry: r.registry, dispatcher: r.dispatcher, judge: judgeAt(judge) })(NOW);
+      const result = await step(r, judgeAt(judge));
       assert.equal(result.status, 'ok', result.reason ?? '');
       assert.equal(result.considered, 3);
       assert.equal(result.compared, 3);
@@ -108,7 +110,7 @@ describe('shadow comparisons against an Ollama stand-in judge and the demo provi
       for (const x of shadowRows) assert.equal(x.rating, 4);
 
       // Each request's coin is tossed once: a second step finds nothing new.
-      const again = await shadowStepFor(r.config, r.store, { registry: r.registry, dispatcher: r.dispatcher, judge: judgeAt(judge) })(NOW);
+      const again = await step(r, judgeAt(judge));
       assert.equal(again.considered, 0);
       assert.ok(await r.store.getState(SHADOW_CURSOR_KEY));
     } finally {
@@ -122,7 +124,7 @@ describe('shadow comparisons against an Ollama stand-in judge and the demo provi
       storeTraffic(r.store, 2);
       await r.store.flush();
       judge.reply = () => reply('A');
-      const result = await shadowStepFor(r.config, r.store, { registry: r.registry, dispatcher: r.dispatcher, judge: judgeAt(judge) })(NOW);
+      const result = await step(r, judgeAt(judge));
       assert.deepEqual(result.verdicts, { request: 0, shadow: 0, tie: 2 });
       for (const c of await r.store.shadowComparisons(10)) {
         assert.equal(c.firstOrder, 'request');
@@ -142,7 +144,7 @@ describe('shadow comparisons against an Ollama stand-in judge and the demo provi
     try {
       storeTraffic(r.store, 5);
       await r.store.flush();
-      const result = await shadowStepFor(r.config, r.store, { registry: r.registry, dispatcher: r.dispatcher, judge: judgeAt(judge) })(NOW);
+      const result = await step(r, judgeAt(judge));
       assert.ok(result.compared >= 1 && result.compared < 5, JSON.stringify(result));
       assert.equal(result.skippedBudget, 5 - result.compared);
       // The check is made before each call on its estimated cost (the stored answer's token counts
@@ -161,7 +163,7 @@ describe('shadow comparisons against an Ollama stand-in judge and the demo provi
     try {
       storeTraffic(r.store, 400, 's');
       await r.store.flush();
-      const result = await shadowStepFor(r.config, r.store, { registry: r.registry, dispatcher: r.dispatcher, judge: judgeAt(judge) })(NOW);
+      const result = await step(r, judgeAt(judge));
       assert.equal(result.considered, 400);
       assert.ok(result.sampled > 50 && result.sampled < 110, `sampled ${result.sampled}`);
       assert.equal(result.skippedCap, result.sampled, 'SHADOW_MAX_PER_RUN=0 compares nothing');
@@ -177,7 +179,7 @@ describe('shadow comparisons against an Ollama stand-in judge and the demo provi
       storeTraffic(r.store, 3);
       await r.store.flush();
       const down = new OllamaPairwiseJudge({ host: await closedPortUrl(), model: 'llama3', timeoutMs: 2000 });
-      const result = await shadowStepFor(r.config, r.store, { registry: r.registry, dispatcher: r.dispatcher, judge: down })(NOW);
+      const result = await step(r, down);
       assert.equal(result.status, 'off');
       assert.match(result.reason!, /the judge \(llama3\) did not answer/);
       assert.equal(result.failed, 1);
@@ -195,7 +197,7 @@ describe('shadow comparisons against an Ollama stand-in judge and the demo provi
       storeTraffic(r.store, 1);
       await r.store.flush();
       judge.reply = () => ({ kind: 'content', content: 'I think A is better' });
-      const result = await shadowStepFor(r.config, r.store, { registry: r.registry, dispatcher: r.dispatcher, judge: judgeAt(judge) })(NOW);
+      const result = await step(r, judgeAt(judge));
       assert.equal(result.status, 'ok');
       assert.equal(result.failed, 1);
       assert.equal((await r.store.getRequest('q0'))!.feedback.length, 0);
