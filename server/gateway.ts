@@ -28,6 +28,10 @@ export interface GatewayRequest {
   topP?: number;
   stop?: string[];
   clientKey?: string;
+  /** The client's own id for the request (its x-request-id), stored beside ours. */
+  correlationId?: string;
+  /** Who made the request (requestOwner in http/middleware.ts); feedback must come from the same. */
+  owner?: string;
   signal: ClientSignal;
 }
 
@@ -242,6 +246,8 @@ export class Gateway {
       error: outcome.error,
       demo: outcome.demo,
       clientKeyHash: req.clientKey ? createHash('sha256').update(req.clientKey).digest('hex').slice(0, 16) : null,
+      correlationId: req.correlationId ?? null,
+      owner: req.owner ?? null,
     };
     this.deps.store.recordRequest(record, decision, attempts.map((a) => ({ ...a, requestId: req.requestId })));
     this.inFlight.delete(req.requestId);

@@ -7,11 +7,15 @@ import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
 import type { Readable } from 'node:stream';
 import { ApiError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
-import { authenticateLimited, bodyError, newRequestId, presentedKey, RateLimiter, toApiError, type ErrorBodyShape } from './middleware.ts';
+import { authenticateLimited, bodyError, correlationIdOf, newRequestId, presentedKey, RateLimiter, requestOwner, toApiError, type ErrorBodyShape } from './middleware.ts';
 
 /** One request on a hot route, after the checks every endpoint shares. */
 export interface HotRequest {
   id: string;
+  /** The client's own id for the request (x-request-id), when it sent a usable one. */
+  correlationId?: string;
+  /** Who made it (requestOwner): only they may rate it. */
+  owner: string;
   /** The route's canonical path (lower case, no query, no trailing slash). */
   path: string;
   clientKey?: string;
@@ -73,7 +77,7 @@ export function createFrontDoor(opts: FrontDoorOptions): RequestListener {
  * closes after the answer.
  */
 function notPost(route: HotRoute, path: string, req: IncomingMessage, res: ServerResponse, opts: FrontDoorOptions): void {
-  res.setHeader('x-request-id', newRequestId(header(req, 'x-request-id')));
+  res.setHeader('x-request-id', newRequestId());
   res.setHeader('allow', 'POST');
   if (hasBody(req)) res.setHeader('connection', 'close');
   req.resume();
@@ -93,9 +97,11 @@ function notPost(route: HotRoute, path: string, req: IncomingMessage, res: Serve
 }
 
 async function serveHot(route: HotRoute, path: string, req: IncomingMessage, res: ServerResponse, opts: FrontDoorOptions, logger: Logger): Promise<void> {
-  const id = newRequestId(header(req, 'x-request-id'));
+  const id = newRequestId();
   res.setHeader('x-request-id', id);
-  const log = logger.enabled('info') ? logger.child({ requestId: id }) : logger;
+  const correlationId = correlationIdOf(req.headers);
+  if (correlationId) res.setHeader('x-client-request-id', correlationId);
+  const log = logger.enabled('info') ? logger.child({ requestId: id, ...(correlationId ? { correlationId } : {}) }) : logger;
   if (log.enabled('info')) {
     const t0 = process.hrtime.bigint();
     res.once('finish', () => log.info('request', { method: 'POST', path, status: res.statusCode, ms: Number(process.hrtime.bigint() - t0) / 1e6 }));
@@ -110,7 +116,7 @@ async function serveHot(route: HotRoute, path: string, req: IncomingMessage, res
       throw new ApiError(503, `The gateway is storing requests more slowly than they arrive (${opts.backlog.pending()} waiting); retry shortly`, 'server_error', 'store_backlog', null, undefined, { 'retry-after': '1' });
     }
     const body = await readJsonObject(req, opts.bodyLimitBytes);
-    await route.handle({ id, path, clientKey: who.key, body, req, res, log });
+    await route.handle({ id, correlationId, owner: requestOwner(who, req.socket.remoteAddress), path, clientKey: who.key, body, req, res, log });
   } catch (err) {
     const apiErr = toApiError(err, log === logger ? logger.child({ requestId: id }) : log);
     if (res.headersSent) {

@@ -37,6 +37,8 @@ interface QueryRow {
   error: string | null;
   demo: number;
   client_key_hash: string | null;
+  correlation_id: string | null;
+  owner: string | null;
   decision_json: string | null;
   calls_json: string;
 }
@@ -57,7 +59,8 @@ interface FeedbackRow {
 
 const QUERY_COLUMNS = `q.id, q.ts, q.endpoint, q.query_text, q.message_count, q.requested_model, q.stream,
   q.features_json, q.final_model, q.status, q.http_status, q.latency_ms, q.answer, q.input_tokens,
-  q.output_tokens, q.cost_usd, q.error, q.demo, q.client_key_hash, q.decision_json, q.calls_json`;
+  q.output_tokens, q.cost_usd, q.error, q.demo, q.client_key_hash, q.decision_json, q.calls_json,
+  q.correlation_id, q.owner`;
 
 export const MAX_PAGE = 1000;
 const DEFAULT_PAGE = 50;
@@ -120,6 +123,8 @@ async function hydrate(db: Db, rows: QueryRow[]): Promise<StoredRequest[]> {
       error: row.error,
       demo: row.demo === 1,
       clientKeyHash: row.client_key_hash,
+      correlationId: row.correlation_id,
+      owner: row.owner,
       decision: storedDecision(row.decision_json === null ? null : (JSON.parse(row.decision_json) as StoredDecision), features),
       calls: storedCalls(JSON.parse(row.calls_json) as StoredCall[], row.id),
       feedback: feedbackById.get(row.id) ?? [],

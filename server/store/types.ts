@@ -42,6 +42,10 @@ export interface RequestRecord {
   error: string | null;
   demo: boolean;
   clientKeyHash?: string | null;
+  /** The client's own id for the request (its x-request-id), when it sent one. */
+  correlationId?: string | null;
+  /** Who made it: `key:<hash>` or `ip:<address>`; only they (or the admin) may rate it. */
+  owner?: string | null;
 }
 
 export interface FeedbackRecord {
@@ -50,8 +54,12 @@ export interface FeedbackRecord {
   /** 1..5: whole stars for 'user' and 'implicit'; 'eval' may give a continuous score. */
   rating: number;
   comment: string | null;
-  /** 'user' (API/admin), 'implicit' (derived signal, e.g. quick retry), 'eval' (offline harness). */
-  source: 'user' | 'implicit' | 'eval';
+  /**
+   * 'user' (the client that made the request, through /api/feedback), 'admin' (the admin page or
+   * an admin credential), 'implicit' (derived signal, e.g. quick retry), 'eval' (offline harness).
+   * A request keeps at most one rating per source: a new one replaces the old.
+   */
+  source: 'user' | 'admin' | 'implicit' | 'eval';
 }
 
 export interface ModelWeight {
