@@ -8,12 +8,20 @@ import { runLearner, type LearnerProgress, type LearnerRunResult } from './job.t
 import { cliArgs } from './cli-args.ts';
 import { LearnerBusyError } from './lock.ts';
 import type { ReplayMetrics } from './replay.ts';
+import { runEvaluation } from './evaluate-run.ts';
+import type { CandidateModel } from '../router/types.ts';
 
 const usage = `usage: npm run learn -- [--data-dir DIR] [--db FILE] [--full] [--half-life-days N]
+       npm run learn -- --evaluate [--since-days N] [--json]
   --data-dir DIR        data directory (default: SWITCHYARD_DATA_DIR or ./data)
   --db FILE             SQLite database (default: SWITCHYARD_DB or <data-dir>/switchyard.db)
   --full                rebuild priors, profiles and the kNN index from all stored rows
-  --half-life-days N    evidence half-life in days (default 14)`;
+  --half-life-days N    evidence half-life in days (default 14)
+  --evaluate            no learning: estimate off-policy, from the stored decisions and their propensities,
+                        the quality and cost of the current and previous learned states, knob settings,
+                        always-cheapest and each model (IPS, SNIPS, doubly robust, 95% intervals)
+  --since-days N        with --evaluate: decisions of the last N days (default 30)
+  --json                with --evaluate: print the full report as JSON instead of the table`;
 
 const pct = (v: number | null) => (v === null ? '-' : `${(100 * v).toFixed(1)}%`);
 const num = (v: number | null) => (v === null ? '-' : v.toFixed(3));
@@ -46,6 +54,9 @@ async function main(): Promise<number> {
     db: { type: 'string' },
     full: { type: 'boolean', default: false },
     'half-life-days': { type: 'string' },
+    evaluate: { type: 'boolean', default: false },
+    'since-days': { type: 'string' },
+    json: { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h', default: false },
   }, usage);
   if (typeof args === 'number') return args;
@@ -54,12 +65,38 @@ async function main(): Promise<number> {
     console.error(`--half-life-days must be a positive number, got ${args['half-life-days']}\n${usage}`);
     return 2;
   }
+  const sinceDays = args['since-days'] === undefined ? 30 : Number(args['since-days']);
+  if (!(sinceDays > 0)) {
+    console.error(`--since-days must be a positive number, got ${args['since-days']}\n${usage}`);
+    return 2;
+  }
+  if (!args.evaluate && (args['since-days'] !== undefined || args.json)) {
+    console.error(`--since-days and --json go with --evaluate\n${usage}`);
+    return 2;
+  }
   const env = { ...process.env };
   if (args['data-dir']) env.SWITCHYARD_DATA_DIR = args['data-dir'];
   if (args.db) env.SWITCHYARD_DB = args.db;
   const config = loadConfig(env);
 
   const store = await openSqliteStore({ path: config.dbPath, flushMs: config.store.flushMs });
+  if (args.evaluate) {
+    try {
+      const models: CandidateModel[] = config.models.filter((m) => m.enabled).map((m) => ({
+        id: m.id, description: m.description ?? '', tags: m.tags ?? [], weight: m.weight, costPer1kInput: m.costPer1kInput, costPer1kOutput: m.costPer1kOutput, healthy: true,
+      }));
+      const result = await runEvaluation({ store, dataDir: config.dataDir, models, sinceTs: Date.now() - sinceDays * 86_400_000 });
+      if (args.json) console.log(JSON.stringify({ runId: result.runId, version: result.version, previousVersion: result.previousVersion, ...result.report }, null, 2));
+      else {
+        console.log(`off-policy evaluation of the last ${sinceDays} days (learned version ${result.version ?? 'none'}${result.previousVersion ? `, previous ${result.previousVersion}` : ''}):`);
+        console.log(result.table);
+        if (result.runId !== null) console.log(`recorded as learner run ${result.runId} (kind evaluate)`);
+      }
+      return 0;
+    } finally {
+      await store.close();
+    }
+  }
   try {
     const { embedder, fallbackReason } = await embedderFromConfig(config.routing);
     if (fallbackReason) console.error(`warning: ${fallbackReason}; using ${embedder.name}`);

@@ -106,6 +106,12 @@ export async function loadLearnedState(store: Store, dataDir: string): Promise<L
   return blob ? toState(blob, await readPriors(store, blob), dataDir) : null;
 }
 
+/** A kept version by number (the last 3 are kept), or null when it is gone. */
+export async function loadLearnedVersion(store: Store, dataDir: string, version: number): Promise<LearnedState | null> {
+  const blob = await readBlob(store, version);
+  return blob ? toState(blob, await readPriors(store, blob), dataDir) : null;
+}
+
 /** The current version with the learner's bookkeeping, for an incremental run. */
 export async function loadLearnerSnapshot(store: Store, dataDir: string): Promise<{ state: LearnedState; memory: LearnerMemory } | null> {
   const blob = await readBlob(store, await currentVersion(store));

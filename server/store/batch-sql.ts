@@ -213,6 +213,12 @@ export class BatchSql {
 /** Row positions in queryRow() that hold JSON objects (features, decision, attempts). */
 const QUERY_NESTED = [10, 22, 23];
 
+/** The propensities and policy a decision logged (for off-policy evaluation), kept as given when present. */
+function loggedPolicy(decision: RoutingDecision): { propensities?: unknown; policy?: unknown } {
+  const d = decision as RoutingDecision & { propensities?: unknown; policy?: unknown };
+  return { ...(d.propensities !== undefined ? { propensities: d.propensities } : {}), ...(d.policy !== undefined ? { policy: d.policy } : {}) };
+}
+
 /** The request as one queued item: its row (decision without its features, which are the request's, and the attempts ride along as JSON) and its evidence. */
 export function requestItem(req: RequestRecord, decision: RoutingDecision | null, calls: ModelCallRecord[]): RequestItem {
   const f = req.features;
@@ -224,6 +230,7 @@ export function requestItem(req: RequestRecord, decision: RoutingDecision | null
     decision && {
       method: decision.method, selected: decision.selected, confidence: decision.confidence, reasoning: decision.reasoning,
       candidates: decision.candidates, timings: decision.timings, judge: decision.judge ?? null,
+      ...loggedPolicy(decision),
     },
     calls.map((c) => ({
       ts: c.ts, model: c.model, attempt: c.attempt, status: c.status, httpStatus: c.httpStatus,

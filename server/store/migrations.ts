@@ -207,6 +207,49 @@ CREATE INDEX idx_queries_ts_cover ON queries
   },
   {
     version: 4,
+    name: 'shadow comparisons, shadow ratings, learner run kinds',
+    // A shadow comparison's verdict is stored as labelled pairs: one row here, and a rating with
+    // source 'shadow' on each side (the stored request and the shadow answer's own queries row),
+    // so everything that learns from ratings learns from verdicts too. SQLite cannot widen a CHECK
+    // in place, so user_feedback is rebuilt (it is small: one row per rating).
+    sql: `
+CREATE TABLE user_feedback_v4 (
+  id INTEGER PRIMARY KEY,
+  request_id TEXT NOT NULL,
+  ts INTEGER NOT NULL,
+  rating INTEGER NOT NULL CHECK (rating BETWEEN 1 AND 5),
+  comment TEXT,
+  source TEXT NOT NULL CHECK (source IN ('user', 'implicit', 'eval', 'shadow'))
+);
+INSERT INTO user_feedback_v4 (id, request_id, ts, rating, comment, source)
+  SELECT id, request_id, ts, rating, comment, source FROM user_feedback;
+DROP TABLE user_feedback;
+ALTER TABLE user_feedback_v4 RENAME TO user_feedback;
+CREATE INDEX idx_feedback_request ON user_feedback (request_id);
+CREATE INDEX idx_feedback_ts ON user_feedback (ts);
+
+CREATE TABLE shadow_comparisons (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  ts INTEGER NOT NULL,
+  request_id TEXT NOT NULL UNIQUE,
+  request_model TEXT NOT NULL,
+  shadow_model TEXT NOT NULL,
+  shadow_request_id TEXT,
+  verdict TEXT CHECK (verdict IN ('request', 'shadow', 'tie')),
+  first_order TEXT,
+  second_order TEXT,
+  judge_model TEXT NOT NULL,
+  cost_usd REAL NOT NULL DEFAULT 0,
+  reasoning TEXT,
+  error TEXT
+);
+CREATE INDEX idx_shadow_ts ON shadow_comparisons (ts);
+
+ALTER TABLE learner_runs ADD COLUMN kind TEXT NOT NULL DEFAULT 'learn';
+`,
+  },
+  {
+    version: 5,
     name: 'requests remember their owner and the client\'s own id; one rating per request and source',
     // Request ids are minted by the gateway; the client's x-request-id is kept as correlation_id.
     // owner (key hash or client address) says who may rate the request. user_feedback is rebuilt:
@@ -222,7 +265,7 @@ CREATE TABLE user_feedback_new (
   ts INTEGER NOT NULL,
   rating INTEGER NOT NULL CHECK (rating BETWEEN 1 AND 5),
   comment TEXT,
-  source TEXT NOT NULL CHECK (source IN ('user', 'admin', 'implicit', 'eval')),
+  source TEXT NOT NULL CHECK (source IN ('user', 'admin', 'implicit', 'eval', 'shadow')),
   UNIQUE (request_id, source)
 );
 INSERT INTO user_feedback_new (id, request_id, ts, rating, comment, source)

@@ -3,8 +3,12 @@
 import type { QueryFeatures, RoutingDecision } from '../../router/types.ts';
 import type { Db } from './db.ts';
 import type {
+  DecisionLogRow,
   FeedbackRecord,
   LearnerRun,
+  LearnerRunKind,
+  ShadowCandidate,
+  StoredShadowComparison,
   LearnerRunTotal,
   ModelCallRecord,
   ModelWeight,
@@ -351,14 +355,16 @@ export async function timeSeries(db: Db, bucketMs: number, sinceTs: number): Pro
   });
 }
 
-export async function learnerRuns(db: Db, limit: number): Promise<LearnerRun[]> {
+export async function learnerRuns(db: Db, limit: number, kind?: LearnerRunKind): Promise<LearnerRun[]> {
   const rows = await db.all<{
-    id: number; started_at: number; finished_at: number | null; status: LearnerRun['status']; rows_read: number;
+    id: number; kind: LearnerRunKind; started_at: number; finished_at: number | null; status: LearnerRun['status']; rows_read: number;
     changes_json: string | null; metrics_before_json: string | null; metrics_after_json: string | null; error: string | null;
-  }>('SELECT * FROM learner_runs ORDER BY id DESC LIMIT ?', [Math.min(Math.max(Math.trunc(limit), 1), MAX_PAGE)]);
+  }>(`SELECT * FROM learner_runs ${kind === undefined ? '' : 'WHERE kind = ?'} ORDER BY id DESC LIMIT ?`,
+    [...(kind === undefined ? [] : [kind]), Math.min(Math.max(Math.trunc(limit), 1), MAX_PAGE)]);
   const parse = (json: string | null): unknown => (json === null ? null : (JSON.parse(json) as unknown));
   return rows.map((r) => ({
     id: r.id,
+    kind: r.kind,
     startedAt: r.started_at,
     finishedAt: r.finished_at,
     status: r.status,
@@ -373,7 +379,8 @@ export async function learnerRuns(db: Db, limit: number): Promise<LearnerRun[]> 
 /** Learner runs per outcome, with when the last of each finished (metrics). */
 export async function learnerRunTotals(db: Db): Promise<LearnerRunTotal[]> {
   return db.all<LearnerRunTotal>(
-    'SELECT status, COUNT(*) AS runs, MAX(finished_at) AS lastFinishedAt FROM learner_runs GROUP BY status ORDER BY status',
+    // Learning runs only: `npm run learn -- --evaluate` records runs of kind 'evaluate' that change nothing.
+    "SELECT status, COUNT(*) AS runs, MAX(finished_at) AS lastFinishedAt FROM learner_runs WHERE kind = 'learn' GROUP BY status ORDER BY status",
   );
 }
 
@@ -385,4 +392,103 @@ export async function readPriors(db: Db, version?: number): Promise<{ version: n
     [v],
   );
   return { version: v, rows };
+}
+
+/** Methods whose choice was not the routing policy's: left out of the decision log. */
+const NOT_POLICY_METHODS = "('explicit', 'request_rules')";
+const SHADOW_ENDPOINT = 'shadow';
+
+/** Probabilities as logged, keeping only numbers in [0, 1]; null when the decision has none. */
+function loggedPropensities(v: unknown): Record<string, number> | null {
+  if (!v || typeof v !== 'object' || Array.isArray(v)) return null;
+  const out: Record<string, number> = {};
+  for (const [model, p] of Object.entries(v as Record<string, unknown>)) {
+    if (typeof p === 'number' && Number.isFinite(p) && p >= 0 && p <= 1) out[model] = p;
+  }
+  return Object.keys(out).length > 0 ? out : null;
+}
+
+/** Routed decisions after the (ts, id) cursor, oldest first, with all their ratings. */
+export async function decisionLog(db: Db, after: { ts: number; id: string }, limit: number): Promise<DecisionLogRow[]> {
+  const rows = await db.all<{
+    id: string; ts: number; query_text: string; features_json: string; method: string; final_model: string | null;
+    status: 'ok' | 'error'; cost_usd: number; latency_ms: number; decision_json: string;
+  }>(
+    `SELECT q.id, q.ts, q.query_text, q.features_json, q.method, q.final_model, q.status, q.cost_usd, q.latency_ms, q.decision_json
+     FROM queries q
+     WHERE (q.ts, q.id) > (?, ?) AND q.decision_json IS NOT NULL AND q.method NOT IN ${NOT_POLICY_METHODS}
+       AND q.endpoint <> '${SHADOW_ENDPOINT}'
+     ORDER BY q.ts ASC, q.id ASC LIMIT ?`,
+    [after.ts, after.id, Math.min(Math.max(Math.trunc(limit), 1), 10 * MAX_PAGE)],
+  );
+  if (rows.length === 0) return [];
+  const ids = rows.map((r) => r.id);
+  const feedback = await db.all<FeedbackRow>(
+    `SELECT * FROM user_feedback WHERE request_id IN (SELECT value FROM json_each(?)) ORDER BY ts, id`, [JSON.stringify(ids)],
+  );
+  const byId = groupBy(feedback, (f) => ({ source: f.source, rating: f.rating, ts: f.ts }));
+  return rows.map((r) => {
+    const d = JSON.parse(r.decision_json) as StoredDecision & { propensities?: unknown; policy?: unknown };
+    return {
+      id: r.id,
+      ts: r.ts,
+      queryText: r.query_text,
+      features: JSON.parse(r.features_json) as QueryFeatures,
+      method: r.method,
+      selected: d.selected,
+      finalModel: r.final_model,
+      candidates: Array.isArray(d.candidates) ? d.candidates.map((c) => c.model) : [d.selected],
+      propensities: loggedPropensities(d.propensities),
+      policy: d.policy ?? null,
+      status: r.status,
+      costUsd: r.cost_usd,
+      latencyMs: r.latency_ms,
+      ratings: byId.get(r.id) ?? [],
+    };
+  });
+}
+
+/** Answered requests in (after, untilTs] with an answer and no shadow comparison yet, oldest first. */
+export async function shadowCandidates(db: Db, after: { ts: number; id: string }, untilTs: number, limit: number): Promise<ShadowCandidate[]> {
+  const rows = await db.all<{
+    id: string; ts: number; query_text: string; features_json: string; final_model: string; answer: string;
+    decision_json: string | null; input_tokens: number; output_tokens: number;
+  }>(
+    `SELECT q.id, q.ts, q.query_text, q.features_json, q.final_model, q.answer, q.decision_json, q.input_tokens, q.output_tokens
+     FROM queries q
+     WHERE (q.ts, q.id) > (?, ?) AND q.ts <= ? AND q.status = 'ok' AND q.final_model IS NOT NULL AND q.answer IS NOT NULL
+       AND q.endpoint <> '${SHADOW_ENDPOINT}'
+       AND NOT EXISTS (SELECT 1 FROM shadow_comparisons s WHERE s.request_id = q.id)
+     ORDER BY q.ts ASC, q.id ASC LIMIT ?`,
+    [after.ts, after.id, untilTs, Math.min(Math.max(Math.trunc(limit), 1), 10 * MAX_PAGE)],
+  );
+  return rows.map((r) => {
+    const d = r.decision_json === null ? null : (JSON.parse(r.decision_json) as StoredDecision);
+    return {
+      id: r.id, ts: r.ts, queryText: r.query_text, features: JSON.parse(r.features_json) as QueryFeatures,
+      model: r.final_model, answer: r.answer, candidates: d && Array.isArray(d.candidates) ? d.candidates.map((c) => c.model) : [],
+      inputTokens: r.input_tokens, outputTokens: r.output_tokens,
+    };
+  });
+}
+
+export async function shadowComparisons(db: Db, limit: number): Promise<StoredShadowComparison[]> {
+  const rows = await db.all<{
+    id: number; ts: number; request_id: string; request_model: string; shadow_model: string; shadow_request_id: string | null;
+    verdict: StoredShadowComparison['verdict']; first_order: StoredShadowComparison['firstOrder']; second_order: StoredShadowComparison['secondOrder'];
+    judge_model: string; cost_usd: number; reasoning: string | null; error: string | null; query_text: string | null;
+  }>(
+    `SELECT s.*, q.query_text FROM shadow_comparisons s LEFT JOIN queries q ON q.id = s.request_id
+     ORDER BY s.ts DESC, s.id DESC LIMIT ?`,
+    [Math.min(Math.max(Math.trunc(limit), 1), MAX_PAGE)],
+  );
+  return rows.map((r) => ({
+    id: r.id, ts: r.ts, requestId: r.request_id, requestModel: r.request_model, shadowModel: r.shadow_model,
+    shadowRequestId: r.shadow_request_id, verdict: r.verdict, firstOrder: r.first_order, secondOrder: r.second_order,
+    judgeModel: r.judge_model, costUsd: r.cost_usd, reasoning: r.reasoning, error: r.error, queryText: r.query_text ?? '',
+  }));
+}
+
+export async function shadowSpend(db: Db, sinceTs: number): Promise<number> {
+  return (await db.get<{ usd: number | null }>('SELECT SUM(cost_usd) AS usd FROM shadow_comparisons WHERE ts >= ?', [sinceTs]))?.usd ?? 0;
 }

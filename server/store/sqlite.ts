@@ -9,7 +9,7 @@ import { Db, sqliteCode } from './db.ts';
 import { migrate } from './migrations.ts';
 import * as q from './queries.ts';
 import type {
-  FeedbackRecord, LearnerRunResult, ModelCallRecord, PriorRow, RequestRecord, Store, StoredRequest,
+  FeedbackRecord, LearnerRunKind, LearnerRunResult, ModelCallRecord, PriorRow, RequestRecord, ShadowComparison, Store, StoredRequest,
 } from './types.ts';
 
 export type { StoreLogger, StoreLogLevel };
@@ -33,7 +33,8 @@ export interface SqliteStoreOptions {
 }
 
 type OptionalStoreMethods = 'stats' | 'timeSeries' | 'runBatch' | 'startLearnerRun' | 'finishLearnerRun'
-  | 'learnerRuns' | 'writePriors' | 'readPriors';
+  | 'learnerRuns' | 'writePriors' | 'readPriors' | 'decisionLog' | 'shadowCandidates' | 'recordShadowComparison'
+  | 'shadowComparisons' | 'shadowSpend';
 
 export type SqliteStore = Store & Required<Pick<Store, OptionalStoreMethods>> & { readonly path: string };
 
@@ -101,6 +102,7 @@ class SqliteStoreImpl implements SqliteStore {
   recordFeedback(fb: FeedbackRecord): void {
     // People rate in whole stars; the offline harness may give a continuous score in the same range.
     const valid = fb.source === 'eval' ? Number.isFinite(fb.rating) : Number.isInteger(fb.rating);
+    if (!['user', 'admin', 'implicit', 'eval', 'shadow'].includes(fb.source)) throw new RangeError(`unknown feedback source ${String(fb.source)}`);
     if (!valid || fb.rating < 1 || fb.rating > 5) {
       throw new RangeError(`rating must be ${fb.source === 'eval' ? 'a number' : 'an integer'} from 1 to 5, got ${fb.rating}`);
     }
@@ -171,7 +173,11 @@ class SqliteStoreImpl implements SqliteStore {
   getState = <T>(key: string) => q.getState<T>(this.rdb, key);
   stats = (sinceTs: number) => q.stats(this.rdb, sinceTs);
   timeSeries = (bucketMs: number, sinceTs: number) => q.timeSeries(this.rdb, bucketMs, sinceTs);
-  learnerRuns = (limit = 50) => q.learnerRuns(this.rdb, limit);
+  learnerRuns = (limit = 50, kind?: LearnerRunKind) => q.learnerRuns(this.rdb, limit, kind);
+  decisionLog = (after: { ts: number; id: string }, limit: number) => q.decisionLog(this.rdb, after, limit);
+  shadowCandidates = (after: { ts: number; id: string }, untilTs: number, limit: number) => q.shadowCandidates(this.rdb, after, untilTs, limit);
+  shadowComparisons = (limit: number) => q.shadowComparisons(this.rdb, limit);
+  shadowSpend = (sinceTs: number) => q.shadowSpend(this.rdb, sinceTs);
   learnerRunTotals = () => q.learnerRunTotals(this.rdb);
   readPriors = (version?: number) => q.readPriors(this.rdb, version);
 
@@ -220,9 +226,18 @@ class SqliteStoreImpl implements SqliteStore {
     );
   }
 
-  async startLearnerRun(startedAt: number = this.opts.now()): Promise<number> {
+  async startLearnerRun(startedAt: number = this.opts.now(), kind: LearnerRunKind = 'learn'): Promise<number> {
     return this.wdb.exclusive(async () =>
-      (await this.wdb.run("INSERT INTO learner_runs (started_at, status) VALUES (?, 'running')", [startedAt])).lastID);
+      (await this.wdb.run("INSERT INTO learner_runs (started_at, status, kind) VALUES (?, 'running', ?)", [startedAt, kind])).lastID);
+  }
+
+  async recordShadowComparison(c: ShadowComparison): Promise<void> {
+    await this.run(
+      `INSERT INTO shadow_comparisons (ts, request_id, request_model, shadow_model, shadow_request_id, verdict, first_order,
+         second_order, judge_model, cost_usd, reasoning, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      [c.ts, c.requestId, c.requestModel, c.shadowModel, c.shadowRequestId, c.verdict, c.firstOrder, c.secondOrder, c.judgeModel,
+        c.costUsd, truncateOrNull(c.reasoning, MAX_COMMENT_CHARS), truncateOrNull(c.error, MAX_ERROR_CHARS)],
+    );
   }
 
   async finishLearnerRun(id: number, r: LearnerRunResult): Promise<void> {

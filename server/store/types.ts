@@ -56,11 +56,14 @@ export interface FeedbackRecord {
   comment: string | null;
   /**
    * 'user' (the client that made the request, through /api/feedback), 'admin' (the admin page or
-   * an admin credential), 'implicit' (derived signal, e.g. quick retry), 'eval' (offline harness).
-   * A request keeps at most one rating per source: a new one replaces the old.
+   * an admin credential), 'implicit' (derived signal, e.g. quick retry), 'eval' (offline harness),
+   * 'shadow' (a shadow comparison's verdict: learner/shadow.ts). A request keeps at most one
+   * rating per source: a new one replaces the old.
    */
-  source: 'user' | 'admin' | 'implicit' | 'eval';
+  source: FeedbackSource;
 }
+
+export type FeedbackSource = 'user' | 'admin' | 'implicit' | 'eval' | 'shadow';
 
 export interface ModelWeight {
   model: string;
@@ -148,8 +151,12 @@ export interface TimeSeriesPoint {
   ratingCount: number;
 }
 
+/** What a learner run did: 'learn' (the nightly run) or 'evaluate' (`npm run learn -- --evaluate`). */
+export type LearnerRunKind = 'learn' | 'evaluate';
+
 export interface LearnerRun {
   id: number;
+  kind: LearnerRunKind;
   startedAt: number;
   finishedAt: number | null;
   status: 'running' | 'ok' | 'failed';
@@ -183,6 +190,74 @@ export interface PriorRow {
   language: string;
   alpha: number;
   beta: number;
+}
+
+/**
+ * One routed decision as the off-policy evaluator reads it: what the policy saw, what it chose
+ * with which probabilities, and what came of it. Explicit-model and request-rule requests are not
+ * policy decisions and are not in the log; neither are shadow answers.
+ */
+export interface DecisionLogRow {
+  id: string;
+  ts: number;
+  queryText: string;
+  features: QueryFeatures;
+  method: string;
+  /** The model the policy selected (decision.selected). */
+  selected: string;
+  /** The model that finally answered (differs from `selected` after a fallback); null if none did. */
+  finalModel: string | null;
+  /** The decision's candidate models, in its ranked order. */
+  candidates: string[];
+  /** Probability the policy gave each candidate; null when the decision did not log them. */
+  propensities: Record<string, number> | null;
+  /** The policy's own description of itself (name, knob, exploration), when logged. */
+  policy: unknown;
+  status: 'ok' | 'error';
+  costUsd: number;
+  latencyMs: number;
+  /** Every rating of the request, oldest first. */
+  ratings: { source: FeedbackSource; rating: number; ts: number }[];
+}
+
+/** A stored request the shadow step may compare: answered, with its answer text. */
+export interface ShadowCandidate {
+  id: string;
+  ts: number;
+  queryText: string;
+  features: QueryFeatures;
+  model: string;
+  answer: string;
+  candidates: string[];
+  inputTokens: number;
+  outputTokens: number;
+}
+
+/** Which answer the judge preferred, after both orders. */
+export type ShadowVerdict = 'request' | 'shadow' | 'tie';
+
+/** One shadow comparison: the stored answer against another model's answer to the same query. */
+export interface ShadowComparison {
+  ts: number;
+  requestId: string;
+  requestModel: string;
+  shadowModel: string;
+  /** Id of the shadow answer's own `queries` row (endpoint 'shadow'); null when the call failed. */
+  shadowRequestId: string | null;
+  /** null when no verdict was reached (the shadow call or the judge failed: see `error`). */
+  verdict: ShadowVerdict | null;
+  /** The judge's pick with the stored answer shown first, then with the shadow answer first. */
+  firstOrder: 'request' | 'shadow' | 'tie' | null;
+  secondOrder: 'request' | 'shadow' | 'tie' | null;
+  judgeModel: string;
+  costUsd: number;
+  reasoning: string | null;
+  error: string | null;
+}
+
+export interface StoredShadowComparison extends ShadowComparison {
+  id: number;
+  queryText: string;
 }
 
 export interface Store {
@@ -226,10 +301,23 @@ export interface Store {
   timeSeries?(bucketMs: number, sinceTs: number): Promise<TimeSeriesPoint[]>;
   /** Several parameterised statements in one transaction: all or nothing. */
   runBatch?(statements: { sql: string; params?: unknown[] }[]): Promise<void>;
-  startLearnerRun?(startedAt?: number): Promise<number>;
+  startLearnerRun?(startedAt?: number, kind?: LearnerRunKind): Promise<number>;
   finishLearnerRun?(id: number, result: LearnerRunResult): Promise<void>;
+  /** Newest first; only runs of `kind` when given. */
+  learnerRuns?(limit?: number, kind?: LearnerRunKind): Promise<LearnerRun[]>;
+  /**
+   * Routed decisions (not explicit-model, request-rule or shadow rows) after the keyset cursor
+   * (ts, id), oldest first, at most `limit`, with every rating given so far.
+   */
+  decisionLog?(after: { ts: number; id: string }, limit: number): Promise<DecisionLogRow[]>;
+  /** Answered requests in (after, untilTs] not yet shadow-compared, oldest first, at most `limit`. */
+  shadowCandidates?(after: { ts: number; id: string }, untilTs: number, limit: number): Promise<ShadowCandidate[]>;
+  /** Store a comparison (the shadow answer row and the labels are recorded separately). */
+  recordShadowComparison?(c: ShadowComparison): Promise<void>;
   /** Newest first. */
-  learnerRuns?(limit?: number): Promise<LearnerRun[]>;
+  shadowComparisons?(limit: number): Promise<StoredShadowComparison[]>;
+  /** USD spent on shadow comparisons with ts >= sinceTs. */
+  shadowSpend?(sinceTs: number): Promise<number>;
   /** Runs per outcome (GET /metrics). */
   learnerRunTotals(): Promise<LearnerRunTotal[]>;
   /** Write the rows as a new priors version and point app_state['priors.version'] at it, atomically. */

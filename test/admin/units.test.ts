@@ -101,7 +101,7 @@ describe('forms', () => {
 
 describe('learning view', () => {
   const run = (id: number, after: unknown, status: LearnerRun['status'] = 'ok'): LearnerRun =>
-    ({ id, startedAt: id, finishedAt: id + 1, status, rowsRead: 1, changes: null, metricsBefore: null, metricsAfter: after, error: null });
+    ({ id, kind: 'learn', startedAt: id, finishedAt: id + 1, status, rowsRead: 1, changes: null, metricsBefore: null, metricsAfter: after, error: null });
 
   test('metric deltas cover numeric leaves of both sides', () => {
     assert.deepEqual(metricDeltas({ rows: 10, q: { a: 0.5 }, note: 'x' }, { rows: 12, q: { a: 0.75 }, extra: 1 }), [
