@@ -6,6 +6,7 @@ import express from 'express';
 import type { Services } from './services.ts';
 import { clientAuth, errorHandler, jsonBody, notFound, RateLimiter, rateLimit, requestId } from './http/middleware.ts';
 import { createFrontDoor } from './http/front.ts';
+import { AllowedHosts } from './http/allowed-hosts.ts';
 import { chatRoute } from './routes/chat.ts';
 import { openaiChatRoute, openaiRoutes } from './routes/openai.ts';
 import { anthropicRoute, anthropicErrorBody, ANTHROPIC_PATHS } from './routes/anthropic.ts';
@@ -55,5 +56,6 @@ export function createApp(s: Services): RequestListener {
     limiter,
     bodyLimitBytes: config.limits.bodyBytes,
     backlog: { pending: () => s.store.pending(), max: config.store.maxPending },
+    allowedHosts: new AllowedHosts(config.allowedHosts),
   });
 }

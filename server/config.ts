@@ -119,6 +119,7 @@ const envSchema = z.object({
   ADMIN_TOKEN: z.string().optional(),
   PROXY_API_KEYS: z.string().optional(),
   ADMIN_API_KEYS: z.string().optional(),
+  ADMIN_ALLOWED_HOSTS: z.string().optional(),
   BODY_LIMIT_BYTES: intFromEnv('BODY_LIMIT_BYTES', 2 * 1024 * 1024, 1024),
   UPSTREAM_TIMEOUT_MS: intFromEnv('UPSTREAM_TIMEOUT_MS', 60_000, 1),
   REQUEST_TIMEOUT_MS: intFromEnv('REQUEST_TIMEOUT_MS', 180_000, 1),
@@ -168,6 +169,8 @@ export interface AppConfig {
   proxyApiKeys: string[];
   /** Client keys that may also change global settings (ADMIN_API_KEYS). */
   adminApiKeys: string[];
+  /** Host names besides loopback names and IP literals the admin page (and a key-less proxy, for browsers) answers to. */
+  allowedHosts: string[];
   limits: {
     bodyBytes: number;
     requestTimeoutMs: number;
@@ -338,6 +341,7 @@ export function loadConfig(rawEnv: Record<string, string | undefined>, opts: { c
     adminToken: env.ADMIN_TOKEN || undefined,
     proxyApiKeys: [...new Set([...keyList(env.PROXY_API_KEYS), ...keyList(env.ADMIN_API_KEYS)])],
     adminApiKeys: keyList(env.ADMIN_API_KEYS),
+    allowedHosts: keyList(env.ADMIN_ALLOWED_HOSTS),
     limits: {
       bodyBytes: env.BODY_LIMIT_BYTES,
       requestTimeoutMs: env.REQUEST_TIMEOUT_MS,

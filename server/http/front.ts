@@ -6,6 +6,7 @@ import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http
 import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
 import type { Readable } from 'node:stream';
 import { ApiError } from '../errors.ts';
+import type { AllowedHosts } from './allowed-hosts.ts';
 import type { Logger } from '../logger.ts';
 import { authenticateLimited, bodyError, correlationIdOf, newRequestId, presentedKey, RateLimiter, requestOwner, toApiError, type ErrorBodyShape } from './middleware.ts';
 
@@ -43,6 +44,8 @@ export interface FrontDoorOptions {
   bodyLimitBytes: number;
   /** Records waiting to be stored, and the most that may wait before new chat requests are refused. */
   backlog?: { pending: () => number; max: number };
+  /** Without client keys, browser requests (with an Origin) must name an allowed Host. */
+  allowedHosts?: AllowedHosts;
 }
 
 /** Express's default matching: case-insensitive, optional trailing slash, query ignored; an absolute-form target (`POST http://host/path`) counts by its path. */
@@ -61,9 +64,18 @@ function canonicalPath(url: string | undefined): string {
 export function createFrontDoor(opts: FrontDoorOptions): RequestListener {
   const routes = new Map(Object.entries(opts.routes).map(([p, r]) => [p.toLowerCase(), r]));
   const { logger } = opts;
+  // With client keys a rebinding page cannot act (it has no key); without them, a browser is told by its Origin.
+  const hostGuard = opts.proxyApiKeys.length === 0 ? opts.allowedHosts : undefined;
   return (req, res) => {
     const path = canonicalPath(req.url);
     const route = routes.get(path);
+    if (hostGuard && req.headers.origin !== undefined && !hostGuard.allows(req.headers.host)) {
+      const err = new ApiError(403, hostGuard.refusal(req.headers.host), 'permission_error', 'host_not_allowed');
+      res.setHeader('x-request-id', newRequestId());
+      res.setHeader('connection', 'close');
+      req.resume();
+      return sendJson(res, 403, route?.errorBody ? route.errorBody(err, path) : err.toBody());
+    }
     if (!route) return opts.fallback(req, res);
     if (req.method === 'POST') return void serveHot(route, path, req, res, opts, logger);
     notPost(route, path, req, res, opts);

@@ -120,7 +120,9 @@ export class BatchSql {
     'ON CONFLICT (id) DO NOTHING RETURNING id', QUERY_NESTED);
     // One rating per request and source: a new one replaces the old.
     this.feedback = new JsonRowsInsert(db, 'INSERT INTO user_feedback (request_id, ts, rating, comment, source)', 5,
-      'ON CONFLICT (request_id, source) DO UPDATE SET ts = excluded.ts, rating = excluded.rating, comment = excluded.comment');
+      // prev_* keep the replaced rating, so the learner can tell what a row said before (RATING_AS_OF).
+      `ON CONFLICT (request_id, source) DO UPDATE SET prev_rating = user_feedback.rating, prev_ts = user_feedback.ts,
+        ts = excluded.ts, rating = excluded.rating, comment = excluded.comment`);
     this.performance = new JsonRowsInsert(db, `INSERT INTO model_performance (model, domain, language, successes, total,
       latency_sum_ms, rating_sum, rating_count, cost_usd, updated_at)`, 10,
     `ON CONFLICT (model, domain, language) DO UPDATE SET successes = successes + excluded.successes,

@@ -266,6 +266,9 @@ CREATE TABLE user_feedback_new (
   rating INTEGER NOT NULL CHECK (rating BETWEEN 1 AND 5),
   comment TEXT,
   source TEXT NOT NULL CHECK (source IN ('user', 'admin', 'implicit', 'eval', 'shadow')),
+  -- The rating this one replaced and when it was given (the learner reads ratings as of a time).
+  prev_rating INTEGER,
+  prev_ts INTEGER,
   UNIQUE (request_id, source)
 );
 INSERT INTO user_feedback_new (id, request_id, ts, rating, comment, source)
