@@ -122,6 +122,7 @@ const envSchema = z.object({
   ADMIN_ALLOWED_HOSTS: z.string().optional(),
   BODY_LIMIT_BYTES: intFromEnv('BODY_LIMIT_BYTES', 2 * 1024 * 1024, 1024),
   UPSTREAM_TIMEOUT_MS: intFromEnv('UPSTREAM_TIMEOUT_MS', 60_000, 1),
+  UPSTREAM_MAX_BYTES: intFromEnv('UPSTREAM_MAX_BYTES', 16 * 1024 * 1024, 1024),
   REQUEST_TIMEOUT_MS: intFromEnv('REQUEST_TIMEOUT_MS', 180_000, 1),
   MAX_RETRIES: intFromEnv('MAX_RETRIES', 2, 0, 10),
   RETRY_BASE_MS: intFromEnv('RETRY_BASE_MS', 500, 0),
@@ -180,6 +181,8 @@ export interface AppConfig {
   };
   dispatch: {
     attemptTimeoutMs: number;
+    /** Largest upstream answer read, plain or streamed (UPSTREAM_MAX_BYTES). */
+    upstreamMaxBytes: number;
     maxRetries: number;
     retryBaseMs: number;
     retryMaxMs: number;
@@ -351,6 +354,7 @@ export function loadConfig(rawEnv: Record<string, string | undefined>, opts: { c
     },
     dispatch: {
       attemptTimeoutMs: env.UPSTREAM_TIMEOUT_MS,
+      upstreamMaxBytes: env.UPSTREAM_MAX_BYTES,
       maxRetries: env.MAX_RETRIES,
       retryBaseMs: env.RETRY_BASE_MS,
       retryMaxMs: env.RETRY_MAX_MS,
