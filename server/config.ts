@@ -134,6 +134,8 @@ const envSchema = z.object({
   RATE_LIMIT_BURST: intFromEnv('RATE_LIMIT_BURST', 0, 0),
   WRITE_FLUSH_MS: intFromEnv('WRITE_FLUSH_MS', 50, 1),
   STORE_MAX_PENDING: intFromEnv('STORE_MAX_PENDING', 50_000, 1),
+  STORE_DURABILITY: z.enum(['commit', 'batched'], { message: "STORE_DURABILITY must be 'commit' or 'batched'" }).default('commit'),
+  STORE_COMMIT_TIMEOUT_MS: intFromEnv('STORE_COMMIT_TIMEOUT_MS', 5_000, 1),
   SHUTDOWN_GRACE_MS: intFromEnv('SHUTDOWN_GRACE_MS', 10_000, 0),
   ROUTER_EXPLORATION: numFromEnv('ROUTER_EXPLORATION', 0.05, 0, 1),
   JUDGE_MODEL: z.string().default('llama3'),
@@ -190,7 +192,13 @@ export interface AppConfig {
     breakerCooldownMs: number;
   };
   /** maxPending: queued records beyond which new chat requests get 503 (load shedding). */
-  store: { flushMs: number; maxPending: number };
+  store: {
+    flushMs: number;
+    maxPending: number;
+    /** 'commit': acknowledge an answer only once its row is committed; 'batched': write behind. */
+    durability: 'commit' | 'batched';
+    commitTimeoutMs: number;
+  };
   shutdownGraceMs: number;
   routing: {
     explorationRate: number;
@@ -361,7 +369,7 @@ export function loadConfig(rawEnv: Record<string, string | undefined>, opts: { c
       breakerFailures: env.BREAKER_FAILURES,
       breakerCooldownMs: env.BREAKER_COOLDOWN_MS,
     },
-    store: { flushMs: env.WRITE_FLUSH_MS, maxPending: env.STORE_MAX_PENDING },
+    store: { flushMs: env.WRITE_FLUSH_MS, maxPending: env.STORE_MAX_PENDING, durability: env.STORE_DURABILITY, commitTimeoutMs: env.STORE_COMMIT_TIMEOUT_MS },
     shutdownGraceMs: env.SHUTDOWN_GRACE_MS,
     routing: {
       explorationRate: file.routing?.explorationRate ?? env.ROUTER_EXPLORATION,

@@ -65,7 +65,17 @@ export interface GatewayDeps {
   requestTimeoutMs: number;
   now?: () => number;
   metrics?: GatewayMetrics;
+  /**
+   * 'commit': an answer is acknowledged (the last byte of a plain answer, the terminal event of a
+   * stream) only once its row is committed; concurrent requests share one commit (group commit).
+   * 'batched' (default here): stored by the write-behind queue after the answer is sent.
+   */
+  durability?: StoreDurability;
+  /** How long an answer may wait for its commit before the client gets a 503 instead. */
+  commitTimeoutMs?: number;
 }
+
+export type StoreDurability = 'commit' | 'batched';
 
 /** A repeat of the same query by the same client within this window counts as dissatisfaction. */
 const RETRY_WINDOW_MS = 120_000;
@@ -106,6 +116,11 @@ export class Gateway {
       const out = await this.deps.dispatcher.chat(candidates, toProviderRequest(req), this.ctx(req, started));
       const costUsd = sumCost(out.attempts);
       const demo = this.isDemo(out.model);
+      if (this.deps.durability === 'commit') {
+        this.record(req, decision, out.attempts, started, { model: out.model, answer: out.result.content, usage: out.result.usage, costUsd, httpStatus: 200, error: null, demo });
+        await this.committed(req);
+        return { requestId: req.requestId, model: out.model, content: out.result.content, finishReason: out.result.finishReason, usage: out.result.usage, costUsd, decision, attempts: out.attempts, demo };
+      }
       // Stored right after the answer is written (same event-loop turn), not before it.
       setImmediate(() => {
         try {
@@ -117,6 +132,7 @@ export class Gateway {
       });
       return { requestId: req.requestId, model: out.model, content: out.result.content, finishReason: out.result.finishReason, usage: out.result.usage, costUsd, decision, attempts: out.attempts, demo };
     } catch (err) {
+      if (err instanceof ApiError && err.code === 'store_unavailable') throw err; // recorded already, only not committed
       throw this.failed(req, decision, started, err);
     }
   }
@@ -138,16 +154,27 @@ export class Gateway {
       let text = '';
       let usage: Usage = { inputTokens: 0, outputTokens: 0 };
       let first = true;
+      // In commit mode the finish part (after which every route writes its terminal event) waits for the commit.
+      const commit = self.deps.durability === 'commit';
+      let finish: StreamPart | null = null;
+      let recorded = false;
       try {
         for await (const part of out.parts) {
           if (first && self.deps.metrics) self.deps.metrics.observeFirstToken(req.endpoint, model, decision.method, (self.now() - started) / 1000);
           first = false;
           if (part.type === 'delta') text += part.text;
           else if (part.usage) usage = part.usage;
-          yield part;
+          if (commit && part.type !== 'delta') finish = part;
+          else yield part;
         }
+        recorded = true;
         self.record(req, decision, out.attempts, started, { model, answer: text, usage, costUsd: sumCost(out.attempts), httpStatus: 200, error: null, demo });
+        if (commit) {
+          await self.committed(req);
+          if (finish) yield finish;
+        }
       } catch (err) {
+        if (recorded) throw err;
         const message = err instanceof Error ? err.message : String(err);
         // A client that went away is not the model's failure: 499, and nothing for the router to learn.
         const gone = req.signal.aborted;
@@ -156,6 +183,22 @@ export class Gateway {
       }
     }
     return { requestId: req.requestId, model, decision, demo, parts: parts() };
+  }
+
+  /** Waits for the request's row to be committed (group commit: one flush serves every waiter). */
+  private async committed(req: GatewayRequest): Promise<void> {
+    const limitMs = this.deps.commitTimeoutMs ?? 5000;
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<'late'>((resolve) => { timer = setTimeout(() => resolve('late'), limitMs); });
+    try {
+      const outcome = await Promise.race([this.deps.store.flush().then(() => 'ok' as const, () => 'failed' as const), late]);
+      if (outcome !== 'ok') {
+        this.deps.logger.error('an answer was not acknowledged: its record was not committed', { requestId: req.requestId, outcome, pending: this.deps.store.pending() });
+        throw new ApiError(503, `The answer could not be stored ${outcome === 'late' ? `within ${limitMs} ms` : ''} (STORE_DURABILITY=commit), so it is not acknowledged; retry shortly`.replace('  ', ' '), 'server_error', 'store_unavailable', null, undefined, { 'retry-after': '1' });
+      }
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /**

@@ -83,7 +83,7 @@ export async function buildServices(config: AppConfig, opts: BuildOptions): Prom
       return typeof learnedState?.version === 'number' ? learnedState.version : 0;
     },
   });
-  const gateway = new Gateway({ registry, dispatcher, router, store, logger, requestTimeoutMs: config.limits.requestTimeoutMs, now: opts.now, metrics });
+  const gateway = new Gateway({ registry, dispatcher, router, store, logger, requestTimeoutMs: config.limits.requestTimeoutMs, now: opts.now, metrics, durability: config.store.durability, commitTimeoutMs: config.store.commitTimeoutMs });
 
   // With several workers, weights and enable/disable set through one of them (API or admin page)
   // reach the others from the database within 10 s.

@@ -41,11 +41,18 @@ export function answerIdToRequestId(id: string): string {
   return id.replace(/^(?:chatcmpl-|msg_)(?=req_)/, '');
 }
 
+/** A store error as /health shows it: no file system paths. */
+function redactPaths(message: string): string {
+  return message.replace(/(?:\/[\w.-]+)+/g, '[path]').slice(0, 300);
+}
+
 export interface SystemDeps {
   gateway: Gateway;
   registry: ModelRegistry;
   router: Router;
   store: Store;
+  /** STORE_MAX_PENDING: /health is degraded once more than half of it waits. */
+  storeMaxPending?: number;
   /** Who may change global settings on the proxy port. */
   admin: AdminCredentials;
   demoMode: boolean;
@@ -65,8 +72,12 @@ export function systemRoutes(d: SystemDeps) {
   r.get('/health', (_req, res) => {
     const models = d.registry.status();
     const healthy = models.filter((m) => m.healthy).length;
+    const pending = d.store.pending();
+    const writeError = d.store.writeError?.() ?? null;
+    const backlogged = d.storeMaxPending !== undefined && pending > d.storeMaxPending / 2;
+    const storeOk = writeError === null && !backlogged;
     res.json({
-      status: healthy === 0 ? 'down' : healthy < models.filter((m) => m.enabled).length ? 'degraded' : 'ok',
+      status: healthy === 0 ? 'down' : healthy < models.filter((m) => m.enabled).length || !storeOk ? 'degraded' : 'ok',
       version: d.version,
       demo: d.demoMode,
       ...(d.demoMode ? { notice: DEMO_NOTICE } : {}),
@@ -75,7 +86,7 @@ export function systemRoutes(d: SystemDeps) {
       process: { pid: process.pid, worker: workerId() },
       models: models.map((m) => ({ id: m.id, provider: m.provider, state: m.state, healthy: m.healthy, enabled: m.enabled, weight: m.weight, consecutive_failures: m.consecutiveFailures, last_error: m.lastError, inflight: m.inflight, demo: m.demo })),
       router: d.router.status?.() ?? {},
-      store: { pending_writes: d.store.pending() },
+      store: { status: storeOk ? 'ok' : 'degraded', pending_writes: pending, max_pending: d.storeMaxPending ?? null, write_error: writeError === null ? null : redactPaths(writeError) },
     });
   });
 

@@ -122,6 +122,10 @@ class SqliteStoreImpl implements SqliteStore {
     return this.writer.pending();
   }
 
+  writeError(): string | null {
+    return this.writer.writeError();
+  }
+
   flush(): Promise<void> {
     return this.writer.flush();
   }

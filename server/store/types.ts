@@ -270,6 +270,8 @@ export interface Store {
   close(): Promise<void>;
   /** Number of queued, not yet written, records. */
   pending(): number;
+  /** Why writes are failing right now (records wait for a retry), or null while they succeed. */
+  writeError?(): string | null;
 
   requestExists(id: string): Promise<boolean>;
   getRequest(id: string): Promise<StoredRequest | null>;
