@@ -17,6 +17,11 @@ export const modelSpecSchema = z
     weight: z.number().min(0).max(1000).default(1),
     costPer1kInput: z.number().min(0).default(0),
     costPer1kOutput: z.number().min(0).default(0),
+    /** Price of input tokens read from / written to the prompt cache (default: a share of costPer1kInput, see README). */
+    costPer1kCacheRead: z.number().min(0).optional(),
+    costPer1kCacheWrite: z.number().min(0).optional(),
+    /** Largest answer the model gives; sent as max_tokens to Anthropic when the client sets none. */
+    maxOutputTokens: z.number().int().positive().optional(),
     description: z.string().max(2000).default(''),
     enabled: z.boolean().default(true),
     timeoutMs: z.number().int().positive().optional(),

@@ -6,7 +6,8 @@ import type { Store, RequestRecord } from './store/types.ts';
 import type { ModelRegistry } from './dispatch/registry.ts';
 import { DispatchError, type Attempt, type Dispatcher, type StreamOutcome } from './dispatch/dispatcher.ts';
 import type { ClientSignal } from './stop-signal.ts';
-import type { ChatMessage, FinishReason, ProviderRequest, StreamPart, Usage } from './providers/types.ts';
+import type { ChatMessage, FinishReason, ProviderRequest, ProviderResult, StreamPart, Usage } from './providers/types.ts';
+import { textOf } from './providers/neutral.ts';
 import type { Router, RouteRule, RoutingDecision, RoutingPreference } from '../router/types.ts';
 import { extractFeatures } from '../router/features.ts';
 import { ApiError } from './errors.ts';
@@ -27,6 +28,8 @@ export interface GatewayRequest {
   maxTokens?: number;
   topP?: number;
   stop?: string[];
+  /** Everything else the client asked for, in neutral names (tools, structured output, wire extras...). */
+  options?: Omit<ProviderRequest, 'messages' | 'temperature' | 'maxTokens' | 'topP' | 'stop'>;
   clientKey?: string;
   /** The client's own id for the request (its x-request-id), stored beside ours. */
   correlationId?: string;
@@ -35,14 +38,29 @@ export interface GatewayRequest {
   signal: ClientSignal;
 }
 
+/** A candidate the request could not go to, and the field it could not carry there. */
+export interface ExcludedCandidate {
+  model: string;
+  provider: string;
+  /** The field, named as the client sent it. */
+  field: string;
+}
+
 export interface GatewayAnswer {
   requestId: string;
   model: string;
   content: string;
+  toolCalls?: ProviderResult['toolCalls'];
+  reasoning?: ProviderResult['reasoning'];
+  /** Same-format answer fields (see ProviderResult.extra); only for a client of the answering model's format. */
+  extra?: ProviderResult['extra'];
+  /** The wire format of the model that answered. */
+  provider: string;
   finishReason: FinishReason;
   usage: Usage;
   costUsd: number;
   decision: RoutingDecision;
+  excluded: ExcludedCandidate[];
   attempts: Attempt[];
   demo: boolean;
 }
@@ -50,7 +68,9 @@ export interface GatewayAnswer {
 export interface GatewayStream {
   requestId: string;
   model: string;
+  provider: string;
   decision: RoutingDecision;
+  excluded: ExcludedCandidate[];
   demo: boolean;
   /** Deltas and a final finish part; throws mid-way on upstream failure. Always consume it. */
   parts: AsyncGenerator<StreamPart>;
@@ -110,19 +130,18 @@ export class Gateway {
 
   async complete(req: GatewayRequest): Promise<GatewayAnswer> {
     const started = this.now();
-    const decision = await this.decideOrRecord(req, started);
+    const preq = toProviderRequest(req);
+    const { decision, excluded } = this.eligible(req, preq, await this.decideOrRecord(req, started));
     const candidates = decision.candidates.map((c) => c.model);
     try {
-      const out = await this.deps.dispatcher.chat(candidates, toProviderRequest(req), this.ctx(req, started));
+      const out = await this.deps.dispatcher.chat(candidates, preq, this.ctx(req, started));
       const costUsd = sumCost(out.attempts);
       const demo = this.isDemo(out.model);
       if (this.deps.durability === 'commit') {
         this.record(req, decision, out.attempts, started, { model: out.model, answer: out.result.content, usage: out.result.usage, costUsd, httpStatus: 200, error: null, demo });
         await this.committed(req);
-        return { requestId: req.requestId, model: out.model, content: out.result.content, finishReason: out.result.finishReason, usage: out.result.usage, costUsd, decision, attempts: out.attempts, demo };
-      }
-      // Stored right after the answer is written (same event-loop turn), not before it.
-      setImmediate(() => {
+      } else setImmediate(() => {
+        // Stored right after the answer is written (same event-loop turn), not before it.
         try {
           this.record(req, decision, out.attempts, started, { model: out.model, answer: out.result.content, usage: out.result.usage, costUsd, httpStatus: 200, error: null, demo });
         } catch (e) {
@@ -130,7 +149,11 @@ export class Gateway {
           this.deps.logger.error('recording an answered request failed', { requestId: req.requestId, err: (e as Error).message });
         }
       });
-      return { requestId: req.requestId, model: out.model, content: out.result.content, finishReason: out.result.finishReason, usage: out.result.usage, costUsd, decision, attempts: out.attempts, demo };
+      const r = out.result;
+      return {
+        requestId: req.requestId, model: out.model, provider: this.providerOf(out.model), content: r.content, toolCalls: r.toolCalls, reasoning: r.reasoning, extra: r.extra,
+        finishReason: r.finishReason, usage: r.usage, costUsd, decision, excluded, attempts: out.attempts, demo,
+      };
     } catch (err) {
       if (err instanceof ApiError && err.code === 'store_unavailable') throw err; // recorded already, only not committed
       throw this.failed(req, decision, started, err);
@@ -139,11 +162,12 @@ export class Gateway {
 
   async stream(req: GatewayRequest): Promise<GatewayStream> {
     const started = this.now();
-    const decision = await this.decideOrRecord(req, started);
+    const preq = toProviderRequest(req);
+    const { decision, excluded } = this.eligible(req, preq, await this.decideOrRecord(req, started));
     const candidates = decision.candidates.map((c) => c.model);
     let out: StreamOutcome;
     try {
-      out = await this.deps.dispatcher.stream(candidates, toProviderRequest(req), this.ctx(req, started));
+      out = await this.deps.dispatcher.stream(candidates, preq, this.ctx(req, started));
     } catch (err) {
       throw this.failed(req, decision, started, err);
     }
@@ -156,22 +180,22 @@ export class Gateway {
       let first = true;
       // In commit mode the finish part (after which every route writes its terminal event) waits for the commit.
       const commit = self.deps.durability === 'commit';
-      let finish: StreamPart | null = null;
+      const held: StreamPart[] = [];
       let recorded = false;
       try {
         for await (const part of out.parts) {
           if (first && self.deps.metrics) self.deps.metrics.observeFirstToken(req.endpoint, model, decision.method, (self.now() - started) / 1000);
           first = false;
           if (part.type === 'delta') text += part.text;
-          else if (part.usage) usage = part.usage;
-          if (commit && part.type !== 'delta') finish = part;
+          else if ((part.type === 'finish' || part.type === 'usage') && part.usage) usage = part.usage;
+          if (commit && (held.length > 0 || part.type === 'finish')) held.push(part);
           else yield part;
         }
         recorded = true;
         self.record(req, decision, out.attempts, started, { model, answer: text, usage, costUsd: sumCost(out.attempts), httpStatus: 200, error: null, demo });
         if (commit) {
           await self.committed(req);
-          if (finish) yield finish;
+          yield* held;
         }
       } catch (err) {
         if (recorded) throw err;
@@ -182,7 +206,37 @@ export class Gateway {
         throw err;
       }
     }
-    return { requestId: req.requestId, model, decision, demo, parts: parts() };
+    return { requestId: req.requestId, model, provider: this.providerOf(model), decision, excluded, demo, parts: parts() };
+  }
+
+  /**
+   * The decision without the candidates whose wire format cannot carry the request (tools to a
+   * model without them, top_k to OpenAI, ...). An explicit model that cannot is a 400 naming the
+   * field; so is a request no candidate can carry.
+   */
+  private eligible(req: GatewayRequest, preq: ProviderRequest, decision: RoutingDecision): { decision: RoutingDecision; excluded: ExcludedCandidate[] } {
+    const excluded: ExcludedCandidate[] = [];
+    const kept = decision.candidates.filter((c) => {
+      const rt = this.deps.registry.get(c.model);
+      const field = rt ? rt.provider.unsupported(preq, rt.endpoint) : null;
+      if (field) excluded.push({ model: c.model, provider: rt!.spec.provider, field });
+      return !field;
+    });
+    if (excluded.length === 0) return { decision, excluded };
+    if (kept.length === 0 && decision.candidates.length > 0) {
+      this.inFlight.delete(req.requestId);
+      const first = excluded[0]!;
+      const message = excluded.length === 1
+        ? `The model '${first.model}' (${first.provider}) cannot take this request: ${first.field} cannot be expressed in its wire format`
+        : `No candidate model can take this request: ${excluded.map((e) => `${e.model} (${e.provider}) cannot carry ${e.field}`).join('; ')}`;
+      throw new ApiError(400, message, 'invalid_request_error', 'unsupported_parameter', first.field.split(' ')[0]!, { excluded });
+    }
+    const note = `; skipped ${excluded.map((e) => `${e.model} (${e.provider} cannot carry ${e.field})`).join(', ')}`;
+    return { decision: { ...decision, selected: kept[0]!.model, candidates: kept, reasoning: decision.reasoning + note }, excluded };
+  }
+
+  private providerOf(model: string): string {
+    return this.deps.registry.get(model)?.spec.provider ?? 'unknown';
   }
 
   /** Waits for the request's row to be committed (group commit: one flush serves every waiter). */
@@ -374,13 +428,23 @@ export function repeatKey(client: string, text: string): number {
   return 4294967296 * (2097151 & h2) + (h1 >>> 0);
 }
 
+/**
+ * The text routed on and stored: the text parts of the last user message that has any, joined
+ * with "\n" (in an agent loop the last user turns often carry only tool results).
+ */
 export function lastUserText(messages: ChatMessage[]): string {
-  for (let i = messages.length - 1; i >= 0; i--) if (messages[i].role === 'user') return messages[i].content;
-  return messages.length ? messages[messages.length - 1].content : '';
+  for (let i = messages.length - 1; i >= 0; i--) {
+    const m = messages[i]!;
+    if (m.role !== 'user') continue;
+    const text = textOf(m.content);
+    if (text !== '') return text;
+  }
+  return messages.length ? textOf(messages[messages.length - 1]!.content) : '';
 }
 
 function toProviderRequest(req: GatewayRequest): ProviderRequest {
-  return { messages: req.messages, temperature: req.temperature, maxTokens: req.maxTokens, topP: req.topP, stop: req.stop };
+  const base = { messages: req.messages, temperature: req.temperature, maxTokens: req.maxTokens, topP: req.topP, stop: req.stop };
+  return req.options ? { ...req.options, ...base } : base;
 }
 
 function sumCost(attempts: Attempt[]): number {

@@ -55,8 +55,16 @@ export interface StreamOutcome {
 
 const timeoutReason = (ms: number) => new DOMException(`upstream did not answer within ${ms} ms`, 'TimeoutError');
 
+/** Cache reads and writes as a share of the input price, where the config names no price (the providers' list prices). */
+const cacheShare: Record<string, { read: number; write: number }> = { anthropic: { read: 0.1, write: 1.25 }, openai: { read: 0.5, write: 1 }, gemini: { read: 0.25, write: 1 } };
+
 export function costOf(rt: ModelRuntime, usage: Usage): number {
-  return (usage.inputTokens / 1000) * rt.spec.costPer1kInput + (usage.outputTokens / 1000) * rt.spec.costPer1kOutput;
+  const s = rt.spec;
+  const read = usage.cacheReadTokens ?? 0;
+  const write = usage.cacheWriteTokens ?? 0;
+  const share = cacheShare[s.provider] ?? { read: 1, write: 1 };
+  const fresh = Math.max(0, usage.inputTokens - read - write);
+  return (fresh * s.costPer1kInput + read * (s.costPer1kCacheRead ?? s.costPer1kInput * share.read) + write * (s.costPer1kCacheWrite ?? s.costPer1kInput * share.write) + usage.outputTokens * s.costPer1kOutput) / 1000;
 }
 
 /** Errors that say the model itself is unwell (not that the request was bad) trip the breaker. */

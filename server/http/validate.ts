@@ -27,8 +27,9 @@ export const contentSchema = z.union([
     .max(256),
 ]);
 
-export function contentToText(content: z.output<typeof contentSchema>): string {
-  return typeof content === 'string' ? content : content.map((p) => p.text ?? '').join('');
+/** Text parts stay parts (the upstream sees them as the client sent them). */
+function toNeutralContent(content: z.output<typeof contentSchema>): ChatMessage['content'] {
+  return typeof content === 'string' ? content : content.map((p) => ({ type: 'text' as const, text: p.text ?? '' }));
 }
 
 export const routingRulesSchema = z
@@ -57,15 +58,33 @@ export const messagesSchema = z
   .max(1000);
 
 export function toChatMessages(messages: z.output<typeof messagesSchema>): ChatMessage[] {
-  return messages.map((m) => ({ role: m.role === 'developer' ? 'system' : m.role, content: contentToText(m.content) }));
+  return messages.map((m) => ({ role: m.role === 'developer' ? 'system' : m.role, content: toNeutralContent(m.content), ...(m.name !== undefined ? { name: m.name } : {}) }));
 }
 
-/** At least one non-empty user message; an empty conversation is a client error. */
+/** Something from the user (text, an image, a tool result...); an empty conversation is a client error. */
 export function requireUserText(messages: ChatMessage[]): void {
-  if (!messages.some((m) => m.role === 'user' && m.content.trim().length > 0)) {
+  const said = (m: ChatMessage) =>
+    (m.role === 'user' || m.role === 'tool') &&
+    (typeof m.content === 'string' ? m.content.trim().length > 0 : m.content.some((p) => p.type !== 'text' || p.text.trim().length > 0));
+  if (!messages.some(said)) {
     throw new ApiError(400, 'Invalid request: messages must contain at least one non-empty user message', 'invalid_request_error', 'invalid_request', 'messages');
   }
 }
 
 export const stopSchema = z.union([z.string().max(256), z.array(z.string().max(256)).max(8)]).optional();
 export const toStopList = (s: z.output<typeof stopSchema>) => (s === undefined ? undefined : Array.isArray(s) ? s : [s]);
+
+/** How deep a chat body may nest (JSON Schemas and metadata included); deeper bodies are a 400, not a stack overflow later. */
+export const MAX_DEPTH = 100;
+
+/** 400 when `body` nests deeper than MAX_DEPTH (checked without recursion). */
+export function requireShallow(body: unknown): void {
+  const stack: [unknown, number][] = [[body, 0]];
+  while (stack.length > 0) {
+    const [v, depth] = stack.pop()!;
+    if (typeof v !== 'object' || v === null) continue;
+    if (depth >= MAX_DEPTH) throw new ApiError(400, `Invalid request: the body nests deeper than ${MAX_DEPTH} levels`, 'invalid_request_error', 'invalid_request', 'body');
+    if (Array.isArray(v)) for (const item of v) stack.push([item, depth + 1]);
+    else for (const k in v) stack.push([(v as Record<string, unknown>)[k], depth + 1]);
+  }
+}

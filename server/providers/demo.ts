@@ -3,6 +3,7 @@
 import { demoModels } from '../config.ts';
 import { UpstreamError } from '../errors.ts';
 import { abortError, estimateTokens } from './http.ts';
+import { allText, firstUnsupported, textOf, type FormatSupport } from './neutral.ts';
 import type { FinishReason, ModelEndpoint, Provider, ProviderRequest, ProviderResult, StreamPart } from './types.ts';
 import { sleep } from '../dispatch/retry.ts';
 import type { ClientSignal } from '../stop-signal.ts';
@@ -18,7 +19,7 @@ const cjkPattern = /[\u4e00-\u9fff]/;
 
 function lastUserMessage(req: ProviderRequest): string {
   for (let i = req.messages.length - 1; i >= 0; i--) {
-    if (req.messages[i]!.role === 'user') return req.messages[i]!.content;
+    if (req.messages[i]!.role === 'user') return textOf(req.messages[i]!.content);
   }
   return '';
 }
@@ -133,7 +134,7 @@ async function prepare(endpoint: ModelEndpoint, req: ProviderRequest, signal: Cl
 }
 
 function usageFor(req: ProviderRequest, content: string) {
-  return { inputTokens: estimateTokens(req.messages.map((m) => m.content).join('\n')), outputTokens: estimateTokens(content) };
+  return { inputTokens: estimateTokens(allText(req.messages)), outputTokens: estimateTokens(content) };
 }
 
 /** Split text into chunks of about three words, keeping the whitespace so chunks join back exactly. */
@@ -146,8 +147,26 @@ export function wordChunks(text: string, wordsPerChunk = 3): string[] {
   return chunks;
 }
 
+/**
+ * Canned answers read the text; images and documents are accepted (and not looked at), sampling
+ * settings are taken as given. Tools and structured output would need a real model: refused.
+ */
+const support: FormatSupport = {
+  format: null,
+  fields: new Set(['temperature', 'maxTokens', 'topP', 'stop', 'topK', 'seed', 'presencePenalty', 'frequencyPenalty', 'user']),
+  parts: new Set(['text', 'image', 'document']),
+  imageSources: new Set(['url', 'base64']),
+  documentSources: new Set(['url', 'base64', 'text']),
+  richToolResults: false,
+  messageNames: true,
+};
+
 export class DemoProvider implements Provider {
   readonly kind = 'demo' as const;
+
+  unsupported(req: ProviderRequest): string | null {
+    return firstUnsupported(req, support);
+  }
 
   async chat(endpoint: ModelEndpoint, req: ProviderRequest, signal: ClientSignal): Promise<ProviderResult> {
     const { content, finishReason } = await prepare(endpoint, req, signal);

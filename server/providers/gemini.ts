@@ -6,13 +6,27 @@ import {
   parseStreamJson, truncatedStream,
 } from './http.ts';
 import type { ParamMap } from './http.ts';
+import { firstUnsupported, partsOf, textOf, type FormatSupport } from './neutral.ts';
 import { parseSse } from './sse.ts';
 import type { FinishReason, ModelEndpoint, Provider, ProviderRequest, ProviderResult, StreamHooks, StreamPart, Usage } from './types.ts';
 import type { ClientSignal } from '../stop-signal.ts';
 
 const PROVIDER = 'gemini';
 
-const generationParams: ParamMap = { temperature: 'temperature', maxTokens: 'maxOutputTokens', topP: 'topP', stop: 'stopSequences' };
+const generationParams: ParamMap = {
+  temperature: 'temperature', maxTokens: 'maxOutputTokens', topP: 'topP', topK: 'topK', stop: 'stopSequences', seed: 'seed',
+  presencePenalty: 'presencePenalty', frequencyPenalty: 'frequencyPenalty',
+};
+
+const support: FormatSupport = {
+  format: null,
+  fields: new Set(Object.keys(generationParams)),
+  parts: new Set(['text']),
+  imageSources: new Set(),
+  documentSources: new Set(),
+  richToolResults: false,
+  messageNames: false,
+};
 
 const finishReasons: Record<string, FinishReason> = {
   STOP: 'stop',
@@ -36,15 +50,21 @@ function modelUrl(endpoint: ModelEndpoint, method: 'generateContent' | 'streamGe
 }
 
 function requestBody(req: ProviderRequest): Record<string, unknown> {
-  const system = req.messages.filter((m) => m.role === 'system').map((m) => m.content);
+  const system = req.messages.filter((m) => m.role === 'system').map((m) => textOf(m.content));
   const generationConfig = mapParams(req, generationParams);
   return {
     contents: req.messages
       .filter((m) => m.role !== 'system')
-      .map((m) => ({ role: m.role === 'assistant' ? 'model' : 'user', parts: [{ text: m.content }] })),
+      .map((m) => ({ role: m.role === 'assistant' ? 'model' : 'user', parts: textParts(m.content) })),
     ...(system.length > 0 ? { systemInstruction: { parts: [{ text: system.join('\n\n') }] } } : {}),
     ...(Object.keys(generationConfig).length > 0 ? { generationConfig } : {}),
   };
+}
+
+/** Each text part is a Gemini part of its own (an empty message still needs one part). */
+function textParts(content: ProviderRequest['messages'][number]['content']): { text: string }[] {
+  const parts = partsOf(content).map((p) => ({ text: p.type === 'text' ? p.text : '' }));
+  return parts.length > 0 ? parts : [{ text: '' }];
 }
 
 interface Candidate {
@@ -102,6 +122,10 @@ async function* streamParts(body: AsyncIterable<Uint8Array>): AsyncGenerator<Str
 
 export class GeminiProvider implements Provider {
   readonly kind = 'gemini' as const;
+
+  unsupported(req: ProviderRequest): string | null {
+    return firstUnsupported(req, support);
+  }
 
   async chat(endpoint: ModelEndpoint, req: ProviderRequest, signal: ClientSignal): Promise<ProviderResult> {
     const response = await fetchJson(PROVIDER, 'POST', modelUrl(endpoint, 'generateContent'), requestBody(req), headers(endpoint), signal, endpoint.apiKey);

@@ -351,7 +351,7 @@ export function parseStreamJson(provider: string, data: string): Record<string, 
 }
 
 /** A data table from neutral request fields to one wire format's parameter names. */
-export type ParamMap = Partial<Record<'temperature' | 'maxTokens' | 'topP' | 'stop', string>>;
+export type ParamMap = Partial<Record<'temperature' | 'maxTokens' | 'topP' | 'stop' | 'topK' | 'seed' | 'presencePenalty' | 'frequencyPenalty' | 'logitBias' | 'logprobs' | 'topLogprobs' | 'user' | 'reasoningEffort' | 'parallelToolCalls', string>>;
 
 /** Copy the request fields that are set into an object keyed by the wire names in `map`. */
 export function mapParams(req: ProviderRequest, map: ParamMap): Record<string, unknown> {

@@ -31,7 +31,7 @@ export function createProvider(kind: ProviderKind): Provider {
 /** Where to reach a configured model; the key comes from `secrets[spec.apiKeyEnv]`. */
 export function endpointFor(spec: ModelSpec, secrets: Record<string, string>): ModelEndpoint {
   const apiKey = spec.apiKeyEnv ? secrets[spec.apiKeyEnv] : undefined;
-  return { baseUrl: spec.baseUrl, upstreamModel: spec.upstreamModel, ...(apiKey ? { apiKey } : {}) };
+  return { baseUrl: spec.baseUrl, upstreamModel: spec.upstreamModel, ...(apiKey ? { apiKey } : {}), ...(spec.maxOutputTokens ? { maxOutputTokens: spec.maxOutputTokens } : {}) };
 }
 
 export { closeUpstreamPool, setUpstreamMaxBytes } from './http.ts';

@@ -6,6 +6,7 @@ import {
   parseStreamJson, redact, truncatedStream,
 } from './http.ts';
 import type { ParamMap } from './http.ts';
+import { allText, firstUnsupported, textOf, type FormatSupport } from './neutral.ts';
 import { parseNdjson } from './sse.ts';
 import type { FinishReason, ModelEndpoint, Provider, ProviderRequest, ProviderResult, StreamHooks, StreamPart, Usage } from './types.ts';
 import type { ClientSignal } from '../stop-signal.ts';
@@ -13,7 +14,20 @@ import type { ClientSignal } from '../stop-signal.ts';
 const PROVIDER = 'ollama';
 
 /** Sampling settings live under `options` in Ollama's request. */
-const optionParams: ParamMap = { temperature: 'temperature', maxTokens: 'num_predict', topP: 'top_p', stop: 'stop' };
+const optionParams: ParamMap = {
+  temperature: 'temperature', maxTokens: 'num_predict', topP: 'top_p', topK: 'top_k', stop: 'stop', seed: 'seed',
+  presencePenalty: 'presence_penalty', frequencyPenalty: 'frequency_penalty',
+};
+
+const support: FormatSupport = {
+  format: null,
+  fields: new Set(Object.keys(optionParams)),
+  parts: new Set(['text']),
+  imageSources: new Set(),
+  documentSources: new Set(),
+  richToolResults: false,
+  messageNames: false,
+};
 
 const finishReasons: Record<string, FinishReason> = { stop: 'stop', length: 'length' };
 
@@ -26,7 +40,7 @@ function requestBody(endpoint: ModelEndpoint, req: ProviderRequest, stream: bool
   const options = mapParams(req, optionParams);
   return {
     model: endpoint.upstreamModel,
-    messages: req.messages.map((m) => ({ role: m.role, content: m.content })),
+    messages: req.messages.map((m) => ({ role: m.role, content: textOf(m.content) })),
     stream,
     ...(Object.keys(options).length > 0 ? { options } : {}),
   };
@@ -35,7 +49,7 @@ function requestBody(endpoint: ModelEndpoint, req: ProviderRequest, stream: bool
 function readUsage(line: Record<string, unknown>, req: ProviderRequest, output: string): Usage {
   // prompt_eval_count is omitted when the prompt was served from Ollama's cache.
   return {
-    inputTokens: asNumber(line.prompt_eval_count) ?? estimateTokens(req.messages.map((m) => m.content).join('\n')),
+    inputTokens: asNumber(line.prompt_eval_count) ?? estimateTokens(allText(req.messages)),
     outputTokens: asNumber(line.eval_count) ?? estimateTokens(output),
   };
 }
@@ -68,6 +82,10 @@ async function* streamParts(body: AsyncIterable<Uint8Array>, req: ProviderReques
 
 export class OllamaProvider implements Provider {
   readonly kind = 'ollama' as const;
+
+  unsupported(req: ProviderRequest): string | null {
+    return firstUnsupported(req, support);
+  }
 
   async chat(endpoint: ModelEndpoint, req: ProviderRequest, signal: ClientSignal): Promise<ProviderResult> {
     const url = joinUrl(endpoint.baseUrl, 'api/chat');

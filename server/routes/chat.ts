@@ -61,7 +61,7 @@ export function chatRoute(gateway: Gateway, registry: ModelRegistry): HotRoute {
     try {
       for await (const part of s.parts) {
         if (part.type === 'delta') await sendEvent(res, { id: s.requestId, type: 'delta', delta: part.text });
-        else
+        else if (part.type === 'finish')
           await sendEvent(res, {
             id: s.requestId,
             type: 'done',

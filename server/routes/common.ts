@@ -4,7 +4,7 @@ import type { RouteRule, RoutingDecision, RoutingPreference } from '../../router
 import { BadRegexError, cachedUserRegex, compileRequestPatterns } from '../../router/safe-regex.ts';
 import type { Attempt } from '../dispatch/dispatcher.ts';
 import type { ModelRegistry } from '../dispatch/registry.ts';
-import type { GatewayRequest } from '../gateway.ts';
+import type { ExcludedCandidate, GatewayRequest } from '../gateway.ts';
 import type { ChatMessage } from '../providers/types.ts';
 import { ApiError } from '../errors.ts';
 import { clientAbortSignal } from '../http/sse.ts';
@@ -39,6 +39,7 @@ export interface ChatInput {
   maxTokens?: number;
   topP?: number;
   stop?: string[];
+  options?: GatewayRequest['options'];
 }
 
 /** Checks shared by all chat endpoints, then the GatewayRequest for this HTTP request. */
@@ -60,6 +61,7 @@ export function toGatewayRequest(hr: HotRequest, registry: ModelRegistry, endpoi
     maxTokens: input.maxTokens,
     topP: input.topP,
     stop: input.stop,
+    ...(input.options ? { options: input.options } : {}),
     clientKey: hr.clientKey,
     signal: clientAbortSignal(hr.req, hr.res),
   };
@@ -68,13 +70,14 @@ export function toGatewayRequest(hr: HotRequest, registry: ModelRegistry, endpoi
 export const DEMO_NOTICE = 'Demo mode: answered by a built-in local demo model, not a real LLM. Configure an API key or OLLAMA_HOST for real answers.';
 
 /** The fields every answer adds to its wire format: the model that answered, why, and the demo label. */
-export function answeredBy(a: { model: string; decision: RoutingDecision; demo: boolean }, attempts?: Attempt[]) {
-  return { _actual_model_used: a.model, _routing: routingView(a.decision, attempts), ...(a.demo ? { _demo: true, _notice: DEMO_NOTICE } : {}) };
+export function answeredBy(a: { model: string; decision: RoutingDecision; demo: boolean; excluded?: ExcludedCandidate[] }, attempts?: Attempt[]) {
+  return { _actual_model_used: a.model, _routing: routingView(a.decision, attempts, a.excluded), ...(a.demo ? { _demo: true, _notice: DEMO_NOTICE } : {}) };
 }
 
-/** `_routing` as clients see it: method, reason, confidence, features, candidates, timings. */
-export function routingView(decision: RoutingDecision, attempts?: Attempt[]) {
+/** `_routing` as clients see it: method, reason, confidence, features, candidates, timings, models left out and why. */
+export function routingView(decision: RoutingDecision, attempts?: Attempt[], excluded?: ExcludedCandidate[]) {
   return {
+    ...(excluded?.length ? { excluded: excluded.map((e) => ({ model: e.model, provider: e.provider, cannot_carry: e.field })) } : {}),
     method: decision.method,
     reason: decision.reasoning,
     confidence: Math.round(decision.confidence * 1000) / 1000,

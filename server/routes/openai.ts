@@ -1,31 +1,14 @@
 // OpenAI-compatible API: POST /v1/chat/completions (plain and SSE) and GET /v1/models, so the
 // official openai client works unchanged. model "auto" (or none) lets the router choose.
 import { Router as ExpressRouter } from 'express';
-import { z } from 'zod';
 import type { Gateway } from '../gateway.ts';
 import type { ModelRegistry } from '../dispatch/registry.ts';
 import { ApiError } from '../errors.ts';
 import { sendEvent, startSse } from '../http/sse.ts';
 import { sendJson, type HotRoute } from '../http/front.ts';
-import { messagesSchema, modelNameSchema, parseOr400, routingPrefsSchema, routingRulesSchema, stopSchema, toChatMessages, toStopList } from '../http/validate.ts';
+import { parseOr400, requireShallow } from '../http/validate.ts';
 import { answeredBy, toGatewayRequest } from './common.ts';
-
-const completionBody = z.object({
-  model: modelNameSchema.optional(),
-  messages: messagesSchema,
-  stream: z.boolean().optional(),
-  stream_options: z.object({ include_usage: z.boolean().optional() }).nullish(),
-  temperature: z.number().min(0).max(2).nullish(),
-  max_tokens: z.number().int().min(1).max(1_000_000).nullish(),
-  max_completion_tokens: z.number().int().min(1).max(1_000_000).nullish(),
-  top_p: z.number().min(0).max(1).nullish(),
-  stop: stopSchema.nullable(),
-  n: z.literal(1).nullish(),
-  tools: z.array(z.unknown()).max(0, 'tools are not supported by this gateway yet').optional(),
-  user: z.string().max(256).optional(),
-  routing_rules: routingRulesSchema.optional(),
-  routing: routingPrefsSchema.optional(),
-});
+import { completionBody, openaiFinish, openaiMessage, openaiToNeutral, openaiUsage } from './openai-wire.ts';
 
 const created = () => Math.floor(Date.now() / 1000);
 
@@ -57,30 +40,33 @@ export function openaiRoutes(registry: ModelRegistry) {
 export function openaiChatRoute(gateway: Gateway, registry: ModelRegistry): HotRoute {
   const handle: HotRoute['handle'] = async (hr) => {
     const { res } = hr;
+    requireShallow(hr.body);
     const body = parseOr400(completionBody, hr.body);
-    const messages = toChatMessages(body.messages);
+    const { messages, temperature, maxTokens, topP, stop, ...options } = openaiToNeutral(body);
     const greq = toGatewayRequest(hr, registry, '/v1/chat/completions', {
       messages,
       model: body.model,
       routingRules: body.routing_rules,
       routing: body.routing,
-      stream: body.stream,
-      temperature: body.temperature ?? undefined,
-      maxTokens: body.max_completion_tokens ?? body.max_tokens ?? undefined,
-      topP: body.top_p ?? undefined,
-      stop: toStopList(body.stop ?? undefined),
+      stream: body.stream ?? undefined,
+      temperature,
+      maxTokens,
+      topP,
+      stop,
+      options,
     });
     const id = `chatcmpl-${hr.id}`;
 
     if (!greq.stream) {
       const a = await gateway.complete(greq);
+      const same = a.provider === 'openai';
       sendJson(res, 200, {
         id,
         object: 'chat.completion',
         created: created(),
         model: a.model,
-        choices: [{ index: 0, message: { role: 'assistant', content: a.content, refusal: null }, logprobs: null, finish_reason: a.finishReason === 'other' ? 'stop' : a.finishReason }],
-        usage: { prompt_tokens: a.usage.inputTokens, completion_tokens: a.usage.outputTokens, total_tokens: a.usage.inputTokens + a.usage.outputTokens },
+        choices: [{ index: 0, message: openaiMessage(a, same), logprobs: same ? a.extra?.logprobs ?? null : null, finish_reason: openaiFinish(a.finishReason) }],
+        usage: openaiUsage(a.usage),
         system_fingerprint: null,
         ...answeredBy(a, a.attempts),
       }, { 'x-switchyard-model': a.model });
@@ -89,27 +75,40 @@ export function openaiChatRoute(gateway: Gateway, registry: ModelRegistry): HotR
 
     const s = await gateway.stream(greq);
     const t = created();
-    const chunk = (delta: Record<string, unknown>, finish: string | null, extra: Record<string, unknown> = {}) => ({
+    const chunk = (delta: Record<string, unknown>, finish: string | null, extra: Record<string, unknown> = {}, logprobs: unknown = null) => ({
       id,
       object: 'chat.completion.chunk',
       created: t,
       model: s.model,
       system_fingerprint: null,
-      choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }],
+      choices: [{ index: 0, delta, logprobs, finish_reason: finish }],
       ...extra,
     });
     startSse(res, { 'x-switchyard-model': s.model });
     await sendEvent(res, chunk({ role: 'assistant', content: '' }, null, answeredBy(s)));
     try {
       for await (const part of s.parts) {
-        if (part.type === 'delta') {
-          if (part.text) await sendEvent(res, chunk({ content: part.text }, null));
-          continue;
-        }
-        await sendEvent(res, chunk({}, part.finishReason === 'other' ? 'stop' : part.finishReason));
-        if (body.stream_options?.include_usage) {
-          const u = part.usage ?? { inputTokens: 0, outputTokens: 0 };
-          await sendEvent(res, { id, object: 'chat.completion.chunk', created: t, model: s.model, system_fingerprint: null, choices: [], usage: { prompt_tokens: u.inputTokens, completion_tokens: u.outputTokens, total_tokens: u.inputTokens + u.outputTokens } });
+        switch (part.type) {
+          case 'delta':
+            if (part.text) await sendEvent(res, chunk({ content: part.text }, null, {}, s.provider === 'openai' ? part.extra?.logprobs ?? null : null));
+            break;
+          case 'reasoning':
+            if (part.text) await sendEvent(res, chunk({ reasoning_content: part.text }, null));
+            break;
+          case 'tool_call_start':
+            await sendEvent(res, chunk({ tool_calls: [{ index: part.index, id: part.id, type: 'function', function: { name: part.name, arguments: '' } }] }, null));
+            break;
+          case 'tool_call_delta':
+            await sendEvent(res, chunk({ tool_calls: [{ index: part.index, function: { arguments: part.argumentsDelta } }] }, null));
+            break;
+          case 'usage':
+            break;
+          case 'finish':
+            await sendEvent(res, chunk({}, openaiFinish(part.finishReason)));
+            if (body.stream_options?.include_usage) {
+              const u = part.usage ?? { inputTokens: 0, outputTokens: 0 };
+              await sendEvent(res, { id, object: 'chat.completion.chunk', created: t, model: s.model, system_fingerprint: null, choices: [], usage: openaiUsage(u) });
+            }
         }
       }
       await sendEvent(res, '[DONE]');

@@ -3,7 +3,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { UpstreamError } from '../../server/errors.ts';
-import { AnthropicProvider, DEFAULT_MAX_TOKENS } from '../../server/providers/anthropic.ts';
+import { AnthropicProvider, defaultMaxTokens } from '../../server/providers/anthropic.ts';
 import type { StreamPart } from '../../server/providers/types.ts';
 import { startAnthropicStandIn } from '../standins/anthropic.ts';
 import { collect, startRawUpstream } from '../standins/common.ts';
@@ -35,7 +35,7 @@ describe('Anthropic adapter request shape', () => {
     assert.equal(req.headers.authorization, undefined);
     assert.deepEqual(req.body, {
       model: 'claude-haiku-4-5',
-      max_tokens: DEFAULT_MAX_TOKENS,
+      max_tokens: defaultMaxTokens(endpoint),
       system: 'Be terse.\n\nUse French.',
       messages: [
         { role: 'user', content: 'Hello' },
@@ -100,10 +100,10 @@ describe('Anthropic adapter stream events', () => {
     await assert.rejects((async () => {
       for await (const p of provider.stream({ baseUrl: server.url, upstreamModel: 'm', apiKey: 'k-1' }, { messages: [{ role: 'user', content: 'x' }] }, AbortSignal.timeout(5000))) seen.push(p);
     })(), { code: 'http', status: 529 });
-    assert.deepEqual(seen, [{ type: 'delta', text: 'Hel' }]);
+    assert.deepEqual(seen, [{ type: 'usage', usage: { inputTokens: 3, outputTokens: 1 } }, { type: 'delta', text: 'Hel' }]);
   });
 
-  test('usage combines input tokens from message_start with the final output count, and unknown events are ignored', async () => {
+  test('usage combines input tokens from message_start with the final output count, thinking is reasoning, and unknown events are ignored', async () => {
     body = sse('message_start', { type: 'message_start', message: { usage: { input_tokens: 11, output_tokens: 1 } } }) +
       sse('content_block_start', { type: 'content_block_start', index: 0, content_block: { type: 'thinking', thinking: '' } }) +
       sse('content_block_delta', { type: 'content_block_delta', index: 0, delta: { type: 'thinking_delta', thinking: 'hmm' } }) +
@@ -113,6 +113,8 @@ describe('Anthropic adapter stream events', () => {
       sse('message_stop', { type: 'message_stop' });
     const parts = await collect(provider.stream({ baseUrl: server.url, upstreamModel: 'm', apiKey: 'k-1' }, { messages: [{ role: 'user', content: 'x' }] }, AbortSignal.timeout(5000)));
     assert.deepEqual(parts, [
+      { type: 'usage', usage: { inputTokens: 11, outputTokens: 1 } },
+      { type: 'reasoning', text: 'hmm' },
       { type: 'delta', text: 'Answer' },
       { type: 'finish', finishReason: 'stop', usage: { inputTokens: 11, outputTokens: 42 } },
     ]);

@@ -29,7 +29,8 @@ describe('OpenAI-compatible adapter request shape', () => {
     assert.deepEqual(req.body, {
       model: 'gpt-4o-mini',
       messages: [{ role: 'system', content: 'sys' }, { role: 'user', content: 'hi' }],
-      temperature: 0.2, max_tokens: 50, top_p: 0.9, stop: ['END'],
+      // o-series and gpt-5 accept only max_completion_tokens.
+      temperature: 0.2, max_completion_tokens: 50, top_p: 0.9, stop: ['END'],
     });
   });
 

@@ -6,8 +6,8 @@ import type { AddressInfo, Socket } from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
 
 export type Behaviour =
-  /** Answer normally: `text` or `reply from <model>: <last user message>`. */
-  | { kind: 'ok'; text?: string; delayMs?: number; finishReason?: 'stop' | 'length' }
+  /** Answer normally: `text` or `reply from <model>: <last user message>`; with `toolCalls`, call those tools (finish reason: tool calls). */
+  | { kind: 'ok'; text?: string; delayMs?: number; finishReason?: 'stop' | 'length'; toolCalls?: ToolCallSpec[]; thinking?: { text: string; signature: string }; usage?: Partial<Answer['usage']> }
   /** The provider's real error body for `status`, with an optional Retry-After header value. */
   | { kind: 'error'; status: number; message?: string; retryAfter?: string; delayMs?: number }
   /** Accept and never answer (after `afterChunks` stream frames, if set) until the stand-in closes. */
@@ -41,16 +41,36 @@ export interface Reply {
   headers?: Record<string, string>;
 }
 
+/** A tool call a stand-in makes; `id` defaults to a per-format id with the call's position. */
+export interface ToolCallSpec {
+  id?: string;
+  name: string;
+  arguments: Record<string, unknown>;
+}
+
 export interface Answer {
   model: string;
   text: string;
-  finishReason: 'stop' | 'length';
+  finishReason: 'stop' | 'length' | 'tool_calls';
   inputTokens: number;
   outputTokens: number;
+  toolCalls: ToolCallSpec[];
+  thinking?: { text: string; signature: string };
+  /** Cache and reasoning counts to report, when scripted. */
+  usage: { cacheRead?: number; cacheWrite?: number; reasoning?: number };
 }
 
 export type Route =
-  | { type: 'generate'; model: string; stream: boolean; messages: { role: string; text: string }[]; render: (answer: Answer) => Reply; malformedFrame: string }
+  | {
+      type: 'generate';
+      model: string;
+      stream: boolean;
+      messages: { role: string; text: string }[];
+      render: (answer: Answer) => Reply;
+      malformedFrame: string;
+      /** The call a request that forces one tool gets when nothing is scripted (input: the answer text as JSON). */
+      forcedTool?: (text: string | undefined) => ToolCallSpec[] | undefined;
+    }
   | { type: 'static'; reply: Reply };
 
 /** One wire format: how to answer, how errors look, what gets rejected before any behaviour. */
@@ -118,15 +138,22 @@ function clip(text: string, max: number): string {
   return oneLine.length > max ? oneLine.slice(0, max) : oneLine;
 }
 
-function answerFor(route: Extract<Route, { type: 'generate' }>, text: string | undefined, finishReason: 'stop' | 'length'): Answer {
-  const lastUser = [...route.messages].reverse().find((m) => m.role === 'user')?.text ?? '';
-  const answer = text ?? `reply from ${route.model}: ${clip(lastUser, 60)}`;
+function answerFor(route: Extract<Route, { type: 'generate' }>, text: string | undefined, b: Behaviour): Answer {
+  const ok = b.kind === 'ok' ? b : undefined;
+  const lastUser = [...route.messages].reverse().find((m) => m.role === 'user' && m.text !== '')?.text ?? '';
+  const forced = ok?.toolCalls ? undefined : route.forcedTool?.(text);
+  const toolCalls = ok?.toolCalls ?? forced ?? [];
+  // A model forced to call a tool answers with the call alone (the scripted text became its input).
+  const answer = forced || (toolCalls.length > 0 && text === undefined) ? '' : text ?? `reply from ${route.model}: ${clip(lastUser, 60)}`;
   return {
     model: route.model,
     text: answer,
-    finishReason,
+    finishReason: toolCalls.length > 0 ? 'tool_calls' : ok?.finishReason ?? 'stop',
     inputTokens: estimate(route.messages.map((m) => m.text).join('\n')),
-    outputTokens: estimate(answer),
+    outputTokens: estimate(answer + JSON.stringify(toolCalls)),
+    toolCalls,
+    ...(ok?.thinking ? { thinking: ok.thinking } : {}),
+    usage: { ...ok?.usage },
   };
 }
 
@@ -181,7 +208,7 @@ export async function startStandIn(dialect: Dialect, opts: StandInOptions = {}):
   async function play(route: Route, b: Behaviour, res: ServerResponse, signal: AbortSignal): Promise<void> {
     if ((b.kind === 'ok' || b.kind === 'error') && b.delayMs) await delay(b.delayMs, undefined, { signal });
     const text = 'text' in b && b.text !== undefined ? b.text : opts.text;
-    const reply = route.type === 'static' ? route.reply : route.render(answerFor(route, text, b.kind === 'ok' ? b.finishReason ?? 'stop' : 'stop'));
+    const reply = route.type === 'static' ? route.reply : route.render(answerFor(route, text, b));
     switch (b.kind) {
       case 'ok':
         return sendReply(res, reply, 0, signal);
@@ -331,4 +358,14 @@ export async function collect<T>(items: AsyncIterable<T>): Promise<T[]> {
   const out: T[] = [];
   for await (const item of items) out.push(item);
   return out;
+}
+
+/** Scripted answer text as a tool's JSON input ({} when it is not a JSON object). */
+export function jsonObject(text: string | undefined): Record<string, unknown> {
+  try {
+    const v: unknown = text ? JSON.parse(text) : {};
+    return isRecord(v) ? v : {};
+  } catch {
+    return {};
+  }
 }

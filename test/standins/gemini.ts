@@ -24,7 +24,7 @@ function errorBody(status: number, message?: string): unknown {
   return { error: { code: status, message: message ?? defaultMessages[status] ?? `HTTP ${status}`, status: statusNames[status] ?? 'UNKNOWN' } };
 }
 
-const finishReasons = { stop: 'STOP', length: 'MAX_TOKENS' } as const;
+const finishReasons = { stop: 'STOP', length: 'MAX_TOKENS', tool_calls: 'STOP' } as const;
 
 function response(answer: Answer, text: string, final: boolean): Record<string, unknown> {
   return {

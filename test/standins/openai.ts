@@ -1,7 +1,7 @@
 // Stand-in for an OpenAI-compatible upstream: /v1/chat/completions (JSON or chat.completion.chunk
 // SSE with a final usage chunk and [DONE]) and /v1/models, with OpenAI's error body shape.
-import { isRecord, jsonReply, splitPath, startStandIn, textOf, chunkWords } from './common.ts';
-import type { Answer, Dialect, Reply, StandIn, StandInOptions } from './common.ts';
+import { isRecord, jsonObject, jsonReply, splitPath, startStandIn, textOf, chunkWords } from './common.ts';
+import type { Answer, Dialect, RecordedRequest, Reply, StandIn, StandInOptions, ToolCallSpec } from './common.ts';
 
 const errorTypes: Record<number, { type: string; code: string | null; message: string }> = {
   400: { type: 'invalid_request_error', code: null, message: 'Invalid request.' },
@@ -23,30 +23,104 @@ function sse(data: unknown): string {
   return `data: ${typeof data === 'string' ? data : JSON.stringify(data)}\n\n`;
 }
 
+/** Split a string into a few pieces, as the real API streams tool arguments. */
+function pieces(text: string, n = 3): string[] {
+  const size = Math.max(1, Math.ceil(text.length / n));
+  const out: string[] = [];
+  for (let i = 0; i < text.length; i += size) out.push(text.slice(i, i + size));
+  return out;
+}
+
+const callId = (c: ToolCallSpec, i: number) => c.id ?? `call_standin_${i}`;
+
 function renderChat(answer: Answer, stream: boolean, includeUsage: boolean): Reply {
   const id = 'chatcmpl-standin';
-  const usage = { prompt_tokens: answer.inputTokens, completion_tokens: answer.outputTokens, total_tokens: answer.inputTokens + answer.outputTokens };
+  const usage = {
+    prompt_tokens: answer.inputTokens,
+    completion_tokens: answer.outputTokens,
+    total_tokens: answer.inputTokens + answer.outputTokens,
+    prompt_tokens_details: { cached_tokens: answer.usage.cacheRead ?? 0, audio_tokens: 0 },
+    completion_tokens_details: { reasoning_tokens: answer.usage.reasoning ?? 0, audio_tokens: 0, accepted_prediction_tokens: 0, rejected_prediction_tokens: 0 },
+  };
+  const toolCalls = answer.toolCalls.map((c, i) => ({ id: callId(c, i), type: 'function', function: { name: c.name, arguments: JSON.stringify(c.arguments) } }));
   if (!stream) {
     return jsonReply(200, {
       id,
       object: 'chat.completion',
       created: CREATED,
       model: answer.model,
-      choices: [{ index: 0, message: { role: 'assistant', content: answer.text, refusal: null }, logprobs: null, finish_reason: answer.finishReason }],
+      choices: [{
+        index: 0,
+        message: { role: 'assistant', content: toolCalls.length && answer.text === '' ? null : answer.text, refusal: null, annotations: [], ...(toolCalls.length ? { tool_calls: toolCalls } : {}) },
+        logprobs: null,
+        finish_reason: answer.finishReason,
+      }],
       usage,
       system_fingerprint: 'fp_standin',
     });
   }
   const base = { id, object: 'chat.completion.chunk', created: CREATED, model: answer.model, system_fingerprint: 'fp_standin' };
   const withUsage = includeUsage ? { usage: null } : {};
+  const frame = (delta: Record<string, unknown>, finish: string | null = null) => sse({ ...base, choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }], ...withUsage });
   const frames = [
-    sse({ ...base, choices: [{ index: 0, delta: { role: 'assistant', content: '', refusal: null }, logprobs: null, finish_reason: null }], ...withUsage }),
-    ...chunkWords(answer.text).map((text) => sse({ ...base, choices: [{ index: 0, delta: { content: text }, logprobs: null, finish_reason: null }], ...withUsage })),
-    sse({ ...base, choices: [{ index: 0, delta: {}, logprobs: null, finish_reason: answer.finishReason }], ...withUsage }),
+    frame({ role: 'assistant', content: toolCalls.length && answer.text === '' ? null : '', refusal: null }),
+    ...(answer.text === '' ? [] : chunkWords(answer.text).map((text) => frame({ content: text }))),
+    ...toolCalls.flatMap((c, index) => [
+      frame({ tool_calls: [{ index, id: c.id, type: 'function', function: { name: c.function.name, arguments: '' } }] }),
+      ...pieces(c.function.arguments).map((args) => frame({ tool_calls: [{ index, function: { arguments: args } }] })),
+    ]),
+    frame({}, answer.finishReason),
     ...(includeUsage ? [sse({ ...base, choices: [], usage })] : []),
     sse('[DONE]'),
   ];
   return { status: 200, contentType: 'text/event-stream; charset=utf-8', frames };
+}
+
+/** The checks the real API makes on a conversation with tools, with its messages. */
+function checkConversation(body: Record<string, unknown>): string | undefined {
+  const messages = body.messages as unknown[];
+  let open: Set<string> | null = null;
+  for (const [i, raw] of messages.entries()) {
+    const m = isRecord(raw) ? raw : {};
+    if (m.role === 'tool') {
+      if (typeof m.tool_call_id !== 'string') return `Missing parameter 'tool_call_id': messages[${i}].`;
+      if (!open?.has(m.tool_call_id)) return "Invalid parameter: messages with role 'tool' must be a response to a preceeding message with 'tool_calls'.";
+      open.delete(m.tool_call_id);
+      continue;
+    }
+    if (open && open.size > 0) return "An assistant message with 'tool_calls' must be followed by tool messages responding to each 'tool_call_id'.";
+    open = null;
+    if (m.role === 'assistant' && Array.isArray(m.tool_calls)) {
+      open = new Set(m.tool_calls.map((c) => String(isRecord(c) ? c.id : '')));
+      for (const c of m.tool_calls) {
+        if (!isRecord(c) || !isRecord(c.function) || typeof c.function.arguments !== 'string') return `Invalid type for 'messages[${i}].tool_calls': arguments must be a string.`;
+      }
+    }
+    if (Array.isArray(m.content)) {
+      for (const part of m.content) {
+        if (isRecord(part) && part.type === 'image_url' && !(isRecord(part.image_url) && typeof part.image_url.url === 'string')) return `Missing required parameter: 'messages[${i}].content[0].image_url.url'.`;
+      }
+    }
+  }
+  if (open && open.size > 0) return "An assistant message with 'tool_calls' must be followed by tool messages responding to each 'tool_call_id'.";
+  if (body.max_tokens !== undefined && body.max_completion_tokens !== undefined) return 'max_tokens and max_completion_tokens cannot both be set';
+  if (body.tool_choice !== undefined && !Array.isArray(body.tools)) return "Invalid value for 'tool_choice': 'tool_choice' is only allowed when 'tools' are specified.";
+  return undefined;
+}
+
+/** A message's text as the stand-in reads it (tool results included). */
+function messageText(m: unknown): { role: string; text: string } {
+  const r = isRecord(m) ? m : {};
+  return { role: String(r.role ?? ''), text: textOf(r.content) };
+}
+
+/** With tool_choice naming a function and nothing scripted, the model calls it with the answer text as its JSON input. */
+function forcedTool(req: RecordedRequest): ((text: string | undefined) => ToolCallSpec[] | undefined) | undefined {
+  const body = req.body as Record<string, unknown>;
+  const choice = body.tool_choice;
+  if (!isRecord(choice) || !isRecord(choice.function) || typeof choice.function.name !== 'string') return undefined;
+  const name = choice.function.name;
+  return (text) => [{ name, arguments: jsonObject(text) }];
 }
 
 export function openaiDialect(opts: StandInOptions): Dialect {
@@ -65,6 +139,8 @@ export function openaiDialect(opts: StandInOptions): Dialect {
         const body = isRecord(req.body) ? req.body : {};
         if (typeof body.model !== 'string') return jsonReply(400, errorBody(400, 'you must provide a model parameter'));
         if (!Array.isArray(body.messages)) return jsonReply(400, errorBody(400, "Missing required parameter: 'messages'."));
+        const problem = checkConversation(body);
+        if (problem) return jsonReply(400, errorBody(400, problem));
       }
       return undefined;
     },
@@ -81,8 +157,9 @@ export function openaiDialect(opts: StandInOptions): Dialect {
         type: 'generate',
         model: body.model,
         stream,
-        messages: body.messages.map((m) => ({ role: String(isRecord(m) ? m.role : ''), text: textOf(isRecord(m) ? m.content : '') })),
+        messages: body.messages.map(messageText),
         render: (answer) => renderChat(answer, stream, includeUsage),
+        forcedTool: forcedTool(req),
         malformedFrame: 'data: {"id":"chatcmpl-standin","choices":[{"delta":{"content":\n\n',
       };
     },
