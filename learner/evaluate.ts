@@ -30,7 +30,7 @@ export interface LogSummary {
 }
 
 /**
- * Stored decisions as logged decisions. Reward = mean of the request's user, eval and shadow
+ * Stored decisions as logged decisions. Reward = mean of the request's user, admin, eval and shadow
  * ratings mapped to [0, 1] by (r - 1) / 4; unrated rows keep reward null and count for cost only.
  * The action is the model the policy selected; its outcome includes any fallback, as a user sees it.
  */
