@@ -9,6 +9,8 @@ import { cliArgs } from './cli-args.ts';
 import { LearnerBusyError } from './lock.ts';
 import type { ReplayMetrics } from './replay.ts';
 import { runEvaluation } from './evaluate-run.ts';
+import { standaloneShadowStep } from '../server/shadow-wiring.ts';
+import { describeShadow } from './shadow.ts';
 import type { CandidateModel } from '../router/types.ts';
 
 const usage = `usage: npm run learn -- [--data-dir DIR] [--db FILE] [--full] [--half-life-days N]
@@ -43,6 +45,7 @@ function summary(r: LearnerRunResult): string {
     }
   }
   if (r.prunedVersions.length) lines.push(`pruned versions: ${r.prunedVersions.join(', ')}`);
+  if (r.shadow) lines.push(describeShadow(r.shadow));
   for (const w of r.warnings) lines.push(`warning: ${w}`);
   if (r.error) lines.push(`error: ${r.error}`);
   return lines.join('\n');
@@ -111,7 +114,8 @@ async function main(): Promise<number> {
     // Requests are stored when they end, stamped with their start: rows older than one request
     // timeout are complete (the admin "run now" button uses the same rule).
     const settleMs = config.limits.requestTimeoutMs;
-    const result = await runLearner({ store, dataDir: config.dataDir, embedder, halfLifeDays, full: args.full, settleMs, onProgress });
+    const shadow = standaloneShadowStep(config, store);
+    const result = await runLearner({ store, dataDir: config.dataDir, embedder, halfLifeDays, full: args.full, settleMs, onProgress, shadow });
     console.log(summary(result));
     return result.status === 'ok' ? 0 : 1;
   } catch (err) {

@@ -7,6 +7,7 @@ import type { KnnCalibration, PriorCell } from '../router/types.ts';
 import { calibrateKnn, calibratePriorStrength } from './calibrate.ts';
 import type { Store, TrainingRow } from '../server/store/types.ts';
 import { acquireLearnerLock } from './lock.ts';
+import { shadowFailed, type ShadowStepResult } from './shadow.ts';
 import { accumulateEvidence, correctEvidence, defaultPriorOptions, priorChanges, priorsFromEvidence, rowQuality } from './priors.ts';
 import { accumulateTotals, buildProfiles, defaultProfileOptions, modelAverages, type RowWithTokens } from './profiles.ts';
 import { replayMetrics, type ReplayMetrics } from './replay.ts';
@@ -40,6 +41,8 @@ export interface LearnerOptions {
    * they finish, with the time they started, so the newest rows may still be arriving.
    */
   settleMs?: number;
+  /** Shadow comparisons (learner/shadow.ts), run at the end of the run on the settled requests. */
+  shadow?: (untilTs: number) => Promise<ShadowStepResult>;
 }
 
 export interface LearnerRunResult {
@@ -67,6 +70,8 @@ export interface LearnerRunResult {
   knnCalibration: KnnCalibration | null;
   /** Pseudo-counts each prior cell borrows from its parent (fitted, or the default). */
   priorStrength: number | null;
+  /** What the shadow step did, or why it is off; null when the run had none. */
+  shadow?: ShadowStepResult | null;
 }
 
 interface Cursor { ts: number; ids: Set<string> }
@@ -194,12 +199,13 @@ export async function runLearner(opts: LearnerOptions): Promise<LearnerRunResult
       result.status = 'failed';
       result.error = err instanceof Error ? err.message : String(err);
     }
+    if (opts.shadow) result.shadow = await opts.shadow(started - (opts.settleMs ?? 10 * 60_000)).catch((e: Error) => shadowFailed(e));
     result.durationMs = clock() - started;
     if (result.runId !== null && store.finishLearnerRun) {
       await store.finishLearnerRun(result.runId, {
         status: result.status,
         rowsRead: result.rowsRead,
-        changes: { version: result.version, previousVersion: result.previousVersion, full: result.full, fullReason: result.fullReason, lateRatings: result.lateRatings, priors: result.changes, prunedVersions: result.prunedVersions, knnCalibration: result.knnCalibration, priorStrength: result.priorStrength },
+        changes: { version: result.version, previousVersion: result.previousVersion, full: result.full, fullReason: result.fullReason, lateRatings: result.lateRatings, priors: result.changes, prunedVersions: result.prunedVersions, knnCalibration: result.knnCalibration, priorStrength: result.priorStrength, shadow: result.shadow ?? null },
         metricsBefore: result.metricsBefore ?? undefined,
         metricsAfter: result.metricsAfter ?? undefined,
         error: result.error,

@@ -146,6 +146,11 @@ const envSchema = z.object({
   EMBEDDER: z.enum(['builtin', 'transformers', 'ollama']).default('builtin'),
   EMBEDDING_MODEL: z.string().optional(),
   ALLOW_MODEL_DOWNLOAD: boolFromEnv(false),
+  SHADOW_SAMPLE: numFromEnv('SHADOW_SAMPLE', 0, 0, 1),
+  SHADOW_BUDGET_USD: numFromEnv('SHADOW_BUDGET_USD', 1, 0),
+  SHADOW_MODELS: z.string().optional(),
+  SHADOW_MAX_PER_RUN: intFromEnv('SHADOW_MAX_PER_RUN', 50, 0),
+  SHADOW_JUDGE_TIMEOUT_MS: intFromEnv('SHADOW_JUDGE_TIMEOUT_MS', 60_000, 1),
 });
 
 export interface KeywordRule {
@@ -205,6 +210,8 @@ export interface AppConfig {
     embeddingModel?: string;
     allowModelDownload: boolean;
   };
+  /** Shadow comparisons run by the learner (learner/shadow.ts); sample 0 = off. */
+  shadow: { sample: number; budgetUsd: number; models: string[]; maxPerRun: number; judgeTimeoutMs: number };
 }
 
 export class ConfigError extends Error {
@@ -374,6 +381,13 @@ export function loadConfig(rawEnv: Record<string, string | undefined>, opts: { c
       embedder: file.routing?.embedder ?? env.EMBEDDER,
       embeddingModel: file.routing?.embeddingModel ?? env.EMBEDDING_MODEL,
       allowModelDownload: env.ALLOW_MODEL_DOWNLOAD,
+    },
+    shadow: {
+      sample: env.SHADOW_SAMPLE,
+      budgetUsd: env.SHADOW_BUDGET_USD,
+      models: (env.SHADOW_MODELS ?? '').split(',').map((s) => s.trim()).filter(Boolean),
+      maxPerRun: env.SHADOW_MAX_PER_RUN,
+      judgeTimeoutMs: env.SHADOW_JUDGE_TIMEOUT_MS,
     },
   };
 }

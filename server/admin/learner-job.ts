@@ -4,6 +4,7 @@ import type { Services } from '../services.ts';
 import { embedderFromConfig, type Embedder } from '../../router/embedder.ts';
 import { runLearner } from '../../learner/job.ts';
 import type { LearnerJob } from './learner-runner.ts';
+import { shadowStepFor } from '../shadow-wiring.ts';
 
 export function defaultLearnerJob(services: Services): LearnerJob {
   const { config, store } = services;
@@ -29,6 +30,7 @@ export function defaultLearnerJob(services: Services): LearnerJob {
       : (oldest === null ? 0 : Math.max(0, now - oldest)) + 50;
     const result = await runLearner({
       store,
+      shadow: shadowStepFor(config, store, { registry: services.registry, dispatcher: services.dispatcher }),
       dataDir: config.dataDir,
       embedder: await getEmbedder(),
       settleMs,
@@ -41,6 +43,6 @@ export function defaultLearnerJob(services: Services): LearnerJob {
     if (result.status === 'failed') throw new Error(result.error ?? 'learner run failed');
     // Same process: swap the new version in now rather than at the next poll.
     await services.reloadLearned();
-    return { runId: result.runId, version: result.version, previousVersion: result.previousVersion, rowsRead: result.rowsRead, durationMs: result.durationMs, full: result.full };
+    return { runId: result.runId, version: result.version, previousVersion: result.previousVersion, rowsRead: result.rowsRead, durationMs: result.durationMs, full: result.full, shadow: result.shadow ?? null };
   };
 }

@@ -1,10 +1,13 @@
 // Performance (per model x domain x language table, success/rating over time, who-wins heat map)
-// and Learning (learner runs with before/after replay metrics, learning curve, run-now button).
+// and Learning (learner runs with before/after replay metrics, learning curve, run-now button, the last
+// off-policy evaluation with an "evaluate now" button, shadow comparisons and their verdicts).
 import { Router as ExpressRouter } from 'express';
 import type { AdminContext } from '../index.ts';
 import type { LearnerRun, PerformanceRow, TimeSeriesPoint } from '../../store/types.ts';
 import { colourClasses, heatMap, lineChart, seriesFromTimeSeries, type SeriesInput } from '../charts.ts';
 import { renderPage, sendJson } from '../render.ts';
+import { evaluationView, shadowView } from '../learning-view.ts';
+import { runEvaluation } from '../../../learner/evaluate-run.ts';
 
 const HOUR = 3600_000;
 const RANGES = {
@@ -117,7 +120,8 @@ export function insightRoutes(ctx: AdminContext) {
   });
 
   const runsView = async () => {
-    const runs = store.learnerRuns ? await store.learnerRuns(50) : null;
+    // Evaluation runs change nothing: they have their own section, not a place on the curve.
+    const runs = store.learnerRuns ? await store.learnerRuns(50, 'learn') : null;
     return {
       supported: runs !== null,
       runs: (runs ?? []).map((run) => ({
@@ -131,7 +135,11 @@ export function insightRoutes(ctx: AdminContext) {
   };
 
   r.get('/learning', async (req, res) => {
-    const view = await runsView();
+    const [view, evaluations, shadow] = await Promise.all([
+      runsView(),
+      store.learnerRuns ? store.learnerRuns(5, 'evaluate') : Promise.resolve([]),
+      shadowView(store, ctx.now()),
+    ]);
     const curveChart = view.curve.length ? lineChart(view.curve, { xLabel: (v) => `#${Math.round(v)}`, yLabel: (v) => v.toFixed(3) }) : null;
     renderPage(ctx, req, res, 'learning', {
       title: 'Learning',
@@ -140,7 +148,25 @@ export function insightRoutes(ctx: AdminContext) {
       runner: ctx.runner.status(),
       settleSeconds: Math.round(ctx.services.config.limits.requestTimeoutMs / 1000),
       busy: req.query.busy === '1',
+      evaluation: evaluationView(evaluations),
+      evaluationError: typeof req.query.evaluate_error === 'string' ? req.query.evaluate_error.slice(0, 300) : null,
+      shadow,
+      shadowConfig: ctx.services.config.shadow,
+      judgeHost: Boolean(ctx.services.config.routing.ollamaHost),
     });
+  });
+
+  // Off-policy evaluation in-process, like `npm run learn -- --evaluate` (reads the stored decisions, writes one learner run).
+  r.post('/learning/evaluate', async (_req, res) => {
+    try {
+      await store.flush();
+      const models = ctx.services.registry.candidates();
+      await runEvaluation({ store, dataDir: ctx.services.config.dataDir, models, now: ctx.now });
+      res.redirect(303, '/learning#evaluation');
+    } catch (e) {
+      ctx.services.logger.warn('admin: evaluation failed', { err: (e as Error).message });
+      res.redirect(303, `/learning?evaluate_error=${encodeURIComponent((e as Error).message.slice(0, 300))}#evaluation`);
+    }
   });
 
   r.post('/learning/run', (_req, res) => {
@@ -148,7 +174,7 @@ export function insightRoutes(ctx: AdminContext) {
   });
 
   r.get('/api/learning/status', async (_req, res) => {
-    const runs = store.learnerRuns ? await store.learnerRuns(1) : [];
+    const runs = store.learnerRuns ? await store.learnerRuns(1, 'learn') : [];
     sendJson(ctx, res, { runner: ctx.runner.status(), latestRun: runs[0] ? { id: runs[0].id, status: runs[0].status, rowsRead: runs[0].rowsRead } : null });
   });
 
