@@ -11,7 +11,7 @@ import {
 } from './ope.ts';
 
 /** Ratings that count as rewards: chosen by a coin that does not depend on the model served. */
-export const REWARD_SOURCES: readonly FeedbackSource[] = ['user', 'eval', 'shadow'];
+export const REWARD_SOURCES: readonly FeedbackSource[] = ['user', 'admin', 'eval', 'shadow'];
 
 export interface LogSummary {
   rows: number;

@@ -6,6 +6,7 @@ import express from 'express';
 import type { Services } from './services.ts';
 import { clientAuth, errorHandler, jsonBody, notFound, RateLimiter, rateLimit, requestId } from './http/middleware.ts';
 import { createFrontDoor } from './http/front.ts';
+import { AllowedHosts } from './http/allowed-hosts.ts';
 import { chatRoute } from './routes/chat.ts';
 import { openaiChatRoute, openaiRoutes } from './routes/openai.ts';
 import { anthropicRoute, anthropicErrorBody, ANTHROPIC_PATHS } from './routes/anthropic.ts';
@@ -36,7 +37,7 @@ export function createApp(s: Services): RequestListener {
   app.use(clientAuth(config.proxyApiKeys, limiter, admin));
   app.use(rateLimit(limiter));
   app.use(jsonBody(config.limits.bodyBytes));
-  app.use(systemRoutes({ gateway: s.gateway, registry: s.registry, router: s.router, store: s.store, admin, demoMode: config.demoMode, startedAt: s.startedAt, version: s.version, feedbackWaitMs: config.workers > 1 ? config.store.flushMs * 4 + 500 : 0 }));
+  app.use(systemRoutes({ gateway: s.gateway, registry: s.registry, router: s.router, store: s.store, storeMaxPending: config.store.maxPending, admin, demoMode: config.demoMode, startedAt: s.startedAt, version: s.version, feedbackWaitMs: config.workers > 1 ? config.store.flushMs * 4 + 500 : 0 }));
   app.use(openaiRoutes(s.registry));
   app.use(notFound());
   const anthropicPath = (p: string) => ANTHROPIC_PATHS.includes(p.toLowerCase().replace(/(.)\/$/, '$1'));
@@ -55,5 +56,6 @@ export function createApp(s: Services): RequestListener {
     limiter,
     bodyLimitBytes: config.limits.bodyBytes,
     backlog: { pending: () => s.store.pending(), max: config.store.maxPending },
+    allowedHosts: new AllowedHosts(config.allowedHosts),
   });
 }

@@ -124,8 +124,10 @@ const envSchema = z.object({
   ADMIN_TOKEN: z.string().optional(),
   PROXY_API_KEYS: z.string().optional(),
   ADMIN_API_KEYS: z.string().optional(),
+  ADMIN_ALLOWED_HOSTS: z.string().optional(),
   BODY_LIMIT_BYTES: intFromEnv('BODY_LIMIT_BYTES', 2 * 1024 * 1024, 1024),
   UPSTREAM_TIMEOUT_MS: intFromEnv('UPSTREAM_TIMEOUT_MS', 60_000, 1),
+  UPSTREAM_MAX_BYTES: intFromEnv('UPSTREAM_MAX_BYTES', 16 * 1024 * 1024, 1024),
   REQUEST_TIMEOUT_MS: intFromEnv('REQUEST_TIMEOUT_MS', 180_000, 1),
   MAX_RETRIES: intFromEnv('MAX_RETRIES', 2, 0, 10),
   RETRY_BASE_MS: intFromEnv('RETRY_BASE_MS', 500, 0),
@@ -138,6 +140,8 @@ const envSchema = z.object({
   RATE_LIMIT_BURST: intFromEnv('RATE_LIMIT_BURST', 0, 0),
   WRITE_FLUSH_MS: intFromEnv('WRITE_FLUSH_MS', 50, 1),
   STORE_MAX_PENDING: intFromEnv('STORE_MAX_PENDING', 50_000, 1),
+  STORE_DURABILITY: z.enum(['commit', 'batched'], { message: "STORE_DURABILITY must be 'commit' or 'batched'" }).default('commit'),
+  STORE_COMMIT_TIMEOUT_MS: intFromEnv('STORE_COMMIT_TIMEOUT_MS', 5_000, 1),
   SHUTDOWN_GRACE_MS: intFromEnv('SHUTDOWN_GRACE_MS', 10_000, 0),
   ROUTER_EXPLORATION: numFromEnv('ROUTER_EXPLORATION', 0.05, 0, 1),
   JUDGE_MODEL: z.string().default('llama3'),
@@ -179,6 +183,8 @@ export interface AppConfig {
   proxyApiKeys: string[];
   /** Client keys that may also change global settings (ADMIN_API_KEYS). */
   adminApiKeys: string[];
+  /** Host names besides loopback names and IP literals the admin page (and a key-less proxy, for browsers) answers to. */
+  allowedHosts: string[];
   limits: {
     bodyBytes: number;
     requestTimeoutMs: number;
@@ -188,6 +194,8 @@ export interface AppConfig {
   };
   dispatch: {
     attemptTimeoutMs: number;
+    /** Largest upstream answer read, plain or streamed (UPSTREAM_MAX_BYTES). */
+    upstreamMaxBytes: number;
     maxRetries: number;
     retryBaseMs: number;
     retryMaxMs: number;
@@ -197,7 +205,13 @@ export interface AppConfig {
     breakerCooldownMs: number;
   };
   /** maxPending: queued records beyond which new chat requests get 503 (load shedding). */
-  store: { flushMs: number; maxPending: number };
+  store: {
+    flushMs: number;
+    maxPending: number;
+    /** 'commit': acknowledge an answer only once its row is committed; 'batched': write behind. */
+    durability: 'commit' | 'batched';
+    commitTimeoutMs: number;
+  };
   shutdownGraceMs: number;
   routing: {
     explorationRate: number;
@@ -353,6 +367,7 @@ export function loadConfig(rawEnv: Record<string, string | undefined>, opts: { c
     adminToken: env.ADMIN_TOKEN || undefined,
     proxyApiKeys: [...new Set([...keyList(env.PROXY_API_KEYS), ...keyList(env.ADMIN_API_KEYS)])],
     adminApiKeys: keyList(env.ADMIN_API_KEYS),
+    allowedHosts: keyList(env.ADMIN_ALLOWED_HOSTS),
     limits: {
       bodyBytes: env.BODY_LIMIT_BYTES,
       requestTimeoutMs: env.REQUEST_TIMEOUT_MS,
@@ -362,6 +377,7 @@ export function loadConfig(rawEnv: Record<string, string | undefined>, opts: { c
     },
     dispatch: {
       attemptTimeoutMs: env.UPSTREAM_TIMEOUT_MS,
+      upstreamMaxBytes: env.UPSTREAM_MAX_BYTES,
       maxRetries: env.MAX_RETRIES,
       retryBaseMs: env.RETRY_BASE_MS,
       retryMaxMs: env.RETRY_MAX_MS,
@@ -369,7 +385,7 @@ export function loadConfig(rawEnv: Record<string, string | undefined>, opts: { c
       breakerFailures: env.BREAKER_FAILURES,
       breakerCooldownMs: env.BREAKER_COOLDOWN_MS,
     },
-    store: { flushMs: env.WRITE_FLUSH_MS, maxPending: env.STORE_MAX_PENDING },
+    store: { flushMs: env.WRITE_FLUSH_MS, maxPending: env.STORE_MAX_PENDING, durability: env.STORE_DURABILITY, commitTimeoutMs: env.STORE_COMMIT_TIMEOUT_MS },
     shutdownGraceMs: env.SHUTDOWN_GRACE_MS,
     routing: {
       explorationRate: file.routing?.explorationRate ?? env.ROUTER_EXPLORATION,

@@ -31,6 +31,10 @@ export interface GatewayRequest {
   /** Everything else the client asked for, in neutral names (tools, structured output, wire extras...). */
   options?: Omit<ProviderRequest, 'messages' | 'temperature' | 'maxTokens' | 'topP' | 'stop'>;
   clientKey?: string;
+  /** The client's own id for the request (its x-request-id), stored beside ours. */
+  correlationId?: string;
+  /** Who made the request (requestOwner in http/middleware.ts); feedback must come from the same. */
+  owner?: string;
   signal: ClientSignal;
 }
 
@@ -81,7 +85,17 @@ export interface GatewayDeps {
   requestTimeoutMs: number;
   now?: () => number;
   metrics?: GatewayMetrics;
+  /**
+   * 'commit': an answer is acknowledged (the last byte of a plain answer, the terminal event of a
+   * stream) only once its row is committed; concurrent requests share one commit (group commit).
+   * 'batched' (default here): stored by the write-behind queue after the answer is sent.
+   */
+  durability?: StoreDurability;
+  /** How long an answer may wait for its commit before the client gets a 503 instead. */
+  commitTimeoutMs?: number;
 }
+
+export type StoreDurability = 'commit' | 'batched';
 
 /** A repeat of the same query by the same client within this window counts as dissatisfaction. */
 const RETRY_WINDOW_MS = 120_000;
@@ -123,8 +137,11 @@ export class Gateway {
       const out = await this.deps.dispatcher.chat(candidates, preq, this.ctx(req, started));
       const costUsd = sumCost(out.attempts);
       const demo = this.isDemo(out.model);
-      // Stored right after the answer is written (same event-loop turn), not before it.
-      setImmediate(() => {
+      if (this.deps.durability === 'commit') {
+        this.record(req, decision, out.attempts, started, { model: out.model, answer: out.result.content, usage: out.result.usage, costUsd, httpStatus: 200, error: null, demo });
+        await this.committed(req);
+      } else setImmediate(() => {
+        // Stored right after the answer is written (same event-loop turn), not before it.
         try {
           this.record(req, decision, out.attempts, started, { model: out.model, answer: out.result.content, usage: out.result.usage, costUsd, httpStatus: 200, error: null, demo });
         } catch (e) {
@@ -138,6 +155,7 @@ export class Gateway {
         finishReason: r.finishReason, usage: r.usage, costUsd, decision, excluded, attempts: out.attempts, demo,
       };
     } catch (err) {
+      if (err instanceof ApiError && err.code === 'store_unavailable') throw err; // recorded already, only not committed
       throw this.failed(req, decision, started, err);
     }
   }
@@ -160,16 +178,27 @@ export class Gateway {
       let text = '';
       let usage: Usage = { inputTokens: 0, outputTokens: 0 };
       let first = true;
+      // In commit mode the finish part (after which every route writes its terminal event) waits for the commit.
+      const commit = self.deps.durability === 'commit';
+      const held: StreamPart[] = [];
+      let recorded = false;
       try {
         for await (const part of out.parts) {
           if (first && self.deps.metrics) self.deps.metrics.observeFirstToken(req.endpoint, model, decision.method, (self.now() - started) / 1000);
           first = false;
           if (part.type === 'delta') text += part.text;
           else if ((part.type === 'finish' || part.type === 'usage') && part.usage) usage = part.usage;
-          yield part;
+          if (commit && (held.length > 0 || part.type === 'finish')) held.push(part);
+          else yield part;
         }
+        recorded = true;
         self.record(req, decision, out.attempts, started, { model, answer: text, usage, costUsd: sumCost(out.attempts), httpStatus: 200, error: null, demo });
+        if (commit) {
+          await self.committed(req);
+          yield* held;
+        }
       } catch (err) {
+        if (recorded) throw err;
         const message = err instanceof Error ? err.message : String(err);
         // A client that went away is not the model's failure: 499, and nothing for the router to learn.
         const gone = req.signal.aborted;
@@ -208,6 +237,22 @@ export class Gateway {
 
   private providerOf(model: string): string {
     return this.deps.registry.get(model)?.spec.provider ?? 'unknown';
+  }
+
+  /** Waits for the request's row to be committed (group commit: one flush serves every waiter). */
+  private async committed(req: GatewayRequest): Promise<void> {
+    const limitMs = this.deps.commitTimeoutMs ?? 5000;
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<'late'>((resolve) => { timer = setTimeout(() => resolve('late'), limitMs); });
+    try {
+      const outcome = await Promise.race([this.deps.store.flush().then(() => 'ok' as const, () => 'failed' as const), late]);
+      if (outcome !== 'ok') {
+        this.deps.logger.error('an answer was not acknowledged: its record was not committed', { requestId: req.requestId, outcome, pending: this.deps.store.pending() });
+        throw new ApiError(503, `The answer could not be stored ${outcome === 'late' ? `within ${limitMs} ms` : ''} (STORE_DURABILITY=commit), so it is not acknowledged; retry shortly`.replace('  ', ' '), 'server_error', 'store_unavailable', null, undefined, { 'retry-after': '1' });
+      }
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /**
@@ -295,6 +340,8 @@ export class Gateway {
       error: outcome.error,
       demo: outcome.demo,
       clientKeyHash: req.clientKey ? createHash('sha256').update(req.clientKey).digest('hex').slice(0, 16) : null,
+      correlationId: req.correlationId ?? null,
+      owner: req.owner ?? null,
     };
     this.deps.store.recordRequest(record, decision, attempts.map((a) => ({ ...a, requestId: req.requestId })));
     this.inFlight.delete(req.requestId);

@@ -8,7 +8,7 @@ import { openSqliteStore } from './store/sqlite.ts';
 import { ModelRegistry } from './dispatch/registry.ts';
 import { Dispatcher } from './dispatch/dispatcher.ts';
 import { Gateway } from './gateway.ts';
-import { createProvider, endpointFor, closeUpstreamPool } from './providers/index.ts';
+import { createProvider, endpointFor, closeUpstreamPool, setUpstreamMaxBytes } from './providers/index.ts';
 import type { Router } from '../router/types.ts';
 import type { Embedder } from '../router/embedder.ts';
 import { createLearnedRouter, type LearnedRouterHandle } from './router-wiring.ts';
@@ -46,6 +46,7 @@ export const version: string = (JSON.parse(readFileSync(new URL('../package.json
 
 export async function buildServices(config: AppConfig, opts: BuildOptions): Promise<Services> {
   const { logger } = opts;
+  setUpstreamMaxBytes(config.dispatch.upstreamMaxBytes);
   mkdirSync(config.dataDir, { recursive: true });
   const store = await openSqliteStore({
     path: config.dbPath,
@@ -82,7 +83,7 @@ export async function buildServices(config: AppConfig, opts: BuildOptions): Prom
       return typeof learnedState?.version === 'number' ? learnedState.version : 0;
     },
   });
-  const gateway = new Gateway({ registry, dispatcher, router, store, logger, requestTimeoutMs: config.limits.requestTimeoutMs, now: opts.now, metrics });
+  const gateway = new Gateway({ registry, dispatcher, router, store, logger, requestTimeoutMs: config.limits.requestTimeoutMs, now: opts.now, metrics, durability: config.store.durability, commitTimeoutMs: config.store.commitTimeoutMs });
 
   // With several workers, weights and enable/disable set through one of them (API or admin page)
   // reach the others from the database within 10 s.

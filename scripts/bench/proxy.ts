@@ -252,7 +252,11 @@ async function main(): Promise<void> {
       const exitCode = await sy.stop();
       shutdown = { exitCode, ms: Date.now() - t0 };
     });
-    rows.push({ name: 'switchyard-explicit', label: 'Switchyard, explicit model (proxy path)', origin: sy.url, body: explicitBody, pid: sy.pid, ownProcess: true, settle: () => storeDrained(sy.url), baseline: direct });
+    rows.push({ name: 'switchyard-explicit', label: 'Switchyard, explicit model (proxy path; STORE_DURABILITY=commit, the default)', origin: sy.url, body: explicitBody, pid: sy.pid, ownProcess: true, settle: () => storeDrained(sy.url), baseline: direct });
+    // The same path with write-behind storage: what acknowledging only committed answers costs.
+    const syBatched = await spawnSwitchyard({ models: switchyardModels(upstreamUrl), env: { ...switchyardEnv, STORE_DURABILITY: 'batched' }, dataDir });
+    stops.push(() => syBatched.stop());
+    rows.push({ name: 'switchyard-explicit-batched', label: 'Switchyard, explicit model, STORE_DURABILITY=batched', origin: syBatched.url, body: explicitBody, pid: syBatched.pid, ownProcess: true, settle: () => storeDrained(syBatched.url), baseline: direct });
     const syAuto = await spawnRow();
     stops.push(() => syAuto.stop());
     rows.push({ name: 'switchyard-auto', label: `Switchyard, model "auto" (routing, kNN over ${SEEDED / 1000}k)`, origin: syAuto.url, body: autoBody, pid: syAuto.pid, ownProcess: true, settle: () => storeDrained(syAuto.url), baseline: direct });

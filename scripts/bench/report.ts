@@ -100,6 +100,17 @@ export function evaluateGoals(scenarios: ScenarioResult[], soak: SoakResult | nu
   } else {
     goals.push({ goal: "throughput, proxy path, as a share of nginx's", target: '>= 25%', measured: 'nginx not installed', verdict: 'SKIPPED' });
   }
+  const batched = get('switchyard-explicit-batched');
+  if (proxy && batched) {
+    const share = proxy.load.rps / batched.load.rps;
+    goals.push({ goal: 'throughput, STORE_DURABILITY=commit as a share of batched (explicit model)', target: '>= 70%', measured: `${f1(100 * share)}% (${Math.round(proxy.load.rps)} vs ${Math.round(batched.load.rps)} req/s)`, verdict: share >= 0.7 ? 'PASS' : 'FAIL' });
+    const commitAdded = addedP50(proxy, direct);
+    const batchedAdded = addedP50(batched, direct);
+    if (commitAdded !== null && batchedAdded !== null) {
+      const extra = commitAdded - batchedAdded;
+      goals.push({ goal: 'added p50 latency of commit over batched, one request at a time', target: '<= 3 ms', measured: `${f3(extra)} ms (commit ${f3(commitAdded)}, batched ${f3(batchedAdded)} over direct)`, verdict: extra <= 3 ? 'PASS' : 'FAIL' });
+    }
+  }
   if (soak) {
     // A steady server still settles a little (JIT code, pools, SQLite page cache).
     const first = soak.samples[0];

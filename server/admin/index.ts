@@ -15,6 +15,7 @@ import { modelRoutes } from './routes/models.ts';
 import { requestRoutes } from './routes/requests.ts';
 import { insightRoutes } from './routes/insights.ts';
 import { defaultLearnerJob } from './learner-job.ts';
+import { AllowedHosts } from '../http/allowed-hosts.ts';
 
 export const VIEWS_DIR = fileURLToPath(new URL('../../views', import.meta.url));
 const STATIC_DIR = path.join(VIEWS_DIR, 'static');
@@ -66,6 +67,12 @@ export function createAdminApp(services: Services, opts: AdminOptions = {}): Adm
   app.set('view engine', 'ejs');
   app.set('views', VIEWS_DIR);
 
+  // Before anything else, static files included: a rebinding page must read nothing.
+  const hosts = new AllowedHosts(services.config.allowedHosts);
+  app.use((req, res, next) => {
+    if (hosts.allows(req.headers.host)) return next();
+    res.status(403).set('connection', 'close').type('text/plain').send(hosts.refusal(req.headers.host));
+  });
   app.use(securityHeaders());
   app.use('/static', express.static(STATIC_DIR, { index: false, maxAge: '5m', fallthrough: false }));
   app.use(express.urlencoded({ extended: false, limit, parameterLimit: 2000 }));

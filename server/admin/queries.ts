@@ -24,7 +24,7 @@ export async function nextUnrated(store: Reader, before?: Cursor | null): Promis
   const rows = await store.all<{ id: string }>(
     `SELECT q.id FROM queries q
      WHERE ${where}
-       AND NOT EXISTS (SELECT 1 FROM user_feedback f WHERE f.request_id = q.id AND f.source IN ('user', 'eval'))
+       AND NOT EXISTS (SELECT 1 FROM user_feedback f WHERE f.request_id = q.id AND f.source IN ('user', 'admin', 'eval'))
      ORDER BY q.ts DESC, q.id DESC LIMIT 1`,
     params,
   );
@@ -36,7 +36,7 @@ export async function unratedSince(store: Reader, sinceTs: number): Promise<numb
   const rows = await store.all<{ n: number }>(
     `SELECT COUNT(*) AS n FROM queries q
      WHERE q.ts >= ? AND q.status = 'ok'
-       AND NOT EXISTS (SELECT 1 FROM user_feedback f WHERE f.request_id = q.id AND f.source IN ('user', 'eval'))`,
+       AND NOT EXISTS (SELECT 1 FROM user_feedback f WHERE f.request_id = q.id AND f.source IN ('user', 'admin', 'eval'))`,
     [sinceTs],
   );
   return rows[0]?.n ?? 0;

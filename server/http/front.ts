@@ -6,12 +6,17 @@ import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http
 import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
 import type { Readable } from 'node:stream';
 import { ApiError } from '../errors.ts';
+import type { AllowedHosts } from './allowed-hosts.ts';
 import type { Logger } from '../logger.ts';
-import { authenticateLimited, bodyError, newRequestId, presentedKey, RateLimiter, toApiError, type ErrorBodyShape } from './middleware.ts';
+import { authenticateLimited, bodyError, correlationIdOf, newRequestId, presentedKey, RateLimiter, requestOwner, toApiError, type ErrorBodyShape } from './middleware.ts';
 
 /** One request on a hot route, after the checks every endpoint shares. */
 export interface HotRequest {
   id: string;
+  /** The client's own id for the request (x-request-id), when it sent a usable one. */
+  correlationId?: string;
+  /** Who made it (requestOwner): only they may rate it. */
+  owner: string;
   /** The route's canonical path (lower case, no query, no trailing slash). */
   path: string;
   clientKey?: string;
@@ -39,6 +44,8 @@ export interface FrontDoorOptions {
   bodyLimitBytes: number;
   /** Records waiting to be stored, and the most that may wait before new chat requests are refused. */
   backlog?: { pending: () => number; max: number };
+  /** Without client keys, browser requests (with an Origin) must name an allowed Host. */
+  allowedHosts?: AllowedHosts;
 }
 
 /** Express's default matching: case-insensitive, optional trailing slash, query ignored; an absolute-form target (`POST http://host/path`) counts by its path. */
@@ -57,9 +64,18 @@ function canonicalPath(url: string | undefined): string {
 export function createFrontDoor(opts: FrontDoorOptions): RequestListener {
   const routes = new Map(Object.entries(opts.routes).map(([p, r]) => [p.toLowerCase(), r]));
   const { logger } = opts;
+  // With client keys a rebinding page cannot act (it has no key); without them, a browser is told by its Origin.
+  const hostGuard = opts.proxyApiKeys.length === 0 ? opts.allowedHosts : undefined;
   return (req, res) => {
     const path = canonicalPath(req.url);
     const route = routes.get(path);
+    if (hostGuard && req.headers.origin !== undefined && !hostGuard.allows(req.headers.host)) {
+      const err = new ApiError(403, hostGuard.refusal(req.headers.host), 'permission_error', 'host_not_allowed');
+      res.setHeader('x-request-id', newRequestId());
+      res.setHeader('connection', 'close');
+      req.resume();
+      return sendJson(res, 403, route?.errorBody ? route.errorBody(err, path) : err.toBody());
+    }
     if (!route) return opts.fallback(req, res);
     if (req.method === 'POST') return void serveHot(route, path, req, res, opts, logger);
     notPost(route, path, req, res, opts);
@@ -73,7 +89,7 @@ export function createFrontDoor(opts: FrontDoorOptions): RequestListener {
  * closes after the answer.
  */
 function notPost(route: HotRoute, path: string, req: IncomingMessage, res: ServerResponse, opts: FrontDoorOptions): void {
-  res.setHeader('x-request-id', newRequestId(header(req, 'x-request-id')));
+  res.setHeader('x-request-id', newRequestId());
   res.setHeader('allow', 'POST');
   if (hasBody(req)) res.setHeader('connection', 'close');
   req.resume();
@@ -93,9 +109,11 @@ function notPost(route: HotRoute, path: string, req: IncomingMessage, res: Serve
 }
 
 async function serveHot(route: HotRoute, path: string, req: IncomingMessage, res: ServerResponse, opts: FrontDoorOptions, logger: Logger): Promise<void> {
-  const id = newRequestId(header(req, 'x-request-id'));
+  const id = newRequestId();
   res.setHeader('x-request-id', id);
-  const log = logger.enabled('info') ? logger.child({ requestId: id }) : logger;
+  const correlationId = correlationIdOf(req.headers);
+  if (correlationId) res.setHeader('x-client-request-id', correlationId);
+  const log = logger.enabled('info') ? logger.child({ requestId: id, ...(correlationId ? { correlationId } : {}) }) : logger;
   if (log.enabled('info')) {
     const t0 = process.hrtime.bigint();
     res.once('finish', () => log.info('request', { method: 'POST', path, status: res.statusCode, ms: Number(process.hrtime.bigint() - t0) / 1e6 }));
@@ -110,7 +128,7 @@ async function serveHot(route: HotRoute, path: string, req: IncomingMessage, res
       throw new ApiError(503, `The gateway is storing requests more slowly than they arrive (${opts.backlog.pending()} waiting); retry shortly`, 'server_error', 'store_backlog', null, undefined, { 'retry-after': '1' });
     }
     const body = await readJsonObject(req, opts.bodyLimitBytes);
-    await route.handle({ id, path, clientKey: who.key, body, req, res, log });
+    await route.handle({ id, correlationId, owner: requestOwner(who, req.socket.remoteAddress), path, clientKey: who.key, body, req, res, log });
   } catch (err) {
     const apiErr = toApiError(err, log === logger ? logger.child({ requestId: id }) : log);
     if (res.headersSent) {

@@ -1,6 +1,6 @@
 // Express middleware factories: request ids, JSON bodies with clear 4xx errors, client API keys,
 // per-key token-bucket rate limits, and the single error handler that speaks the OpenAI error shape.
-import { randomUUID, timingSafeEqual } from 'node:crypto';
+import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
 import express, { type ErrorRequestHandler, type NextFunction, type Request, type RequestHandler, type Response } from 'express';
 import { ApiError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
@@ -8,6 +8,8 @@ import type { Logger } from '../logger.ts';
 declare module 'express-serve-static-core' {
   interface Request {
     id: string;
+    /** The client's own id for this request (its x-request-id), stored and echoed, never the key. */
+    correlationId?: string;
     clientKey?: string;
     /** True when clientKey was checked against PROXY_API_KEYS. */
     clientKeyVerified?: boolean;
@@ -17,24 +19,38 @@ declare module 'express-serve-static-core' {
   }
 }
 
-const SAFE_ID = /^[A-Za-z0-9._:-]{8,128}$/;
+const SAFE_ID = /^[\x21-\x7e]{1,128}$/;
 
 /**
- * The client's x-request-id when it is a safe token, else a fresh id: `req_` + 12 hex digits of
- * the time in ms + 20 random hex digits. Time first, so stored rows land at the end of the
- * id-keyed indexes instead of at random places in them (twice the insert cost at 100k rows).
+ * The client's id for a request (`x-request-id`, or OpenAI's `x-client-request-id`) when it is
+ * printable ASCII of at most 128 chars: stored beside the request and echoed back as
+ * `x-client-request-id`. It is never the request's key: two clients may send the same one.
  */
-export function newRequestId(given: string | undefined): string {
-  if (given && SAFE_ID.test(given)) return given;
+export function correlationIdOf(headers: { [name: string]: string | string[] | undefined }): string | undefined {
+  for (const name of ['x-request-id', 'x-client-request-id']) {
+    const v = headers[name];
+    if (typeof v === 'string' && SAFE_ID.test(v)) return v;
+  }
+  return undefined;
+}
+
+/**
+ * A fresh request id, always minted here: `req_` + 12 hex digits of the time in ms + 20 random
+ * hex digits. Time first, so stored rows land at the end of the id-keyed indexes instead of at
+ * random places in them (twice the insert cost at 100k rows).
+ */
+export function newRequestId(): string {
   const random = randomUUID();
   return `req_${Date.now().toString(16).padStart(12, '0')}${random.slice(0, 8)}${random.slice(9, 13)}${random.slice(15, 18)}${random.slice(19, 23)}${random.slice(24, 25)}`;
 }
 
 export function requestId(logger: Logger): RequestHandler {
   return (req, res, next) => {
-    req.id = newRequestId(req.get('x-request-id'));
-    req.log = logger.child({ requestId: req.id });
+    req.id = newRequestId();
+    req.correlationId = correlationIdOf(req.headers);
+    req.log = logger.child({ requestId: req.id, ...(req.correlationId ? { correlationId: req.correlationId } : {}) });
     res.setHeader('x-request-id', req.id);
+    if (req.correlationId) res.setHeader('x-client-request-id', req.correlationId);
     next();
   };
 }
@@ -82,6 +98,15 @@ export function safeEqual(a: string, b: string): boolean {
   const ab = Buffer.from(a);
   const bb = Buffer.from(b);
   return ab.length === bb.length && timingSafeEqual(ab, bb);
+}
+
+/**
+ * Who made a request, as stored with it: a verified key's hash (`key:` + 16 hex digits of its
+ * SHA-256), or, without client keys, the client's address (`ip:...`). Feedback must come from the same.
+ */
+export function requestOwner(identity: ClientIdentity, address: string | undefined): string {
+  if (identity.verified && identity.key) return `key:${createHash('sha256').update(identity.key).digest('hex').slice(0, 16)}`;
+  return `ip:${address ?? 'unknown'}`;
 }
 
 export interface ClientIdentity {

@@ -21,6 +21,19 @@ export function closeUpstreamPool(): Promise<void> {
   return closing ? closing.close() : Promise.resolve();
 }
 
+/** Largest upstream answer read (UPSTREAM_MAX_BYTES), plain or streamed; past it the call fails. */
+let maxBodyBytes = 16 * 1024 * 1024;
+
+/** Set once at start-up from the config (services.ts). */
+export function setUpstreamMaxBytes(bytes: number): void {
+  maxBodyBytes = bytes;
+}
+
+/** The error for an upstream answer past the cap: its socket is dropped, nothing more is read. */
+export function tooLarge(provider: string): UpstreamError {
+  return new UpstreamError(provider, 'bad_response', `${provider} upstream answer is larger than the limit of ${maxBodyBytes} bytes (UPSTREAM_MAX_BYTES); the connection was closed`);
+}
+
 export type ResponseHeaders = Record<string, string | string[] | undefined>;
 export type ResponseBody = Dispatcher.ResponseData['body'];
 
@@ -86,7 +99,7 @@ export async function fetchJson(
   if (signal.aborted) throw abortError(provider, signal);
   let res: CollectedResponse;
   try {
-    res = await collect(method, url, jsonRequest(body, headers), signal);
+    res = await collect(provider, method, url, jsonRequest(body, headers), signal);
   } catch (err) {
     throw toUpstreamError(provider, err, signal);
   }
@@ -120,7 +133,7 @@ function target(url: string): { origin: string; path: string } {
  * The whole response as text (an error body only up to MAX_ERROR_BODY). A non-2xx response whose
  * body breaks off mid-way still resolves with what arrived: the status is what matters then.
  */
-function collect(method: Method, url: string, { headers, body }: { headers: Record<string, string>; body: string | undefined }, signal: ClientSignal): Promise<CollectedResponse> {
+function collect(provider: string, method: Method, url: string, { headers, body }: { headers: Record<string, string>; body: string | undefined }, signal: ClientSignal): Promise<CollectedResponse> {
   const { origin, path } = target(url);
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
@@ -140,12 +153,17 @@ function collect(method: Method, url: string, { headers, body }: { headers: Reco
         onAbort = () => controller.abort(signal.reason as Error);
         signal.addEventListener('abort', onAbort, { once: true });
       },
-      onResponseStart(_controller: Dispatcher.DispatchController, statusCode: number, h: Record<string, string | string[]>) {
+      onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, h: Record<string, string | string[]>) {
         status = statusCode;
         resHeaders = h;
+        if (!failed(status) && Number(h['content-length'] ?? 0) > maxBodyBytes) controller.abort(tooLarge(provider));
       },
-      onResponseData(_controller: Dispatcher.DispatchController, chunk: Buffer) {
+      onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer) {
         if (failed(status) && size >= MAX_ERROR_BODY) return;
+        if (size + chunk.length > maxBodyBytes) {
+          chunks.length = 0;
+          return controller.abort(tooLarge(provider));
+        }
         chunks.push(chunk);
         size += chunk.length;
       },
@@ -303,14 +321,19 @@ export async function* postStream<T>(
   hooks?: StreamHooks,
 ): AsyncGenerator<T> {
   const res = await callUpstream(provider, 'POST', url, body, headers, signal, apiKey);
-  const onActivity = hooks?.onActivity;
-  yield* guardStream(provider, res, signal, parse(onActivity ? reportActivity(res.body, onActivity) : res.body));
+  yield* guardStream(provider, res, signal, parse(capped(provider, res.body, hooks?.onActivity)));
 }
 
-/** Pass chunks through, telling `onActivity` about each one (keep-alive frames included). */
-async function* reportActivity(body: AsyncIterable<Uint8Array>, onActivity: () => void): AsyncGenerator<Uint8Array> {
-  for await (const chunk of body) {
-    onActivity();
+/** Pass chunks through up to UPSTREAM_MAX_BYTES in all, telling `onActivity` about each one (keep-alive frames included). */
+async function* capped(provider: string, body: ResponseBody, onActivity?: () => void): AsyncGenerator<Uint8Array> {
+  let size = 0;
+  for await (const chunk of body as AsyncIterable<Uint8Array>) {
+    size += chunk.length;
+    if (size > maxBodyBytes) {
+      body.destroy();
+      throw tooLarge(provider);
+    }
+    onActivity?.();
     yield chunk;
   }
 }

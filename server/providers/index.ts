@@ -34,5 +34,5 @@ export function endpointFor(spec: ModelSpec, secrets: Record<string, string>): M
   return { baseUrl: spec.baseUrl, upstreamModel: spec.upstreamModel, ...(apiKey ? { apiKey } : {}), ...(spec.maxOutputTokens ? { maxOutputTokens: spec.maxOutputTokens } : {}) };
 }
 
-export { closeUpstreamPool } from './http.ts';
+export { closeUpstreamPool, setUpstreamMaxBytes } from './http.ts';
 export { DEMO_FAIL_TRIGGER, DEMO_SLOW_TRIGGER } from './demo.ts';

@@ -48,6 +48,8 @@ export function toGatewayRequest(hr: HotRequest, registry: ModelRegistry, endpoi
   validateRoutingRules(input.routingRules, registry);
   return {
     requestId: hr.id,
+    correlationId: hr.correlationId,
+    owner: hr.owner,
     endpoint,
     messages: input.messages,
     model: input.model,

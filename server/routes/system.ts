@@ -8,7 +8,7 @@ import type { ModelRegistry } from '../dispatch/registry.ts';
 import type { Router } from '../../router/types.ts';
 import type { Store } from '../store/types.ts';
 import { ApiError } from '../errors.ts';
-import { requireAdmin, type AdminCredentials } from '../http/middleware.ts';
+import { requireAdmin, requestOwner, type AdminCredentials } from '../http/middleware.ts';
 import { messagesSchema, modelNameSchema, parseOr400, requireUserText, routingPrefsSchema, routingRulesSchema, toChatMessages } from '../http/validate.ts';
 import { DEMO_NOTICE, routingView, validateRoutingRules } from './common.ts';
 
@@ -36,11 +36,23 @@ const analyzeBody = z
   })
   .refine((b) => b.messages !== undefined || b.message !== undefined, { message: 'either messages or message is required', path: ['messages'] });
 
+/** The ids clients see in answers (`chatcmpl-req_...` on /v1, `msg_req_...` on Anthropic paths) name the request `req_...`. */
+export function answerIdToRequestId(id: string): string {
+  return id.replace(/^(?:chatcmpl-|msg_)(?=req_)/, '');
+}
+
+/** A store error as /health shows it: no file system paths. */
+function redactPaths(message: string): string {
+  return message.replace(/(?:\/[\w.-]+)+/g, '[path]').slice(0, 300);
+}
+
 export interface SystemDeps {
   gateway: Gateway;
   registry: ModelRegistry;
   router: Router;
   store: Store;
+  /** STORE_MAX_PENDING: /health is degraded once more than half of it waits. */
+  storeMaxPending?: number;
   /** Who may change global settings on the proxy port. */
   admin: AdminCredentials;
   demoMode: boolean;
@@ -60,8 +72,12 @@ export function systemRoutes(d: SystemDeps) {
   r.get('/health', (_req, res) => {
     const models = d.registry.status();
     const healthy = models.filter((m) => m.healthy).length;
+    const pending = d.store.pending();
+    const writeError = d.store.writeError?.() ?? null;
+    const backlogged = d.storeMaxPending !== undefined && pending > d.storeMaxPending / 2;
+    const storeOk = writeError === null && !backlogged;
     res.json({
-      status: healthy === 0 ? 'down' : healthy < models.filter((m) => m.enabled).length ? 'degraded' : 'ok',
+      status: healthy === 0 ? 'down' : healthy < models.filter((m) => m.enabled).length || !storeOk ? 'degraded' : 'ok',
       version: d.version,
       demo: d.demoMode,
       ...(d.demoMode ? { notice: DEMO_NOTICE } : {}),
@@ -70,7 +86,7 @@ export function systemRoutes(d: SystemDeps) {
       process: { pid: process.pid, worker: workerId() },
       models: models.map((m) => ({ id: m.id, provider: m.provider, state: m.state, healthy: m.healthy, enabled: m.enabled, weight: m.weight, consecutive_failures: m.consecutiveFailures, last_error: m.lastError, inflight: m.inflight, demo: m.demo })),
       router: d.router.status?.() ?? {},
-      store: { pending_writes: d.store.pending() },
+      store: { status: storeOk ? 'ok' : 'degraded', pending_writes: pending, max_pending: d.storeMaxPending ?? null, write_error: writeError === null ? null : redactPaths(writeError) },
     });
   });
 
@@ -90,16 +106,26 @@ export function systemRoutes(d: SystemDeps) {
     res.json({ ok: true, models: d.registry.status().map((m) => ({ id: m.id, weight: m.weight, enabled: m.enabled })) });
   });
 
+  /**
+   * A rating from whoever made the request (same key, or without keys the same address), or from
+   * an admin credential (source 'admin'). Someone else's request answers 404 like an unknown one,
+   * so ids cannot be probed. One rating per request and source: a new one replaces the old.
+   */
   r.post('/api/feedback', async (req, res) => {
     const body = parseOr400(feedbackBody, req.body);
-    let exists = await d.store.requestExists(body.request_id);
-    for (let waited = 0; !exists && waited < (d.feedbackWaitMs ?? 0); waited += 100) {
+    const id = answerIdToRequestId(body.request_id);
+    let stored = await d.store.getRequest(id);
+    for (let waited = 0; !stored && waited < (d.feedbackWaitMs ?? 0); waited += 100) {
       await new Promise((r) => setTimeout(r, 100));
-      exists = await d.store.requestExists(body.request_id);
+      stored = await d.store.getRequest(id);
     }
-    if (!exists) throw new ApiError(404, `No request with id '${body.request_id}'`, 'not_found_error', 'request_not_found', 'request_id');
-    d.store.recordFeedback({ requestId: body.request_id, ts: Date.now(), rating: body.rating, comment: body.comment ?? null, source: 'user' });
-    res.status(201).json({ ok: true, request_id: body.request_id, rating: body.rating });
+    const caller = requestOwner({ key: req.clientKey, verified: req.clientKeyVerified === true }, req.socket.remoteAddress);
+    if (!stored || (!req.admin && stored.owner !== caller)) {
+      throw new ApiError(404, `No request with id '${body.request_id}' made by this client`, 'not_found_error', 'request_not_found', 'request_id');
+    }
+    const source = req.admin ? 'admin' : 'user';
+    d.store.recordFeedback({ requestId: id, ts: Date.now(), rating: body.rating, comment: body.comment ?? null, source });
+    res.status(201).json({ ok: true, request_id: id, rating: body.rating, source });
   });
 
   r.post('/api/routing/analyze', async (req, res) => {

@@ -110,13 +110,19 @@ export class BatchSql {
   private readonly feedback: JsonRowsInsert;
   private readonly performance: JsonRowsInsert;
   private answeringModels: PreparedStatement | null = null;
+  private earlierRatings: PreparedStatement | null = null;
 
   constructor(private readonly db: Db) {
     this.queries = new JsonRowsInsert(db, `INSERT INTO queries (id, ts, endpoint, query_text, message_count,
       requested_model, stream, language, domain, complexity, features_json, final_model, status, http_status,
-      latency_ms, answer, input_tokens, output_tokens, cost_usd, error, demo, client_key_hash, decision_json, calls_json, method)`, 25,
+      latency_ms, answer, input_tokens, output_tokens, cost_usd, error, demo, client_key_hash, decision_json, calls_json, method,
+      correlation_id, owner)`, 27,
     'ON CONFLICT (id) DO NOTHING RETURNING id', QUERY_NESTED);
-    this.feedback = new JsonRowsInsert(db, 'INSERT INTO user_feedback (request_id, ts, rating, comment, source)', 5);
+    // One rating per request and source: a new one replaces the old.
+    this.feedback = new JsonRowsInsert(db, 'INSERT INTO user_feedback (request_id, ts, rating, comment, source)', 5,
+      // prev_* keep the replaced rating, so the learner can tell what a row said before (RATING_AS_OF).
+      `ON CONFLICT (request_id, source) DO UPDATE SET prev_rating = user_feedback.rating, prev_ts = user_feedback.ts,
+        ts = excluded.ts, rating = excluded.rating, comment = excluded.comment`);
     this.performance = new JsonRowsInsert(db, `INSERT INTO model_performance (model, domain, language, successes, total,
       latency_sum_ms, rating_sum, rating_count, cost_usd, updated_at)`, 10,
     `ON CONFLICT (model, domain, language) DO UPDATE SET successes = successes + excluded.successes,
@@ -131,7 +137,10 @@ export class BatchSql {
    */
   async write(items: QueueItem[], now: number): Promise<string[]> {
     const requests = items.filter((i): i is RequestItem => i.kind === 'request');
-    const feedback = items.filter((i): i is FeedbackItem => i.kind === 'feedback');
+    // The last rating of a batch for a (request, source) is the one that stays.
+    const latest = new Map<string, FeedbackItem>();
+    for (const i of items) if (i.kind === 'feedback') latest.set(JSON.stringify([i.fb.requestId, i.fb.source]), i);
+    const feedback = [...latest.values()];
     const cells = new Map<string, CellDelta>();
     const cell = (model: string, domain: string, language: string): CellDelta => {
       const key = JSON.stringify([model, domain, language]);
@@ -164,6 +173,12 @@ export class BatchSql {
     }
 
     if (feedback.length > 0) {
+      // A replaced rating moves the running totals by the difference and does not count twice.
+      this.earlierRatings ??= await this.db.prepare(`SELECT request_id, source, rating FROM user_feedback
+        WHERE request_id IN (SELECT value FROM json_each(?))`);
+      const earlier = new Map((await this.earlierRatings.all<{ request_id: string; source: string; rating: number }>(
+        [JSON.stringify([...new Set(feedback.map(({ fb }) => fb.requestId))])],
+      )).map((r) => [JSON.stringify([r.request_id, r.source]), r.rating]));
       await this.feedback.run(feedback.map(({ fb }) => jsonForSqlite([fb.requestId, fb.ts, fb.rating, fb.comment, fb.source])));
       // The answering model is read back: its request was written in this batch or an earlier one.
       this.answeringModels ??= await this.db.prepare(`SELECT id, final_model, domain, language FROM queries
@@ -176,8 +191,9 @@ export class BatchSql {
         const r = byId.get(fb.requestId);
         if (!r) continue;
         const delta = cell(r.final_model, r.domain, r.language);
-        delta.ratingSum += fb.rating;
-        delta.ratingCount += 1;
+        const old = earlier.get(JSON.stringify([fb.requestId, fb.source]));
+        delta.ratingSum += fb.rating - (old ?? 0);
+        delta.ratingCount += old === undefined ? 1 : 0;
       }
     }
 
@@ -190,7 +206,9 @@ export class BatchSql {
   async finalize(): Promise<void> {
     await Promise.all([this.queries, this.feedback, this.performance].map((m) => m.finalize()));
     await this.answeringModels?.finalize();
+    await this.earlierRatings?.finalize();
     this.answeringModels = null;
+    this.earlierRatings = null;
   }
 }
 
@@ -222,6 +240,7 @@ export function requestItem(req: RequestRecord, decision: RoutingDecision | null
       error: truncateOrNull(c.error, MAX_ERROR_CHARS),
     })),
     decision?.method ?? null,
+    req.correlationId ?? null, req.owner ?? null,
   ];
   // Each attempt is evidence about its model; without attempts, the request speaks for its final model.
   const outcomes: RequestItem['outcomes'] = [];
@@ -245,6 +264,8 @@ export function storedFromItem(item: RequestItem): Omit<StoredRequest, 'feedback
     latencyMs: r[14] as number, answer: r[15] as string | null, inputTokens: r[16] as number,
     outputTokens: r[17] as number, costUsd: r[18] as number, error: r[19] as string | null, demo: r[20] === 1,
     clientKeyHash: r[21] as string | null,
+    correlationId: r[25] as string | null,
+    owner: r[26] as string | null,
     decision: storedDecision(r[22] as StoredDecision | null, features),
     calls: storedCalls(r[23] as StoredCall[], item.id),
   };

@@ -40,6 +40,7 @@ export class BatchWriter<T> {
   private timer: NodeJS.Timeout | null = null;
   private retryTimer: NodeJS.Timeout | null = null;
   private failures = 0;
+  private lastError: string | null = null;
   private writing = false;
   private draining: Promise<void> = Promise.resolve();
   private stopped = false;
@@ -67,6 +68,11 @@ export class BatchWriter<T> {
 
   pending(): number {
     return this.inflight.length + this.queue.length;
+  }
+
+  /** Why the last batch failed while records still wait for a retry; null when writes succeed. */
+  writeError(): string | null {
+    return this.failures > 0 ? this.lastError : null;
   }
 
   /** Resolves when everything pushed before this call is committed (or dropped as unwritable). */
@@ -125,6 +131,7 @@ export class BatchWriter<T> {
           return;
         }
         this.failures = 0;
+        this.lastError = null;
         this.opts.logger?.('debug', 'store batch written', { records: batch.length, ms: Date.now() - started });
       }
     } finally {
@@ -165,6 +172,7 @@ export class BatchWriter<T> {
 
   private scheduleRetry(err: unknown): void {
     this.failures += 1;
+    this.lastError = String(errorFields(err).error);
     const delay = Math.min(this.opts.retryBaseMs * 2 ** (this.failures - 1), this.opts.retryMaxMs);
     this.opts.logger?.('error', 'store batch failed; kept queued, will retry', {
       ...errorFields(err), pending: this.pending(), attempt: this.failures, retryInMs: delay,

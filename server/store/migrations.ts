@@ -248,6 +248,37 @@ CREATE INDEX idx_shadow_ts ON shadow_comparisons (ts);
 ALTER TABLE learner_runs ADD COLUMN kind TEXT NOT NULL DEFAULT 'learn';
 `,
   },
+  {
+    version: 5,
+    name: 'requests remember their owner and the client\'s own id; one rating per request and source',
+    // Request ids are minted by the gateway; the client's x-request-id is kept as correlation_id.
+    // owner (key hash or client address) says who may rate the request. user_feedback is rebuilt:
+    // its CHECK gains 'admin', and each (request, source) keeps only its newest rating (a new one
+    // replaces the old from now on), so a client rating a request many times counts once.
+    sql: `
+ALTER TABLE queries ADD COLUMN correlation_id TEXT;
+ALTER TABLE queries ADD COLUMN owner TEXT;
+CREATE INDEX idx_feedback_newest ON user_feedback (request_id, source, ts, id);
+CREATE TABLE user_feedback_new (
+  id INTEGER PRIMARY KEY,
+  request_id TEXT NOT NULL,
+  ts INTEGER NOT NULL,
+  rating INTEGER NOT NULL CHECK (rating BETWEEN 1 AND 5),
+  comment TEXT,
+  source TEXT NOT NULL CHECK (source IN ('user', 'admin', 'implicit', 'eval', 'shadow')),
+  -- The rating this one replaced and when it was given (the learner reads ratings as of a time).
+  prev_rating INTEGER,
+  prev_ts INTEGER,
+  UNIQUE (request_id, source)
+);
+INSERT INTO user_feedback_new (id, request_id, ts, rating, comment, source)
+  SELECT id, request_id, ts, rating, comment, source FROM user_feedback f
+  WHERE f.id = (SELECT g.id FROM user_feedback g WHERE g.request_id = f.request_id AND g.source = f.source ORDER BY g.ts DESC, g.id DESC LIMIT 1);
+DROP TABLE user_feedback;
+ALTER TABLE user_feedback_new RENAME TO user_feedback;
+CREATE INDEX idx_feedback_ts ON user_feedback (ts);
+`,
+  },
 ];
 
 /** Apply every migration not yet recorded; returns the versions applied by this call. */

@@ -41,6 +41,8 @@ interface QueryRow {
   error: string | null;
   demo: number;
   client_key_hash: string | null;
+  correlation_id: string | null;
+  owner: string | null;
   decision_json: string | null;
   calls_json: string;
 }
@@ -61,7 +63,8 @@ interface FeedbackRow {
 
 const QUERY_COLUMNS = `q.id, q.ts, q.endpoint, q.query_text, q.message_count, q.requested_model, q.stream,
   q.features_json, q.final_model, q.status, q.http_status, q.latency_ms, q.answer, q.input_tokens,
-  q.output_tokens, q.cost_usd, q.error, q.demo, q.client_key_hash, q.decision_json, q.calls_json`;
+  q.output_tokens, q.cost_usd, q.error, q.demo, q.client_key_hash, q.decision_json, q.calls_json,
+  q.correlation_id, q.owner`;
 
 export const MAX_PAGE = 1000;
 const DEFAULT_PAGE = 50;
@@ -124,6 +127,8 @@ async function hydrate(db: Db, rows: QueryRow[]): Promise<StoredRequest[]> {
       error: row.error,
       demo: row.demo === 1,
       clientKeyHash: row.client_key_hash,
+      correlationId: row.correlation_id,
+      owner: row.owner,
       decision: storedDecision(row.decision_json === null ? null : (JSON.parse(row.decision_json) as StoredDecision), features),
       calls: storedCalls(JSON.parse(row.calls_json) as StoredCall[], row.id),
       feedback: feedbackById.get(row.id) ?? [],
@@ -209,11 +214,21 @@ type TrainingSqlRow = {
   model: string; status: string; latency_ms: number; cost_usd: number; rating: number | null; implicit_negative: number;
 };
 
-/** Mean rating and "asked again" flag of a request from its feedback with ts <= the given bound. */
-const FEEDBACK_AS_OF = (bound: string) => `
-       (SELECT AVG(f.rating) FROM user_feedback f WHERE f.request_id = q.id AND f.ts <= ${bound}) AS rating,
+/**
+ * A rating as it stood at time `bound` (a whole number of ms, inlined): the current one if given by
+ * then, else the one it replaced (prev_rating) if that was, else none. A request keeps one rating
+ * per source, so a late rating that replaces one the learner already read is seen as a change.
+ */
+const RATING_AS_OF = (bound: number) => {
+  const b = Math.trunc(bound);
+  return `CASE WHEN f.ts <= ${b} THEN f.rating WHEN f.prev_ts <= ${b} THEN f.prev_rating END`;
+};
+
+/** Mean rating and "asked again" flag of a request from its feedback as it stood at `bound`. */
+const FEEDBACK_AS_OF = (bound: number, rating = 'rating', implicit = 'implicit_negative') => `
+       (SELECT AVG(${RATING_AS_OF(bound)}) FROM user_feedback f WHERE f.request_id = q.id) AS ${rating},
        EXISTS (SELECT 1 FROM user_feedback f
-               WHERE f.request_id = q.id AND f.source = 'implicit' AND f.rating <= 2 AND f.ts <= ${bound}) AS implicit_negative`;
+               WHERE f.request_id = q.id AND f.source = 'implicit' AND (${RATING_AS_OF(bound)}) <= 2) AS ${implicit}`;
 
 function toTrainingRow(r: TrainingSqlRow): TrainingRow {
   return {
@@ -236,11 +251,11 @@ function toTrainingRow(r: TrainingSqlRow): TrainingRow {
 export async function trainingRows(db: Db, sinceTs: number, limit: number, feedbackUntilTs = Number.MAX_SAFE_INTEGER): Promise<TrainingRow[]> {
   const rows = await db.all<TrainingSqlRow>(
     `SELECT q.id, q.ts, q.query_text, q.language, q.domain, q.complexity, q.final_model AS model, q.status,
-       q.latency_ms, q.cost_usd, ${FEEDBACK_AS_OF('?')}
+       q.latency_ms, q.cost_usd, ${FEEDBACK_AS_OF(feedbackUntilTs)}
      FROM queries q
      WHERE q.ts > ? AND q.final_model IS NOT NULL
      ORDER BY q.ts ASC, q.id ASC LIMIT ?`,
-    [feedbackUntilTs, feedbackUntilTs, sinceTs, Math.max(Math.trunc(limit), 0)],
+    [sinceTs, Math.max(Math.trunc(limit), 0)],
   );
   return rows.map(toTrainingRow);
 }
@@ -252,15 +267,12 @@ export async function trainingRows(db: Db, sinceTs: number, limit: number, feedb
 export async function lateFeedbackRows(db: Db, afterTs: number, untilTs: number, rowsUntilTs: number): Promise<{ before: TrainingRow; now: TrainingRow }[]> {
   const cols = 'q.id, q.ts, q.query_text, q.language, q.domain, q.complexity, q.final_model AS model, q.status, q.latency_ms, q.cost_usd';
   const rows = await db.all<TrainingSqlRow & { rating_now: number | null; implicit_now: number }>(
-    `SELECT ${cols}, ${FEEDBACK_AS_OF('?')},
-       (SELECT AVG(f.rating) FROM user_feedback f WHERE f.request_id = q.id AND f.ts <= ?) AS rating_now,
-       EXISTS (SELECT 1 FROM user_feedback f
-               WHERE f.request_id = q.id AND f.source = 'implicit' AND f.rating <= 2 AND f.ts <= ?) AS implicit_now
+    `SELECT ${cols}, ${FEEDBACK_AS_OF(afterTs)}, ${FEEDBACK_AS_OF(untilTs, 'rating_now', 'implicit_now')}
      FROM queries q
      WHERE q.id IN (SELECT request_id FROM user_feedback WHERE ts > ? AND ts <= ?)
        AND q.ts <= ? AND q.final_model IS NOT NULL
      ORDER BY q.ts ASC, q.id ASC`,
-    [afterTs, afterTs, untilTs, untilTs, afterTs, untilTs, rowsUntilTs],
+    [afterTs, untilTs, rowsUntilTs],
   );
   return rows.map((r) => ({ before: toTrainingRow(r), now: { ...toTrainingRow(r), rating: r.rating_now, implicitNegative: r.implicit_now === 1 } }));
 }

@@ -102,7 +102,7 @@ class SqliteStoreImpl implements SqliteStore {
   recordFeedback(fb: FeedbackRecord): void {
     // People rate in whole stars; the offline harness may give a continuous score in the same range.
     const valid = fb.source === 'eval' ? Number.isFinite(fb.rating) : Number.isInteger(fb.rating);
-    if (!['user', 'implicit', 'eval', 'shadow'].includes(fb.source)) throw new RangeError(`unknown feedback source ${String(fb.source)}`);
+    if (!['user', 'admin', 'implicit', 'eval', 'shadow'].includes(fb.source)) throw new RangeError(`unknown feedback source ${String(fb.source)}`);
     if (!valid || fb.rating < 1 || fb.rating > 5) {
       throw new RangeError(`rating must be ${fb.source === 'eval' ? 'a number' : 'an integer'} from 1 to 5, got ${fb.rating}`);
     }
@@ -120,6 +120,10 @@ class SqliteStoreImpl implements SqliteStore {
 
   pending(): number {
     return this.writer.pending();
+  }
+
+  writeError(): string | null {
+    return this.writer.writeError();
   }
 
   flush(): Promise<void> {

@@ -42,6 +42,10 @@ export interface RequestRecord {
   error: string | null;
   demo: boolean;
   clientKeyHash?: string | null;
+  /** The client's own id for the request (its x-request-id), when it sent one. */
+  correlationId?: string | null;
+  /** Who made it: `key:<hash>` or `ip:<address>`; only they (or the admin) may rate it. */
+  owner?: string | null;
 }
 
 export interface FeedbackRecord {
@@ -51,13 +55,15 @@ export interface FeedbackRecord {
   rating: number;
   comment: string | null;
   /**
-   * 'user' (API/admin), 'implicit' (derived signal, e.g. quick retry), 'eval' (offline harness),
-   * 'shadow' (a shadow comparison's verdict: learner/shadow.ts).
+   * 'user' (the client that made the request, through /api/feedback), 'admin' (the admin page or
+   * an admin credential), 'implicit' (derived signal, e.g. quick retry), 'eval' (offline harness),
+   * 'shadow' (a shadow comparison's verdict: learner/shadow.ts). A request keeps at most one
+   * rating per source: a new one replaces the old.
    */
   source: FeedbackSource;
 }
 
-export type FeedbackSource = 'user' | 'implicit' | 'eval' | 'shadow';
+export type FeedbackSource = 'user' | 'admin' | 'implicit' | 'eval' | 'shadow';
 
 export interface ModelWeight {
   model: string;
@@ -264,6 +270,8 @@ export interface Store {
   close(): Promise<void>;
   /** Number of queued, not yet written, records. */
   pending(): number;
+  /** Why writes are failing right now (records wait for a retry), or null while they succeed. */
+  writeError?(): string | null;
 
   requestExists(id: string): Promise<boolean>;
   getRequest(id: string): Promise<StoredRequest | null>;

@@ -91,7 +91,7 @@ describe('admin page in a browser', { skip }, () => {
     assert.ok(await page.isVisible('text=rating saved'));
     assert.equal(await page.getAttribute('[data-testid="feedback"] td[data-rating]', 'data-rating'), '4');
     const stored = await env.services.store.getRequest(id);
-    assert.deepEqual(stored?.feedback.map((f) => [f.rating, f.source]), [[4, 'user']]);
+    assert.deepEqual(stored?.feedback.map((f) => [f.rating, f.source]), [[4, 'admin']]);
     await shot('decision');
   });
 
@@ -157,7 +157,7 @@ describe('admin page in a browser', { skip }, () => {
     await shot('rate');
     await Promise.all([page.waitForURL(/\/rate\?before=.*rated=1/), page.keyboard.press('5')]);
     const stored = await env.services.store.getRequest(id);
-    assert.deepEqual(stored?.feedback.filter((f) => f.source === 'user').map((f) => f.rating), [5]);
+    assert.deepEqual(stored?.feedback.filter((f) => f.source === 'admin').map((f) => f.rating), [5]);
     const nextId = await page.getAttribute('.rate-item', 'data-request-id');
     assert.notEqual(nextId, id);
     if (nextId) {

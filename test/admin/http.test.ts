@@ -167,7 +167,7 @@ describe('admin page with ADMIN_TOKEN', () => {
     assert.equal(r.status, 303);
     assert.equal(r.headers.get('location'), '/decisions/req_feedback_1?rated=1');
     const stored = await env.services.store.getRequest('req_feedback_1');
-    assert.deepEqual(stored?.feedback.map((f) => [f.rating, f.comment, f.source]), [[4, 'solid', 'user']]);
+    assert.deepEqual(stored?.feedback.map((f) => [f.rating, f.comment, f.source]), [[4, 'solid', 'admin']]);
     const page = await client.get('/decisions/req_feedback_1?rated=1');
     assert.match(page.text, /rating saved/);
     assert.match(page.text, /data-rating="4"/);

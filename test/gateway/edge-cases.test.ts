@@ -25,9 +25,9 @@ describe('edge cases', () => {
 
   test('a client that leaves mid-stream is stored as 499 and does not count against the model', async () => {
     up.enqueue({ kind: 'trickle', intervalMs: 150, text: 'one two three four five six seven eight' });
-    const id = 'req_client_leaves_midstream';
     const ac = new AbortController();
-    const res = await fetch(`${gw.url}/v1/chat/completions`, { method: 'POST', signal: ac.signal, headers: { 'content-type': 'application/json', 'x-request-id': id }, body: JSON.stringify({ stream: true, messages: [{ role: 'user', content: 'stream then leave' }] }) });
+    const res = await fetch(`${gw.url}/v1/chat/completions`, { method: 'POST', signal: ac.signal, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ stream: true, messages: [{ role: 'user', content: 'stream then leave' }] }) });
+    const id = res.headers.get('x-request-id')!;
     const reader = res.body!.getReader();
     let seen = '';
     while (!seen.includes('"content":"')) seen += new TextDecoder().decode((await reader.read()).value);

@@ -87,7 +87,7 @@ export function heapAfterGc(): number {
 /** A loopback port with nothing listening on it (connections are refused). */
 export const closedPort = freePort;
 
-/** A request id the gateway accepts from the client (x-request-id), unique per call. */
+/** A client's own request id (x-request-id), unique per call; the gateway stores it as the correlation id. */
 let idCounter = 0;
 export function requestId(prefix = 'rel'): string {
   return `${prefix}-${process.pid}-${Date.now().toString(36)}-${(idCounter++).toString(36)}`;
@@ -96,8 +96,10 @@ export function requestId(prefix = 'rel'): string {
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 export interface TimedResponse {
-  /** The x-request-id we sent, which the gateway stores the request under. */
+  /** The id the gateway minted and stores the request under (its x-request-id answer header). */
   id: string;
+  /** The x-request-id we sent, stored as the request's correlation id. */
+  correlationId: string;
   status: number;
   ms: number;
   text: string;
@@ -110,11 +112,11 @@ export interface TimedResponse {
  * never hangs the suite.
  */
 export async function timedPost(url: string, body: unknown, boundMs: number, headers: Record<string, string> = {}): Promise<TimedResponse> {
-  const id = requestId('timed');
+  const correlationId = requestId('timed');
   const t0 = Date.now();
   const res = await fetch(url, {
     method: 'POST',
-    headers: { 'content-type': 'application/json', 'x-request-id': id, ...headers },
+    headers: { 'content-type': 'application/json', 'x-request-id': correlationId, ...headers },
     body: JSON.stringify(body),
     signal: AbortSignal.timeout(boundMs + 2000),
   });
@@ -127,7 +129,7 @@ export async function timedPost(url: string, body: unknown, boundMs: number, hea
     json = undefined;
   }
   if (ms >= boundMs) throw new Error(`${url} took ${ms} ms, more than the ${boundMs} ms bound`);
-  return { id, status: res.status, ms, text, json };
+  return { id: res.headers.get('x-request-id') ?? '', correlationId, status: res.status, ms, text, json };
 }
 
 /** The data payloads of an SSE body, JSON-parsed ('[DONE]' stays a string). */

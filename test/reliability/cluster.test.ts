@@ -140,7 +140,7 @@ describe('SWITCHYARD_WORKERS=2 (node:cluster)', () => {
     assert.equal(code, 0, `exit code (stderr: ${proc.stderr().slice(0, 500)})`);
     const store = await openSqliteStore({ path: proc.dbPath });
     try {
-      const rows = await store.all<{ id: string }>(`select id from queries where id like 'cluster%'`);
+      const rows = await store.all<{ id: string }>(`select correlation_id as id from queries where correlation_id like 'cluster%'`);
       const stored = new Set(rows.map((r) => r.id));
       assert.deepEqual(ids.filter((id) => !stored.has(id)), [], 'acknowledged requests missing from the database');
     } finally {
@@ -190,7 +190,7 @@ describe('SWITCHYARD_WORKERS=2: stops that do not go by the plan', () => {
       assert.deepEqual(workers.filter(alive), [], 'the workers exited on their own');
       const store = await openSqliteStore({ path: proc.dbPath });
       try {
-        const stored = new Set((await store.all<{ id: string }>(`select id from queries where id like 'orphan%'`)).map((r) => r.id));
+        const stored = new Set((await store.all<{ id: string }>(`select correlation_id as id from queries where correlation_id like 'orphan%'`)).map((r) => r.id));
         assert.deepEqual(ids.filter((id) => !stored.has(id)), [], 'acknowledged requests missing from the database');
       } finally {
         await store.close();

@@ -84,7 +84,7 @@ describe('load with random faults', () => {
       signal: AbortSignal.timeout(30_000),
     });
     await res.arrayBuffer();
-    assert.equal(res.headers.get('x-request-id'), id);
+    assert.equal(res.headers.get('x-client-request-id'), id);
     return { id, status: res.status };
   }
 
@@ -108,7 +108,7 @@ describe('load with random faults', () => {
 
     await store.flush();
     assert.equal(store.pending(), 0);
-    const rows = await store.all<{ id: string; http_status: number; latency_ms: number }>("select id, http_status, latency_ms from queries where id like 'load-%'");
+    const rows = await store.all<{ id: string; http_status: number; latency_ms: number }>("select correlation_id as id, http_status, latency_ms from queries where correlation_id like 'load-%'");
     const stored = new Map(rows.map((r) => [r.id, r.http_status]));
     const missing = sent.filter((s) => !stored.has(s.id));
     assert.deepEqual(missing.slice(0, 5), [], `${missing.length} acknowledged requests are not stored`);

@@ -103,7 +103,7 @@ describe('graceful shutdown under load', () => {
 
     const store = await openSqliteStore({ path: proc.dbPath });
     try {
-      const rows = await store.all<{ id: string; status: string }>('select id, status from queries');
+      const rows = await store.all<{ id: string; status: string }>('select correlation_id as id, status from queries');
       const stored = new Map(rows.map((r) => [r.id, r.status]));
       const lost = all.filter((o) => o.acknowledged && !stored.has(o.id)).map((o) => o.id);
       assert.deepEqual(lost, [], `${lost.length} of ${all.filter((o) => o.acknowledged).length} acknowledged requests were lost`);

@@ -30,7 +30,7 @@ describe('SQLite locked or full under a running gateway', () => {
 
   before(async () => {
     up = await startOpenAIStandIn();
-    gw = await startGateway({ models: [model('alpha', 'openai', up.url)], env: { TEST_KEY: 'sk-test-reliability-key-0003' } });
+    gw = await startGateway({ models: [model('alpha', 'openai', up.url)], env: { TEST_KEY: 'sk-test-reliability-key-0003', STORE_DURABILITY: 'batched' } });
   });
   after(async () => {
     await gw.close();
@@ -87,6 +87,10 @@ describe('SQLite locked or full under a running gateway', () => {
       while (store.pending() === 0 && Date.now() < deadline) await sleep(20);
       await sleep(200);
       assert.ok(store.pending() > 0, 'writes are kept queued while the disk is full');
+      const health = (await (await fetch(`${gw.url}/health`)).json()) as { status: string; store: { status: string; write_error: string | null } };
+      assert.equal(health.status, 'degraded', 'acknowledged records are waiting in memory: /health says so');
+      assert.equal(health.store.status, 'degraded');
+      assert.match(health.store.write_error ?? '', /full/i);
       const [visible] = await store.all<{ n: number }>('select count(*) as n from queries');
       assert.ok(visible!.n < before + acknowledged.length, 'not everything fitted');
     } finally {
@@ -94,6 +98,7 @@ describe('SQLite locked or full under a running gateway', () => {
     }
     await store.flush();
     assert.equal(store.pending(), 0);
+    assert.equal(((await (await fetch(`${gw.url}/health`)).json()) as { status: string }).status, 'ok', 'healthy again once written');
     const ids = await storedIds(gw);
     assert.deepEqual(acknowledged.filter((id) => !ids.has(id)), [], 'every acknowledged request is stored');
     assert.equal(ids.size, before + acknowledged.length);
@@ -107,7 +112,7 @@ describe('a database that cannot keep up: bounded queue, load shed with 503', ()
 
   before(async () => {
     up = await startOpenAIStandIn();
-    gw = await startGateway({ models: [model('alpha', 'openai', up.url)], env: { TEST_KEY: 'sk-test-reliability-key-0009', STORE_MAX_PENDING: String(MAX_PENDING) } });
+    gw = await startGateway({ models: [model('alpha', 'openai', up.url)], env: { TEST_KEY: 'sk-test-reliability-key-0009', STORE_MAX_PENDING: String(MAX_PENDING), STORE_DURABILITY: 'batched' } });
   });
   after(async () => {
     await gw.close();
@@ -136,8 +141,10 @@ describe('a database that cannot keep up: bounded queue, load shed with 503', ()
       assert.equal(refused.retryAfter, '1');
       assert.ok(refused.pending >= MAX_PENDING, `refused only with a full queue (${refused.pending})`);
       assert.ok(answered.length >= MAX_PENDING - 1 && answered.length <= MAX_PENDING, `answered until the bound (${answered.length})`);
-      // Other routes (health, the admin side) keep answering.
-      assert.equal((await fetch(`${gw.url}/health`)).status, 200);
+      // Other routes (health, the admin side) keep answering; /health says the backlog is past half the limit.
+      const health = await fetch(`${gw.url}/health`);
+      assert.equal(health.status, 200);
+      assert.equal(((await health.json()) as { status: string }).status, 'degraded');
     } finally {
       await exec(locker, 'COMMIT');
       await new Promise<void>((resolve) => locker.close(() => resolve()));

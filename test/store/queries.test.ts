@@ -79,7 +79,7 @@ describe('listRequests and getRequest', () => {
       { id: 'r3', ts: 3_000, model: 'model-a', domain: 'math', language: 'en', method: 'judge', status: 'error' },
       { id: 'r4', ts: 3_000, model: 'model-b', domain: 'code', language: 'zh', method: 'knn' },
       { id: 'r5', ts: 5_000, model: null, domain: 'chat', language: 'ja', method: 'weights', status: 'error' },
-    ], [feedback('r1', 5), feedback('r1', 3), feedback('r2', 2), feedback('r4', 4, 'implicit')]);
+    ], [feedback('r1', 5), feedback('r1', 3, 'admin'), feedback('r2', 2), feedback('r4', 4, 'implicit')]);
   });
   after(() => store.close());
 
@@ -274,7 +274,7 @@ describe('admin aggregates', () => {
       { id: 'c', ts: 61_500, model: 'model-b' },
       { id: 'd', ts: 125_000, model: 'model-a' },
       { id: 'e', ts: 1_000, model: 'model-a' },
-    ], [feedback('a', 4, 'user', 200_000), feedback('a', 2, 'user', 200_000), feedback('c', 5, 'user', 200_000)]);
+    ], [feedback('a', 4, 'user', 200_000), feedback('a', 2, 'admin', 200_000), feedback('c', 5, 'user', 200_000)]);
     const points = await store.timeSeries(60_000, 60_000);
     assert.deepEqual(points, [
       { bucketTs: 60_000, model: 'model-a', requests: 2, successes: 1, avgLatencyMs: 200, ratingSum: 6, ratingCount: 2 },

@@ -107,7 +107,7 @@ export function requestRoutes(ctx: AdminContext) {
     if (!(await store.requestExists(f.request_id))) {
       return renderPage(ctx, req, res, 'error', { title: 'Rating not saved', message: `No stored request with id ${f.request_id}` }, 404);
     }
-    store.recordFeedback({ requestId: f.request_id, ts: ctx.now(), rating: f.rating, comment: f.comment?.trim() ? f.comment.trim() : null, source: 'user' });
+    store.recordFeedback({ requestId: f.request_id, ts: ctx.now(), rating: f.rating, comment: f.comment?.trim() ? f.comment.trim() : null, source: 'admin' });
     // Durable before the redirect, so the next page already shows the rating.
     await store.flush();
     const back = new URL(safeLocalPath(f.return_to) ?? `/decisions/${encodeURIComponent(f.request_id)}`, 'http://admin.local');
