@@ -132,6 +132,7 @@ const envSchema = z.object({
   MAX_RETRIES: intFromEnv('MAX_RETRIES', 2, 0, 10),
   RETRY_BASE_MS: intFromEnv('RETRY_BASE_MS', 500, 0),
   RETRY_MAX_MS: intFromEnv('RETRY_MAX_MS', 8_000, 0),
+  RETRY_AFTER_MAX_MS: intFromEnv('RETRY_AFTER_MAX_MS', 2_000, 0),
   BREAKER_FAILURES: intFromEnv('BREAKER_FAILURES', 5, 1),
   BREAKER_COOLDOWN_MS: intFromEnv('BREAKER_COOLDOWN_MS', 30_000, 1),
   MAX_CONCURRENT_PER_MODEL: intFromEnv('MAX_CONCURRENT_PER_MODEL', 64, 1),
@@ -198,6 +199,8 @@ export interface AppConfig {
     maxRetries: number;
     retryBaseMs: number;
     retryMaxMs: number;
+    /** Longest upstream Retry-After the gateway waits out itself; a longer one moves on (or reaches the client). */
+    retryAfterMaxMs: number;
     breakerFailures: number;
     breakerCooldownMs: number;
   };
@@ -378,6 +381,7 @@ export function loadConfig(rawEnv: Record<string, string | undefined>, opts: { c
       maxRetries: env.MAX_RETRIES,
       retryBaseMs: env.RETRY_BASE_MS,
       retryMaxMs: env.RETRY_MAX_MS,
+      retryAfterMaxMs: env.RETRY_AFTER_MAX_MS,
       breakerFailures: env.BREAKER_FAILURES,
       breakerCooldownMs: env.BREAKER_COOLDOWN_MS,
     },

@@ -295,21 +295,18 @@ export class Gateway {
   /** Record a request that got no answer, and turn the failure into the client-facing error. */
   private failed(req: GatewayRequest, decision: RoutingDecision, started: number, err: unknown): ApiError {
     const attempts = err instanceof DispatchError ? err.attempts : [];
-    const apiErr =
-      err instanceof DispatchError
-        ? new ApiError(
-            err.clientAborted ? 499 : err.status,
-            err.message,
-            err.status === 504 ? 'timeout_error' : 'upstream_error',
-            err.status === 503 ? 'no_model_available' : err.status === 504 ? 'upstream_timeout' : 'upstream_failed',
-            null,
-            { attempts: attempts.map((a) => ({ model: a.model, attempt: a.attempt, status: a.status, http_status: a.httpStatus, error: a.error })) },
-          )
-        : err instanceof ApiError
-          ? err
-          : new ApiError(500, 'internal error', 'server_error');
+    const apiErr = err instanceof DispatchError ? dispatchApiError(err) : err instanceof ApiError ? this.withBreakerWait(err) : new ApiError(500, 'internal error', 'server_error');
     this.record(req, decision, attempts, started, { model: null, answer: null, usage: { inputTokens: 0, outputTokens: 0 }, costUsd: sumCost(attempts), httpStatus: apiErr.status, error: apiErr.message, demo: false });
     return apiErr;
+  }
+
+  /** The router's 503 for "every model's breaker is open" says when the first one lets a call through again. */
+  private withBreakerWait(err: ApiError): ApiError {
+    if (err.status !== 503 || err.headers?.['retry-after']) return err;
+    let soonest = Infinity;
+    for (const m of this.deps.registry.all()) if (m.enabled) soonest = Math.min(soonest, m.breaker.retryInMs());
+    if (soonest === Infinity) return err;
+    return new ApiError(err.status, err.message, err.type, err.code, err.param, err.details, { ...err.headers, 'retry-after': retryAfterSeconds(soonest) });
   }
 
   private record(
@@ -445,6 +442,22 @@ export function lastUserText(messages: ChatMessage[]): string {
 function toProviderRequest(req: GatewayRequest): ProviderRequest {
   const base = { messages: req.messages, temperature: req.temperature, maxTokens: req.maxTokens, topP: req.topP, stop: req.stop };
   return req.options ? { ...req.options, ...base } : base;
+}
+
+const retryAfterSeconds = (ms: number) => String(Math.max(1, Math.ceil(ms / 1000)));
+
+/**
+ * The client-facing error for a dispatch that got no answer: a request the upstream refused keeps
+ * its status and message; a rate limit is a 429 and an open breaker a 503, both with Retry-After.
+ */
+function dispatchApiError(err: DispatchError): ApiError {
+  const details = { attempts: err.attempts.map((a) => ({ model: a.model, attempt: a.attempt, status: a.status, http_status: a.httpStatus, error: a.error })) };
+  const headers = err.retryAfterMs !== undefined ? { 'retry-after': retryAfterSeconds(err.retryAfterMs) } : undefined;
+  if (err.clientAborted) return new ApiError(499, err.message, 'upstream_error', 'client_closed', null, details);
+  if (err.status >= 400 && err.status < 500 && err.status !== 429) return new ApiError(err.status, err.message, err.status === 404 ? 'not_found_error' : 'invalid_request_error', 'upstream_rejected_request', null, details);
+  if (err.status === 429) return new ApiError(429, err.message, 'rate_limit_error', 'upstream_rate_limited', null, details, headers);
+  const code = err.status === 503 ? 'no_model_available' : err.status === 504 ? 'upstream_timeout' : 'upstream_failed';
+  return new ApiError(err.status, err.message, err.status === 504 ? 'timeout_error' : 'upstream_error', code, null, details, headers);
 }
 
 function sumCost(attempts: Attempt[]): number {

@@ -60,7 +60,7 @@ export async function buildServices(config: AppConfig, opts: BuildOptions): Prom
   for (const w of await store.getWeights()) registry.setWeight(w.model, w.weight, w.enabled);
 
   const dispatcher = new Dispatcher(registry, {
-    policy: { maxRetries: config.dispatch.maxRetries, baseMs: config.dispatch.retryBaseMs, maxMs: config.dispatch.retryMaxMs },
+    policy: { maxRetries: config.dispatch.maxRetries, baseMs: config.dispatch.retryBaseMs, maxMs: config.dispatch.retryMaxMs, maxRetryAfterMs: config.dispatch.retryAfterMaxMs },
     attemptTimeoutMs: config.dispatch.attemptTimeoutMs,
     rng: opts.rng,
     now: opts.now,

@@ -41,6 +41,11 @@ export class CircuitBreaker {
     return this.state !== 'open';
   }
 
+  /** Milliseconds until an open breaker lets a probe through (0 when not open). */
+  retryInMs(): number {
+    return this.state === 'open' ? Math.max(0, this.opts.cooldownMs - (this.now() - this.openedAt)) : 0;
+  }
+
   get consecutiveFailures(): number {
     return this.failures;
   }

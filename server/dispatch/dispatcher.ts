@@ -31,9 +31,14 @@ export class DispatchError extends Error {
   constructor(
     message: string,
     readonly attempts: Attempt[],
-    /** Suggested client status: 503 when nothing could be tried, 504 when the last failure was a timeout, else 502. */
+    /**
+     * Suggested client status: the upstream's own for a request it refused (400, 404, 413, 422) or a
+     * rate limit (429); 503 when nothing could be tried, 504 when the last failure was a timeout, else 502.
+     */
     readonly status: number,
     readonly clientAborted = false,
+    /** When to try again (429 from the upstream, 503 for open breakers). */
+    readonly retryAfterMs?: number,
   ) {
     super(message);
     this.name = 'DispatchError';
@@ -67,9 +72,20 @@ export function costOf(rt: ModelRuntime, usage: Usage): number {
   return (fresh * s.costPer1kInput + read * (s.costPer1kCacheRead ?? s.costPer1kInput * share.read) + write * (s.costPer1kCacheWrite ?? s.costPer1kInput * share.write) + usage.outputTokens * s.costPer1kOutput) / 1000;
 }
 
-/** Errors that say the model itself is unwell (not that the request was bad) trip the breaker. */
+/** Upstream statuses that say the request itself is wrong: passed to the client as they are, never retried or tried elsewhere. */
+const CLIENT_ERRORS = new Set([400, 404, 413, 422]);
+
+export function isClientError(err: unknown): err is UpstreamError {
+  return err instanceof UpstreamError && err.code === 'http' && CLIENT_ERRORS.has(err.status);
+}
+
+/**
+ * Errors that say the model itself is unwell trip the breaker. Not a bad request, and not a 429:
+ * a rate limit is the upstream pacing callers (often one busy client), not a broken model.
+ */
 function countsAgainstModel(err: unknown): boolean {
   if (!(err instanceof UpstreamError)) return true;
+  if (err.status === 429) return false;
   return err.retryable || err.status === 401 || err.status === 403 || err.code === 'bad_response';
 }
 
@@ -152,10 +168,15 @@ export class Dispatcher {
   ): Promise<T> {
     const attempts: Attempt[] = [];
     let lastErr: unknown = null;
+    /** Shortest Retry-After among the 429s seen. */
+    let rateLimitedFor: number | undefined;
+    /** Soonest an open breaker among the candidates lets a call through. */
+    let openFor: number | undefined;
     for (const id of candidates) {
       const rt = this.registry.get(id);
       const skip = this.skipReason(rt);
       if (typeof skip === 'string' || !rt) {
+        if (rt && skip === 'circuit open') openFor = Math.min(openFor ?? Infinity, rt.breaker.retryInMs());
         attempts.push({ ts: this.now(), model: id, attempt: attempts.length + 1, status: 'skipped', httpStatus: null, latencyMs: 0, inputTokens: 0, outputTokens: 0, costUsd: 0, error: typeof skip === 'string' ? skip : 'unknown model' });
         continue;
       }
@@ -199,6 +220,11 @@ export class Dispatcher {
           }
           if (countsAgainstModel(err)) rt.breaker.onFailure(describe(err), held);
           else rt.breaker.release(held);
+          // The request is what the upstream refused: another model or another try would be refused too.
+          if (isClientError(err)) throw new DispatchError(err.message, attempts, err.status);
+          if (err instanceof UpstreamError && err.status === 429 && err.retryAfterMs !== undefined) {
+            rateLimitedFor = rateLimitedFor === undefined ? err.retryAfterMs : Math.min(rateLimitedFor, err.retryAfterMs);
+          }
           const delay = backoffDelay(this.opts.policy, retry, err instanceof UpstreamError ? err : null, this.rng);
           if (!shouldRetry(this.opts.policy, retry, err, delay, ctx.deadline - this.now())) break;
           try {
@@ -210,9 +236,12 @@ export class Dispatcher {
       }
     }
     const tried = attempts.filter((a) => a.status !== 'skipped');
-    const status = tried.length === 0 ? 503 : lastErr instanceof UpstreamError && lastErr.code === 'timeout' ? 504 : 502;
+    const limited = lastErr instanceof UpstreamError && lastErr.status === 429;
+    const status = tried.length === 0 ? 503 : limited ? 429 : lastErr instanceof UpstreamError && lastErr.code === 'timeout' ? 504 : 502;
     const summary = attempts.map((a) => `${a.model}#${a.attempt}: ${a.error ?? a.status}`).join('; ');
-    throw new DispatchError(tried.length === 0 ? `no model could take the request (${summary})` : `all candidate models failed (${summary})`, attempts, status);
+    const message = tried.length === 0 ? `no model could take the request (${summary})` : limited ? `the upstream is rate limiting requests (${summary})` : `all candidate models failed (${summary})`;
+    const retryAfterMs = status === 429 ? rateLimitedFor : status === 503 && openFor !== undefined && openFor !== Infinity ? openFor : undefined;
+    throw new DispatchError(message, attempts, status, false, retryAfterMs);
   }
 
   /** Why a model cannot take this request, or the breaker ticket for its first attempt. */

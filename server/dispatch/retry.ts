@@ -7,6 +7,8 @@ export interface RetryPolicy {
   maxRetries: number;
   baseMs: number;
   maxMs: number;
+  /** Longest Retry-After waited out before retrying the same model (default: maxMs). */
+  maxRetryAfterMs?: number;
 }
 
 /** Delay before retry number `retry` (0-based): retry-after if given, else min(base*2^n, max) minus up to 25% jitter. */
@@ -37,7 +39,7 @@ export function sleep(ms: number, signal?: ClientSignal): Promise<void> {
 export function shouldRetry(policy: RetryPolicy, retry: number, err: unknown, delayMs: number, msLeft: number): boolean {
   if (!(err instanceof UpstreamError) || !err.retryable) return false;
   if (retry >= policy.maxRetries) return false;
-  // A Retry-After longer than our longest backoff means: try another model instead.
-  if (err.retryAfterMs !== undefined && err.retryAfterMs > policy.maxMs) return false;
+  // A long Retry-After means: try another model instead, or tell the client when to come back.
+  if (err.retryAfterMs !== undefined && err.retryAfterMs > (policy.maxRetryAfterMs ?? policy.maxMs)) return false;
   return delayMs < msLeft;
 }

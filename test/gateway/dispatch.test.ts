@@ -42,8 +42,18 @@ describe('dispatch: retries, breaker, fallback, timeouts', () => {
     assert.ok(Date.now() - t0 < 1000);
   });
 
-  test('a non-retryable 400 from the upstream is not retried and falls back to the next candidate', async () => {
-    a.enqueue({ kind: 'error', status: 400, message: 'bad thing' });
+  test('a 400 from the upstream (the request is at fault) keeps its status and message: no retry, no fallback', async () => {
+    a.enqueue({ kind: 'error', status: 400, message: 'prompt is too long: 210000 tokens > 200000 maximum' });
+    const r = await postJson(`${gw.url}/api/chat`, { message: 'fallback please' });
+    assert.equal(r.status, 400);
+    assert.match(r.body.error.message, /prompt is too long: 210000 tokens > 200000 maximum/);
+    assert.equal(r.body.error.code, 'upstream_rejected_request');
+    assert.equal(a.requests.length, 1);
+    assert.equal(b.requests.length, 0);
+  });
+
+  test('a non-retryable 401 (our key) is not retried and falls back to the next candidate', async () => {
+    a.enqueue({ kind: 'error', status: 401 });
     const r = await postJson(`${gw.url}/api/chat`, { message: 'fallback please' });
     assert.equal(r.status, 200);
     assert.equal(r.body._actual_model_used, 'beta');
@@ -126,7 +136,7 @@ describe('dispatch: retries, breaker, fallback, timeouts', () => {
   });
 
   test('a stream that fails before its first byte falls back; one that fails mid-way ends with an error event', async () => {
-    a.enqueue({ kind: 'error', status: 400 });
+    a.enqueue({ kind: 'error', status: 401 });
     const res = await fetch(`${gw.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ messages: [{ role: 'user', content: 'stream fallback' }], stream: true }) });
     assert.equal(res.status, 200);
     const text = await res.text();
