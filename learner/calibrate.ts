@@ -1,7 +1,6 @@
 // Fits how far the router should trust kNN neighbours over the learned priors: λ in
 // (λ·prior + Σ w·q) / (λ + Σ w), chosen by leave-one-out squared error on stored traffic.
-import type { Embedder } from '../router/embedder.ts';
-import type { NeighbourIndex } from '../router/knn.ts';
+import { outcomeQuality, type Neighbour, type TextIndex } from '../router/knn.ts';
 import { betaMean, buildPriorIndex, priorFor } from '../router/bandit.ts';
 import type { KnnCalibration, PriorCell } from '../router/types.ts';
 import type { TrainingRow } from '../server/store/types.ts';
@@ -9,18 +8,20 @@ import { ANY, defaultPriorOptions, rowQuality, type Evidence, type PriorOptions 
 
 /** Candidate λ values (pseudo-neighbours of full similarity the prior is worth). */
 export const PRIOR_STRENGTH_GRID = [0.25, 0.5, 1, 2, 4, 8, 16, 32, 64, 128, 256, 1024];
+/** Candidate neighbourhood sizes, fitted together with λ. */
+export const NEIGHBOURS_GRID = [5, 10, 20, 40];
 /** Fewer (query, model) pairs than this and the fit is not trusted. */
 export const MIN_CALIBRATION_PAIRS = 30;
 
 export interface CalibrationInput {
-  index: NeighbourIndex;
-  embedder: Embedder;
+  index: TextIndex;
   priors: readonly PriorCell[];
   /** Recent stored rows; each distinct query is left out of its own neighbourhood. */
   rows: readonly TrainingRow[];
   /** The index key of a query text (must match how the index was built). */
   keyOf: (text: string) => string;
-  k?: number;
+  /** Neighbourhood sizes to try (default NEIGHBOURS_GRID). */
+  neighbours?: readonly number[];
   maxQueries?: number;
 }
 
@@ -54,50 +55,129 @@ function groupByQuery(rows: readonly TrainingRow[], keyOf: (text: string) => str
   return [...byKey.values()];
 }
 
-/** Leave-one-out fit of λ; null when there is too little data or no neighbours to learn from. */
-export async function calibrateKnn(input: CalibrationInput): Promise<KnnCalibration | null> {
-  const k = input.k ?? 20;
+/**
+ * Leave-one-out fit of λ and of the neighbourhood size k, by squared error of the predicted quality
+ * of each (query, model) pair with evidence; null when there is too little data or no neighbours.
+ */
+export async function calibrateKnn(input: CalibrationInput): Promise<(KnnCalibration & { predictions: QueryPrediction[] }) | null> {
+  const ks = [...(input.neighbours ?? NEIGHBOURS_GRID)].sort((a, b) => a - b);
+  const kMax = ks[ks.length - 1]!;
   const held = groupByQuery(input.rows, input.keyOf, input.maxQueries ?? 2000);
   if (held.length < 2 || input.index.size < 2) return null;
   const priorIndex = buildPriorIndex(input.priors);
   const grid = PRIOR_STRENGTH_GRID;
-  const sse = new Array<number>(grid.length).fill(0);
+  const sse = ks.map(() => new Array<number>(grid.length).fill(0));
+  // Σ of squared squared errors, for the standard error of the mean squared error (one-SE rule).
+  const sse2 = ks.map(() => new Array<number>(grid.length).fill(0));
   let ssePrior = 0;
   let pairs = 0;
 
-  for (let i = 0; i < held.length; i += 256) {
-    const chunk = held.slice(i, i + 256);
-    const vectors = await input.embedder.embed(chunk.map((h) => h.text));
-    chunk.forEach((h, j) => {
-      const neighbours = input.index.search(vectors[j]!, k + 1).filter((n) => n.id !== h.key).slice(0, k);
-      for (const [model, obs] of h.observed) {
-        const y = obs.sum / obs.n;
-        const b = priorFor(priorIndex, model, h.domain, h.language);
-        const prior = betaMean(b.alpha, b.beta);
-        let W = 0;
-        let S = 0;
-        for (const n of neighbours) {
-          const w = Math.max(n.similarity, 0);
-          for (const o of n.outcomes) {
-            if (o.model !== model) continue;
-            const q = o.rating !== undefined ? Math.min(1, Math.max(0, (o.rating - 1) / 4)) : o.success ? 0.7 : 0;
-            W += w;
-            S += w * q;
-          }
-        }
-        for (let g = 0; g < grid.length; g++) {
-          const pred = (grid[g]! * prior + S) / (grid[g]! + W);
-          sse[g]! += (pred - y) ** 2;
-        }
-        ssePrior += (prior - y) ** 2;
-        pairs++;
-      }
+  const lists: Neighbour[][] = [];
+  // Per (k, λ) and model, sums for the squared error and for the correlation between estimate and
+  // observed quality across queries: routing needs to tell which queries a model does better on,
+  // and the (scale-free) correlation measures that where the squared error mostly rewards smoothing.
+  const stats = ks.map(() => grid.map(() => new Map<string, { n: number; sp: number; sy: number; spp: number; syy: number; spy: number }>()));
+  for (let i = 0; i < held.length; i++) {
+    const h = held[i]!;
+    const neighbours = (await input.index.search(h.text, kMax + 1)).filter((n) => n.id !== h.key).slice(0, kMax);
+    lists.push(neighbours);
+    const observed = [...h.observed.entries()].map(([model, obs]) => {
+      const b = priorFor(priorIndex, model, h.domain, h.language);
+      return { model, y: obs.sum / obs.n, prior: betaMean(b.alpha, b.beta), W: 0, S: 0 };
     });
+    const score = (a: number) => {
+      for (let g = 0; g < grid.length; g++) {
+        const m = stats[a]![g]!;
+        const add = (key: string, pred: number, y: number) => {
+          const e = m.get(key) ?? { n: 0, sp: 0, sy: 0, spp: 0, syy: 0, spy: 0 };
+          e.n++; e.sp += pred; e.sy += y; e.spp += pred * pred; e.syy += y * y; e.spy += pred * y;
+          m.set(key, e);
+        };
+        const preds = observed.map((o) => (grid[g]! * o.prior + o.S) / (grid[g]! + o.W));
+        observed.forEach((o, x) => {
+          const e2 = (preds[x]! - o.y) ** 2;
+          sse[a]![g]! += e2;
+          sse2[a]![g]! += e2 * e2;
+          add(o.model, preds[x]!, o.y);
+          // Gaps between two models answering the same query: what a cost-aware choice turns on.
+          for (let z = x + 1; z < observed.length; z++) add(`${o.model}\u0000${observed[z]!.model}`, preds[x]! - preds[z]!, o.y - observed[z]!.y);
+        });
+      }
+    };
+    let kk = 0;
+    neighbours.forEach((n, rank) => {
+      const w = Math.max(n.similarity, 0);
+      for (const o of n.outcomes) {
+        const q = outcomeQuality(o);
+        if (q === null) continue;
+        const e = observed.find((x) => x.model === o.model);
+        if (e) { e.W += w; e.S += w * q; }
+      }
+      // After the rank-th neighbour, every k that ends here scores the running sums.
+      while (kk < ks.length && ks[kk] === rank + 1) score(kk++);
+    });
+    for (; kk < ks.length; kk++) score(kk);
+    for (const o of observed) { ssePrior += (o.prior - o.y) ** 2; pairs++; }
+    if (i % 256 === 255) await new Promise((r) => setImmediate(r));
   }
   if (pairs < MIN_CALIBRATION_PAIRS) return null;
-  let best = 0;
-  for (let g = 1; g < grid.length; g++) if (sse[g]! < sse[best]!) best = g;
-  return { priorStrength: grid[best]!, samples: pairs, mse: sse[best]! / pairs, msePriorOnly: ssePrior / pairs };
+  // Mean correlation over models, weighted by their observations (0 where either side is constant).
+  // Gap correlations when queries were answered by several models (shadow comparisons, a full
+  // evaluation), else each model's own.
+  const gaps = [...stats[0]![0]!.entries()].filter(([k, e]) => k.includes('\u0000') && e.n >= 2).reduce((s, [, e]) => s + e.n, 0) >= MIN_CALIBRATION_PAIRS;
+  const correlation = (m: Map<string, { n: number; sp: number; sy: number; spp: number; syy: number; spy: number }>) => {
+    let num = 0, den = 0;
+    for (const [key, e] of m) {
+      if (key.includes('\u0000') !== gaps) continue;
+      const cov = e.spy - (e.sp * e.sy) / e.n, vp = e.spp - (e.sp * e.sp) / e.n, vy = e.syy - (e.sy * e.sy) / e.n;
+      num += e.n * (vp > 1e-12 && vy > 1e-12 ? cov / Math.sqrt(vp * vy) : 0);
+      den += e.n;
+    }
+    return den > 0 ? num / den : 0;
+  };
+  // For each k, λ by squared error with the one-standard-error rule: the strongest shrinkage whose
+  // error is within one standard error of the best. It sets how far estimates may stray from the
+  // prior, and an argmax over several noisy estimates picks noise unless they are shrunk enough.
+  // Then the k whose estimates correlate best with what was observed (ties: larger k).
+  let bestK = ks.length - 1, bestG = grid.length - 1, bestR = -Infinity;
+  for (let a = ks.length - 1; a >= 0; a--) {
+    let min = 0;
+    for (let c = 1; c < grid.length; c++) if (sse[a]![c]! < sse[a]![min]!) min = c;
+    const mean = sse[a]![min]! / pairs;
+    const se = Math.sqrt(Math.max(0, sse2[a]![min]! / pairs - mean * mean) / pairs);
+    let g = min;
+    for (let c = grid.length - 1; c > min; c--) if (sse[a]![c]! / pairs <= mean + se) { g = c; break; }
+    const r = correlation(stats[a]![g]!);
+    if (r > bestR + 1e-9) { bestR = r; bestK = a; bestG = g; }
+  }
+  const fit = { priorStrength: grid[bestG]!, neighbours: ks[bestK]!, samples: pairs, mse: sse[bestK]![bestG]! / pairs, msePriorOnly: ssePrior / pairs };
+  // Every recent query's leave-one-out estimate for every model with evidence, at the fitted k and λ:
+  // what the knob calibration (learner/knob.ts) routes on.
+  const models = [...new Set(input.rows.filter((r) => rowQuality(r) !== null).map((r) => r.model))].sort();
+  const predictions = held.map((h, i) => {
+    const q: Record<string, number> = {};
+    const neighbours = lists[i]!.slice(0, fit.neighbours);
+    for (const model of models) {
+      const b = priorFor(priorIndex, model, h.domain, h.language);
+      let W = 0, S = 0;
+      for (const n of neighbours) {
+        const w = Math.max(n.similarity, 0);
+        for (const o of n.outcomes) {
+          const v = outcomeQuality(o);
+          if (o.model === model && v !== null) { W += w; S += w * v; }
+        }
+      }
+      q[model] = (fit.priorStrength * betaMean(b.alpha, b.beta) + S) / (fit.priorStrength + W);
+    }
+    return { key: h.key, quality: q };
+  });
+  return { ...fit, predictions };
+}
+
+/** A recent query's estimated quality per model, each left out of its own neighbourhood. */
+export interface QueryPrediction {
+  key: string;
+  quality: Record<string, number>;
 }
 
 /** Candidate pseudo-counts for the hierarchical prior shrinkage. */

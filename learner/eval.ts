@@ -10,7 +10,7 @@ import { extractFeatures } from '../router/features.ts';
 import { mulberry32 } from '../router/bandit.ts';
 import { createRouter } from '../router/index.ts';
 import type { JudgeStage } from '../router/judge.ts';
-import { KnnIndex, KnnStage } from '../router/knn.ts';
+import { createTextIndex, KnnStage, loadTextIndex } from '../router/knn.ts';
 import type { CandidateModel, LearnedState, Router } from '../router/types.ts';
 import { runLearner } from './job.ts';
 import { loadLearnedState } from './state.ts';
@@ -21,10 +21,14 @@ import {
 import { costSavedAt95, headlineOf, type CategoryPremium, type EvalReport, type LearningCurvePoint, type ReportPoint, type ReportPolicy } from './eval-report.ts';
 
 /**
- * Knob settings of the router sweep, cheapest to best: an even 0.025 grid (the frontier is only as
- * fine as its points) plus 0.99, where λ(t) = (1-t)/t changes fastest.
+ * Knob settings of the router sweep, cheapest to best. The knob is calibrated (t = the share of the
+ * best single model's estimated quality to keep), so the frontier that matters lies at the top:
+ * 0.05 steps up to 0.7, then 0.005 steps to 1.
  */
-export const DEFAULT_KNOBS = [...Array.from({ length: 41 }, (_, i) => i / 40), 0.99].sort((a, b) => a - b);
+export const DEFAULT_KNOBS = [
+  ...Array.from({ length: 14 }, (_, i) => i / 20),
+  ...Array.from({ length: 61 }, (_, i) => Math.round((0.7 + i * 0.005) * 1000) / 1000),
+];
 export const DEFAULT_TRAIN_FRACTIONS = [0.1, 0.25, 0.5, 1];
 
 export interface EvalOptions {
@@ -92,8 +96,8 @@ async function train(rows: readonly DatasetRow[], ds: Dataset, deps: EvalDeps): 
       if (result.status !== 'ok') throw new Error(`learner run failed: ${result.error}`);
       const state = await loadLearnedState(store, dir);
       if (!state) throw new Error('learner wrote no state');
-      const index = state.indexDir ? await KnnIndex.load(state.indexDir, deps.embedder.dim) : null;
-      const knn = new KnnStage(index ?? KnnIndex.create(deps.embedder.dim), deps.embedder);
+      const index = state.indexDir ? await loadTextIndex(state.indexDir, deps.embedder) : null;
+      const knn = new KnnStage(index ?? createTextIndex(deps.embedder), { k: state.knnCalibration?.neighbours ?? 20 });
       return { state, knn, priorStrength: result.priorStrength, close: cleanup };
     } finally {
       await store.close();
@@ -132,7 +136,7 @@ async function sweep(router: Router, test: readonly DatasetRow[], candidates: Ca
 
 /** Routers for the learned policies: the full router, kNN alone and the judge alone. */
 async function routersFor(trained: Trained, deps: EvalDeps, seed: number) {
-  const config = { ...deps.routing, explorationRate: 0 };
+  const config = { ...deps.routing, explorationRate: 0, optimism: 0 };
   const learned = () => trained.state;
   const judge = deps.makeJudge?.(learned) ?? null;
   const full = createRouter({ config, embedder: deps.embedder, knnStage: trained.knn, judge, loadLearned: async () => trained.state, rng: mulberry32(seed + 2) });
@@ -194,7 +198,7 @@ export async function runEval(opts: EvalOptions, deps: EvalDeps): Promise<EvalRe
 
   const policies = fixedPolicies(ds, test, opts.seed);
   const skipped: EvalReport['skipped'] = [];
-  const rulesRouter = createRouter({ config: { ...deps.routing, explorationRate: 0 }, rng: mulberry32(opts.seed + 5) });
+  const rulesRouter = createRouter({ config: { ...deps.routing, explorationRate: 0, optimism: 0 }, rng: mulberry32(opts.seed + 5) });
   const rules = await sweep(rulesRouter, test, candidates, [1]);
   policies.push({ name: 'rules', points: rules.map((p) => ({ ...p, knob: null })) });
 
@@ -217,7 +221,7 @@ export async function runEval(opts: EvalOptions, deps: EvalDeps): Promise<EvalRe
       await trained.close();
     }
     const cal = trained.state.knnCalibration;
-    const fit = `; prior shrinkage ${trained.priorStrength ?? 'default'}` + (cal ? `; kNN trust fitted: prior worth ${cal.priorStrength} neighbours (LOO mse ${cal.mse.toFixed(4)} vs prior alone ${cal.msePriorOnly.toFixed(4)}, ${cal.samples} pairs)` : '');
+    const fit = `; prior shrinkage ${trained.priorStrength ?? 'default'}` + (cal ? `; kNN fitted: k=${cal.neighbours ?? 20}, prior worth ${cal.priorStrength} neighbours (LOO mse ${cal.mse.toFixed(4)} vs prior alone ${cal.msePriorOnly.toFixed(4)}, ${cal.samples} pairs)` : '');
     log(`trained on ${size} queries (${Math.round(fraction * 100)}%) and routed ${test.length} test queries x ${knobs.length} knobs in ${Date.now() - started} ms${fit}`);
   }
 

@@ -117,6 +117,10 @@ export function alwaysCheapest(models: readonly CandidateModel[], costOf?: (mode
  */
 export function priorsPolicy(state: LearnedState, models: readonly CandidateModel[], knob: number, minConfidence = 0.35): TargetPolicy {
   const byId = new Map(models.map((m) => [m.id, m]));
+  // The knob's calibration was fitted on the fused kNN + priors estimate; priors alone keep the
+  // uncalibrated knob, so a knob setting means the same here for every state.
+  const { knobCalibration: _fittedForKnn, ...priorsOnly } = state;
+  state = priorsOnly;
   const bandit = new BanditStage({ learned: () => state, explorationRate: 0, rng: () => 0.5 });
   return (c) => {
     const candidates = known(c, byId).map((m) => ({ ...m, healthy: true }));

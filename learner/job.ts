@@ -2,8 +2,9 @@
 // profiles and the kNN index, replays recent traffic before/after, and writes a new version.
 import { createHash } from 'node:crypto';
 import type { Embedder } from '../router/embedder.ts';
-import { KnnIndex, type Outcome } from '../router/knn.ts';
-import type { KnnCalibration, PriorCell } from '../router/types.ts';
+import { createTextIndex, loadTextIndex, routingIndexKind, type Outcome, type TextIndex } from '../router/knn.ts';
+import type { KnnCalibration, KnobCalibration, PriorCell } from '../router/types.ts';
+import { calibrateKnob } from './knob.ts';
 import { calibrateKnn, calibratePriorStrength } from './calibrate.ts';
 import type { Store, TrainingRow } from '../server/store/types.ts';
 import { acquireLearnerLock } from './lock.ts';
@@ -68,6 +69,8 @@ export interface LearnerRunResult {
   warnings: string[];
   /** The kNN-vs-prior trust fitted (or kept) by this run. */
   knnCalibration: KnnCalibration | null;
+  /** The quality knob's calibration fitted (or kept) by this run. */
+  knobCalibration: KnobCalibration | null;
   /** Pseudo-counts each prior cell borrows from its parent (fitted, or the default). */
   priorStrength: number | null;
   /** What the shadow step did, or why it is off; null when the run had none. */
@@ -133,22 +136,22 @@ async function withTokens(store: Store, rows: TrainingRow[]): Promise<RowWithTok
   }
 }
 
-/** Embed the page's distinct texts in chunks and add one outcome per row to the index. */
-async function indexRows(index: KnnIndex, embedder: Embedder, rows: TrainingRow[]): Promise<void> {
-  const byKey = new Map<string, { text: string; outcomes: Outcome[] }>();
+/**
+ * Add one outcome per row to the index, grouped by query text. Only outcomes that carry quality
+ * evidence are indexed (rated, failed, asked again): an answered, unrated request says nothing
+ * about how good the answer was, so it would only make the index bigger.
+ */
+async function indexRows(index: TextIndex, rows: TrainingRow[]): Promise<void> {
+  const byKey = new Map<string, { id: string; text: string; outcomes: Outcome[] }>();
   for (const r of rows) {
+    if (rowQuality(r) === null) continue;
     const key = queryKey(r.queryText);
     const entry = byKey.get(key);
     if (entry) entry.outcomes.push(outcomeOf(r));
-    else byKey.set(key, { text: r.queryText, outcomes: [outcomeOf(r)] });
+    else byKey.set(key, { id: key, text: r.queryText, outcomes: [outcomeOf(r)] });
   }
-  const entries = [...byKey.entries()];
-  for (let i = 0; i < entries.length; i += EMBED_CHUNK) {
-    const chunk = entries.slice(i, i + EMBED_CHUNK);
-    const vectors = await embedder.embed(chunk.map(([, e]) => e.text));
-    if (vectors.length !== chunk.length) throw new Error(`embedder returned ${vectors.length} vectors for ${chunk.length} texts`);
-    chunk.forEach(([key, e], j) => index.add(key, vectors[j]!, e.outcomes));
-  }
+  const entries = [...byKey.values()];
+  for (let i = 0; i < entries.length; i += EMBED_CHUNK) await index.addTexts(entries.slice(i, i + EMBED_CHUNK));
 }
 
 /** The last `n` rows up to `untilTs`, for the replay. */
@@ -165,12 +168,28 @@ async function recentRows(store: Store, n: number, untilTs: number, pageSize: nu
   return out.slice(-n);
 }
 
+/** Mean cost of one answered request per model, over the rows. */
+function meanCostPerRequest(rows: readonly TrainingRow[]): Record<string, number> {
+  const sums = new Map<string, { c: number; n: number }>();
+  for (const r of rows) {
+    if (!r.success) continue;
+    const e = sums.get(r.model) ?? { c: 0, n: 0 };
+    e.c += r.costUsd;
+    e.n += 1;
+    sums.set(r.model, e);
+  }
+  return Object.fromEntries([...sums.entries()].map(([m, e]) => [m, e.c / e.n]));
+}
+
+/** What the index's vectors are made of: 'tfidf' for the built-in text index, else the embedder's name. */
+const indexNameFor = (embedder: Embedder) => (routingIndexKind(embedder) === 'tfidf' ? 'tfidf' : embedder.name);
+
 const emptyMemory = (now: number): LearnerMemory => ({ evidence: { at: now, cells: [] }, totals: { at: now, models: {} }, lastTs: -1, boundaryIds: [], rowsSeen: 0 });
 
-async function loadIndex(dir: string | null, dim: number): Promise<{ index: KnnIndex | null; reason: string | null }> {
+async function loadIndex(dir: string | null, embedder: Embedder): Promise<{ index: TextIndex | null; reason: string | null }> {
   if (!dir) return { index: null, reason: 'the previous version has no kNN index' };
   try {
-    const index = await KnnIndex.load(dir, dim);
+    const index = await loadTextIndex(dir, embedder);
     return index ? { index, reason: null } : { index: null, reason: `no kNN index in ${dir}` };
   } catch (err) {
     return { index: null, reason: `previous kNN index unusable (${(err as Error).message})` };
@@ -189,7 +208,7 @@ export async function runLearner(opts: LearnerOptions): Promise<LearnerRunResult
   const lock = await acquireLearnerLock(dataDir, { now: clock });
   const result: LearnerRunResult = {
     status: 'failed', runId: null, version: null, previousVersion: null, full: Boolean(opts.full), fullReason: null,
-    rowsRead: 0, lateRatings: 0, durationMs: 0, changes: [], metricsBefore: null, metricsAfter: null, prunedVersions: [], error: null, warnings: [], knnCalibration: null, priorStrength: null,
+    rowsRead: 0, lateRatings: 0, durationMs: 0, changes: [], metricsBefore: null, metricsAfter: null, prunedVersions: [], error: null, warnings: [], knnCalibration: null, knobCalibration: null, priorStrength: null,
   };
   try {
     result.runId = store.startLearnerRun ? await store.startLearnerRun(started) : null;
@@ -206,7 +225,7 @@ export async function runLearner(opts: LearnerOptions): Promise<LearnerRunResult
       await store.finishLearnerRun(result.runId, {
         status: result.status,
         rowsRead: result.rowsRead,
-        changes: { version: result.version, previousVersion: result.previousVersion, full: result.full, fullReason: result.fullReason, lateRatings: result.lateRatings, priors: result.changes, prunedVersions: result.prunedVersions, knnCalibration: result.knnCalibration, priorStrength: result.priorStrength, shadow: result.shadow ?? null },
+        changes: { version: result.version, previousVersion: result.previousVersion, full: result.full, fullReason: result.fullReason, lateRatings: result.lateRatings, priors: result.changes, prunedVersions: result.prunedVersions, knnCalibration: result.knnCalibration, knob: result.knobCalibration ? { bestSingle: result.knobCalibration.bestSingle, queries: result.knobCalibration.queries } : null, priorStrength: result.priorStrength, shadow: result.shadow ?? null },
         metricsBefore: result.metricsBefore ?? undefined,
         metricsAfter: result.metricsAfter ?? undefined,
         error: result.error,
@@ -229,16 +248,17 @@ async function learn(opts: LearnerOptions, now: number, result: LearnerRunResult
   result.previousVersion = snapshot?.state.version ?? null;
   result.version = result.previousVersion;
   // Incremental only on top of a previous version whose index this embedder can extend.
-  let index: KnnIndex | null = null;
+  let index: TextIndex | null = null;
   if (!opts.full) {
     const previousEmbedder = snapshot?.memory.embedder;
+    const indexName = indexNameFor(embedder);
     if (!snapshot) result.fullReason = 'first run';
-    else if (previousEmbedder !== undefined && previousEmbedder !== embedder.name) result.fullReason = `the embedder changed from ${previousEmbedder} to ${embedder.name}`;
-    else ({ index, reason: result.fullReason } = await loadIndex(snapshot.state.indexDir, embedder.dim));
+    else if (previousEmbedder !== undefined && previousEmbedder !== indexName) result.fullReason = `the routing index changed from ${previousEmbedder} to ${indexName}`;
+    else ({ index, reason: result.fullReason } = await loadIndex(snapshot.state.indexDir, embedder));
     result.full = index === null;
   }
   const full = result.full;
-  index ??= KnnIndex.create(embedder.dim);
+  index ??= createTextIndex(embedder);
   let memory = full || !snapshot ? emptyMemory(now) : snapshot.memory;
 
   const from: Cursor = { ts: memory.lastTs, ids: new Set(memory.boundaryIds) };
@@ -260,7 +280,7 @@ async function learn(opts: LearnerOptions, now: number, result: LearnerRunResult
   for await (const page of readPages(store, from, untilTs, pageSize, untilTs)) {
     evidence = accumulateEvidence(evidence, page.rows, now, priorOpts);
     totals = accumulateTotals(totals, await withTokens(store, page.rows), now, halfLifeDays);
-    await indexRows(index, embedder, page.rows);
+    await indexRows(index, page.rows);
     cursor = page.cursor;
     result.rowsRead += page.rows.length;
     onProgress?.({ phase: 'read', processed: result.rowsRead, total });
@@ -281,10 +301,14 @@ async function learn(opts: LearnerOptions, now: number, result: LearnerRunResult
     result.metricsAfter = replayMetrics(priors, window, priorOpts);
   }
   // How much to trust neighbours over priors, fitted on recent traffic; else keep the last fit.
-  const knnCalibration = (await calibrateKnn({ index, embedder, priors, rows: window, keyOf: queryKey })) ?? snapshot?.state.knnCalibration;
+  const fitted = await calibrateKnn({ index, priors, rows: window, keyOf: queryKey });
+  const knnCalibration: KnnCalibration | undefined = fitted ? { priorStrength: fitted.priorStrength, neighbours: fitted.neighbours, samples: fitted.samples, mse: fitted.mse, msePriorOnly: fitted.msePriorOnly } : snapshot?.state.knnCalibration;
   result.knnCalibration = knnCalibration ?? null;
+  // What the quality knob means on this traffic; else keep the last calibration.
+  const knobCalibration = (fitted ? calibrateKnob(fitted.predictions, meanCostPerRequest(window)) : null) ?? snapshot?.state.knobCalibration;
+  result.knobCalibration = knobCalibration ?? null;
 
-  memory = { evidence, totals, lastTs: cursor.ts, boundaryIds: [...cursor.ids], rowsSeen: memory.rowsSeen + result.rowsRead, feedbackTs: untilTs, embedder: embedder.name };
+  memory = { evidence, totals, lastTs: cursor.ts, boundaryIds: [...cursor.ids], rowsSeen: memory.rowsSeen + result.rowsRead, feedbackTs: untilTs, embedder: indexNameFor(embedder) };
   onProgress?.({ phase: 'write', processed: 0, total: 1 });
   const finalIndex = index;
   const state = await writeLearnedVersion(store, dataDir, {
@@ -293,6 +317,7 @@ async function learn(opts: LearnerOptions, now: number, result: LearnerRunResult
     profiles: buildProfiles(priors, totals, priorOpts),
     ...modelAverages(totals),
     ...(knnCalibration ? { knnCalibration } : {}),
+    ...(knobCalibration ? { knobCalibration } : {}),
     memory,
     saveIndex: (dir) => finalIndex.save(dir),
   }, now);

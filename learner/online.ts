@@ -7,7 +7,7 @@ import path from 'node:path';
 import { mulberry32 } from '../router/bandit.ts';
 import { extractFeatures } from '../router/features.ts';
 import { createRouter } from '../router/index.ts';
-import { KnnIndex, KnnStage } from '../router/knn.ts';
+import { createTextIndex, KnnStage, loadTextIndex } from '../router/knn.ts';
 import type { CandidateModel } from '../router/types.ts';
 import { openSqliteStore } from '../server/store/sqlite.ts';
 import { estimateTokens, loadDataset, modelCosts, restrictModels, shuffled, type DatasetRow } from './eval-data.ts';
@@ -116,8 +116,9 @@ export async function runOnline(opts: OnlineOptions, deps: EvalDeps): Promise<On
   const dir = await mkdtemp(path.join(os.tmpdir(), 'switchyard-online-'));
   const store = await openSqliteStore({ path: path.join(dir, 'online.db'), flushMs: 5, maxBatch: 5000 });
   try {
-    const knn = new KnnStage(KnnIndex.create(deps.embedder.dim), deps.embedder);
     let version: number | null = null;
+    let fitted: number | undefined;
+    const knn = new KnnStage(createTextIndex(deps.embedder), { k: () => fitted ?? 20 });
     const router = createRouter({
       config: deps.routing,
       embedder: deps.embedder,
@@ -159,8 +160,9 @@ export async function runOnline(opts: OnlineOptions, deps: EvalDeps): Promise<On
       await router.reload();
       const state = router.learned();
       version = state?.version ?? null;
+      fitted = state?.knnCalibration?.neighbours;
       if (state?.indexDir) {
-        const index = await KnnIndex.load(state.indexDir, deps.embedder.dim);
+        const index = await loadTextIndex(state.indexDir, deps.embedder);
         if (index) knn.useIndex(index);
       }
       const s = summarise(ds.rows, today, ds.models);

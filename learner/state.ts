@@ -3,7 +3,7 @@
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
-import type { KnnCalibration, LearnedState, ModelProfile, PriorCell } from '../router/types.ts';
+import type { KnnCalibration, KnobCalibration, LearnedState, ModelProfile, PriorCell } from '../router/types.ts';
 import type { Store } from '../server/store/types.ts';
 import type { Evidence } from './priors.ts';
 import type { ModelTotals } from './profiles.ts';
@@ -26,7 +26,7 @@ export interface LearnerMemory {
   rowsSeen: number;
   /** Feedback up to this time is in the evidence; later feedback on rows already read is a late rating. */
   feedbackTs?: number;
-  /** Name of the embedder the kNN index was built with: vectors of another one do not mix. */
+  /** What the kNN index was built with ('tfidf', or a dense embedder's name): vectors of another kind do not mix. */
   embedder?: string;
 }
 
@@ -39,6 +39,7 @@ interface VersionBlob {
   hasIndex: boolean;
   keywordRuleWeights?: Record<string, number>;
   knnCalibration?: KnnCalibration;
+  knobCalibration?: KnobCalibration;
   /** Only when the store has no routing_priors table. */
   priors?: PriorCell[];
   memory: LearnerMemory;
@@ -52,6 +53,7 @@ export interface NewVersion {
   avgLatencyMs: Record<string, number>;
   keywordRuleWeights?: Record<string, number>;
   knnCalibration?: KnnCalibration;
+  knobCalibration?: KnobCalibration;
   memory: LearnerMemory;
   /** Writes the kNN index into the given (empty, existing) directory. */
   saveIndex?: (dir: string) => Promise<void>;
@@ -97,6 +99,7 @@ function toState(blob: VersionBlob, priors: PriorCell[], dataDir: string): Learn
     indexDir: blob.hasIndex && existsSync(dir) ? dir : null,
     ...(blob.keywordRuleWeights ? { keywordRuleWeights: blob.keywordRuleWeights } : {}),
     ...(blob.knnCalibration ? { knnCalibration: blob.knnCalibration } : {}),
+    ...(blob.knobCalibration ? { knobCalibration: blob.knobCalibration } : {}),
   };
 }
 
@@ -159,6 +162,7 @@ export async function writeLearnedVersion(store: Store, dataDir: string, next: N
     hasIndex: Boolean(next.saveIndex),
     ...(next.keywordRuleWeights ? { keywordRuleWeights: next.keywordRuleWeights } : {}),
     ...(next.knnCalibration ? { knnCalibration: next.knnCalibration } : {}),
+    ...(next.knobCalibration ? { knobCalibration: next.knobCalibration } : {}),
     ...(inTable ? {} : { priors: next.priors }),
     memory: next.memory,
   };

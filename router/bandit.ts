@@ -144,18 +144,20 @@ export class BanditStage implements RoutingStage {
     const index = this.index(state);
     const explore = this.opts.explorationRate > 0 && this.opts.rng() < this.opts.explorationRate;
     const perModel: Record<string, number> = {};
+    const support: Record<string, number> = {};
     const notes: string[] = [];
     let trust = 0;
     for (const c of candidates) {
       const b = priorFor(index, c.id, features.domain, features.language);
       perModel[c.id] = explore ? sampleBeta(b.alpha, b.beta, this.opts.rng) : betaMean(b.alpha, b.beta);
       const n = evidenceCount(b);
+      support[c.id] = b.level === 'cell' ? n : 0;
       trust += LEVEL_TRUST[b.level] * (n / (n + HALF_CONFIDENCE_COUNT));
       if (b.level !== 'uniform') notes.push(`${c.id} ${perModel[c.id]!.toFixed(2)} (n=${Math.round(n)}, ${b.level})`);
     }
     if (notes.length === 0) return null;
     const confidence = trust / candidates.length;
     const mode = explore ? 'Thompson sample (exploring)' : 'posterior means';
-    return { perModel, confidence, evidence: `${mode} for ${features.domain}/${features.language}: ${notes.join(', ')}` };
+    return { perModel, confidence, evidence: `${mode} for ${features.domain}/${features.language}: ${notes.join(', ')}`, support };
   }
 }

@@ -1,6 +1,6 @@
 // Fusion of stage opinions into a routing decision: a quality estimate per model, a cost (or
 // latency) estimate, and a cheapest-within-threshold choice. Pure; randomness is injected.
-import type { CandidateModel, LearnedState, RoutingDecision, RoutingMethod, RoutingPreference, ScoredCandidate, StageResult } from './types.ts';
+import type { CandidateModel, KnobCalibration, LearnedState, RoutingDecision, RoutingMethod, RoutingPreference, ScoredCandidate, StageResult } from './types.ts';
 
 /** A decision before the router adds features and timings. */
 export type DecisionCore = Omit<RoutingDecision, 'features' | 'timings'>;
@@ -16,13 +16,21 @@ const DEFAULT_OUTPUT_TOKENS = 300;
 const DEFAULT_PRIOR_STRENGTH = 8;
 const EPS = 1e-9;
 
+/** λ for knob t, interpolated in a calibration table (learner/knob.ts writes it). */
+export function lambdaAt(cal: KnobCalibration, t: number): number {
+  const x = Math.min(1, Math.max(0, t)) * (cal.lambdas.length - 1);
+  const i = Math.floor(x);
+  const j = Math.min(cal.lambdas.length - 1, i + 1);
+  return cal.lambdas[i]! + (x - i) * (cal.lambdas[j]! - cal.lambdas[i]!);
+}
+
 /** The quality knob t in [0,1]: an explicit threshold wins, else it follows the preference. */
 export function qualityKnob(prefer?: RoutingPreference, qualityThreshold?: number): number {
   if (qualityThreshold !== undefined && Number.isFinite(qualityThreshold)) return Math.min(1, Math.max(0, qualityThreshold));
   switch (prefer) {
     case 'quality': return 1;
-    case 'cost': return 0.6;
-    default: return 0.9;
+    case 'cost': return 0.8;
+    default: return 0.95;
   }
 }
 
@@ -50,6 +58,13 @@ export interface FusionInput {
   qualityThreshold?: number;
   /** Relative trust per stage on top of each stage's own confidence (default 1 each). */
   stageWeights?: Readonly<Record<string, number>>;
+  /**
+   * Optimism under uncertainty (default 0): candidates are ranked by q + optimism·√(q(1-q)/(1+n)),
+   * n = the evidence near this query (kNN neighbour weight + the exact prior cell's count), so a
+   * model nobody has tried on queries like this one gets tried instead of being judged by the
+   * model-wide average forever. The bonus fades as evidence comes in.
+   */
+  optimism?: number;
 }
 
 interface Estimate {
@@ -120,7 +135,15 @@ export function fuseLearned(input: FusionInput): DecisionCore | null {
     }
     const cost = estimateCost(c, input.inputTokens, learned?.avgOutputTokens[c.id]);
     const price = latency ? learned?.avgLatencyMs[c.id] ?? meanLatency : cost;
-    const quality = num / den;
+    let quality = num / den;
+    const optimism = input.optimism ?? 0;
+    if (optimism > 0) {
+      const n = (knnR?.local?.[c.id]?.weight ?? 0) + (banditR?.support?.[c.id] ?? 0);
+      const bonus = optimism * Math.sqrt((quality * (1 - quality)) / (1 + n));
+      parts.estimate = quality;
+      parts.bonus = bonus;
+      quality = Math.min(1, quality + bonus);
+    }
     parts.quality = quality;
     parts.cost = cost;
     if (latency) parts.latencyMs = price;
@@ -131,11 +154,17 @@ export function fuseLearned(input: FusionInput): DecisionCore | null {
   // λ(t) = (1-t)/t, so t = 1 is "best quality", t -> 0 is "cheapest". Picking the utility
   // maximiser (rather than the cheapest model above a quality bar) follows the Lagrangian of
   // "most quality for a budget"; the ranked rest are the fallbacks.
+  //
+  // Once the learner has calibrated the knob on this traffic (learned.knobCalibration), λ(t) is
+  // read from its table and the utility is on absolute quality: u = q - λ·p/pmax.
   const qmax = Math.max(...estimates.map((e) => e.quality));
   const pmax = Math.max(...estimates.map((e) => e.price));
-  const lambda = t >= 1 - EPS ? 0 : t <= EPS ? 1e6 : (1 - t) / t;
+  const calibrated = !latency && learned?.knobCalibration ? learned.knobCalibration : null;
+  const lambda = t >= 1 - EPS ? 0 : calibrated ? lambdaAt(calibrated, t) : t <= EPS ? 1e6 : (1 - t) / t;
   const byPriceThenQuality = (a: Estimate, b: Estimate) => a.price - b.price || b.quality - a.quality || a.model.id.localeCompare(b.model.id);
-  const utility = (e: Estimate) => (qmax > 0 ? e.quality / qmax : 0) - lambda * (pmax > 0 ? e.price / pmax : 0);
+  const utility = calibrated
+    ? (e: Estimate) => e.quality - lambda * (pmax > 0 ? e.price / pmax : 0)
+    : (e: Estimate) => (qmax > 0 ? e.quality / qmax : 0) - lambda * (pmax > 0 ? e.price / pmax : 0);
   for (const e of estimates) e.parts.utility = utility(e);
   const ordered = [...estimates].sort((a, b) => utility(b) - utility(a) || byPriceThenQuality(a, b));
   const chosen = ordered[0]!;

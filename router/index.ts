@@ -60,6 +60,14 @@ function sanitize(result: StageResult | null, candidates: readonly CandidateMode
   }
   const confidence = Number.isFinite(result.confidence) ? Math.min(1, Math.max(0, result.confidence)) : 0;
   const out: StageResult = { perModel, confidence, evidence: String(result.evidence ?? '') };
+  if (result.support) {
+    const support: Record<string, number> = {};
+    for (const c of candidates) {
+      const v = result.support[c.id];
+      if (typeof v === 'number' && Number.isFinite(v) && v >= 0) support[c.id] = v;
+    }
+    out.support = support;
+  }
   if (result.local) {
     const local: Record<string, { weight: number; sum: number }> = {};
     for (const c of candidates) {
@@ -197,6 +205,7 @@ export function createRouter(deps: RouterDeps): SwitchyardRouter {
       prefer: req.prefer,
       qualityThreshold: req.qualityThreshold,
       stageWeights: deps.stageWeights,
+      optimism: config.optimism,
     });
     if (learnedDecision && learnedDecision.confidence >= config.minConfidence) {
       const core = explore(learnedDecision, routable, config.explorationRate, rng);

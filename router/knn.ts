@@ -6,6 +6,7 @@ import hnswlib from 'hnswlib-node';
 import type { ClientSignal } from '../server/stop-signal.ts';
 import type { Embedder } from './embedder.ts';
 import type { CandidateModel, QueryFeatures, RoutingStage, StageResult } from './types.ts';
+import { decodeSparse, encodeSparse, SparseTextIndex, textFeatures, writeAtomically, type SparseText, type TfidfOptions } from './tfidf.ts';
 import { l2normalize } from './vector.ts';
 
 export interface Outcome {
@@ -31,13 +32,26 @@ export interface ModelScores {
   meanSimilarity: number;
 }
 
-/** What `KnnStage` and the benchmark need from an index. */
-export interface NeighbourIndex {
-  readonly dim: number;
+/** What the benchmark and the dense indexes share: vectors in, neighbours and scores out. */
+export interface NeighbourIndex<V = Float32Array> {
   readonly size: number;
-  add(id: string, vector: Float32Array, outcomes: Outcome[]): void;
-  search(vector: Float32Array, k: number): Neighbour[];
-  scoreModels(vector: Float32Array, k: number, candidates: string[]): ModelScores;
+  add(id: string, vector: V, outcomes: Outcome[]): void;
+  search(vector: V, k: number): Neighbour[];
+  scoreModels(vector: V, k: number, candidates: string[]): ModelScores;
+}
+
+/**
+ * What `KnnStage`, the learner and calibration need: texts in. Two kinds: 'tfidf' (the built-in
+ * sparse TF-IDF index, router/tfidf.ts) and 'dense' (an embedder's vectors in HNSW).
+ */
+export interface TextIndex {
+  readonly kind: 'tfidf' | 'dense';
+  readonly size: number;
+  /** Adds queries; a known id merges its outcomes. */
+  addTexts(entries: readonly { id: string; text: string; outcomes: Outcome[] }[]): Promise<void>;
+  search(text: string, k: number): Promise<Neighbour[]>;
+  scoreModels(text: string, k: number, candidates: string[]): Promise<ModelScores>;
+  save(dir: string): Promise<void>;
 }
 
 /**
@@ -73,14 +87,14 @@ interface Entry {
  * agreement = 1 − 2·σ (σ = weighted std-dev of the best model's local qualities, at most 0.5),
  * coverage = n_best / (n_best + λ); 0 when no candidate has local support.
  */
-abstract class OutcomeIndex implements NeighbourIndex {
+abstract class OutcomeIndex<V = Float32Array> implements NeighbourIndex<V> {
   protected readonly entries: Entry[] = [];
   protected readonly labels = new Map<string, number>();
   private readonly globalSum = new Map<string, number>();
   private readonly globalCount = new Map<string, number>();
   protected readonly priorStrength: number;
 
-  constructor(readonly dim: number, scoring: ScoringOptions = {}) {
+  constructor(scoring: ScoringOptions = {}) {
     this.priorStrength = scoring.priorStrength ?? 2;
   }
 
@@ -89,13 +103,15 @@ abstract class OutcomeIndex implements NeighbourIndex {
   }
 
   /** Stores the vector under a new label (only called for new ids). */
-  protected abstract insert(label: number, vector: Float32Array): void;
+  protected abstract insert(label: number, vector: V): void;
   /** Nearest labels with similarity, best first; k <= size. */
-  protected abstract nearest(vector: Float32Array, k: number): Array<{ label: number; similarity: number }>;
+  protected abstract nearest(vector: V, k: number): Array<{ label: number; similarity: number }>;
+  /** Throws when a vector does not fit the index. */
+  protected check(_vector: V): void {}
 
   /** Adds a query; adding a known id merges the outcomes and keeps the first vector. */
-  add(id: string, vector: Float32Array, outcomes: Outcome[]): void {
-    if (vector.length !== this.dim) throw new Error(`vector has dim ${vector.length}, index has ${this.dim}`);
+  add(id: string, vector: V, outcomes: Outcome[]): void {
+    this.check(vector);
     let label = this.labels.get(id);
     if (label === undefined) {
       label = this.entries.length;
@@ -132,7 +148,7 @@ abstract class OutcomeIndex implements NeighbourIndex {
     return n ? this.globalSum.get(model)! / n : undefined;
   }
 
-  search(vector: Float32Array, k: number): Neighbour[] {
+  search(vector: V, k: number): Neighbour[] {
     const kk = Math.min(Math.max(0, Math.floor(k)), this.size);
     if (kk === 0) return [];
     return this.nearest(vector, kk).map(({ label, similarity }) => {
@@ -141,7 +157,7 @@ abstract class OutcomeIndex implements NeighbourIndex {
     });
   }
 
-  scoreModels(vector: Float32Array, k: number, candidates: string[]): ModelScores {
+  scoreModels(vector: V, k: number, candidates: string[]): ModelScores {
     const neighbours = this.search(vector, k);
     const empty: ModelScores = { perModel: {}, confidence: 0, neighbours: neighbours.length, meanSimilarity: 0 };
     if (neighbours.length === 0) return empty;
@@ -217,11 +233,15 @@ export class KnnIndex extends OutcomeIndex {
   private saving: Promise<void> = Promise.resolve();
 
   private constructor(
-    dim: number,
+    readonly dim: number,
     private readonly hnsw: hnswlib.HierarchicalNSW,
     private readonly opts: Required<Omit<KnnIndexOptions, 'priorStrength'>> & ScoringOptions,
   ) {
-    super(dim, opts);
+    super(opts);
+  }
+
+  protected override check(vector: Float32Array): void {
+    if (vector.length !== this.dim) throw new Error(`vector has dim ${vector.length}, index has ${this.dim}`);
   }
 
   private static settle(opts: KnnIndexOptions): Required<Omit<KnnIndexOptions, 'priorStrength'>> & ScoringOptions {
@@ -322,9 +342,13 @@ export class KnnIndex extends OutcomeIndex {
 export class BruteForceIndex extends OutcomeIndex {
   private vectors: Float32Array;
 
-  constructor(dim: number, scoring: ScoringOptions = {}) {
-    super(dim, scoring);
+  constructor(readonly dim: number, scoring: ScoringOptions = {}) {
+    super(scoring);
     this.vectors = new Float32Array(dim * 1024);
+  }
+
+  protected override check(vector: Float32Array): void {
+    if (vector.length !== this.dim) throw new Error(`vector has dim ${vector.length}, index has ${this.dim}`);
   }
 
   protected insert(label: number, vector: Float32Array): void {
@@ -366,17 +390,159 @@ export class BruteForceIndex extends OutcomeIndex {
   }
 }
 
+/** Outcome scoring over the exact TF-IDF search (router/tfidf.ts). */
+class SparseOutcomeIndex extends OutcomeIndex<SparseText> {
+  private readonly sparse: SparseTextIndex;
+  /** Each entry's features, kept to save the index. */
+  readonly docs: SparseText[] = [];
+
+  constructor(opts: ScoringOptions & TfidfOptions = {}) {
+    super(opts);
+    this.sparse = new SparseTextIndex(opts);
+  }
+
+  protected insert(label: number, vector: SparseText): void {
+    const got = this.sparse.insert(vector);
+    if (got !== label) throw new Error(`tf-idf index out of step: label ${got}, expected ${label}`);
+    this.docs.push(vector);
+  }
+
+  protected nearest(vector: SparseText, k: number): Array<{ label: number; similarity: number }> {
+    return this.sparse.nearest(vector, k);
+  }
+
+  /** Header and entry lines of the saved form. */
+  lines(): string[] {
+    const out = [JSON.stringify({ version: 1, kind: 'tfidf', count: this.size, priorStrength: this.priorStrength })];
+    this.entries.forEach((e, i) => out.push(JSON.stringify({ id: e.id, outcomes: e.outcomes, ...encodeSparse(this.docs[i]!) })));
+    return out;
+  }
+}
+
+/** The built-in text index: exact TF-IDF search with the shared outcome scoring. */
+export class TfidfIndex implements TextIndex {
+  readonly kind = 'tfidf' as const;
+  private readonly index: SparseOutcomeIndex;
+
+  constructor(opts: ScoringOptions & TfidfOptions = {}) {
+    this.index = new SparseOutcomeIndex(opts);
+  }
+
+  get size(): number {
+    return this.index.size;
+  }
+
+  async addTexts(entries: readonly { id: string; text: string; outcomes: Outcome[] }[]): Promise<void> {
+    for (const e of entries) this.index.add(e.id, textFeatures(e.text), e.outcomes);
+  }
+
+  async search(text: string, k: number): Promise<Neighbour[]> {
+    return this.index.search(textFeatures(text), k);
+  }
+
+  async scoreModels(text: string, k: number, candidates: string[]): Promise<ModelScores> {
+    return this.index.scoreModels(textFeatures(text), k, candidates);
+  }
+
+  /** One NDJSON file: a header, then each entry with its outcomes and features (written atomically). */
+  async save(dir: string): Promise<void> {
+    await writeAtomically(path.join(dir, TFIDF_FILE), this.index.lines().join('\n') + '\n');
+  }
+
+  /** Loads what `save` wrote; null when `dir` holds none. Yields to the event loop every 2,000 entries. */
+  static async load(dir: string, opts: ScoringOptions = {}): Promise<TfidfIndex | null> {
+    let text: string;
+    try {
+      text = await fs.readFile(path.join(dir, TFIDF_FILE), 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw err;
+    }
+    const [head, ...rest] = text.split('\n').filter((l) => l.length > 0);
+    const meta = JSON.parse(head ?? '{}') as { count?: number; priorStrength?: number };
+    if (rest.length !== meta.count) throw new Error(`tf-idf index in ${dir} is damaged: ${rest.length} entries, header says ${meta.count}`);
+    const out = new TfidfIndex({ priorStrength: opts.priorStrength ?? meta.priorStrength });
+    for (let i = 0; i < rest.length; i++) {
+      const e = JSON.parse(rest[i]!) as { id: string; outcomes: Outcome[]; k: number[]; t: number[] };
+      out.index.add(e.id, decodeSparse(e), e.outcomes);
+      if (i % 2000 === 1999) await new Promise((r) => setImmediate(r));
+    }
+    return out;
+  }
+}
+
+const TFIDF_FILE = 'tfidf.ndjson';
+
+/** An embedder's vectors in a vector index (HNSW, or the exact scan for benchmarks). */
+export class DenseTextIndex implements TextIndex {
+  readonly kind = 'dense' as const;
+  constructor(readonly index: NeighbourIndex & { save?(dir: string): Promise<void> }, private readonly embedder: Embedder) {}
+
+  get size(): number {
+    return this.index.size;
+  }
+
+  private async vector(text: string): Promise<Float32Array> {
+    const [v] = await this.embedder.embed([text]);
+    return v!;
+  }
+
+  async addTexts(entries: readonly { id: string; text: string; outcomes: Outcome[] }[]): Promise<void> {
+    for (let i = 0; i < entries.length; i += 256) {
+      const chunk = entries.slice(i, i + 256);
+      const vectors = await this.embedder.embed(chunk.map((e) => e.text));
+      if (vectors.length !== chunk.length) throw new Error(`embedder returned ${vectors.length} vectors for ${chunk.length} texts`);
+      chunk.forEach((e, j) => this.index.add(e.id, vectors[j]!, e.outcomes));
+    }
+  }
+
+  async search(text: string, k: number): Promise<Neighbour[]> {
+    return this.index.search(await this.vector(text), k);
+  }
+
+  async scoreModels(text: string, k: number, candidates: string[]): Promise<ModelScores> {
+    return this.index.scoreModels(await this.vector(text), k, candidates);
+  }
+
+  async save(dir: string): Promise<void> {
+    if (!this.index.save) throw new Error('this vector index cannot be saved');
+    await this.index.save(dir);
+  }
+}
+
+/**
+ * The routing index for an embedder: the built-in embedder routes on exact TF-IDF (better
+ * neighbours than its 256-dimension hash); a real embedding model (transformers, Ollama) on its
+ * own vectors in HNSW.
+ */
+export function routingIndexKind(embedder: Embedder): TextIndex['kind'] {
+  return embedder.name.startsWith('builtin') ? 'tfidf' : 'dense';
+}
+
+export function createTextIndex(embedder: Embedder): TextIndex {
+  return routingIndexKind(embedder) === 'tfidf' ? new TfidfIndex() : new DenseTextIndex(KnnIndex.create(embedder.dim), embedder);
+}
+
+/** Loads the index a learner version saved in `dir`, of the kind this embedder routes on; null when there is none. */
+export async function loadTextIndex(dir: string, embedder: Embedder): Promise<TextIndex | null> {
+  if (routingIndexKind(embedder) === 'tfidf') return TfidfIndex.load(dir);
+  const index = await KnnIndex.load(dir, embedder.dim);
+  return index ? new DenseTextIndex(index, embedder) : null;
+}
+
 /** The `knn` routing stage: what models did on the most similar past queries. */
 export class KnnStage implements RoutingStage {
   readonly name = 'knn';
-  private readonly k: number;
+  private readonly k: () => number;
 
-  constructor(private index: NeighbourIndex, private readonly embedder: Embedder, opts: { k?: number } = {}) {
-    this.k = opts.k ?? 20;
+  /** `k`: neighbours read per query, a number or a function (the learner fits it: KnnCalibration.neighbours). */
+  constructor(private index: TextIndex, opts: { k?: number | (() => number) } = {}) {
+    const k = opts.k ?? 20;
+    this.k = typeof k === 'number' ? () => k : k;
   }
 
   /** Swaps in a rebuilt index (e.g. after the learner ran). */
-  useIndex(index: NeighbourIndex): void {
+  useIndex(index: TextIndex): void {
     this.index = index;
   }
 
@@ -384,18 +550,17 @@ export class KnnStage implements RoutingStage {
     return this.index.size;
   }
 
-  /** Embeds and records a served query's outcome so the index grows online. */
+  /** Records a served query's outcome so the index grows online. */
   async learn(id: string, text: string, outcomes: Outcome[]): Promise<void> {
-    const [vector] = await this.embedder.embed([text]);
-    this.index.add(id, vector!, outcomes);
+    await this.index.addTexts([{ id, text, outcomes }]);
   }
 
   /** The last answer, reused while the text, candidates and index are unchanged (e.g. a knob sweep). */
-  private last: { key: string; index: NeighbourIndex; size: number; result: StageResult } | null = null;
+  private last: { key: string; index: TextIndex; size: number; result: StageResult } | null = null;
 
   async score(text: string, _features: QueryFeatures, candidates: CandidateModel[], signal?: ClientSignal): Promise<StageResult | null> {
     if (this.index.size === 0) return null;
-    const key = `${candidates.map((c) => c.id).join('\u0001')}\u0000${text}`;
+    const key = `${this.k()}\u0002${candidates.map((c) => c.id).join('\u0001')}\u0000${text}`;
     const last = this.last;
     if (last && last.key === key && last.index === this.index && last.size === this.index.size) return last.result;
     const result = await this.compute(text, candidates, signal);
@@ -404,9 +569,8 @@ export class KnnStage implements RoutingStage {
   }
 
   private async compute(text: string, candidates: CandidateModel[], signal?: ClientSignal): Promise<StageResult> {
-    const [vector] = await this.embedder.embed([text]);
+    const r = await this.index.scoreModels(text, this.k(), candidates.map((c) => c.id));
     if (signal?.aborted) throw signal.reason;
-    const r = this.index.scoreModels(vector!, this.k, candidates.map((c) => c.id));
     const perModel: Record<string, number> = {};
     const local: Record<string, { weight: number; sum: number }> = {};
     let best: string | undefined;

@@ -97,6 +97,11 @@ export interface StageResult {
    * fusion can shrink the local mean S/W toward the learned prior: (λ·prior + S) / (λ + W).
    */
   local?: Record<string, { weight: number; sum: number }>;
+  /**
+   * Evidence near this query per model, in observations (priors: the exact cell's count, 0 when
+   * backed off to a coarser level; kNN: the neighbours' weight). Drives optimism under uncertainty.
+   */
+  support?: Record<string, number>;
 }
 
 export interface RoutingStage {
@@ -164,6 +169,22 @@ export interface LearnedState {
   keywordRuleWeights?: Record<string, number>;
   /** How far to trust kNN neighbours over the priors, fitted by the learner (learner/calibrate.ts). */
   knnCalibration?: KnnCalibration;
+  /** What the quality knob means on this traffic (learner/knob.ts); absent: λ(t) = (1-t)/t on relative scores. */
+  knobCalibration?: KnobCalibration;
+}
+
+/**
+ * The quality knob t, calibrated: λ(t) in utility q − λ·price/max price is the largest trade-off
+ * that kept t of the best estimated quality (each query to its best model) on recent traffic.
+ */
+export interface KnobCalibration {
+  /** λ at t = 0, 0.01, ..., 1 (non-increasing; 0 at t = 1). */
+  lambdas: number[];
+  /** Estimated quality of each query sent to its best model (the knob's 100%). */
+  bestQuality: number;
+  bestSingle: string;
+  bestSingleQuality: number;
+  queries: number;
 }
 
 /**
@@ -172,6 +193,8 @@ export interface LearnedState {
  */
 export interface KnnCalibration {
   priorStrength: number;
+  /** Neighbours the kNN stage reads (k), fitted with λ; absent in versions before it was fitted. */
+  neighbours?: number;
   samples: number;
   /** Mean squared error of the shrunk estimate at the chosen λ, and of the prior alone. */
   mse: number;

@@ -43,6 +43,7 @@ export const fileConfigSchema = z
     routing: z
       .object({
         explorationRate: z.number().min(0).max(1).optional(),
+        optimism: z.number().min(0).max(10).optional(),
         judgeModel: z.string().optional(),
         judgeTimeoutMs: z.number().int().positive().optional(),
         judgeEnabled: z.boolean().optional(),
@@ -144,6 +145,7 @@ const envSchema = z.object({
   STORE_COMMIT_TIMEOUT_MS: intFromEnv('STORE_COMMIT_TIMEOUT_MS', 5_000, 1),
   SHUTDOWN_GRACE_MS: intFromEnv('SHUTDOWN_GRACE_MS', 10_000, 0),
   ROUTER_EXPLORATION: numFromEnv('ROUTER_EXPLORATION', 0.05, 0, 1),
+  ROUTER_OPTIMISM: numFromEnv('ROUTER_OPTIMISM', 1, 0, 10),
   JUDGE_MODEL: z.string().default('llama3'),
   JUDGE_TIMEOUT_MS: intFromEnv('JUDGE_TIMEOUT_MS', 1500, 1),
   JUDGE_ENABLED: boolFromEnv(true),
@@ -215,6 +217,11 @@ export interface AppConfig {
   shutdownGraceMs: number;
   routing: {
     explorationRate: number;
+    /**
+     * Optimism under uncertainty: a candidate's estimate is raised by optimism·sd while the
+     * evidence near the query is thin (0 = pure exploitation, as the offline sweep uses).
+     */
+    optimism: number;
     minConfidence: number;
     ollamaHost?: string;
     judgeModel: string;
@@ -389,6 +396,7 @@ export function loadConfig(rawEnv: Record<string, string | undefined>, opts: { c
     shutdownGraceMs: env.SHUTDOWN_GRACE_MS,
     routing: {
       explorationRate: file.routing?.explorationRate ?? env.ROUTER_EXPLORATION,
+      optimism: file.routing?.optimism ?? env.ROUTER_OPTIMISM,
       minConfidence: file.routing?.minConfidence ?? 0.35,
       ollamaHost: env.OLLAMA_HOST ? normalizeOllamaHost(env.OLLAMA_HOST) : undefined,
       judgeModel: file.routing?.judgeModel ?? env.JUDGE_MODEL,

@@ -7,7 +7,7 @@ import type { Logger } from './logger.ts';
 import type { Store } from './store/types.ts';
 import type { LearnedState, Router, RoutingOutcome } from '../router/types.ts';
 import { embedderFromConfig, type Embedder } from '../router/embedder.ts';
-import { KnnIndex, KnnStage } from '../router/knn.ts';
+import { createTextIndex, KnnStage, loadTextIndex } from '../router/knn.ts';
 import { createJudge } from '../router/judge.ts';
 import { createRouter } from '../router/index.ts';
 import { currentVersion, loadLearnedState } from '../learner/state.ts';
@@ -30,7 +30,7 @@ export async function createLearnedRouter(
   const { embedder, fallbackReason } = await embedderFromConfig(config.routing, log);
   if (fallbackReason) logger.warn('embedder unavailable; using the built-in embedder', { configured: config.routing.embedder, reason: fallbackReason });
 
-  const knn = new KnnStage(KnnIndex.create(embedder.dim), embedder);
+  const knn = new KnnStage(createTextIndex(embedder), { k: () => learned?.knnCalibration?.neighbours ?? 20 });
   const feeder = new OnlineIndexFeeder(knn, logger);
   let learned: LearnedState | null = null;
   let loadedIndexDir: string | null = null;
@@ -39,7 +39,7 @@ export async function createLearnedRouter(
   const loadLearned = async (): Promise<LearnedState | null> => {
     const state = await loadLearnedState(store, config.dataDir);
     if (state?.indexDir && state.indexDir !== loadedIndexDir) {
-      const index = await KnnIndex.load(state.indexDir, embedder.dim);
+      const index = await loadTextIndex(state.indexDir, embedder);
       if (index) {
         knn.useIndex(index);
         feeder.reset();

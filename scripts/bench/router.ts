@@ -9,7 +9,7 @@ import { runInNewContext } from 'node:vm';
 import { mulberry32 as prng } from '../../router/bandit.ts';
 import { BuiltinEmbedder } from '../../router/embedder.ts';
 import { extractFeatures } from '../../router/features.ts';
-import { BruteForceIndex, KnnIndex, KnnStage, type NeighbourIndex, type Outcome } from '../../router/knn.ts';
+import { BruteForceIndex, DenseTextIndex, KnnIndex, KnnStage, type NeighbourIndex, type Outcome } from '../../router/knn.ts';
 import type { CandidateModel } from '../../router/types.ts';
 
 const SIZES = (process.env.BENCH_SIZES ?? '1000,10000,100000').split(',').map(Number);
@@ -136,9 +136,9 @@ async function main(): Promise<void> {
   const rows = [];
   for (const n of SIZES) {
     const knn = build(() => KnnIndex.create(embedder.dim, { maxElements: 1024 }), vectors, outcomes, n);
-    const knnTiming = await timeStage(new KnnStage(knn.index, embedder, { k: K }), queries, candidates);
+    const knnTiming = await timeStage(new KnnStage(new DenseTextIndex(knn.index, embedder), { k: K }), queries, candidates);
     const brute = build(() => new BruteForceIndex(embedder.dim), vectors, outcomes, n);
-    const bruteTiming = await timeStage(new KnnStage(brute.index, embedder, { k: K }), queries, candidates);
+    const bruteTiming = await timeStage(new KnnStage(new DenseTextIndex(brute.index, embedder), { k: K }), queries, candidates);
     let hits = 0;
     const recallQueries = queries.slice(0, 100);
     for (const q of recallQueries) {

@@ -8,7 +8,7 @@ import { priorsFromEvidence, defaultPriorOptions } from '../../learner/priors.ts
 import { queryKey } from '../../learner/job.ts';
 import { mulberry32 } from '../../router/bandit.ts';
 import { BuiltinEmbedder } from '../../router/embedder.ts';
-import { KnnIndex, type Outcome } from '../../router/knn.ts';
+import { createTextIndex, type Outcome, type TextIndex } from '../../router/knn.ts';
 import type { TrainingRow } from '../../server/store/types.ts';
 import { codeQuery, writingQuery } from './synthetic-history.ts';
 
@@ -55,13 +55,11 @@ describe('prior shrinkage strength', () => {
 describe('kNN trust', () => {
   const embedder = new BuiltinEmbedder(256);
 
-  async function build(rows: TrainingRow[]): Promise<KnnIndex> {
-    const index = KnnIndex.create(embedder.dim);
+  async function build(rows: TrainingRow[]): Promise<TextIndex> {
+    const index = createTextIndex(embedder);
     const byText = new Map<string, Outcome[]>();
     for (const r of rows) byText.set(r.queryText, [...(byText.get(r.queryText) ?? []), { model: r.model, success: true, latencyMs: 1, rating: r.rating! }]);
-    const texts = [...byText.keys()];
-    const vectors = await embedder.embed(texts);
-    texts.forEach((t, i) => index.add(queryKey(t), vectors[i]!, byText.get(t)!));
+    await index.addTexts([...byText.entries()].map(([text, outcomes]) => ({ id: queryKey(text), text, outcomes })));
     return index;
   }
 
@@ -75,7 +73,7 @@ describe('kNN trust', () => {
       rows.push(row(i, 'writer', 'other', code ? 1 : 5, text));
     }
     const priors = priorsFromEvidence(accumulateEvidence(null, rows, NOW), defaultPriorOptions);
-    const fit = await calibrateKnn({ index: await build(rows), embedder, priors, rows, keyOf: queryKey });
+    const fit = await calibrateKnn({ index: await build(rows), priors, rows, keyOf: queryKey });
     assert.ok(fit);
     assert.ok(fit.priorStrength <= 2, `fitted ${fit.priorStrength}`);
     assert.ok(fit.mse < fit.msePriorOnly / 2, `mse ${fit.mse} vs prior ${fit.msePriorOnly}`);
@@ -90,7 +88,7 @@ describe('kNN trust', () => {
       rows.push(row(i, 'writer', 'other', rng() < 0.5 ? 5 : 1, text));
     }
     const priors = priorsFromEvidence(accumulateEvidence(null, rows, NOW), defaultPriorOptions);
-    const fit = await calibrateKnn({ index: await build(rows), embedder, priors, rows, keyOf: queryKey });
+    const fit = await calibrateKnn({ index: await build(rows), priors, rows, keyOf: queryKey });
     assert.ok(fit);
     assert.ok(fit.priorStrength >= 32, `fitted ${fit.priorStrength}`);
     assert.ok(PRIOR_STRENGTH_GRID.includes(fit.priorStrength));

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { loadConfig } from '../../server/config.ts';
 import { openSqliteStore, type SqliteStore } from '../../server/store/sqlite.ts';
 import { BuiltinEmbedder, type Embedder } from '../../router/embedder.ts';
-import { KnnIndex, KnnStage } from '../../router/knn.ts';
+import { createTextIndex, KnnStage, loadTextIndex } from '../../router/knn.ts';
 import { createRouter } from '../../router/index.ts';
 import type { CandidateModel } from '../../router/types.ts';
 import { runLearner, type LearnerOptions } from '../../learner/job.ts';
@@ -46,14 +46,14 @@ const learn = (lastTs: number, extra: Partial<LearnerOptions> = {}) =>
 /** A router wired like the gateway's: learned state from the store, kNN index from its version. */
 async function learnedRouter() {
   const routing = loadConfig({}).routing;
-  const knn = new KnnStage(KnnIndex.create(embedder.dim), embedder);
+  const knn = new KnnStage(createTextIndex(embedder));
   const router = createRouter({
     config: { ...routing, explorationRate: 0, judgeEnabled: false, keywordRules: [] },
     embedder,
     knnStage: knn,
     loadLearned: async () => {
       const state = await loadLearnedState(store, dir);
-      const index = state?.indexDir ? await KnnIndex.load(state.indexDir, embedder.dim) : null;
+      const index = state?.indexDir ? await loadTextIndex(state.indexDir, embedder) : null;
       if (index) knn.useIndex(index);
       return state;
     },
@@ -113,23 +113,26 @@ describe('learner run', () => {
     assert.equal(r2.full, false);
     assert.equal(r2.version, 2);
     const state = await loadLearnedState(store, dir);
-    const index = await KnnIndex.load(state!.indexDir!, embedder.dim);
+    const index = await loadTextIndex(state!.indexDir!, embedder);
     assert.equal(index!.size, 20 + 10, 'one entry per distinct query');
     const r3 = await learn(second);
     assert.equal(r3.rowsRead, 0);
     assert.equal(r3.version, 2, 'nothing new: the version stays');
   });
 
-  test('a different embedder turns the next run into a full rebuild', async () => {
+  test('a different routing index (the built-in TF-IDF, then an embedding model) turns the next run into a full rebuild', async () => {
     const last = await history(4, T0);
     await learn(last);
-    const other = new BuiltinEmbedder(64);
+    const inner = new BuiltinEmbedder(64);
+    const other: Embedder = { name: 'stand-in-embedding-model', dim: 64, embed: (t) => inner.embed(t) };
     const r = await learn(last, { embedder: other });
     assert.equal(r.full, true);
-    assert.match(r.fullReason!, /embedder changed from builtin-hash-128 to builtin-hash-64/);
+    assert.match(r.fullReason!, /routing index changed from tfidf to stand-in-embedding-model/);
     assert.equal(r.rowsRead, 24, 'everything is read again');
     const state = await loadLearnedState(store, dir);
-    assert.equal((await KnnIndex.load(state!.indexDir!, 64))!.size, 8);
+    const index = await loadTextIndex(state!.indexDir!, other);
+    assert.equal(index!.kind, 'dense');
+    assert.equal(index!.size, 8);
   });
 
   test('rows sharing one millisecond across page boundaries are each read exactly once', async () => {
@@ -246,7 +249,7 @@ describe('learner failures', () => {
     assert.equal(await currentVersion(store), 1);
     const state = await loadLearnedState(store, dir);
     assert.equal(state!.version, 1);
-    assert.ok(await KnnIndex.load(state!.indexDir!, embedder.dim));
+    assert.ok(await loadTextIndex(state!.indexDir!, embedder));
     assert.ok(!existsSync(path.join(dir, 'learner.lock')), 'the lock is released');
     const again = await learn(last);
     assert.equal(again.status, 'ok');

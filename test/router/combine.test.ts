@@ -26,8 +26,8 @@ describe('quality knob', () => {
     ['t=0.9 needs the best model', { qualityThreshold: 0.9 }, ['best', 'mid', 'cheap']],
     ['t=1 picks the best quality', { qualityThreshold: 1 }, ['best', 'mid', 'cheap']],
     ['prefer quality = t 1', { prefer: 'quality' }, ['best', 'mid', 'cheap']],
-    ['prefer cost = t 0.6', { prefer: 'cost' }, ['mid', 'cheap', 'best']],
-    ['balanced = t 0.9', { prefer: 'balanced' }, ['best', 'mid', 'cheap']],
+    ['prefer cost = t 0.8', { prefer: 'cost' }, ['mid', 'cheap', 'best']],
+    ['balanced = t 0.95', { prefer: 'balanced' }, ['best', 'mid', 'cheap']],
     ['an explicit threshold beats the preference', { prefer: 'quality', qualityThreshold: 0 }, ['cheap', 'mid', 'best']],
   ];
   for (const [name, knob, order] of table) {
@@ -43,8 +43,8 @@ describe('quality knob', () => {
   test('qualityKnob clamps and maps preferences', () => {
     assert.equal(qualityKnob(undefined, 7), 1);
     assert.equal(qualityKnob(undefined, -1), 0);
-    assert.equal(qualityKnob('latency'), 0.9);
-    assert.equal(qualityKnob(), 0.9);
+    assert.equal(qualityKnob('latency'), 0.95);
+    assert.equal(qualityKnob(), 0.95);
   });
 
   test('equal quality at t=1 goes to the cheaper model', () => {

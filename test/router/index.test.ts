@@ -15,6 +15,7 @@ import { candidate, learnedState } from './fixtures.ts';
 
 const config: RouterDeps['config'] = {
   explorationRate: 0,
+  optimism: 0,
   minConfidence: 0.35,
   judgeModel: 'llama3',
   judgeTimeoutMs: 1500,

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { BruteForceIndex, KnnIndex, KnnStage, outcomeQuality, type Outcome } from '../../router/knn.ts';
+import { BruteForceIndex, DenseTextIndex, KnnIndex, KnnStage, outcomeQuality, type Outcome } from '../../router/knn.ts';
 import { mulberry32 as prng } from '../../router/bandit.ts';
 import { BuiltinEmbedder } from '../../router/embedder.ts';
 import { extractFeatures } from '../../router/features.ts';
@@ -198,14 +198,14 @@ describe('KnnStage', () => {
   }));
 
   test('returns null while the index is empty', async () => {
-    const stage = new KnnStage(KnnIndex.create(256), new BuiltinEmbedder());
+    const stage = new KnnStage(new DenseTextIndex(KnnIndex.create(256), new BuiltinEmbedder()));
     const text = 'write a poem';
     assert.equal(await stage.score(text, extractFeatures(text), candidates), null);
   });
 
   test('scores candidates from similar past queries and explains itself', async () => {
     const embedder = new BuiltinEmbedder();
-    const stage = new KnnStage(KnnIndex.create(embedder.dim), embedder, { k: 5 });
+    const stage = new KnnStage(new DenseTextIndex(KnnIndex.create(embedder.dim), embedder), { k: 5 });
     const codeQueries = ['reverse a linked list in python', 'python function to sort a list', 'fix this python exception',
       'write a python class for a stack', 'python list comprehension example'];
     const proseQueries = ['write a poem about autumn leaves', 'write a short story about a dragon', 'poem about the sea',
@@ -228,7 +228,7 @@ describe('KnnStage', () => {
 
   test('says so when no candidate has outcomes', async () => {
     const embedder = new BuiltinEmbedder();
-    const stage = new KnnStage(new BruteForceIndex(embedder.dim), embedder);
+    const stage = new KnnStage(new DenseTextIndex(new BruteForceIndex(embedder.dim), embedder));
     await stage.learn('x', 'hello there', [ok('someone-else')]);
     const r = await stage.score('hello', extractFeatures('hello'), candidates);
     assert.deepEqual(r!.perModel, {});
@@ -240,7 +240,7 @@ describe('KnnStage', () => {
     const embedder = new BuiltinEmbedder();
     let embeds = 0;
     const counting = { name: embedder.name, dim: embedder.dim, embed: (t: string[]) => { embeds++; return embedder.embed(t); } };
-    const stage = new KnnStage(new BruteForceIndex(embedder.dim), counting, { k: 3 });
+    const stage = new KnnStage(new DenseTextIndex(new BruteForceIndex(embedder.dim), counting), { k: 3 });
     await stage.learn('a', 'python sort a list', [ok('coder', 5), ok('writer', 1)]);
     const text = 'sort a python list';
     const first = await stage.score(text, extractFeatures(text), candidates);

@@ -1,0 +1,54 @@
+// Calibrates the router's cost/quality knob offline, as RouteLLM calibrates its threshold: the knob
+// t in [0, 1] becomes the trade-off λ that, on recent traffic, keeps t of the best estimated quality
+// the router can reach (each query to its best model) at the least cost. So `quality_threshold:
+// 0.95` means "95% of the best quality, as cheaply as possible", whatever the scale of the scores. Pure.
+import type { KnobCalibration } from '../router/types.ts';
+import type { QueryPrediction } from './calibrate.ts';
+
+/** Knob settings in the table: 0, 0.01, ..., 1. */
+export const KNOB_STEPS = 101;
+/** Fewer recent queries than this and the knob keeps its default meaning. */
+export const MIN_KNOB_QUERIES = 30;
+
+/** λ candidates: 0 and a geometric grid wide enough for any price ratio and score scale. */
+const LAMBDAS = [0, ...Array.from({ length: 400 }, (_, i) => 1e-5 * Math.pow(1e8, i / 399))];
+
+/**
+ * For each λ, the policy that picks argmax_m q̂_m(x) − λ·c_m / max c on each recent query x (the
+ * router's calibrated utility); its estimated quality Q(λ) = mean q̂ of its picks. Q(0) is the best
+ * quality the router can reach. λ(t) is the largest λ with Q(λ) ≥ t·Q(0) (the cheapest such
+ * policy); t = 1 is always λ = 0, the best estimated quality whatever it costs. `costs`: mean
+ * cost per request of each model. Null when there is too little to go on.
+ */
+export function calibrateKnob(predictions: readonly QueryPrediction[], costs: Readonly<Record<string, number>>): KnobCalibration | null {
+  const models = Object.keys(costs).filter((m) => Number.isFinite(costs[m]) && predictions.every((p) => p.quality[m] !== undefined)).sort();
+  if (models.length < 2 || predictions.length < MIN_KNOB_QUERIES) return null;
+  const cmax = Math.max(...models.map((m) => costs[m]!));
+  const price = models.map((m) => (cmax > 0 ? costs[m]! / cmax : 0));
+  const means = models.map((m) => predictions.reduce((s, p) => s + p.quality[m]!, 0) / predictions.length);
+  const best = means.reduce((b, v, i) => (v > means[b]! ? i : b), 0);
+  const picks = LAMBDAS.map((lambda) => predictions.map((p) => {
+    let pick = 0, top = -Infinity;
+    models.forEach((m, i) => {
+      const u = p.quality[m]! - lambda * price[i]!;
+      if (u > top + 1e-12 || (Math.abs(u - top) <= 1e-12 && price[i]! < price[pick]!)) { top = u; pick = i; }
+    });
+    return pick;
+  }));
+  const qualityAt = picks.map((chosen) => chosen.reduce((s, pick, x) => s + predictions[x]!.quality[models[pick]!]!, 0) / predictions.length);
+  // Past the first λ at which the picks stop changing, the data says nothing more: a larger λ would
+  // only act on price differences never observed here (with equal observed costs the knob is inert).
+  let last = LAMBDAS.length - 1;
+  while (last > 0 && picks[last - 1]!.every((pick, x) => pick === picks[last]![x])) last--;
+  const target = qualityAt[0]!;
+  const lambdas = Array.from({ length: KNOB_STEPS }, (_, s) => {
+    const t = s / (KNOB_STEPS - 1);
+    let chosen = 0;
+    for (let i = 0; i <= last; i++) if (qualityAt[i]! >= t * target - 1e-12) chosen = LAMBDAS[i]!;
+    return chosen;
+  });
+  lambdas[KNOB_STEPS - 1] = 0;
+  // The table must not make a higher knob cheaper than a lower one.
+  for (let s = 1; s < lambdas.length; s++) lambdas[s] = Math.min(lambdas[s]!, lambdas[s - 1]!);
+  return { lambdas, bestSingle: models[best]!, bestSingleQuality: means[best]!, bestQuality: target, queries: predictions.length };
+}
