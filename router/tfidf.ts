@@ -92,13 +92,17 @@ export interface TfidfOptions {
 
 /**
  * Exact cosine search over TF-IDF vectors. IDF is ln((N + 1) / (df + 1)) + 1 over the documents
- * indexed so far; a document's norm is taken with the IDF of the moment it was added, so scores
- * drift slightly as the index grows, until the next full rebuild.
+ * indexed so far. Document norms depend on every IDF, so they are recomputed (one pass over the
+ * postings) before a search whenever the index has grown since: every time while it is small, and
+ * once it is large only after it grew by a quarter, so online additions do not make each search
+ * pay for a full pass; in between, new documents' norms use the IDF of the moment they came.
  */
 export class SparseTextIndex {
   private readonly postings = new Map<number, Postings>();
   private norms = new Float32Array(1024);
   private count = 0;
+  /** Document count when every norm was last recomputed. */
+  private normsAt = 0;
   private scores = new Float32Array(1024);
   private readonly maxDocShare: number;
 
@@ -136,9 +140,20 @@ export class SparseTextIndex {
     return label;
   }
 
+  private refreshNorms(): void {
+    const sums = new Float64Array(this.count);
+    for (const [key, p] of this.postings) {
+      const idf = this.idf(key);
+      for (let j = 0; j < p.length; j++) sums[p.docs[j]!] += (p.tf[j]! * idf) ** 2;
+    }
+    for (let d = 0; d < this.count; d++) this.norms[d] = Math.sqrt(sums[d]!) || 1;
+    this.normsAt = this.count;
+  }
+
   /** The k most similar labels with their cosine similarity, best first. */
   nearest(query: SparseText, k: number): Array<{ label: number; similarity: number }> {
     if (this.count === 0 || k <= 0) return [];
+    if (this.count !== this.normsAt && (this.count < 2000 || this.count > 1.25 * this.normsAt)) this.refreshNorms();
     const limit = this.count >= 200 ? this.maxDocShare * this.count : Infinity;
     const scores = this.scores;
     const touched: number[] = [];

@@ -7,7 +7,7 @@
 import fs from 'node:fs';
 
 const out = process.argv[2] ?? new URL('../test/fixtures/eval/specialists.jsonl', import.meta.url).pathname;
-const perFamily = Number(process.argv[3] ?? 200);
+const perFamily = Number(process.argv[3] ?? 240);
 let seed = 12345;
 const rnd = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 4294967296);
 const pick = (xs) => xs[Math.floor(rnd() * xs.length)];
@@ -45,7 +45,9 @@ function exam() {
   const lead = pick(['', `The following is a question about ${subject}.\n`, `Answer the ${subject} question below.\n`, `Question (${subject}, variant ${n(1, 99)}):\n`]);
   return `${lead}${q}\nA. ${order[0]}\nB. ${order[1]}\nC. ${order[2]}\nD. ${order[3]}\nAnswer with the letter only.`;
 }
-const topics = ['the sea', 'autumn', 'a rainy city', 'friendship', 'starting a new job', 'a lost cat', 'the mountains', 'coffee', 'learning to cook', 'a long train journey'];
+const topics = ['the sea', 'autumn', 'a rainy city', 'friendship', 'starting a new job', 'a lost cat', 'the mountains', 'coffee',
+  'learning to cook', 'a long train journey', 'my grandmother\'s garden', 'moving to a new country', 'a first concert', 'winter mornings',
+  'a small bookshop', 'running a marathon', 'an old bicycle', 'the night sky', 'a family recipe', 'a summer festival'];
 function open() {
   const topic = pick(topics);
   return pick([
@@ -55,6 +57,12 @@ function open() {
     `Tell me a bedtime story for a six-year-old about ${topic}.`,
     `What are some tips for writing a blog post about ${topic}? Keep it casual.`,
     `Describe ${topic} in the style of a travel brochure.`,
+    `Write a haiku about ${topic}.`,
+    `Draft a short speech for a wedding toast that mentions ${topic}.`,
+    `Suggest a catchy title and an opening paragraph for a novel about ${topic}.`,
+    `Write a limerick about ${topic} for my kids.`,
+    `Compose a heartfelt thank-you note to a friend, mentioning ${topic}.`,
+    `Brainstorm ten social media captions about ${topic}.`,
   ]);
 }
 

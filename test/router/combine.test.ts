@@ -2,7 +2,7 @@
 // stage blending, and the keyword / weight fallbacks.
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { decideByKeywords, decideByWeights, estimateCost, estimateTokens, fuseLearned, qualityKnob, weightedPick, type FusionInput } from '../../router/combine.ts';
+import { decideByKeywords, decideByWeights, estimateCost, estimateTokens, explore, fuseLearned, qualityKnob, weightedPick, type FusionInput } from '../../router/combine.ts';
 import type { RoutingPreference, StageResult } from '../../router/types.ts';
 import { candidate, learnedState } from './fixtures.ts';
 
@@ -185,5 +185,41 @@ describe('kNN evidence shrunk toward the priors', () => {
     const learned = learnedState({ knnCalibration: { priorStrength: 1e6, samples: 100, mse: 0.02, msePriorOnly: 0.02 } });
     const d = fuseLearned({ candidates: models, stages: { knn: knnLocal, bandit }, learned, inputTokens: 100, qualityThreshold: 1 });
     assert.equal(d!.selected, 'best');
+  });
+});
+
+describe('exploration with logged propensities', () => {
+  const routable = ['a', 'b', 'c', 'd'].map((id) => ({ id, description: '', tags: [], weight: 1, costPer1kInput: 0, costPer1kOutput: 0, healthy: true }));
+  const core = { method: 'learned' as const, selected: 'a', candidates: routable.map((c, i) => ({ model: c.id, score: 1 - i / 10 })), confidence: 0.9, reasoning: 'r' };
+
+  test('ε-greedy: the pick has 1 - ε + ε/n, every other candidate ε/n, and the draws follow them', () => {
+    const counts: Record<string, number> = {};
+    let seed = 7;
+    const rng = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 4294967296);
+    let last: ReturnType<typeof explore> | null = null;
+    for (let i = 0; i < 20000; i++) {
+      const d = explore(core, routable, 0.2, rng);
+      counts[d.selected] = (counts[d.selected] ?? 0) + 1;
+      last = d;
+    }
+    const want: Record<string, number> = { a: 0.85, b: 0.05, c: 0.05, d: 0.05 };
+    for (const [m, p] of Object.entries(want)) assert.ok(Math.abs(last!.propensities![m]! - p) < 1e-12, `${m}: ${last!.propensities![m]}`);
+    for (const [m, p] of Object.entries(last!.propensities!)) assert.ok(Math.abs(counts[m]! / 20000 - p) < 0.01, `${m}: ${counts[m]}`);
+  });
+
+  test('an exploring draw says so and keeps the others as fallbacks; ε = 0 is the decision itself', () => {
+    const d = explore(core, routable, 1, () => 0.6);
+    assert.equal(d.policy, 'explore');
+    assert.equal(d.selected, 'c');
+    assert.deepEqual(d.candidates.map((c) => c.model), ['c', 'a', 'b', 'd']);
+    const g = explore(core, routable, 0, () => 0);
+    assert.equal(g.selected, 'a');
+    assert.deepEqual(g.propensities, { a: 1, b: 0, c: 0, d: 0 });
+  });
+
+  test('weighted picks log their weight shares', () => {
+    const weighted = routable.map((c, i) => ({ ...c, weight: i + 1 }));
+    const d = decideByWeights(weighted, () => 0.5);
+    assert.deepEqual(d.propensities, { a: 0.1, b: 0.2, c: 0.3, d: 0.4 });
   });
 });
