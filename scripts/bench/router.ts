@@ -1,5 +1,5 @@
-// Router kNN benchmark: decision latency of KnnStage.score (embed + search + score) over HNSW
-// versus an exact scan, at 1k/10k/100k synthetic queries; prints a table, writes bench-results/router.json.
+// Router kNN benchmark: decision latency of KnnStage.score (embed + search + score) over HNSW,
+// the built-in TF-IDF index and an exact scan, at 1k/10k/100k synthetic queries; prints a table, writes bench-results/router.json.
 // Knobs: BENCH_SIZES=1000,10000,100000  BENCH_QUERIES=500  BENCH_K=20
 import fs from 'node:fs/promises';
 import os from 'node:os';
@@ -9,7 +9,7 @@ import { runInNewContext } from 'node:vm';
 import { mulberry32 as prng } from '../../router/bandit.ts';
 import { BuiltinEmbedder } from '../../router/embedder.ts';
 import { extractFeatures } from '../../router/features.ts';
-import { BruteForceIndex, DenseTextIndex, KnnIndex, KnnStage, type NeighbourIndex, type Outcome } from '../../router/knn.ts';
+import { BruteForceIndex, DenseTextIndex, KnnIndex, KnnStage, TfidfIndex, type NeighbourIndex, type Outcome } from '../../router/knn.ts';
 import type { CandidateModel } from '../../router/types.ts';
 
 const SIZES = (process.env.BENCH_SIZES ?? '1000,10000,100000').split(',').map(Number);
@@ -139,6 +139,14 @@ async function main(): Promise<void> {
     const knnTiming = await timeStage(new KnnStage(new DenseTextIndex(knn.index, embedder), { k: K }), queries, candidates);
     const brute = build(() => new BruteForceIndex(embedder.dim), vectors, outcomes, n);
     const bruteTiming = await timeStage(new KnnStage(new DenseTextIndex(brute.index, embedder), { k: K }), queries, candidates);
+    // The built-in routing index (exact TF-IDF over an inverted index), from the texts.
+    const tfBefore = memory();
+    const tfStart = performance.now();
+    const tfidf = new TfidfIndex();
+    await tfidf.addTexts(corpus.slice(0, n).map((q, i) => ({ id: `q${i}`, text: q.text, outcomes: outcomes[i]! })));
+    const tfidfBuildMs = Math.round(performance.now() - tfStart);
+    const tfAfter = memory();
+    const tfidfTiming = await timeStage(new KnnStage(tfidf, { k: K }), queries, candidates);
     let hits = 0;
     const recallQueries = queries.slice(0, 100);
     for (const q of recallQueries) {
@@ -149,12 +157,13 @@ async function main(): Promise<void> {
     const row = {
       size: n,
       knn: { buildMs: knn.ms, rssDeltaMb: knn.rssMb, heapDeltaMb: knn.heapMb, ...knnTiming },
+      tfidf: { buildMs: tfidfBuildMs, rssDeltaMb: mb(tfAfter.rss - tfBefore.rss), heapDeltaMb: mb(tfAfter.heapUsed - tfBefore.heapUsed), ...tfidfTiming },
       brute: { buildMs: brute.ms, rssDeltaMb: brute.rssMb, heapDeltaMb: brute.heapMb, arrayBuffersDeltaMb: brute.arrayBuffersMb, ...bruteTiming },
       ratioP50: Math.round((knnTiming.p50 / bruteTiming.p50) * 1000) / 1000,
       recallAtK: Math.round((hits / (recallQueries.length * K)) * 1000) / 1000,
     };
     rows.push(row);
-    console.log(`size ${n}: knn p50 ${knnTiming.p50} ms, brute p50 ${bruteTiming.p50} ms, recall@${K} ${row.recallAtK}`);
+    console.log(`size ${n}: knn p50 ${knnTiming.p50} ms, tf-idf p50 ${tfidfTiming.p50} ms, brute p50 ${bruteTiming.p50} ms, recall@${K} ${row.recallAtK}`);
   }
 
   console.log(`\nKnnStage.score latency (embed + search + score), ${QUERIES} queries, k=${K}, dim ${embedder.dim}`);
@@ -164,6 +173,7 @@ async function main(): Promise<void> {
     'knn p50 ms': r.knn.p50, 'knn p99 ms': r.knn.p99,
     'brute p50 ms': r.brute.p50, 'brute p99 ms': r.brute.p99, 'brute rss MB': r.brute.rssDeltaMb,
     'knn/brute p50': r.ratioP50, [`recall@${K}`]: r.recallAtK,
+    'tf-idf build ms': r.tfidf.buildMs, 'tf-idf heap MB': r.tfidf.heapDeltaMb, 'tf-idf p50 ms': r.tfidf.p50, 'tf-idf p99 ms': r.tfidf.p99,
   })));
   const first = rows[0]!;
   const last = rows[rows.length - 1]!;
