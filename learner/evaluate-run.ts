@@ -107,7 +107,7 @@ const ci = (e: Estimate | undefined, fmt: (v: number) => string) => (e ? `${fmt(
 export function formatEvaluation(report: EvaluationReport): string {
   const s = report.summary;
   const lines = [
-    `decision log: ${s.rows} routed decisions, ${s.rated} rated (user, admin, eval or shadow ratings), ${s.explored} explored (propensity < 1), ` +
+    `decision log: ${s.rows} routed decisions, ${s.rated} rated (user, admin, eval or shadow ratings), ${s.explored} explored (drawn at random), ` +
       `${s.missingPropensity} without a logged propensity (read as 1), ${s.fallbacks} answered by a fallback`,
   ];
   if (s.rows > 0 && s.missingPropensity === s.rows) {

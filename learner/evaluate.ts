@@ -18,7 +18,7 @@ export interface LogSummary {
   rated: number;
   /** Decisions that logged no propensity for their choice (read as 1: a deterministic choice). */
   missingPropensity: number;
-  /** Decisions whose logged propensity of the choice was below 1 (an exploring or stochastic policy). */
+  /** Decisions that were exploration draws (policy 'explore'; for older logs, a propensity below 1). */
   explored: number;
   /** Explored decisions per routing method. */
   exploredByMethod: Record<string, number>;
@@ -46,7 +46,9 @@ export function toLoggedDecisions(rows: readonly DecisionLogRow[]): { log: Logge
     summary.rows++;
     summary.rowsByMethod[r.method] = (summary.rowsByMethod[r.method] ?? 0) + 1;
     if (!known) summary.missingPropensity++;
-    if (propensity < 1) {
+    // An exploration draw when the decision says so; decisions logged before policies were named
+    // count as exploring when their choice was not certain.
+    if (r.policy === 'explore' || (typeof r.policy !== 'string' && propensity < 1)) {
       summary.explored++;
       summary.exploredByMethod[r.method] = (summary.exploredByMethod[r.method] ?? 0) + 1;
     }
