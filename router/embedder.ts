@@ -2,7 +2,7 @@
 // transformers.js and Ollama backends that are imported lazily and fall back to the default.
 import path from 'node:path';
 import type { AppConfig } from '../server/config.ts';
-import { l2normalize } from './vector.ts';
+import { fmix32, l2normalize } from './vector.ts';
 
 export interface Embedder {
   readonly name: string;
@@ -24,16 +24,6 @@ const W_WORD = 1;
 const W_BIGRAM = 0.7;
 const W_WORD_TRIGRAM = 0.3;
 const W_CJK = [0, 0.5, 1, 0.7] as const;
-
-/** Murmur3 finaliser: spreads FNV's weak low bits before taking a bucket. */
-function fmix32(h: number): number {
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
-}
 
 function fnvStep(h: number, code: number): number {
   return Math.imul(h ^ code, 16777619);

@@ -7,6 +7,7 @@
 // sparse search over them finds the queries that really are alike.
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import { fmix32 } from './vector.ts';
 
 /** Distinct features of one text with their log-scaled term frequency (1 + ln count), keys ascending. */
 export interface SparseText {
@@ -22,12 +23,7 @@ const CJK_RE = /[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]/;
 function hash(ns: number, s: string, from = 0, to = s.length): number {
   let h = Math.imul(0x811c9dc5 ^ ns, 16777619);
   for (let i = from; i < to; i++) h = Math.imul(h ^ s.charCodeAt(i), 16777619);
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
+  return fmix32(h);
 }
 
 const NS_WORD = 0x77, NS_BIGRAM = 0x62, NS_GRAM = 0x63;

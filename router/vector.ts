@@ -27,3 +27,13 @@ export function cosine(a: ArrayLike<number>, b: ArrayLike<number>): number {
   if (na === 0 || nb === 0) return 0;
   return dot(a, b) / (na * nb);
 }
+
+/** Murmur3 finaliser: spreads FNV's weak low bits before a hash is bucketed or used as a key. */
+export function fmix32(h: number): number {
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h >>> 0;
+}
