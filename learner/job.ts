@@ -113,8 +113,7 @@ async function* readPages(store: Store, from: Cursor, untilTs: number, pageSize:
 
 async function countRows(store: Store, from: Cursor, untilTs: number): Promise<number | null> {
   try {
-    const [r] = await store.all<{ n: number }>('SELECT COUNT(*) AS n FROM queries WHERE ts >= ? AND ts <= ? AND final_model IS NOT NULL', [from.ts, untilTs]);
-    return Math.max(0, (r?.n ?? 0) - from.ids.size);
+    return Math.max(0, (await store.countAnswered(from.ts, untilTs)) - from.ids.size);
   } catch {
     return null;
   }
@@ -124,8 +123,7 @@ async function countRows(store: Store, from: Cursor, untilTs: number): Promise<n
 async function withTokens(store: Store, rows: TrainingRow[]): Promise<RowWithTokens[]> {
   if (rows.length === 0) return rows;
   try {
-    const found = await store.all<{ id: string; output_tokens: number }>('SELECT id, output_tokens FROM queries WHERE ts >= ? AND ts <= ?', [rows[0]!.ts, rows[rows.length - 1]!.ts]);
-    const tokens = new Map(found.map((r) => [r.id, r.output_tokens]));
+    const tokens = await store.outputTokens(rows[0]!.ts, rows[rows.length - 1]!.ts);
     return rows.map((r) => ({ ...r, outputTokens: tokens.get(r.id) ?? null }));
   } catch {
     return rows;
@@ -154,8 +152,8 @@ async function indexRows(index: KnnIndex, embedder: Embedder, rows: TrainingRow[
 async function recentRows(store: Store, n: number, untilTs: number, pageSize: number): Promise<TrainingRow[]> {
   let from: Cursor = { ts: -1, ids: new Set() };
   try {
-    const [b] = await store.all<{ ts: number }>('SELECT ts FROM queries WHERE final_model IS NOT NULL AND ts <= ? ORDER BY ts DESC, id DESC LIMIT 1 OFFSET ?', [untilTs, n - 1]);
-    if (b) from = { ts: b.ts - 1, ids: new Set() };
+    const ts = await store.nthNewestAnsweredTs(untilTs, n);
+    if (ts !== null) from = { ts: ts - 1, ids: new Set() };
   } catch {
     // Without SQL access, read everything and keep the tail.
   }
@@ -185,7 +183,7 @@ export async function runLearner(opts: LearnerOptions): Promise<LearnerRunResult
   const { store, dataDir, embedder } = opts;
   const clock = opts.now ?? Date.now;
   const started = clock();
-  const lock = await acquireLearnerLock(dataDir, { now: clock });
+  const lock = await acquireLearnerLock(dataDir, { now: clock, store });
   const result: LearnerRunResult = {
     status: 'failed', runId: null, version: null, previousVersion: null, full: Boolean(opts.full), fullReason: null,
     rowsRead: 0, lateRatings: 0, durationMs: 0, changes: [], metricsBefore: null, metricsAfter: null, prunedVersions: [], error: null, warnings: [], knnCalibration: null, priorStrength: null,

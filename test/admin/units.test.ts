@@ -10,7 +10,7 @@ import { LoginThrottle, SessionStore, parseCookies, safeEqual, safeLocalPath } f
 import { fmt, scrub } from '../../server/admin/render.ts';
 import { LearnerRunner, type LearnerProgress } from '../../server/admin/learner-runner.ts';
 import { silentLogger } from '../../server/logger.ts';
-import { countSince, latestRequest, nextUnrated, seenCells, unratedSince, type Reader } from '../../server/admin/queries.ts';
+import { adminSql } from '../../server/store/sql/queries.ts';
 import { openSqliteStore } from '../../server/store/sqlite.ts';
 import type { LearnerRun, PerformanceRow } from '../../server/store/types.ts';
 
@@ -216,19 +216,11 @@ describe('admin queries', () => {
     const store = await openSqliteStore({ path: ':memory:' });
     try {
       const plans: string[] = [];
-      const explain: Reader = {
-        all: async <T>(sql: string, params?: unknown[]) => {
-          const rows = await store.all<{ detail: string }>(`EXPLAIN QUERY PLAN ${sql}`, params);
-          plans.push(rows.map((r) => r.detail).join(' | '));
-          return [] as T[];
-        },
-      };
-      await nextUnrated(explain, { ts: 1, id: 'a' });
-      await nextUnrated(explain, null);
-      await unratedSince(explain, 1);
-      await countSince(explain, 1);
-      await latestRequest(explain);
-      await seenCells(explain);
+      for (const { sql, params } of [adminSql.nextUnrated({ ts: 1, id: 'a' }), adminSql.nextUnrated(null), adminSql.unratedSince(1),
+        adminSql.countSince(1), adminSql.latestRequest(), adminSql.domains(), adminSql.languages()]) {
+        const rows = await store.all<{ detail: string }>(`EXPLAIN QUERY PLAN ${sql}`, params);
+        plans.push(rows.map((r) => r.detail).join(' | '));
+      }
       assert.equal(plans.length, 7);
       for (const plan of plans) {
         assert.doesNotMatch(plan, /SCAN (q|queries|f|user_feedback)\b(?! USING)/, plan);

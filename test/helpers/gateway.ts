@@ -6,6 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { createServer, type Server } from 'node:http';
 import { loadConfig, type ModelSpecInput } from '../../server/config.ts';
 import { buildServices, type Services } from '../../server/services.ts';
+import type { SqliteStore } from '../../server/store/sqlite.ts';
 import { createApp } from '../../server/app.ts';
 import { silentLogger } from '../../server/logger.ts';
 import type { Router } from '../../router/types.ts';
@@ -16,7 +17,8 @@ import type { StandIn } from '../standins/common.ts';
 
 export interface TestGateway {
   url: string;
-  services: Services;
+  /** The test gateway stores in SQLite in its temp dir, so tests may look at the rows with raw SQL. */
+  services: Services & { store: SqliteStore };
   dataDir: string;
   /** Stop the server, flush and close the store, remove the temp dir. */
   close(): Promise<void>;
@@ -57,6 +59,7 @@ export async function startGateway(opts: TestGatewayOptions = {}): Promise<TestG
   const env: Record<string, string> = { ...fastEnv, SWITCHYARD_DATA_DIR: dataDir, ...(configPath ? { SWITCHYARD_CONFIG: configPath } : { SWITCHYARD_DEMO: '1' }), ...opts.env };
   const config = loadConfig(env, { cwd: dataDir });
   const services = await buildServices(config, { logger: silentLogger(), router: opts.router, rng: opts.rng, learnedPollMs: 0 });
+  if (services.store.engine !== 'sqlite') throw new Error('test gateways store in SQLite (unset DATABASE_URL)');
   const app = createApp(services);
   const server: Server = await new Promise((resolve) => {
     const s = createServer(app).listen(0, '127.0.0.1', () => resolve(s));
@@ -72,7 +75,7 @@ export async function startGateway(opts: TestGatewayOptions = {}): Promise<TestG
   };
   return {
     url: `http://127.0.0.1:${port}`,
-    services,
+    services: services as Services & { store: SqliteStore },
     dataDir,
     stop,
     close: async () => {
