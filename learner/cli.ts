@@ -2,7 +2,7 @@
 // and a summary. Exit codes: 0 ok, 1 failed (previous version kept), 2 bad usage, 3 another run holds the lock.
 import path from 'node:path';
 import { loadConfig } from '../server/config.ts';
-import { openSqliteStore } from '../server/store/sqlite.ts';
+import { describeStore, openStore } from '../server/store/index.ts';
 import { embedderFromConfig } from '../router/embedder.ts';
 import { runLearner, type LearnerProgress, type LearnerRunResult } from './job.ts';
 import { cliArgs } from './cli-args.ts';
@@ -82,7 +82,7 @@ async function main(): Promise<number> {
   if (args.db) env.SWITCHYARD_DB = args.db;
   const config = loadConfig(env);
 
-  const store = await openSqliteStore({ path: config.dbPath, flushMs: config.store.flushMs });
+  const store = await openStore(config);
   if (args.evaluate) {
     try {
       const models: CandidateModel[] = config.models.filter((m) => m.enabled).map((m) => ({
@@ -103,7 +103,7 @@ async function main(): Promise<number> {
   try {
     const { embedder, fallbackReason } = await embedderFromConfig(config.routing);
     if (fallbackReason) console.error(`warning: ${fallbackReason}; using ${embedder.name}`);
-    console.log(`learner: database ${path.relative(process.cwd(), config.dbPath) || config.dbPath}, data dir ${config.dataDir}, embedder ${embedder.name}`);
+    console.log(`learner: database ${config.store.databaseUrl ? describeStore(config) : path.relative(process.cwd(), config.dbPath) || config.dbPath}, data dir ${config.dataDir}, embedder ${embedder.name}`);
     let lastPrint = 0;
     const onProgress = (p: LearnerProgress) => {
       const t = Date.now();

@@ -95,6 +95,11 @@ const envSchema = z.object({
   SWITCHYARD_HOST: z.string().default('127.0.0.1'),
   SWITCHYARD_DATA_DIR: z.string().default('data'),
   SWITCHYARD_DB: z.string().optional(),
+  // The value is never echoed: it may hold a password.
+  DATABASE_URL: z.string().optional().refine((v) => !v || /^postgres(ql)?:\/\/[^\s]+$/.test(v), {
+    message: 'DATABASE_URL must be a postgres:// (or postgresql://) URL',
+  }),
+  DATABASE_POOL_SIZE: intFromEnv('DATABASE_POOL_SIZE', 10, 2, 1000),
   SWITCHYARD_CONFIG: z.string().optional(),
   SWITCHYARD_DEMO: boolFromEnv(false),
   SWITCHYARD_LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
@@ -211,6 +216,10 @@ export interface AppConfig {
     /** 'commit': acknowledge an answer only once its row is committed; 'batched': write behind. */
     durability: 'commit' | 'batched';
     commitTimeoutMs: number;
+    /** PostgreSQL instead of the SQLite file (DATABASE_URL). A secret: never logged or shown. */
+    databaseUrl?: string;
+    /** Connections per process to PostgreSQL. */
+    poolSize: number;
   };
   shutdownGraceMs: number;
   routing: {
@@ -385,7 +394,10 @@ export function loadConfig(rawEnv: Record<string, string | undefined>, opts: { c
       breakerFailures: env.BREAKER_FAILURES,
       breakerCooldownMs: env.BREAKER_COOLDOWN_MS,
     },
-    store: { flushMs: env.WRITE_FLUSH_MS, maxPending: env.STORE_MAX_PENDING, durability: env.STORE_DURABILITY, commitTimeoutMs: env.STORE_COMMIT_TIMEOUT_MS },
+    store: {
+      flushMs: env.WRITE_FLUSH_MS, maxPending: env.STORE_MAX_PENDING, durability: env.STORE_DURABILITY, commitTimeoutMs: env.STORE_COMMIT_TIMEOUT_MS,
+      ...(env.DATABASE_URL ? { databaseUrl: env.DATABASE_URL } : {}), poolSize: env.DATABASE_POOL_SIZE,
+    },
     shutdownGraceMs: env.SHUTDOWN_GRACE_MS,
     routing: {
       explorationRate: file.routing?.explorationRate ?? env.ROUTER_EXPLORATION,

@@ -4,6 +4,7 @@ import { createServer, type Server } from 'node:http';
 import { loadConfig, ConfigError } from './config.ts';
 import { createLogger } from './logger.ts';
 import { buildServices } from './services.ts';
+import { describeStore } from './store/index.ts';
 import { createApp } from './app.ts';
 import { startAdmin } from './admin/index.ts';
 import cluster from 'node:cluster';
@@ -45,7 +46,7 @@ async function main(): Promise<void> {
     proxy: `http://${config.host}:${proxyPort}`,
     admin: admin?.url ?? null,
     models: config.models.map((m) => `${m.id} (${m.provider})`),
-    db: config.dbPath,
+    db: describeStore(config),
   });
   if (process.send) process.send({ type: 'ready', proxyPort, adminPort: admin?.port ?? null });
 

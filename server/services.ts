@@ -4,7 +4,7 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import type { AppConfig } from './config.ts';
 import type { Logger } from './logger.ts';
 import type { Store } from './store/types.ts';
-import { openSqliteStore } from './store/sqlite.ts';
+import { openStore } from './store/index.ts';
 import { ModelRegistry } from './dispatch/registry.ts';
 import { Dispatcher } from './dispatch/dispatcher.ts';
 import { Gateway } from './gateway.ts';
@@ -48,9 +48,7 @@ export async function buildServices(config: AppConfig, opts: BuildOptions): Prom
   const { logger } = opts;
   setUpstreamMaxBytes(config.dispatch.upstreamMaxBytes);
   mkdirSync(config.dataDir, { recursive: true });
-  const store = await openSqliteStore({
-    path: config.dbPath,
-    flushMs: config.store.flushMs,
+  const store = await openStore(config, {
     // Shutdown must end within the grace period even if the database stays locked.
     closeTimeoutMs: Math.max(1000, config.shutdownGraceMs),
     logger: (level, msg, fields) => logger[level](msg, fields),
@@ -85,9 +83,9 @@ export async function buildServices(config: AppConfig, opts: BuildOptions): Prom
   });
   const gateway = new Gateway({ registry, dispatcher, router, store, logger, requestTimeoutMs: config.limits.requestTimeoutMs, now: opts.now, metrics, durability: config.store.durability, commitTimeoutMs: config.store.commitTimeoutMs });
 
-  // With several workers, weights and enable/disable set through one of them (API or admin page)
-  // reach the others from the database within 10 s.
-  const weightsTimer = config.workers > 1
+  // With several workers, or several instances on one PostgreSQL, weights and enable/disable set
+  // through one of them (API or admin page) reach the others from the database within 10 s.
+  const weightsTimer = config.workers > 1 || store.engine === 'postgres'
     ? setInterval(() => {
         store.getWeights().then(
           (ws) => { for (const w of ws) registry.setWeight(w.model, w.weight, w.enabled); },

@@ -17,7 +17,7 @@ import type { StandIn } from '../standins/common.ts';
 
 export interface TestGateway {
   url: string;
-  /** The test gateway stores in SQLite in its temp dir, so tests may look at the rows with raw SQL. */
+  /** A test gateway stores in SQLite in its temp dir, so tests may look at the rows with raw SQL (not with DATABASE_URL). */
   services: Services & { store: SqliteStore };
   dataDir: string;
   /** Stop the server, flush and close the store, remove the temp dir. */
@@ -59,7 +59,7 @@ export async function startGateway(opts: TestGatewayOptions = {}): Promise<TestG
   const env: Record<string, string> = { ...fastEnv, SWITCHYARD_DATA_DIR: dataDir, ...(configPath ? { SWITCHYARD_CONFIG: configPath } : { SWITCHYARD_DEMO: '1' }), ...opts.env };
   const config = loadConfig(env, { cwd: dataDir });
   const services = await buildServices(config, { logger: silentLogger(), router: opts.router, rng: opts.rng, learnedPollMs: 0 });
-  if (services.store.engine !== 'sqlite') throw new Error('test gateways store in SQLite (unset DATABASE_URL)');
+  if (services.store.engine !== 'sqlite' && !opts.env?.DATABASE_URL) throw new Error('test gateways store in SQLite unless given DATABASE_URL');
   const app = createApp(services);
   const server: Server = await new Promise((resolve) => {
     const s = createServer(app).listen(0, '127.0.0.1', () => resolve(s));

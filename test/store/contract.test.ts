@@ -304,6 +304,177 @@ describe(`Store contract on ${engine.name}`, { skip: engine.skip }, () => {
     });
   });
 
-  // CONTRACT_EXTRA
+  describe('admin page reads', () => {
+    test('unrated answers, counts since, the newest request and the cells seen', async () => {
+      const store = await tmpStore();
+      assert.equal(await store.latestRequest(), null);
+      assert.equal(await store.nextUnrated(), null);
+      await seed(store, [
+        { id: 'u1', ts: 1_000, domain: 'code', language: 'en' },
+        { id: 'u2', ts: 2_000, domain: 'math', language: 'zh' },
+        { id: 'u3', ts: 2_000, status: 'error' },
+        { id: 'u4', ts: 3_000 },
+        { id: 'u5', ts: 4_000 },
+      ], [feedback('u5', 4, 'user'), feedback('u4', 2, 'implicit'), feedback('u2', 3, 'shadow')]);
+      // u5 is rated by a person; implicit and shadow signals do not count; u3 failed.
+      assert.equal(await store.nextUnrated(), 'u4');
+      assert.equal(await store.nextUnrated({ ts: 3_000, id: 'u4' }), 'u2');
+      assert.equal(await store.nextUnrated({ ts: 2_000, id: 'u2' }), 'u1');
+      assert.equal(await store.nextUnrated({ ts: 1_000, id: 'u1' }), null);
+      assert.equal(await store.unratedSince(2_000), 2);
+      assert.equal(await store.countSince(2_000), 4);
+      assert.deepEqual(await store.latestRequest(), { ts: 4_000, id: 'u5' });
+      assert.deepEqual(await store.seenCells(), { domains: ['chat', 'code', 'math'], languages: ['en', 'zh'] });
+      assert.equal(await store.countRequests(), 5);
+      await store.close();
+    });
+  });
+
+  describe('learner reads', () => {
+    test('answered counts, output tokens by id, the n-th newest answer and late ratings', async () => {
+      const store = await tmpStore();
+      await seed(store, [
+        { id: 'a1', ts: 100 }, { id: 'a2', ts: 200 }, { id: 'a3', ts: 300, model: null, status: 'error' }, { id: 'a4', ts: 400 },
+      ], [feedback('a1', 4, 'user', 150)]);
+      assert.equal(await store.countAnswered(100, 400), 3);
+      assert.equal(await store.countAnswered(150, 350), 1);
+      assert.deepEqual([...(await store.outputTokens(200, 300)).entries()].sort(), [['a2', 7], ['a3', 7]]);
+      assert.equal(await store.nthNewestAnsweredTs(400, 1), 400);
+      assert.equal(await store.nthNewestAnsweredTs(400, 2), 200);
+      assert.equal(await store.nthNewestAnsweredTs(399, 3), null);
+      // A rating given after the learner read a1 (at 150), replacing the one it saw.
+      store.recordFeedback(feedback('a1', 1, 'user', 500));
+      store.recordFeedback(feedback('a2', 1, 'implicit', 600));
+      await store.flush();
+      const late = await store.lateFeedbackRows(450, 1_000, 400);
+      assert.deepEqual(late.map(({ before, now }) => [before.id, before.rating, now.rating, before.implicitNegative, now.implicitNegative]), [
+        ['a1', 4, 1, false, false],
+        ['a2', null, 1, false, true],
+      ]);
+      const asOf = await store.trainingRows(0, 10, 200);
+      assert.deepEqual(asOf.map((r) => [r.id, r.rating]), [['a1', 4], ['a2', null], ['a4', null]]);
+      await store.close();
+    });
+  });
+
+  describe('the write path', () => {
+    test('a replaced rating moves the totals by the difference; a duplicate request id is ignored; eval scores may be continuous', async () => {
+      const store = await tmpStore();
+      await seed(store, [{ id: 'p1', ts: 1, domain: 'code', language: 'en' }], [feedback('p1', 2)]);
+      store.recordRequest(request({ id: 'p1', ts: 2 }), null, []);
+      store.recordFeedback(feedback('p1', 5));
+      store.recordFeedback(feedback('p1', 3.75, 'eval'));
+      await store.flush();
+      const cell = (await store.performance()).find((p) => p.model === 'model-a' && p.domain === 'code' && p.language === 'en');
+      assert.deepEqual([cell?.total, cell?.successes, cell?.ratingCount, cell?.ratingSum], [1, 1, 2, 8.75]);
+      assert.deepEqual((await store.getRequest('p1'))?.feedback.map((f) => [f.source, f.rating]), [['user', 5], ['eval', 3.75]]);
+      assert.equal((await store.getRequest('p1'))?.ts, 1, 'the first record with an id wins');
+      assert.throws(() => store.recordFeedback(feedback('p1', 7)), RangeError);
+      await store.close();
+    });
+
+    test('a queued request is visible before its commit; flush() makes it visible to another instance', async () => {
+      const location = await engine.database();
+      const a = await engine.open(location);
+      const b = await engine.open(location);
+      a.recordRequest(request({ id: 'q1', ts: 1 }), decision({ id: 'q1', ts: 1 }), []);
+      assert.equal(await a.requestExists('q1'), true);
+      assert.equal((await a.getRequest('q1'))?.id, 'q1');
+      await a.flush();
+      assert.equal(a.pending(), 0);
+      assert.equal(await b.requestExists('q1'), true);
+      assert.deepEqual((await b.getRequest('q1'))?.decision, decision({ id: 'q1', ts: 1 }));
+      await Promise.all([a.close(), b.close()]);
+    });
+
+    test('two instances writing at once: every request stored, running totals add up', async () => {
+      const location = await engine.database();
+      const [a, b] = [await engine.open(location), await engine.open(location)];
+      for (let i = 0; i < 300; i++) {
+        (i % 2 ? a : b).recordRequest(request({ id: `m${i}`, ts: i, domain: i % 3 ? 'code' : 'math' }), null, []);
+        if (i % 50 === 0) await Promise.all([a.flush(), b.flush()]);
+      }
+      await Promise.all([a.flush(), b.flush()]);
+      assert.equal(await a.countRequests(), 300);
+      const totals = (await b.performance()).reduce((n, p) => n + p.total, 0);
+      assert.equal(totals, 300);
+      await Promise.all([a.close(), b.close()]);
+    });
+
+    test('text keeps emoji, CJK, quotes and backslashes; NUL and lone surrogates are stored as U+FFFD', async () => {
+      const store = await tmpStore();
+      const text = 'émoji 😀 中文 "quoted" \\back\\slash\nnew line \\u0000 literal';
+      store.recordRequest({ ...request({ id: 't1', ts: 1 }), queryText: `${text}\u0000end`, answer: `a\ud800b` }, null, []);
+      store.recordFeedback({ ...feedback('t1', 4), comment: `c\u0000d` });
+      await store.flush();
+      const got = await store.getRequest('t1');
+      assert.equal(got?.queryText, `${text}\ufffdend`);
+      assert.equal(got?.answer, 'a\ufffdb');
+      assert.equal(got?.feedback[0]?.comment, 'c\ufffdd');
+      await store.close();
+    });
+  });
+
+  describe('evaluation and shadow comparisons', () => {
+    test('the decision log has routed decisions only, oldest first, with their ratings', async () => {
+      const store = await tmpStore();
+      await seed(store, [
+        { id: 'd1', ts: 10, method: 'learned' }, { id: 'd2', ts: 20, method: 'explicit' }, { id: 'd3', ts: 30, method: 'knn' },
+        { id: 'd4', ts: 30, method: 'request_rules' },
+      ], [feedback('d3', 4, 'user', 40), feedback('d3', 2, 'implicit', 50)]);
+      const log = await store.decisionLog({ ts: 0, id: '' }, 10);
+      assert.deepEqual(log.map((r) => [r.id, r.method, r.candidates]), [['d1', 'learned', ['model-a', 'model-z']], ['d3', 'knn', ['model-a', 'model-z']]]);
+      assert.deepEqual(log[1]?.ratings, [{ source: 'user', rating: 4, ts: 40 }, { source: 'implicit', rating: 2, ts: 50 }]);
+      assert.deepEqual((await store.decisionLog({ ts: 10, id: 'd1' }, 10)).map((r) => r.id), ['d3']);
+      await store.close();
+    });
+
+    test('shadow candidates exclude compared and shadow rows; comparisons are listed and their spend summed', async () => {
+      const store = await tmpStore();
+      await seed(store, [{ id: 's1', ts: 10 }, { id: 's2', ts: 20 }, { id: 's3', ts: 30, status: 'error' }]);
+      store.recordRequest({ ...request({ id: 'sh1', ts: 25 }), endpoint: 'shadow' }, null, []);
+      await store.flush();
+      assert.deepEqual((await store.shadowCandidates({ ts: 0, id: '' }, 100, 10)).map((c) => c.id), ['s1', 's2']);
+      const comparison = {
+        ts: 40, requestId: 's1', requestModel: 'model-a', shadowModel: 'model-b', shadowRequestId: 'sh1', verdict: 'shadow' as const,
+        firstOrder: 'shadow' as const, secondOrder: 'shadow' as const, judgeModel: 'judge', costUsd: 0.25, reasoning: 'better', error: null,
+      };
+      await store.recordShadowComparison(comparison);
+      await store.recordShadowComparison({ ...comparison, ts: 50, requestId: 's2', verdict: null, firstOrder: null, secondOrder: null, costUsd: 0.5, error: 'judge failed' });
+      assert.deepEqual((await store.shadowCandidates({ ts: 0, id: '' }, 100, 10)).map((c) => c.id), []);
+      const listed = await store.shadowComparisons(10);
+      assert.deepEqual(listed.map((c) => [c.requestId, c.verdict, c.queryText, c.error]), [['s2', null, 'q s2', 'judge failed'], ['s1', 'shadow', 'q s1', null]]);
+      assert.equal(await store.shadowSpend(45), 0.5);
+      assert.equal(await store.shadowSpend(0), 0.75);
+      await store.close();
+    });
+  });
+
+  describe('learned versions across instances', () => {
+    test('index snapshots live where the engine says; the learner lock admits one run at a time', async () => {
+      const location = await engine.database();
+      const [a, b] = [await engine.open(location), await engine.open(location)];
+      if (a.indexSnapshots === 'store') {
+        const files = [{ name: 'knn.json', data: Buffer.from('{"v":1}') }, { name: 'knn-1.hnsw', data: Buffer.from([0, 1, 2, 255]) }];
+        await a.saveIndexSnapshot(1, files);
+        await a.saveIndexSnapshot(2, files.slice(0, 1));
+        assert.deepEqual(await b.loadIndexSnapshot(1), [...files].sort((x, y) => (x.name < y.name ? -1 : 1)));
+        assert.deepEqual(await b.pruneLearnedVersions(2, 2), [1]);
+        assert.equal(await b.loadIndexSnapshot(1), null);
+      } else {
+        assert.equal(await a.loadIndexSnapshot(1), null);
+      }
+      if (a.tryLearnerLock && b.tryLearnerLock) {
+        const held = await a.tryLearnerLock();
+        assert.ok(held);
+        assert.equal(await b.tryLearnerLock(), null, 'another instance is refused while the lock is held');
+        await held.release();
+        const next = await b.tryLearnerLock();
+        assert.ok(next, 'released: the next run may start');
+        await next.release();
+      }
+      await Promise.all([a.close(), b.close()]);
+    });
+  });
 });
 }
