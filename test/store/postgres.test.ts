@@ -15,6 +15,7 @@ import { openPostgresStore, redactUrl } from '../../server/store/postgres.ts';
 import { postgresUnavailable, startPostgres, type TestPostgres } from '../helpers/postgres.ts';
 import { startGateway } from '../helpers/gateway.ts';
 import { recordHistory } from '../learner/synthetic-history.ts';
+import pg from 'pg';
 
 const skip = postgresUnavailable();
 let server: TestPostgres | null = null;
@@ -41,6 +42,33 @@ describe('the DATABASE_URL secret', () => {
     assert.equal(redactUrl(config.store.databaseUrl!), 'postgres://u:***@127.0.0.1:1/db');
     await assert.rejects(openPostgresStore({ url: config.store.databaseUrl!, connectTimeoutMs: 2000 }), (err: Error) =>
       !err.message.includes('hunter2secret') && err.message.includes('127.0.0.1:1'));
+  });
+});
+
+describe('the PostgreSQL schema', { skip: skip ? `skipped: ${skip}` : false }, () => {
+  test('migrations run once however many instances start together; the views show decisions and attempts as SQLite does', async () => {
+    const url = await server!.createDatabase();
+    const stores = await Promise.all([1, 2, 3].map(() => openPostgresStore({ url, flushMs: 5 })));
+    const features = { language: 'en', mixed: false, domain: 'code', complexity: 'simple', lengthBucket: 's', chars: 5, hasCode: false, depth: 1 } as const;
+    stores[0]!.recordRequest({
+      id: 'v1', ts: 1, endpoint: '/v1/chat/completions', queryText: 'hi', messageCount: 1, requestedModel: null, stream: false, features,
+      finalModel: 'b', status: 'ok', httpStatus: 200, latencyMs: 9, answer: 'yo', inputTokens: 1, outputTokens: 2, costUsd: 0, error: null, demo: false,
+    }, { method: 'knn', selected: 'a', candidates: [{ model: 'a', score: 1 }], confidence: 0.5, reasoning: 'r', features, timings: {} }, [
+      { requestId: 'v1', ts: 1, model: 'a', attempt: 1, status: 'error', httpStatus: 500, latencyMs: 3, inputTokens: 0, outputTokens: 0, costUsd: 0, error: 'boom' },
+      { requestId: 'v1', ts: 2, model: 'b', attempt: 1, status: 'ok', httpStatus: 200, latencyMs: 6, inputTokens: 1, outputTokens: 2, costUsd: 0, error: null },
+    ]);
+    await stores[0]!.flush();
+    const client = new pg.Client({ connectionString: url });
+    await client.connect();
+    try {
+      assert.deepEqual((await client.query('SELECT version FROM schema_migrations ORDER BY version')).rows.map((r: { version: number }) => r.version), [1]);
+      assert.deepEqual((await client.query('SELECT model, status, error FROM model_calls ORDER BY attempt_index')).rows,
+        [{ model: 'a', status: 'error', error: 'boom' }, { model: 'b', status: 'ok', error: null }]);
+      assert.deepEqual((await client.query('SELECT method, selected_model, confidence FROM routing_decisions')).rows, [{ method: 'knn', selected_model: 'a', confidence: 0.5 }]);
+    } finally {
+      await client.end();
+      await Promise.all(stores.map((st) => st.close()));
+    }
   });
 });
 

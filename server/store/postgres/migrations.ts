@@ -130,6 +130,20 @@ CREATE TABLE shadow_comparisons (
 );
 CREATE INDEX idx_shadow_ts ON shadow_comparisons (ts);
 
+-- For ad-hoc SQL, as on SQLite: the decision and the attempts with the columns of the tables they replaced.
+CREATE VIEW routing_decisions AS
+  SELECT id AS request_id, ts, method, decision_json::jsonb->>'selected' AS selected_model,
+    (decision_json::jsonb->>'confidence')::float8 AS confidence, decision_json::jsonb->>'reasoning' AS reasoning,
+    decision_json::jsonb->'candidates' AS candidates_json, features_json, decision_json::jsonb->'timings' AS timings_json,
+    NULLIF(decision_json::jsonb->'judge', 'null'::jsonb) AS judge_json
+  FROM queries WHERE decision_json IS NOT NULL;
+CREATE VIEW model_calls AS
+  SELECT q.id AS request_id, c.n AS attempt_index, (c.value->>'ts')::bigint AS ts, c.value->>'model' AS model,
+    (c.value->>'attempt')::integer AS attempt, c.value->>'status' AS status, (c.value->>'httpStatus')::integer AS http_status,
+    (c.value->>'latencyMs')::float8 AS latency_ms, (c.value->>'inputTokens')::float8 AS input_tokens,
+    (c.value->>'outputTokens')::float8 AS output_tokens, (c.value->>'costUsd')::float8 AS cost_usd, c.value->>'error' AS error
+  FROM queries q CROSS JOIN LATERAL jsonb_array_elements(q.calls_json::jsonb) WITH ORDINALITY AS c(value, n);
+
 -- The files of each learned version's kNN index, so an instance on another machine loads the same one.
 CREATE TABLE knn_snapshots (
   version INTEGER NOT NULL,
