@@ -92,6 +92,11 @@ async function fetchIndexSnapshot(store: Store, blob: VersionBlob, dataDir: stri
     await rm(tmp, { recursive: true, force: true });
     if (!existsSync(dir)) throw err; // else another process fetched it first
   });
+  // This instance does not run the pruning learner: drop fetched versions older than those kept.
+  for (const name of await readdir(path.dirname(dir)).catch(() => [] as string[])) {
+    const v = Number(/^v(\d+)$/.exec(name)?.[1] ?? NaN);
+    if (v < blob.version - KEEP_VERSIONS + 1) await rm(path.join(path.dirname(dir), name), { recursive: true, force: true });
+  }
 }
 
 function toState(blob: VersionBlob, priors: PriorCell[], dataDir: string): LearnedState {

@@ -1,6 +1,6 @@
-// The SQL of one write batch: one INSERT per table with the rows bound as a single JSON text (a few
-// statements per batch instead of one per row; a request is one row, its decision and attempts
-// included), and model_performance deltas folded in memory, upserted once per cell.
+// SQLite's statements for one write batch (records.ts writeBatch runs them): one INSERT per table
+// with the rows bound as a single JSON text (a few statements per batch instead of one per row; a
+// request is one row, its decision and attempts included).
 import type { Db, PreparedStatement } from './db.ts';
 import { QUERY_NESTED, QUERY_ROW_COLUMNS, writeBatch, type BatchOps, type QueueItem } from '../records.ts';
 
