@@ -230,6 +230,8 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
     max: Math.max(2, options.poolSize ?? 10),
     connectionTimeoutMillis: options.connectTimeoutMs ?? 5000,
     application_name: 'switchyard',
+    // A statement stuck behind a lock fails (and its batch is retried) instead of waiting forever.
+    statement_timeout: 60_000,
     types: pgTypes,
   });
   // An idle connection the server closes (restart, failover) is an event, not a crash: the pool replaces it.

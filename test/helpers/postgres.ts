@@ -14,6 +14,8 @@ export interface TestPostgres {
   url(database?: string): string;
   /** A new, empty database; its URL. */
   createDatabase(name?: string): Promise<string>;
+  /** Stop the server (fast shutdown: connections are dropped), run `whileDown`, start it again on the same port and data. */
+  restart(whileDown?: () => Promise<void>): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -77,61 +79,24 @@ export async function startPostgres(opts: StartPostgresOptions = {}): Promise<Te
   const settings = ['-c', 'listen_addresses=127.0.0.1', '-c', `unix_socket_directories=${dir}`, '-c', 'max_connections=100', '-c', 'shared_buffers=64MB'];
   if (!opts.durable) settings.push('-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off');
   const [cmd, args] = asOwner(path.join(bin, 'postgres'), ['-D', data, '-p', String(port), ...settings]);
-  const child: ChildProcess = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
-  let log = '';
-  child.stderr!.on('data', (chunk: Buffer) => {
-    log = (log + chunk.toString()).slice(-4000);
-  });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const url = (database = 'postgres') => `postgres://postgres@127.0.0.1:${port}/${database}`;
+  let server = await launch(cmd, args, url(), data).catch(async (err: Error) => {
+    await rm(dir, { recursive: true, force: true });
+    throw err;
+  });
 
   const stop = async (): Promise<void> => {
-    if (child.exitCode === null && child.signalCode === null) {
-      // Fast shutdown (roll back open transactions, close connections), signalled to postgres itself:
-      // runuser, its parent when we are root, does not pass signals on.
-      const pid = await readFile(path.join(data, 'postmaster.pid'), 'utf8').then((t) => Number(t.split('\n')[0]), () => child.pid);
-      try {
-        process.kill(pid ?? child.pid!, 'SIGINT');
-      } catch {
-        child.kill('SIGINT');
-      }
-      const timer = setTimeout(() => {
-        try {
-          process.kill(pid ?? child.pid!, 'SIGKILL');
-        } catch {
-          child.kill('SIGKILL');
-        }
-      }, 10_000);
-      await exited;
-      clearTimeout(timer);
-    }
+    await server.halt();
     await rm(dir, { recursive: true, force: true });
   };
 
-  // Ready when a connection succeeds; the server's own log says why when it never does.
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    if (child.exitCode !== null) {
-      await stop();
-      throw new Error(`postgres exited during start-up: ${log}`);
-    }
-    const client = new pg.Client({ connectionString: url() });
-    try {
-      await client.connect();
-      await client.end();
-      break;
-    } catch (err) {
-      await client.end().catch(() => undefined);
-      if (Date.now() > deadline) {
-        await stop();
-        throw new Error(`postgres did not accept connections within 30 s: ${(err as Error).message}\n${log}`);
-      }
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
-
   return {
     url,
+    async restart(whileDown) {
+      await server.halt();
+      await whileDown?.();
+      server = await launch(cmd, args, url(), data);
+    },
     async createDatabase(name = `switchyard_${process.pid}_${++counter}`) {
       if (!/^[a-z_][a-z0-9_]*$/.test(name)) throw new Error(`bad database name ${name}`);
       const client = new pg.Client({ connectionString: url() });
@@ -145,4 +110,53 @@ export async function startPostgres(opts: StartPostgresOptions = {}): Promise<Te
     },
     stop,
   };
+}
+
+interface Running {
+  /** Stop the server process (the data directory stays). */
+  halt(): Promise<void>;
+}
+
+/** Start postgres and wait until it accepts a connection; the server's own log says why when it never does. */
+async function launch(cmd: string, args: string[], url: string, data: string): Promise<Running> {
+  const child: ChildProcess = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  let log = '';
+  child.stderr!.on('data', (chunk: Buffer) => {
+    log = (log + chunk.toString()).slice(-4000);
+  });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const halt = async (): Promise<void> => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    // Fast shutdown (roll back open transactions, close connections), signalled to postgres itself:
+    // runuser, its parent when we are root, does not pass signals on.
+    const pid = await readFile(path.join(data, 'postmaster.pid'), 'utf8').then((t) => Number(t.split('\n')[0]), () => child.pid!);
+    const signal = (sig: NodeJS.Signals) => {
+      try {
+        process.kill(pid, sig);
+      } catch {
+        child.kill(sig);
+      }
+    };
+    signal('SIGINT');
+    const timer = setTimeout(() => signal('SIGKILL'), 10_000);
+    await exited;
+    clearTimeout(timer);
+  };
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`postgres exited during start-up: ${log}`);
+    const client = new pg.Client({ connectionString: url });
+    try {
+      await client.connect();
+      await client.end();
+      return { halt };
+    } catch (err) {
+      await client.end().catch(() => undefined);
+      if (Date.now() > deadline) {
+        await halt();
+        throw new Error(`postgres did not accept connections within 30 s: ${(err as Error).message}\n${log}`);
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
 }

@@ -72,6 +72,35 @@ describe('the PostgreSQL schema', { skip: skip ? `skipped: ${skip}` : false }, (
   });
 });
 
+describe('PostgreSQL going away', { skip: skip ? `skipped: ${skip}` : false }, () => {
+  test('records wait while the server is down (the write error is reported) and are all written once it is back', async () => {
+    const url = await server!.createDatabase();
+    const store = await openPostgresStore({ url, flushMs: 5, retryBaseMs: 20, retryMaxMs: 200, connectTimeoutMs: 1000 });
+    const features = { language: 'en', mixed: false, domain: 'code', complexity: 'simple', lengthBucket: 's', chars: 5, hasCode: false, depth: 1 } as const;
+    const record = (id: string) => store.recordRequest({
+      id, ts: 1, endpoint: '/v1/chat/completions', queryText: id, messageCount: 1, requestedModel: null, stream: false, features,
+      finalModel: 'm', status: 'ok', httpStatus: 200, latencyMs: 1, answer: 'a', inputTokens: 1, outputTokens: 1, costUsd: 0, error: null, demo: false,
+    }, null, []);
+    try {
+      record('before');
+      await store.flush();
+      await server!.restart(async () => {
+        for (let i = 0; i < 50; i++) record(`down-${i}`);
+        const deadline = Date.now() + 10_000;
+        while (store.writeError() === null && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+        assert.ok(store.writeError(), 'the failing writes are reported');
+        assert.ok(store.pending() >= 50, 'and the records wait');
+        assert.equal(await store.requestExists('down-7'), true, 'a queued request is still visible');
+      });
+      await store.flush();
+      assert.equal(store.writeError(), null);
+      assert.equal(await store.countRequests(), 51);
+    } finally {
+      await store.close();
+    }
+  });
+});
+
 describe('two instances on one PostgreSQL', { skip: skip ? `skipped: ${skip}` : false }, () => {
   test('a gateway stores every answered request (commit mode) and takes a rating for an answer another instance gave', async () => {
     const url = await server!.createDatabase();

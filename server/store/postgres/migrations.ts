@@ -164,6 +164,7 @@ export async function migratePg(client: pg.ClientBase, list: readonly PgMigratio
   for (const migration of [...list].sort((a, b) => a.version - b.version)) {
     await client.query('BEGIN');
     try {
+      await client.query('SET LOCAL statement_timeout = 0'); // a migration may rewrite a large table
       await client.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
       await client.query(`CREATE TABLE IF NOT EXISTS schema_migrations (
         version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)`);
