@@ -20,7 +20,7 @@ export class LearnerBusyError extends Error {
   constructor(readonly holder: LockInfo | null, lockPath: string) {
     super(holder
       ? `another learner run is in progress (pid ${holder.pid} on ${holder.host}, started ${new Date(holder.startedAt).toISOString()}); lock file ${lockPath}`
-      : lockPath.startsWith('database:') ? `another learner run is in progress (${lockPath.slice('database:'.length)})` : `another learner run is in progress; lock file ${lockPath}`);
+      : lockPath.startsWith('database:') ? `another learner run is in progress (${lockPath.slice('database:'.length).trim()})` : `another learner run is in progress; lock file ${lockPath}`);
     this.name = 'LearnerBusyError';
   }
 }
