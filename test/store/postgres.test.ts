@@ -16,6 +16,12 @@ import { postgresUnavailable, startPostgres, type TestPostgres } from '../helper
 import { startGateway } from '../helpers/gateway.ts';
 import { recordHistory } from '../learner/synthetic-history.ts';
 import pg from 'pg';
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
 const skip = postgresUnavailable();
 let server: TestPostgres | null = null;
@@ -68,6 +74,34 @@ describe('the PostgreSQL schema', { skip: skip ? `skipped: ${skip}` : false }, (
     } finally {
       await client.end();
       await Promise.all(stores.map((st) => st.close()));
+    }
+  });
+});
+
+describe('npm run learn on PostgreSQL', { skip: skip ? `skipped: ${skip}` : false }, () => {
+  test('learns from the shared database, names it without the password, and waits its turn behind the advisory lock', async () => {
+    // Loopback trust authentication accepts any password: enough to check it never shows.
+    const url = (await server!.createDatabase()).replace('postgres@', 'postgres:s3cretpw@');
+    const store = await openPostgresStore({ url, flushMs: 5 });
+    const dataDir = await tmpDir();
+    const learn = () => run(process.execPath, ['--import', 'tsx', 'learner/cli.ts', '--data-dir', dataDir], {
+      cwd: root, env: { ...process.env, DATABASE_URL: url, SWITCHYARD_CONFIG: '', EMBEDDER: 'builtin' },
+    });
+    try {
+      recordHistory({ store, models: ['coder', 'writer'], perDomain: 10, startTs: Date.now() - 86_400_000 });
+      await store.flush();
+      const held = await store.tryLearnerLock!();
+      assert.ok(held);
+      await assert.rejects(learn(), (e: Error & { code: number; stderr: string; stdout: string }) =>
+        e.code === 3 && /another learner run is in progress \(postgres advisory lock/.test(e.stderr) && !`${e.stdout}${e.stderr}`.includes('s3cretpw'));
+      await held.release();
+      const { stdout, stderr } = await learn();
+      assert.match(stdout, /learner run ok: 40 new rows/);
+      assert.match(stdout, /postgres:\/\/postgres:\*\*\*@127\.0\.0\.1/);
+      assert.ok(!`${stdout}${stderr}`.includes('s3cretpw'), 'the password never shows');
+      assert.equal(await currentVersion(store), 1);
+    } finally {
+      await store.close();
     }
   });
 });
