@@ -121,10 +121,11 @@ class PgBatch implements BatchOps {
     for (const json of jsonChunks(rows)) {
       await this.client.query({
         name: 'switchyard_add_performance',
+        // In key order, so every instance locks the cells in one order: no deadlock.
         text: `INSERT INTO model_performance (model, domain, language, successes, total, latency_sum_ms, rating_sum, rating_count, cost_usd, updated_at)
           SELECT r->>0, r->>1, r->>2, (r->>3)::bigint, (r->>4)::bigint, (r->>5)::float8, (r->>6)::float8, (r->>7)::bigint,
             (r->>8)::float8, (r->>9)::bigint
-          FROM jsonb_array_elements($1::jsonb) AS t(r) ORDER BY 1, 2, 3 -- one lock order for every instance: no deadlock
+          FROM jsonb_array_elements($1::jsonb) AS t(r) ORDER BY 1, 2, 3
           ON CONFLICT (model, domain, language) DO UPDATE SET successes = model_performance.successes + excluded.successes,
             total = model_performance.total + excluded.total, latency_sum_ms = model_performance.latency_sum_ms + excluded.latency_sum_ms,
             rating_sum = model_performance.rating_sum + excluded.rating_sum, rating_count = model_performance.rating_count + excluded.rating_count,

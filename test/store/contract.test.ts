@@ -373,6 +373,26 @@ describe(`Store contract on ${engine.name}`, { skip: engine.skip }, () => {
       await store.close();
     });
 
+    test('a request id seen again (same batch or already stored) is ignored and counted once; every attempt counts for its model', async () => {
+      const store = await tmpStore();
+      await seed(store, [{ id: 'x1', ts: 1 }]);
+      const attempts = (id: string) => [
+        { requestId: id, ts: 2, model: 'model-b', attempt: 1, status: 'error' as const, httpStatus: 500, latencyMs: 40, inputTokens: 0, outputTokens: 0, costUsd: 0, error: 'boom' },
+        { requestId: id, ts: 2, model: 'model-c', attempt: 1, status: 'skipped' as const, httpStatus: null, latencyMs: 0, inputTokens: 0, outputTokens: 0, costUsd: 0, error: 'circuit open' },
+        { requestId: id, ts: 3, model: 'model-a', attempt: 1, status: 'ok' as const, httpStatus: 200, latencyMs: 60, inputTokens: 5, outputTokens: 7, costUsd: 0.5, error: null },
+      ];
+      store.recordRequest(request({ id: 'x1', ts: 5 }), null, attempts('x1'));
+      store.recordRequest(request({ id: 'x2', ts: 2 }), null, attempts('x2'));
+      store.recordRequest(request({ id: 'x2', ts: 3 }), null, attempts('x2'));
+      await store.flush();
+      assert.equal(await store.countRequests(), 2);
+      assert.equal((await store.getRequest('x1'))?.ts, 1);
+      assert.equal((await store.getRequest('x2'))?.ts, 2);
+      const cells = (await store.performance()).map((p) => [p.model, p.total, p.successes, p.avgLatencyMs, p.costUsd]);
+      assert.deepEqual(cells, [['model-a', 2, 2, 80, 0.51], ['model-b', 1, 0, 40, 0]], 'x1 counted once (its final model), x2 once per attempt; skipped attempts do not count');
+      await store.close();
+    });
+
     test('a queued request is visible before its commit; flush() makes it visible to another instance', async () => {
       const location = await engine.database();
       const a = await engine.open(location);
