@@ -17,10 +17,10 @@ export interface LockInfo {
 
 /** Thrown when another learner run holds the lock; the message says who and since when. */
 export class LearnerBusyError extends Error {
-  constructor(readonly holder: LockInfo | null, lockPath: string) {
-    super(holder
+  constructor(readonly holder: LockInfo | null, lockPath: string, message?: string) {
+    super(message ?? (holder
       ? `another learner run is in progress (pid ${holder.pid} on ${holder.host}, started ${new Date(holder.startedAt).toISOString()}); lock file ${lockPath}`
-      : lockPath.startsWith('database:') ? `another learner run is in progress (${lockPath.slice('database:'.length).trim()})` : `another learner run is in progress; lock file ${lockPath}`);
+      : `another learner run is in progress; lock file ${lockPath}`));
     this.name = 'LearnerBusyError';
   }
 }
@@ -74,8 +74,9 @@ export async function acquireLearnerLock(dataDir: string, opts: LockOptions = {}
   const staleAfterMs = opts.staleAfterMs ?? 6 * 3_600_000;
   if (opts.store?.tryLearnerLock) {
     const held = await opts.store.tryLearnerLock();
-    if (!held) throw new LearnerBusyError(null, `database: ${opts.store.engine} advisory lock held by another instance`);
-    return { path: `${opts.store.engine} advisory lock`, release: () => held.release() };
+    const where = `${opts.store.engine} advisory lock`;
+    if (!held) throw new LearnerBusyError(null, where, `another learner run is in progress (${where} held by another instance)`);
+    return { path: where, release: () => held.release() };
   }
   const file = path.join(dataDir, 'learner.lock');
   await mkdir(dataDir, { recursive: true });
