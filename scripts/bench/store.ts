@@ -51,32 +51,44 @@ function requestOf(run: string, i: number): [RequestRecord, RoutingDecision, Mod
   return [req, decision, calls];
 }
 
-interface Row { engine: string; mode: string; records: number; seconds: number; perSecond: number }
+interface Row {
+  engine: string; mode: string; records: number; seconds: number; perSecond: number;
+  /** CPU time of this (the gateway's) process per record: with SQLite its writes run on the process's own threads; PostgreSQL's server works in its own processes. */
+  cpuUsPerRecord: number;
+}
+
+/** Time and this process's CPU over `fn`, which stores `n` records. */
+async function measured(engine: string, mode: string, n: number, fn: () => Promise<void>): Promise<Row> {
+  const cpu = process.cpuUsage();
+  const started = performance.now();
+  await fn();
+  const seconds = (performance.now() - started) / 1000;
+  const used = process.cpuUsage(cpu);
+  return { engine, mode, records: n, seconds, perSecond: n / seconds, cpuUsPerRecord: (used.user + used.system) / n };
+}
 
 /** Write-behind: records arrive as fast as the event loop takes them (in slices, as traffic would); time until all are committed. */
 async function batched(store: Store, n: number, run: string): Promise<Row> {
-  const started = performance.now();
-  for (let i = 0; i < n; i++) {
-    store.recordRequest(...requestOf(run, i));
-    if (i % 500 === 499) await new Promise((r) => setImmediate(r));
-  }
-  await store.flush();
-  const seconds = (performance.now() - started) / 1000;
-  return { engine: store.engine, mode: 'batched (write-behind)', records: n, seconds, perSecond: n / seconds };
+  return measured(store.engine, 'batched (write-behind)', n, async () => {
+    for (let i = 0; i < n; i++) {
+      store.recordRequest(...requestOf(run, i));
+      if (i % 500 === 499) await new Promise((r) => setImmediate(r));
+    }
+    await store.flush();
+  });
 }
 
 /** Commit mode: `concurrency` clients, each recording a request and awaiting its commit before the next (group commit). */
 async function committed(store: Store, n: number, concurrency: number, run: string): Promise<Row> {
   let next = 0;
-  const started = performance.now();
-  await Promise.all(Array.from({ length: concurrency }, async () => {
-    while (next < n) {
-      store.recordRequest(...requestOf(run, next++));
-      await store.flush();
-    }
-  }));
-  const seconds = (performance.now() - started) / 1000;
-  return { engine: store.engine, mode: `commit (${concurrency} concurrent, each awaits its commit)`, records: n, seconds, perSecond: n / seconds };
+  return measured(store.engine, `commit (${concurrency} concurrent, each awaits its commit)`, n, async () => {
+    await Promise.all(Array.from({ length: concurrency }, async () => {
+      while (next < n) {
+        store.recordRequest(...requestOf(run, next++));
+        await store.flush();
+      }
+    }));
+  });
 }
 
 async function bench(store: Store): Promise<Row[]> {
@@ -105,9 +117,9 @@ try {
   await rm(dir, { recursive: true, force: true });
 }
 
-console.log('| Engine | Mode | Records | Seconds | Requests/s |');
-console.log('|---|---|---:|---:|---:|');
-for (const r of results) console.log(`| ${r.engine} | ${r.mode} | ${r.records} | ${r.seconds.toFixed(2)} | ${Math.round(r.perSecond)} |`);
+console.log('| Engine | Mode | Records | Seconds | Requests/s | Gateway CPU per request (µs) |');
+console.log('|---|---|---:|---:|---:|---:|');
+for (const r of results) console.log(`| ${r.engine} | ${r.mode} | ${r.records} | ${r.seconds.toFixed(2)} | ${Math.round(r.perSecond)} | ${Math.round(r.cpuUsPerRecord)} |`);
 const pg = results.find((r) => r.engine === 'postgres' && r.mode.startsWith('batched'));
 if (pg) console.log(`\nGoal: >= 5,000 requests/s into PostgreSQL (batched): ${Math.round(pg.perSecond)} -> ${pg.perSecond >= 5000 ? 'PASS' : 'FAIL'}`);
 if (args.json) await writeFile(args.json, JSON.stringify({ at: new Date().toISOString(), cpus: os.cpus().length, results }, null, 2));
