@@ -14,7 +14,6 @@ import type {
   ShadowCandidate,
   StoredShadowComparison,
   LearnerRunTotal,
-  ModelCallRecord,
   ModelWeight,
   PerformanceRow,
   PriorRow,
