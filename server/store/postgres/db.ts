@@ -1,7 +1,7 @@
 // The shared SQL on PostgreSQL: `?` placeholders numbered ($1, $2, ...), BIGINT and NUMERIC read
 // as JavaScript numbers (ms timestamps, counts, sums), and NUL (which text cannot hold) stored as U+FFFD.
 import pg from 'pg';
-import type { Dialect, SqlReader } from '../sql/queries.ts';
+import type { Dialect } from '../sql/queries.ts';
 import type { SqlTx } from '../sql/writes.ts';
 
 export const postgresDialect: Dialect = {
