@@ -68,12 +68,22 @@ describe('two gateway processes on one PostgreSQL', { skip: skip ? `skipped: ${s
       }
     };
     const workers = [0, 1, 2, 3].flatMap((w) => [load(a, w), load(b, w)]);
-    while (outcomes.filter((o) => o.acknowledged).length < 150) await new Promise((r) => setTimeout(r, 20));
+    const waitFor = async (done: () => boolean, what: string) => {
+      const deadline = Date.now() + 30_000;
+      while (!done()) {
+        if (Date.now() > deadline) {
+          stop = true;
+          throw new Error(`timed out waiting for ${what}`);
+        }
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    };
+    await waitFor(() => outcomes.filter((o) => o.acknowledged).length >= 150, '150 acknowledged requests');
     a.child.kill('SIGTERM');
     const code = await a.exited;
     aGone = true;
     const afterStop = outcomes.length;
-    while (outcomes.length < afterStop + 40) await new Promise((r) => setTimeout(r, 20));
+    await waitFor(() => outcomes.length >= afterStop + 40, 'the other instance to keep answering');
     stop = true;
     await Promise.all(workers);
     assert.equal(code, 0, `exit code (stderr: ${a.stderr().slice(0, 500)})`);
