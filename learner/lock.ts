@@ -17,10 +17,11 @@ export interface LockInfo {
 
 /** Thrown when another learner run holds the lock; the message says who and since when. */
 export class LearnerBusyError extends Error {
-  constructor(readonly holder: LockInfo | null, lockPath: string, message?: string) {
-    super(message ?? (holder
-      ? `another learner run is in progress (pid ${holder.pid} on ${holder.host}, started ${new Date(holder.startedAt).toISOString()}); lock file ${lockPath}`
-      : `another learner run is in progress; lock file ${lockPath}`));
+  /** `where`: the lock's place, e.g. `lock file data/learner.lock` or `Redis key switchyard:learner-lock`. */
+  constructor(readonly holder: LockInfo | null, lockPath: string, where = `lock file ${lockPath}`) {
+    super(holder
+      ? `another learner run is in progress (pid ${holder.pid} on ${holder.host}, started ${new Date(holder.startedAt).toISOString()}); ${where}`
+      : `another learner run is in progress; ${where}`);
     this.name = 'LearnerBusyError';
   }
 }
@@ -75,7 +76,7 @@ export async function acquireLearnerLock(dataDir: string, opts: LockOptions = {}
   if (opts.store?.tryLearnerLock) {
     const held = await opts.store.tryLearnerLock();
     const where = `${opts.store.engine} advisory lock`;
-    if (!held) throw new LearnerBusyError(null, where, `another learner run is in progress (${where} held by another instance)`);
+    if (!held) throw new LearnerBusyError(null, where, `${where} held by another instance`);
     return { path: where, release: () => held.release() };
   }
   const file = path.join(dataDir, 'learner.lock');

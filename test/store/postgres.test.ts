@@ -93,7 +93,7 @@ describe('npm run learn on PostgreSQL', { skip: skip ? `skipped: ${skip}` : fals
       const held = await store.tryLearnerLock!();
       assert.ok(held);
       await assert.rejects(learn(), (e: Error & { code: number; stderr: string; stdout: string }) =>
-        e.code === 3 && /another learner run is in progress \(postgres advisory lock/.test(e.stderr) && !`${e.stdout}${e.stderr}`.includes('s3cretpw'));
+        e.code === 3 && /another learner run is in progress; postgres advisory lock held by another instance/.test(e.stderr) && !`${e.stdout}${e.stderr}`.includes('s3cretpw'));
       await held.release();
       const { stdout, stderr } = await learn();
       assert.match(stdout, /learner run ok: 40 new rows/);
