@@ -162,6 +162,16 @@ const envSchema = z.object({
   SHADOW_JUDGE_TIMEOUT_MS: intFromEnv('SHADOW_JUDGE_TIMEOUT_MS', 60_000, 1),
 });
 
+/** DATABASE_URL and, when it has one, its password (decoded), keyed for config.secrets. */
+function databaseUrlSecrets(url: string): Record<string, string> {
+  try {
+    const password = decodeURIComponent(new URL(url).password);
+    return password ? { DATABASE_URL: url, 'DATABASE_URL password': password } : { DATABASE_URL: url };
+  } catch {
+    return { DATABASE_URL: url };
+  }
+}
+
 export interface KeywordRule {
   name?: string;
   pattern: string;
@@ -180,7 +190,7 @@ export interface AppConfig {
   /** True when no real upstream is configured and the built-in demo models serve requests. */
   demoMode: boolean;
   models: ModelSpec[];
-  /** API keys by env name (only the ones models refer to). Never logged. */
+  /** API keys by env name (only the ones models refer to), and DATABASE_URL with its password. Never logged. */
   secrets: Record<string, string>;
   keywordRules: KeywordRule[];
   adminToken?: string;
@@ -359,6 +369,8 @@ export function loadConfig(rawEnv: Record<string, string | undefined>, opts: { c
     const v = rawEnv[m.apiKeyEnv];
     if (v) secrets[m.apiKeyEnv] = v;
   }
+  // The database URL and its password are scrubbed from logs and the admin page like the API keys.
+  if (env.DATABASE_URL) Object.assign(secrets, databaseUrlSecrets(env.DATABASE_URL));
 
   const dataDir = path.resolve(cwd, env.SWITCHYARD_DATA_DIR);
   return {

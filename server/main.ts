@@ -4,11 +4,11 @@ import { createServer, type Server } from 'node:http';
 import { loadConfig, ConfigError } from './config.ts';
 import { createLogger } from './logger.ts';
 import { buildServices } from './services.ts';
-import { describeStore } from './store/index.ts';
 import { createApp } from './app.ts';
 import { startAdmin } from './admin/index.ts';
 import cluster from 'node:cluster';
 import { supervise, workerId } from './cluster.ts';
+import { describeStore } from './store/index.ts';
 
 async function main(): Promise<void> {
   let config;

@@ -15,24 +15,13 @@ export const NAV = [
   { path: '/logs', label: 'Logs' },
 ] as const;
 
-/** Values that must never leave the process: API keys, the admin token, client keys, the database URL and its password. */
+/** Values that must never leave the process: API keys, the admin token, client keys. */
 export function secretValues(s: Services): string[] {
-  const values = [...Object.values(s.config.secrets), ...(s.config.adminToken ? [s.config.adminToken] : []), ...s.config.proxyApiKeys,
-    ...databaseSecrets(s.config.store.databaseUrl)];
+  const values = [...Object.values(s.config.secrets), ...(s.config.adminToken ? [s.config.adminToken] : []), ...s.config.proxyApiKeys];
   const escapeHtml = (v: string) => v.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&#34;').replace(/'/g, '&#39;');
   // Also the forms a value takes once escaped for HTML or JSON, so scrubbing still finds it.
   const forms = values.filter((v) => v.length >= 4).flatMap((v) => [v, escapeHtml(v), JSON.stringify(v).slice(1, -1)]);
   return [...new Set(forms)];
-}
-
-function databaseSecrets(url: string | undefined): string[] {
-  if (!url) return [];
-  try {
-    const password = decodeURIComponent(new URL(url).password);
-    return password ? [url, password] : [url];
-  } catch {
-    return [url];
-  }
 }
 
 export function scrub(text: string, secrets: readonly string[]): string {

@@ -86,7 +86,7 @@ export function systemRoutes(d: SystemDeps) {
       process: { pid: process.pid, worker: workerId() },
       models: models.map((m) => ({ id: m.id, provider: m.provider, state: m.state, healthy: m.healthy, enabled: m.enabled, weight: m.weight, consecutive_failures: m.consecutiveFailures, last_error: m.lastError, inflight: m.inflight, demo: m.demo })),
       router: d.router.status?.() ?? {},
-      store: { engine: d.store.engine, status: storeOk ? 'ok' : 'degraded', pending_writes: pending, max_pending: d.storeMaxPending ?? null, write_error: writeError === null ? null : redactPaths(writeError) },
+      store: { status: storeOk ? 'ok' : 'degraded', pending_writes: pending, max_pending: d.storeMaxPending ?? null, write_error: writeError === null ? null : redactPaths(writeError) },
     });
   });
 

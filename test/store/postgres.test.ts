@@ -157,8 +157,8 @@ describe('two instances on one PostgreSQL', { skip: skip ? `skipped: ${skip}` : 
       assert.equal(rated.status, 201, await rated.text());
       await b.services.store.flush();
       assert.deepEqual((await a.services.store.getRequest(fromA.replace(/^chatcmpl-/, '')))?.feedback.map((f) => f.rating), [5]);
-      const health = await (await fetch(`${a.url}/health`)).json() as { store: { engine: string; status: string } };
-      assert.deepEqual([health.store.engine, health.store.status], ['postgres', 'ok']);
+      const health = await (await fetch(`${a.url}/health`)).json() as { store: { status: string } };
+      assert.equal(health.store.status, 'ok');
     } finally {
       await Promise.all([a.close(), b.close()]);
     }
