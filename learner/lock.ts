@@ -14,12 +14,21 @@ export interface LockInfo {
 
 /** Thrown when another learner run holds the lock; the message says who and since when. */
 export class LearnerBusyError extends Error {
-  constructor(readonly holder: LockInfo | null, lockPath: string) {
+  /** `where`: the lock's place, e.g. `lock file data/learner.lock` or `Redis key switchyard:learner-lock`. */
+  constructor(readonly holder: LockInfo | null, lockPath: string, where = `lock file ${lockPath}`) {
     super(holder
-      ? `another learner run is in progress (pid ${holder.pid} on ${holder.host}, started ${new Date(holder.startedAt).toISOString()}); lock file ${lockPath}`
-      : `another learner run is in progress; lock file ${lockPath}`);
+      ? `another learner run is in progress (pid ${holder.pid} on ${holder.host}, started ${new Date(holder.startedAt).toISOString()}); ${where}`
+      : `another learner run is in progress; ${where}`);
     this.name = 'LearnerBusyError';
   }
+}
+
+/**
+ * A lock shared by every instance (Redis), taken before the file lock when instances on several
+ * hosts share one database: take() resolves with the held lock or throws LearnerBusyError.
+ */
+export interface SharedLearnerLock {
+  take(): Promise<LearnerLock>;
 }
 
 export interface LearnerLock {

@@ -30,6 +30,7 @@ export function defaultLearnerJob(services: Services): LearnerJob {
       : (oldest === null ? 0 : Math.max(0, now - oldest)) + 50;
     const result = await runLearner({
       store,
+      sharedLock: services.shared?.learnerLock,
       shadow: shadowStepFor(config, store, { registry: services.registry, dispatcher: services.dispatcher }),
       dataDir: config.dataDir,
       embedder: await getEmbedder(),
