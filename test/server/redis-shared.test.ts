@@ -17,6 +17,10 @@ import { createLogger } from '../../server/logger.ts';
 import { createApp } from '../../server/app.ts';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
 const skip = redisUnavailable() ?? false;
 const ADMIN = 'admin-token-redis-test';
@@ -148,6 +152,13 @@ describe('two instances sharing one Redis', { skip }, () => {
   test('the learner lock admits one run at a time across instances, and frees on release', async () => {
     const held = await a.services.shared!.learnerLock.take();
     await assert.rejects(b.services.shared!.learnerLock.take(), (e: unknown) => e instanceof LearnerBusyError && /Redis key switchyard:learner-lock/.test(e.message) && e.holder?.pid === process.pid);
+    // `npm run learn` on another data dir (another host, as far as the lock file can tell) is refused too.
+    const cli = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
+      const env = { ...process.env, REDIS_URL: redis.url, SWITCHYARD_DB: path.join(dir, 'shared.db'), SWITCHYARD_DATA_DIR: path.join(dir, 'cli-data'), SWITCHYARD_CONFIG: '', EMBEDDER: 'builtin' };
+      execFile(process.execPath, ['--import', 'tsx', 'learner/cli.ts'], { cwd: root, env }, (err, _stdout, stderr) => resolve({ code: err ? (err as { code?: number }).code ?? null : 0, stderr }));
+    });
+    assert.equal(cli.code, 3, cli.stderr);
+    assert.match(cli.stderr, /another learner run is in progress .*Redis key switchyard:learner-lock; not starting a second run/);
     await held.release();
     const next = await b.services.shared!.learnerLock.take();
     await assert.rejects(a.services.shared!.learnerLock.take(), LearnerBusyError);
