@@ -389,8 +389,11 @@ export class Gateway {
   }
 
   private askedAgain(prev: RepeatEntry | null, now: RepeatEntry): void {
-    if (prev && now.ts - prev.ts <= RETRY_WINDOW_MS && prev.requestId !== now.requestId) {
+    if (!prev || now.ts - prev.ts > RETRY_WINDOW_MS || prev.requestId === now.requestId) return;
+    try {
       this.deps.store.recordFeedback({ requestId: prev.requestId, ts: now.ts, rating: 2, comment: `implicit: same query asked again as ${now.requestId}`, source: 'implicit' });
+    } catch (e) {
+      this.deps.logger.warn('implicit feedback not recorded', { requestId: prev.requestId, err: (e as Error).message });
     }
   }
 }
