@@ -22,9 +22,9 @@ export function defaultLearnerJob(services: Services): LearnerJob {
     await store.flush();
     const now = Date.now();
     const oldest = services.gateway.oldestInFlight();
-    // With several workers the others' requests and queues are out of sight: wait out a whole
-    // request timeout plus a flush (and a margin), as a scheduled run does.
-    const settleMs = config.workers > 1
+    // With several workers (or instances sharing Redis) the others' requests and queues are out of
+    // sight: wait out a whole request timeout plus a flush (and a margin), as a scheduled run does.
+    const settleMs = config.workers > 1 || config.redisUrl
       ? config.limits.requestTimeoutMs + config.store.flushMs + 5_000
       // Measured from the learner's own clock a few ms later; 50 ms covers requests that start meanwhile.
       : (oldest === null ? 0 : Math.max(0, now - oldest)) + 50;
