@@ -85,6 +85,10 @@ export async function buildServices(config: AppConfig, opts: BuildOptions): Prom
     learned = await createLearnedRouter(config, store, logger, { rng: opts.rng, pollMs: opts.learnedPollMs ?? 10_000 });
     router = learned.router;
   }
+  // A learner run elsewhere announces its version: load it now rather than at the next poll.
+  shared?.onLearned(() => {
+    router.reload?.().catch((e: Error) => logger.warn('reloading the learned state failed', { err: e.message }));
+  });
 
   const metrics = new GatewayMetrics({
     breakers: () => registry.all().map((m) => ({ model: m.spec.id, state: m.breaker.state })),

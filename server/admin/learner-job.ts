@@ -44,6 +44,7 @@ export function defaultLearnerJob(services: Services): LearnerJob {
     if (result.status === 'failed') throw new Error(result.error ?? 'learner run failed');
     // Same process: swap the new version in now rather than at the next poll.
     await services.reloadLearned();
+    services.shared?.announceLearned(result.version);
     return { runId: result.runId, version: result.version, previousVersion: result.previousVersion, rowsRead: result.rowsRead, durationMs: result.durationMs, full: result.full, shadow: result.shadow ?? null };
   };
 }

@@ -11,6 +11,7 @@ import { SharedBreakers } from './breakers.ts';
 import { SharedWeights } from './weights.ts';
 import { RedisRepeatWindow, type SharedRepeatWindow } from './repeats.ts';
 import { RedisLearnerLock } from './learner-lock.ts';
+import { announceLearned, onLearnedAnnounced } from './learned.ts';
 
 export interface SharedHealth {
   backend: 'redis';
@@ -27,6 +28,10 @@ export interface SharedState {
   learnerLock: SharedLearnerLock;
   /** Tell the other instances about a weight change stored and applied here. */
   publishWeights(entries: WeightChange[]): void;
+  /** Tell the other instances a learner run wrote a new version. */
+  announceLearned(version: number | null): void;
+  /** Run `reload` whenever another process announces a new learned version. */
+  onLearned(reload: () => void): void;
   health(): SharedHealth;
   close(): Promise<void>;
 }
@@ -54,15 +59,17 @@ export async function connectSharedState(opts: SharedStateOptions): Promise<Shar
     repeats,
     learnerLock,
     publishWeights: (entries) => weights.publish(entries),
+    announceLearned: (version) => announceLearned(link, version),
+    onLearned: (reload) => onLearnedAnnounced(link, reload),
     health: () => link.health(),
     close: () => link.close(),
   };
 }
 
-/** Only the learner lock, for `npm run learn` (no registry, no subscriptions). */
-export async function connectLearnerLock(url: string, logger: Logger): Promise<{ lock: SharedLearnerLock; close(): Promise<void> }> {
+/** What `npm run learn` needs: the learner lock, and telling the gateways about a new version. */
+export async function connectLearnerLock(url: string, logger: Logger): Promise<{ lock: SharedLearnerLock; announce(version: number | null): void; close(): Promise<void> }> {
   const link = new RedisLink({ url, logger });
   const lock = new RedisLearnerLock(link);
   await link.start();
-  return { lock, close: () => link.close() };
+  return { lock, announce: (version) => announceLearned(link, version), close: () => link.close() };
 }
