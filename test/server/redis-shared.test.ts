@@ -181,6 +181,35 @@ describe('two instances sharing one Redis', { skip }, () => {
   });
 });
 
+describe('a learner run announced through Redis', { skip }, () => {
+  test('`npm run learn` on another host writes a version once, and both instances load it at once (no polling here)', async () => {
+    const redis = await startRedis();
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'switchyard-learned-'));
+    const env = { REDIS_URL: redis.url, SWITCHYARD_DB: path.join(dir, 'shared.db') };
+    const a = await startGateway({ env });
+    const b = await startGateway({ env });
+    const version = (gw: TestGateway) => (gw.services.router.status?.().learned as { version?: number } | null | undefined)?.version ?? null;
+    try {
+      for (let i = 0; i < 4; i++) assert.equal((await postJson(`${(i % 2 ? b : a).url}/v1/chat/completions`, { model: 'demo-fast', messages: [{ role: 'user', content: `question ${i}` }] })).status, 200);
+      assert.equal(version(a), null);
+      const cli = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+        // REQUEST_TIMEOUT_MS 1: the rows just stored count as settled.
+        const cliEnv = { ...process.env, ...env, SWITCHYARD_DATA_DIR: path.join(dir, 'cli-data'), SWITCHYARD_CONFIG: '', SWITCHYARD_DEMO: '1', EMBEDDER: 'builtin', REQUEST_TIMEOUT_MS: '1' };
+        execFile(process.execPath, ['--import', 'tsx', 'learner/cli.ts'], { cwd: root, env: cliEnv }, (err, stdout, stderr) => resolve({ code: err ? (err as { code?: number }).code ?? null : 0, stdout, stderr }));
+      });
+      assert.equal(cli.code, 0, cli.stderr);
+      assert.match(cli.stdout, /version none -> 1/);
+      await until('A loaded version 1', () => version(a) === 1);
+      await until('B loaded version 1', () => version(b) === 1);
+    } finally {
+      await a.close();
+      await b.close();
+      await redis.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('a REDIS_URL that cannot be reached', { skip }, () => {
   test('the gateway starts and serves on local state, /health is degraded, the password is never shown; Redis starting later is picked up', async () => {
     const secret = 'pw-never-shown-42';
