@@ -94,6 +94,7 @@ export async function buildServices(config: AppConfig, opts: BuildOptions): Prom
     breakers: () => registry.all().map((m) => ({ model: m.spec.id, state: m.breaker.state })),
     storePending: () => store.pending(),
     learnerRuns: () => store.learnerRunTotals(),
+    ...(shared ? { sharedStateUp: () => shared.health().status === 'ok' } : {}),
     learnedVersion: () => {
       const learnedState = router.status?.().learned as { version?: unknown } | null | undefined;
       return typeof learnedState?.version === 'number' ? learnedState.version : 0;

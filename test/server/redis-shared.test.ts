@@ -174,10 +174,12 @@ describe('two instances sharing one Redis', { skip }, () => {
     const health = await getJson(`${a.url}/health`, auth);
     assert.equal(health.body.status, 'degraded');
     assert.equal(health.body.shared.status, 'down');
+    assert.match(await (await fetch(`${a.url}/metrics`)).text(), /^switchyard_shared_state_up 0$/m);
     await assert.rejects(a.services.shared!.learnerLock.take(), /cannot be reached/);
     await redis.start();
     await until('A is back on Redis', async () => (await getJson(`${a.url}/health`, auth)).body.shared?.status === 'ok', 10_000);
     await until('B is back on Redis', () => b.services.shared!.health().status === 'ok', 10_000);
+    assert.match(await (await fetch(`${a.url}/metrics`)).text(), /^switchyard_shared_state_up 1$/m);
   });
 });
 
