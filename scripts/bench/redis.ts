@@ -1,8 +1,10 @@
 // `npm run bench:redis`: what sharing state through Redis costs the proxy path. The same gateway
-// with rate limiting on (a bucket per client), once with its own buckets and once with REDIS_URL
-// (one Lua call per request), in interleaved rounds against one fast upstream on loopback; then
-// one request at a time, the two alternating. Writes bench-results/redis.json. Flags: --quick.
+// with rate limiting on (a bucket per client) and its own state; with REDIS_URL and no rate limit
+// (the asked-again swap after each answer); and with REDIS_URL and the shared limiter (plus one
+// Lua call per request): interleaved rounds against one fast upstream on loopback, then one
+// request at a time, each alternating with the first. Writes bench-results/redis.json. Flags: --quick.
 import { mkdir, writeFile } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { repoRoot } from './child.ts';
@@ -33,39 +35,45 @@ async function main(): Promise<void> {
   // A limit no client reaches: every request pays for its token, none is refused.
   const env = { SWITCHYARD_LOG_LEVEL: 'warn', JUDGE_ENABLED: '0', MAX_CONCURRENT_PER_MODEL: '1024', RATE_LIMIT_RPS: '1000000', RATE_LIMIT_BURST: '1000000' };
   const rows = [
-    { name: 'local', label: 'rate limit per instance (no REDIS_URL)', proc: await spawnSwitchyard({ models, env }) },
-    { name: 'redis', label: 'rate limit shared (REDIS_URL, one Lua call per request)', proc: await spawnSwitchyard({ models, env: { ...env, REDIS_URL: redis.url } }) },
+    { name: 'local', label: 'no REDIS_URL, rate limit per instance', proc: await spawnSwitchyard({ models, env }) },
+    { name: 'redis-no-limit', label: 'REDIS_URL, no rate limit (asked-again swap after each answer)', proc: await spawnSwitchyard({ models, env: { ...env, RATE_LIMIT_RPS: '0', REDIS_URL: redis.url } }) },
+    { name: 'redis', label: 'REDIS_URL, shared rate limit (one Lua call per request too)', proc: await spawnSwitchyard({ models, env: { ...env, REDIS_URL: redis.url } }) },
   ];
   try {
     const rounds = new Map<string, LoadResult[]>(rows.map((r) => [r.name, []]));
     let next = 0;
     for (const r of rows) await runLoad({ url: `${r.proc.url}/v1/chat/completions`, body, durationS: 1, connections: CONNECTIONS, firstIndex: (next += 1_000_000) });
     for (let round = 0; round < ROUNDS; round++) {
-      for (const r of round % 2 ? [...rows].reverse() : rows) {
+      // Rotate the order, so no row always runs first or last.
+      for (const r of rows.map((_, i) => rows[(i + round) % rows.length]!)) {
         const result = await runLoad({ url: `${r.proc.url}/v1/chat/completions`, body, durationS: ROUND_S, connections: CONNECTIONS, firstIndex: (next += 1_000_000) });
         rounds.get(r.name)!.push(result);
         log(`${r.name} round ${round + 1}: ${result.rps} req/s`);
       }
     }
-    const probe = await probeLatency(
-      { origin: rows[1]!.proc.url, path: '/v1/chat/completions', body: (i) => body(5_000_000 + i) },
-      PROBE_N,
-      { origin: rows[0]!.proc.url, path: '/v1/chat/completions', body: (i) => body(6_000_000 + i) },
-    );
-    const local = mergeRounds(rounds.get('local')!);
-    const shared = mergeRounds(rounds.get('redis')!);
+    const baseline = rows[0]!;
     const report = {
-      rounds: ROUNDS, roundSeconds: ROUND_S, connections: CONNECTIONS,
-      rows: [
-        { name: 'local', label: rows[0]!.label, rps: local.rps, roundsRps: local.roundsRps, p50: local.latencyMs.p50, p99: local.latencyMs.p99, non2xx: local.non2xx, oneAtATimeP50: probe.baseline!.latencyMs.p50 },
-        { name: 'redis', label: rows[1]!.label, rps: shared.rps, roundsRps: shared.roundsRps, p50: shared.latencyMs.p50, p99: shared.latencyMs.p99, non2xx: shared.non2xx, oneAtATimeP50: probe.target.latencyMs.p50 },
-      ],
-      addedP50OneAtATimeMs: probe.target.latencyMs.p50 - probe.baseline!.latencyMs.p50,
-      throughputShare: local.rps ? shared.rps / local.rps : null,
+      rounds: ROUNDS, roundSeconds: ROUND_S, connections: CONNECTIONS, machineLoadAverage: os.loadavg(),
+      rows: [] as { name: string; label: string; rps: number; roundsRps?: number[]; p50: number; p99: number; non2xx: number; oneAtATimeP50: number | null; addedP50VsLocal: number | null }[],
     };
-    console.log('\n| Rate limiter | req/s | p50 / p99 under load (ms) | p50 one at a time (ms) |\n|---|---:|---:|---:|');
-    for (const r of report.rows) console.log(`| ${r.label} | ${r.rps} | ${r.p50.toFixed(2)} / ${r.p99.toFixed(2)} | ${r.oneAtATimeP50.toFixed(3)} |`);
-    console.log(`\nshared limiter: ${(100 * (report.throughputShare ?? 0)).toFixed(1)}% of the local limiter's throughput; adds ${report.addedP50OneAtATimeMs.toFixed(3)} ms p50 one request at a time`);
+    for (const r of rows) {
+      const load = mergeRounds(rounds.get(r.name)!);
+      let oneAtATime: number | null = null;
+      let added: number | null = null;
+      if (r !== baseline) {
+        const probe = await probeLatency(
+          { origin: r.proc.url, path: '/v1/chat/completions', body: () => body((next += 1)) },
+          PROBE_N,
+          { origin: baseline.proc.url, path: '/v1/chat/completions', body: () => body((next += 1)) },
+        );
+        oneAtATime = probe.target.latencyMs.p50;
+        added = probe.target.latencyMs.p50 - probe.baseline!.latencyMs.p50;
+      }
+      report.rows.push({ name: r.name, label: r.label, rps: load.rps, roundsRps: load.roundsRps, p50: load.latencyMs.p50, p99: load.latencyMs.p99, non2xx: load.non2xx, oneAtATimeP50: oneAtATime, addedP50VsLocal: added });
+    }
+    console.log('\n| Gateway | req/s (median round) | p50 / p99 under load (ms) | added p50 one at a time vs the first row (ms) |\n|---|---:|---:|---:|');
+    for (const r of report.rows) console.log(`| ${r.label} | ${r.rps} | ${r.p50.toFixed(2)} / ${r.p99.toFixed(2)} | ${r.addedP50VsLocal === null ? '–' : r.addedP50VsLocal.toFixed(3)} |`);
+    console.log(`\nload average while measuring: ${os.loadavg().map((v) => v.toFixed(1)).join(' ')} on ${os.availableParallelism()} cores`);
     const out = path.join(repoRoot, 'bench-results', 'redis.json');
     await mkdir(path.dirname(out), { recursive: true });
     await writeFile(out, JSON.stringify(report, null, 2));

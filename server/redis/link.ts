@@ -65,7 +65,7 @@ export class RedisLink {
       maxRetriesPerRequest: 0,
       lazyConnect: true,
     };
-    this.client = new Redis(opts.url, { ...common, enableOfflineQueue: false, commandTimeout: opts.commandTimeoutMs ?? 500, connectionName: 'switchyard' });
+    this.client = new Redis(opts.url, { ...common, enableOfflineQueue: false, enableAutoPipelining: true, commandTimeout: opts.commandTimeoutMs ?? 500, connectionName: 'switchyard' });
     // The subscriber re-subscribes by itself after a reconnect (autoResubscribe).
     this.sub = new Redis(opts.url, { ...common, connectionName: 'switchyard-sub' });
     this.client.on('ready', () => this.setStatus('ok'));
