@@ -122,7 +122,7 @@ async function main(): Promise<number> {
     const shadow = standaloneShadowStep(config, store);
     const result = await runLearner({ store, dataDir: config.dataDir, sharedLock: redis?.lock, embedder, halfLifeDays, full: args.full, settleMs, onProgress, shadow });
     console.log(summary(result));
-    if (result.status === 'ok' && result.version !== result.previousVersion) redis?.announce(result.version);
+    if (result.status === 'ok' && result.version !== result.previousVersion) await redis?.announce(result.version);
     return result.status === 'ok' ? 0 : 1;
   } catch (err) {
     if (err instanceof LearnerBusyError) {

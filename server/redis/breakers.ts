@@ -65,7 +65,7 @@ export class SharedBreakers {
     if (!this.link.up) return; // shared again by resync() once Redis is back
     const decision = JSON.stringify({ state: change.state, at: change.at, reason: change.reason?.slice(0, 2000) ?? null });
     const message = JSON.stringify({ origin: this.link.instanceId, model, state: change.state, at: change.at, reason: change.reason?.slice(0, 2000) ?? null });
-    this.link.client.switchyardShareBreaker(HASH, BREAKER_CHANNEL, model, decision, change.at, message).catch(() => undefined);
+    this.link.client.switchyardShareBreaker(HASH, BREAKER_CHANNEL, model, decision, change.at, message).catch((err: unknown) => this.link.commandFailed(err));
   }
 
   /** After (re)connecting: share what was decided here meanwhile, then adopt what others decided. */

@@ -59,7 +59,7 @@ export async function connectSharedState(opts: SharedStateOptions): Promise<Shar
     repeats,
     learnerLock,
     publishWeights: (entries) => weights.publish(entries),
-    announceLearned: (version) => announceLearned(link, version),
+    announceLearned: (version) => void announceLearned(link, version),
     onLearned: (reload) => onLearnedAnnounced(link, reload),
     health: () => link.health(),
     close: () => link.close(),
@@ -67,7 +67,7 @@ export async function connectSharedState(opts: SharedStateOptions): Promise<Shar
 }
 
 /** What `npm run learn` needs: the learner lock, and telling the gateways about a new version. */
-export async function connectLearnerLock(url: string, logger: Logger): Promise<{ lock: SharedLearnerLock; announce(version: number | null): void; close(): Promise<void> }> {
+export async function connectLearnerLock(url: string, logger: Logger): Promise<{ lock: SharedLearnerLock; announce(version: number | null): Promise<void>; close(): Promise<void> }> {
   const link = new RedisLink({ url, logger });
   const lock = new RedisLearnerLock(link);
   await link.start();

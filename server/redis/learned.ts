@@ -5,8 +5,8 @@ import { PREFIX, type RedisLink } from './link.ts';
 
 export const LEARNED_CHANNEL = `${PREFIX}learned`;
 
-export function announceLearned(link: RedisLink, version: number | null): void {
-  link.publish(LEARNED_CHANNEL, JSON.stringify({ origin: link.instanceId, version }));
+export function announceLearned(link: RedisLink, version: number | null): Promise<void> {
+  return link.publish(LEARNED_CHANNEL, JSON.stringify({ origin: link.instanceId, version }));
 }
 
 /** Calls `reload` for every announcement from another process. */

@@ -52,6 +52,8 @@ export class RedisLink {
   private readonly handlers = new Map<string, Handler[]>();
   private readonly readyListeners: (() => void)[] = [];
   private statusNow: RedisStatus = 'connecting';
+  /** A ping loop is checking whether a Redis that stopped answering answers again. */
+  private probing = false;
   private lastError: string | null = null;
   private closed = false;
   readonly where: string;
@@ -111,6 +113,33 @@ export class RedisLink {
     return { backend: 'redis', status: this.statusNow, url: this.where, error: this.statusNow === 'ok' ? null : this.lastError };
   }
 
+  /**
+   * A command failed. A timeout means Redis holds the connection open but does not answer (hung,
+   * overloaded, paused): stop sending commands until a ping is answered, so requests do not each
+   * wait out the timeout. A closed connection is noticed by the client itself.
+   */
+  commandFailed(err: unknown): void {
+    if (!(err instanceof Error) || !/timed out/i.test(err.message) || this.statusNow !== 'ok') return;
+    this.lastError = 'commands time out';
+    this.setStatus('down');
+    if (this.probing) return;
+    this.probing = true;
+    const tick = () => {
+      if (this.closed || this.statusNow === 'ok') {
+        this.probing = false;
+        return;
+      }
+      this.client.ping().then(
+        () => {
+          this.probing = false;
+          if (this.client.status === 'ready') this.setStatus('ok');
+        },
+        () => setTimeout(tick, 1000).unref(),
+      );
+    };
+    setTimeout(tick, 1000).unref();
+  }
+
   /** Called whenever the connection (re)opens: re-read shared state that pub/sub may have missed. */
   onReady(listener: () => void): void {
     this.readyListeners.push(listener);
@@ -125,10 +154,13 @@ export class RedisLink {
     }
   }
 
-  /** Fire and forget: a lost message is made up for by polling and by re-reading on reconnect. */
-  publish(channel: string, message: string): void {
-    if (!this.up) return;
-    this.client.publish(channel, message).catch(() => undefined);
+  /**
+   * Best effort: a lost message is made up for by polling and by re-reading on reconnect. Resolves
+   * once sent (or given up), so a process about to close can wait for it; never rejects.
+   */
+  publish(channel: string, message: string): Promise<void> {
+    if (!this.up) return Promise.resolve();
+    return this.client.publish(channel, message).then(() => undefined, () => undefined);
   }
 
   async close(): Promise<void> {

@@ -53,7 +53,10 @@ export class SharedRateLimiter implements RequestLimiter {
       ([taken, tokens]) => {
         if (taken !== 1) throw rateLimitError(rps, burst, Number(tokens));
       },
-      () => this.local.take(who),
+      (err: unknown) => {
+        this.link.commandFailed(err);
+        return this.local.take(who);
+      },
     );
   }
 }

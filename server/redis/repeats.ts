@@ -27,7 +27,13 @@ export class RedisRepeatWindow implements SharedRepeatWindow {
 
   async swap(fingerprint: number, entry: RepeatEntry, windowMs: number): Promise<RepeatEntry | null> {
     const key = `${PREFIX}asked:${fingerprint.toString(36)}`;
-    const previous = (await this.link.client.call('SET', key, JSON.stringify(entry), 'PX', String(windowMs), 'GET')) as string | null;
+    let previous: string | null;
+    try {
+      previous = (await this.link.client.call('SET', key, JSON.stringify(entry), 'PX', String(windowMs), 'GET')) as string | null;
+    } catch (err) {
+      this.link.commandFailed(err);
+      throw err;
+    }
     if (previous === null) return null;
     try {
       const parsed = entrySchema.safeParse(JSON.parse(previous));

@@ -32,6 +32,6 @@ export class SharedWeights {
 
   /** Tell the other instances about a change already stored and applied here. */
   publish(entries: WeightChange[]): void {
-    this.link.publish(WEIGHTS_CHANNEL, JSON.stringify({ origin: this.link.instanceId, models: entries.map((e) => ({ model: e.model, weight: e.weight, enabled: e.enabled })) }));
+    void this.link.publish(WEIGHTS_CHANNEL, JSON.stringify({ origin: this.link.instanceId, models: entries.map((e) => ({ model: e.model, weight: e.weight, enabled: e.enabled })) }));
   }
 }

@@ -13,6 +13,9 @@ export interface TestRedis {
   /** Stop the server (SIGTERM, waits for exit); start() brings it back on the same port. */
   stop(): Promise<void>;
   start(): Promise<void>;
+  /** Freeze the server (SIGSTOP): connections stay open, nothing is answered; resume() thaws it. */
+  pause(): void;
+  resume(): void;
   /** Stop for good and remove the temp dir. */
   close(): Promise<void>;
 }
@@ -75,6 +78,7 @@ export async function startRedis(opts: { password?: string } = {}): Promise<Test
     const c = child;
     if (!c || c.exitCode !== null) return;
     child = null;
+    c.kill('SIGCONT'); // a paused server cannot act on SIGTERM
     await new Promise<void>((r) => {
       c.once('exit', () => r());
       c.kill('SIGTERM');
@@ -87,6 +91,8 @@ export async function startRedis(opts: { password?: string } = {}): Promise<Test
     start: async () => {
       if (!child) child = await launch(dir, port, opts.password);
     },
+    pause: () => void child?.kill('SIGSTOP'),
+    resume: () => void child?.kill('SIGCONT'),
     close: async () => {
       await stop();
       await rm(dir, { recursive: true, force: true });

@@ -165,6 +165,23 @@ describe('two instances sharing one Redis', { skip }, () => {
     await next.release();
   });
 
+  test('a Redis that holds connections but stops answering is set aside until it answers again', async () => {
+    redis.pause();
+    try {
+      // The first commands wait out their timeout, then the instance stops asking Redis.
+      const res = await postJson(`${a.url}/v1/chat/completions`, { model: 'beta', messages: [{ role: 'user', content: 'anyone home?' }] }, auth);
+      assert.equal(res.status, 200);
+      await until('A sets Redis aside', () => a.services.shared!.health().status === 'down');
+      const health = await getJson(`${a.url}/health`, auth);
+      assert.equal(health.body.status, 'degraded');
+      assert.equal(health.body.shared.error, 'commands time out');
+      assert.equal((await postJson(`${a.url}/v1/chat/completions`, { model: 'beta', messages: [{ role: 'user', content: 'still serving' }] }, auth)).status, 200);
+    } finally {
+      redis.resume();
+    }
+    await until('A uses Redis again', () => a.services.shared!.health().status === 'ok', 10_000);
+  });
+
   test('with Redis gone both keep serving on local state and say so; once back, state is shared again', async () => {
     await redis.stop();
     await until('A notices', async () => (await getJson(`${a.url}/health`, auth)).body.shared?.status === 'down');
