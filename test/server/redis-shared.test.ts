@@ -266,6 +266,20 @@ describe('a REDIS_URL that cannot be reached', { skip }, () => {
   });
 });
 
+describe('without REDIS_URL', () => {
+  test('/health says nothing is shared and /metrics has no shared-state gauge', async () => {
+    const gw = await startGateway();
+    try {
+      const health = await getJson(`${gw.url}/health`);
+      assert.deepEqual(health.body.shared, { backend: 'none' });
+      assert.equal(health.body.status, 'ok');
+      assert.doesNotMatch(await (await fetch(`${gw.url}/metrics`)).text(), /switchyard_shared_state_up/);
+    } finally {
+      await gw.close();
+    }
+  });
+});
+
 describe('REDIS_URL in the config', () => {
   test('a URL of another scheme is refused without repeating it', () => {
     assert.throws(() => loadConfig({ REDIS_URL: 'http://user:hunter22@example.com' }), (e: Error) => /REDIS_URL must be a redis:\/\/ or rediss:\/\/ URL/.test(e.message) && !e.message.includes('hunter22'));
