@@ -109,8 +109,9 @@ export class RedisLink {
     return this.statusNow === 'ok' && this.client.status === 'ready';
   }
 
+  /** For /health: the reason in a few words, never the address or the client's own message (the log has those). */
   health(): { backend: 'redis'; status: RedisStatus; url: string; error: string | null } {
-    return { backend: 'redis', status: this.statusNow, url: this.where, error: this.statusNow === 'ok' ? null : this.lastError };
+    return { backend: 'redis', status: this.statusNow, url: this.where, error: this.statusNow === 'ok' ? null : reasonOf(this.lastError) };
   }
 
   /**
@@ -178,6 +179,16 @@ export class RedisLink {
       for (const l of this.readyListeners) l();
     }
   }
+}
+
+function reasonOf(message: string | null): string {
+  if (message === null) return 'not connected yet';
+  if (message === 'commands time out') return message;
+  if (/ECONNREFUSED/.test(message)) return 'connection refused';
+  if (/WRONGPASS|NOAUTH|invalid password|AUTH/i.test(message)) return 'authentication failed';
+  if (/ENOTFOUND|EAI_AGAIN/.test(message)) return 'host not found';
+  if (/timed? ?out|ETIMEDOUT/i.test(message)) return 'connection timed out';
+  return 'unreachable';
 }
 
 /** An error message without the URL's credentials. */
