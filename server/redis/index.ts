@@ -5,7 +5,7 @@ import type { ModelRegistry, WeightChange } from '../dispatch/registry.ts';
 import type { RateLimiter, RequestLimiter } from '../http/middleware.ts';
 import type { Logger } from '../logger.ts';
 import type { SharedLearnerLock } from '../../learner/lock.ts';
-import { RedisLink, type RedisStatus } from './link.ts';
+import { RedisLink, type SharedHealth } from './link.ts';
 import { SharedRateLimiter } from './rate-limit.ts';
 import { SharedBreakers } from './breakers.ts';
 import { SharedWeights } from './weights.ts';
@@ -13,13 +13,7 @@ import { RedisRepeatWindow, type SharedRepeatWindow } from './repeats.ts';
 import { RedisLearnerLock } from './learner-lock.ts';
 import { announceLearned, onLearnedAnnounced } from './learned.ts';
 
-export interface SharedHealth {
-  backend: 'redis';
-  status: RedisStatus;
-  /** REDIS_URL without its credentials. */
-  url: string;
-  error: string | null;
-}
+export type { SharedHealth } from './link.ts';
 
 export interface SharedState {
   /** The rate limiter every route uses, given the instance's own as the fallback. */

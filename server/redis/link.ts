@@ -7,6 +7,14 @@ import type { Logger } from '../logger.ts';
 
 export type RedisStatus = 'connecting' | 'ok' | 'down';
 
+/** What /health shows of the shared state. */
+export interface SharedHealth {
+  backend: 'redis';
+  status: RedisStatus;
+  /** Why it is not 'ok', in a few words. */
+  error: string | null;
+}
+
 /** Keys and channels of one gateway deployment. */
 export const PREFIX = 'switchyard:';
 
@@ -110,8 +118,8 @@ export class RedisLink {
   }
 
   /** For /health: the reason in a few words, never the address or the client's own message (the log has those). */
-  health(): { backend: 'redis'; status: RedisStatus; url: string; error: string | null } {
-    return { backend: 'redis', status: this.statusNow, url: this.where, error: this.statusNow === 'ok' ? null : reasonOf(this.lastError) };
+  health(): SharedHealth {
+    return { backend: 'redis', status: this.statusNow, error: this.statusNow === 'ok' ? null : reasonOf(this.lastError) };
   }
 
   /**
