@@ -108,10 +108,6 @@ export class RedisLink {
     if (!ok && this.statusNow !== 'ok') this.setStatus('down');
   }
 
-  get status(): RedisStatus {
-    return this.statusNow;
-  }
-
   /** True while commands can be sent. */
   get up(): boolean {
     return this.statusNow === 'ok' && this.client.status === 'ready';
