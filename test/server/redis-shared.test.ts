@@ -128,6 +128,13 @@ describe('two instances sharing one Redis', { skip }, () => {
     });
   });
 
+  test('a rating sent through B for an answer from A is accepted', async () => {
+    const answer = await postJson(`${a.url}/v1/chat/completions`, { model: 'beta', messages: [{ role: 'user', content: 'rate me through the other one' }] }, auth);
+    assert.equal(answer.status, 200);
+    const rated = await postJson(`${b.url}/api/feedback`, { request_id: answer.body.id, rating: 5 }, auth);
+    assert.equal(rated.status, 201, JSON.stringify(rated.body));
+  });
+
   test('one rate limit holds across both instances', async () => {
     // One burst for the whole deployment, at 0.01/s: spent alternately through A and B (the chat
     // path and an Express route alike), then the next request on either is refused.
