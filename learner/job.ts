@@ -6,7 +6,7 @@ import { KnnIndex, type Outcome } from '../router/knn.ts';
 import type { KnnCalibration, PriorCell } from '../router/types.ts';
 import { calibrateKnn, calibratePriorStrength } from './calibrate.ts';
 import type { Store, TrainingRow } from '../server/store/types.ts';
-import { acquireLearnerLock } from './lock.ts';
+import { acquireLearnerLock, type LearnerLock, type SharedLearnerLock } from './lock.ts';
 import { shadowFailed, type ShadowStepResult } from './shadow.ts';
 import { accumulateEvidence, correctEvidence, defaultPriorOptions, priorChanges, priorsFromEvidence, rowQuality } from './priors.ts';
 import { accumulateTotals, buildProfiles, defaultProfileOptions, modelAverages, type RowWithTokens } from './profiles.ts';
@@ -23,6 +23,8 @@ export interface LearnerProgress {
 export interface LearnerOptions {
   store: Store;
   dataDir: string;
+  /** Taken before the data dir's lock file, so one run at a time across instances (REDIS_URL). */
+  sharedLock?: SharedLearnerLock;
   embedder: Embedder;
   /** Evidence half-life (default 14 days). */
   halfLifeDays?: number;
@@ -184,7 +186,15 @@ export async function runLearner(opts: LearnerOptions): Promise<LearnerRunResult
   const { store, dataDir, embedder } = opts;
   const clock = opts.now ?? Date.now;
   const started = clock();
-  const lock = await acquireLearnerLock(dataDir, { now: clock, store });
+  const shared = opts.sharedLock ? await opts.sharedLock.take() : null;
+  let fileLock: LearnerLock;
+  try {
+    fileLock = await acquireLearnerLock(dataDir, { now: clock, store });
+  } catch (err) {
+    await shared?.release();
+    throw err;
+  }
+  const lock = { release: async () => { await fileLock.release(); await shared?.release(); } };
   const result: LearnerRunResult = {
     status: 'failed', runId: null, version: null, previousVersion: null, full: Boolean(opts.full), fullReason: null,
     rowsRead: 0, lateRatings: 0, durationMs: 0, changes: [], metricsBefore: null, metricsAfter: null, prunedVersions: [], error: null, warnings: [], knnCalibration: null, priorStrength: null,

@@ -26,6 +26,14 @@ export class LearnerBusyError extends Error {
   }
 }
 
+/**
+ * A lock shared by every instance (Redis), taken before the file lock when instances on several
+ * hosts share one database: take() resolves with the held lock or throws LearnerBusyError.
+ */
+export interface SharedLearnerLock {
+  take(): Promise<LearnerLock>;
+}
+
 export interface LearnerLock {
   readonly path: string;
   release(): Promise<void>;

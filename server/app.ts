@@ -16,7 +16,10 @@ import { clusterMetrics } from './cluster.ts';
 
 export function createApp(s: Services): RequestListener {
   const { config, logger } = s;
-  const limiter = new RateLimiter({ rps: config.limits.rateLimitRps, burst: config.limits.rateLimitBurst });
+  const limits = { rps: config.limits.rateLimitRps, burst: config.limits.rateLimitBurst };
+  // With Redis, one bucket per client across every instance; the instance's own while Redis is away.
+  const localLimiter = new RateLimiter(limits);
+  const limiter = s.shared ? s.shared.limiter(localLimiter, limits) : localLimiter;
 
   const app = express();
   app.disable('x-powered-by');
@@ -37,7 +40,7 @@ export function createApp(s: Services): RequestListener {
   app.use(clientAuth(config.proxyApiKeys, limiter, admin));
   app.use(rateLimit(limiter));
   app.use(jsonBody(config.limits.bodyBytes));
-  app.use(systemRoutes({ gateway: s.gateway, registry: s.registry, router: s.router, store: s.store, storeMaxPending: config.store.maxPending, admin, demoMode: config.demoMode, startedAt: s.startedAt, version: s.version, feedbackWaitMs: config.workers > 1 ? config.store.flushMs * 4 + 500 : 0 }));
+  app.use(systemRoutes({ gateway: s.gateway, registry: s.registry, router: s.router, store: s.store, applyWeights: s.applyWeights, shared: s.shared ? () => s.shared!.health() : undefined, storeMaxPending: config.store.maxPending, admin, demoMode: config.demoMode, startedAt: s.startedAt, version: s.version, feedbackWaitMs: config.workers > 1 || config.redisUrl ? config.store.flushMs * 4 + 500 : 0 }));
   app.use(openaiRoutes(s.registry));
   app.use(notFound());
   const anthropicPath = (p: string) => ANTHROPIC_PATHS.includes(p.toLowerCase().replace(/(.)\/$/, '$1'));

@@ -160,6 +160,12 @@ const envSchema = z.object({
   SHADOW_MODELS: z.string().optional(),
   SHADOW_MAX_PER_RUN: intFromEnv('SHADOW_MAX_PER_RUN', 50, 0),
   SHADOW_JUDGE_TIMEOUT_MS: intFromEnv('SHADOW_JUDGE_TIMEOUT_MS', 60_000, 1),
+  // The message never repeats the value: it may hold a password.
+  REDIS_URL: z
+    .string()
+    .optional()
+    .transform((v) => (v === '' ? undefined : v))
+    .refine((v) => v === undefined || (URL.canParse(v) && /^rediss?:$/.test(new URL(v).protocol)), { message: 'REDIS_URL must be a redis:// or rediss:// URL (e.g. redis://127.0.0.1:6379)' }),
 });
 
 /** DATABASE_URL and, when it has one, its password (decoded), keyed for config.secrets. */
@@ -200,6 +206,8 @@ export interface AppConfig {
   adminApiKeys: string[];
   /** Host names besides loopback names and IP literals the admin page (and a key-less proxy, for browsers) answers to. */
   allowedHosts: string[];
+  /** REDIS_URL: state shared between instances; undefined = every instance keeps its own. May hold a password: never log it. */
+  redisUrl?: string;
   limits: {
     bodyBytes: number;
     requestTimeoutMs: number;
@@ -389,6 +397,7 @@ export function loadConfig(rawEnv: Record<string, string | undefined>, opts: { c
     proxyApiKeys: [...new Set([...keyList(env.PROXY_API_KEYS), ...keyList(env.ADMIN_API_KEYS)])],
     adminApiKeys: keyList(env.ADMIN_API_KEYS),
     allowedHosts: keyList(env.ADMIN_ALLOWED_HOSTS),
+    redisUrl: env.REDIS_URL,
     limits: {
       bodyBytes: env.BODY_LIMIT_BYTES,
       requestTimeoutMs: env.REQUEST_TIMEOUT_MS,

@@ -12,6 +12,7 @@ import type { Router, RouteRule, RoutingDecision, RoutingPreference } from '../r
 import { extractFeatures } from '../router/features.ts';
 import { ApiError } from './errors.ts';
 import type { GatewayMetrics } from './metrics.ts';
+import type { RepeatEntry, SharedRepeatWindow } from './redis/repeats.ts';
 
 /** A chat request after each endpoint's own validation, in one neutral shape. */
 export interface GatewayRequest {
@@ -93,6 +94,8 @@ export interface GatewayDeps {
   durability?: StoreDurability;
   /** How long an answer may wait for its commit before the client gets a 503 instead. */
   commitTimeoutMs?: number;
+  /** The "asked again" window shared with other instances (Redis); this process's own while it is down. */
+  sharedRepeats?: SharedRepeatWindow;
 }
 
 export type StoreDurability = 'commit' | 'batched';
@@ -364,13 +367,34 @@ export class Gateway {
   private noteRepeat(req: GatewayRequest, text: string, ts: number): void {
     if (!text) return;
     const key = repeatKey(req.clientKey ?? '', text);
-    const prev = this.recent.get(key);
-    if (prev && ts - prev.ts <= RETRY_WINDOW_MS && prev.requestId !== req.requestId) {
-      this.deps.store.recordFeedback({ requestId: prev.requestId, ts, rating: 2, comment: `implicit: same query asked again as ${req.requestId}`, source: 'implicit' });
+    const entry = { requestId: req.requestId, ts };
+    const shared = this.deps.sharedRepeats;
+    if (shared?.up) {
+      // After the answer, off the request path; Redis failing mid-way falls back to this process's window.
+      shared.swap(key, entry, RETRY_WINDOW_MS).then(
+        (prev) => this.askedAgain(prev, entry),
+        () => this.askedAgain(this.swapLocal(key, entry), entry),
+      );
+      return;
     }
+    this.askedAgain(this.swapLocal(key, entry), entry);
+  }
+
+  private swapLocal(key: number, entry: RepeatEntry): RepeatEntry | null {
+    const prev = this.recent.get(key) ?? null;
     this.recent.delete(key);
-    this.recent.set(key, { requestId: req.requestId, ts });
+    this.recent.set(key, entry);
     if (this.recent.size > RECENT_MAX) this.recent.delete(this.recent.keys().next().value!);
+    return prev;
+  }
+
+  private askedAgain(prev: RepeatEntry | null, now: RepeatEntry): void {
+    if (!prev || now.ts - prev.ts > RETRY_WINDOW_MS || prev.requestId === now.requestId) return;
+    try {
+      this.deps.store.recordFeedback({ requestId: prev.requestId, ts: now.ts, rating: 2, comment: `implicit: same query asked again as ${now.requestId}`, source: 'implicit' });
+    } catch (e) {
+      this.deps.logger.warn('implicit feedback not recorded', { requestId: prev.requestId, err: (e as Error).message });
+    }
   }
 }
 

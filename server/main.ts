@@ -4,6 +4,7 @@ import { createServer, type Server } from 'node:http';
 import { loadConfig, ConfigError } from './config.ts';
 import { createLogger } from './logger.ts';
 import { buildServices } from './services.ts';
+import { redisUrlSecrets } from './redis/link.ts';
 import { createApp } from './app.ts';
 import { startAdmin } from './admin/index.ts';
 import cluster from 'node:cluster';
@@ -21,7 +22,7 @@ async function main(): Promise<void> {
     }
     throw e;
   }
-  const rootLogger = createLogger({ level: config.logLevel, secrets: [...Object.values(config.secrets), ...(config.adminToken ? [config.adminToken] : []), ...config.proxyApiKeys] });
+  const rootLogger = createLogger({ level: config.logLevel, secrets: [...Object.values(config.secrets), ...(config.adminToken ? [config.adminToken] : []), ...config.proxyApiKeys, ...redisUrlSecrets(config.redisUrl)] });
   if (config.workers > 1 && cluster.isPrimary) return supervise(config, rootLogger);
   // In a cluster, worker 1 serves the admin page (and migrated the database before the others started).
   const worker = workerId();

@@ -33,6 +33,13 @@ export interface ModelStatus {
   costPer1kOutput: number;
 }
 
+/** A change of a model's weight and/or enabled flag (POST /api/config/weights, the admin page). */
+export interface WeightChange {
+  model: string;
+  weight?: number;
+  enabled?: boolean;
+}
+
 export class ModelRegistry {
   private readonly byId = new Map<string, ModelRuntime>();
 

@@ -8,7 +8,7 @@ import type { Readable } from 'node:stream';
 import { ApiError } from '../errors.ts';
 import type { AllowedHosts } from './allowed-hosts.ts';
 import type { Logger } from '../logger.ts';
-import { authenticateLimited, bodyError, correlationIdOf, newRequestId, presentedKey, RateLimiter, requestOwner, toApiError, type ErrorBodyShape } from './middleware.ts';
+import { authenticateLimited, bodyError, correlationIdOf, newRequestId, presentedKey, RateLimiter, requestOwner, toApiError, type ErrorBodyShape, type RequestLimiter } from './middleware.ts';
 
 /** One request on a hot route, after the checks every endpoint shares. */
 export interface HotRequest {
@@ -40,7 +40,7 @@ export interface FrontDoorOptions {
   fallback: RequestListener;
   logger: Logger;
   proxyApiKeys: string[];
-  limiter: RateLimiter;
+  limiter: RequestLimiter;
   bodyLimitBytes: number;
   /** Records waiting to be stored, and the most that may wait before new chat requests are refused. */
   backlog?: { pending: () => number; max: number };
@@ -78,7 +78,7 @@ export function createFrontDoor(opts: FrontDoorOptions): RequestListener {
     }
     if (!route) return opts.fallback(req, res);
     if (req.method === 'POST') return void serveHot(route, path, req, res, opts, logger);
-    notPost(route, path, req, res, opts);
+    void notPost(route, path, req, res, opts);
   };
 }
 
@@ -88,14 +88,14 @@ export function createFrontDoor(opts: FrontDoorOptions): RequestListener {
  * Both spend a token of the caller's IP bucket. A body sent along is not read: the connection
  * closes after the answer.
  */
-function notPost(route: HotRoute, path: string, req: IncomingMessage, res: ServerResponse, opts: FrontDoorOptions): void {
+async function notPost(route: HotRoute, path: string, req: IncomingMessage, res: ServerResponse, opts: FrontDoorOptions): Promise<void> {
   res.setHeader('x-request-id', newRequestId());
   res.setHeader('allow', 'POST');
   if (hasBody(req)) res.setHeader('connection', 'close');
   req.resume();
   let err: ApiError;
   try {
-    opts.limiter.take(RateLimiter.who({ verified: false }, req.socket.remoteAddress));
+    await opts.limiter.take(RateLimiter.who({ verified: false }, req.socket.remoteAddress));
     if (req.method === 'OPTIONS') {
       res.statusCode = 204;
       res.end();
@@ -119,8 +119,8 @@ async function serveHot(route: HotRoute, path: string, req: IncomingMessage, res
     res.once('finish', () => log.info('request', { method: 'POST', path, status: res.statusCode, ms: Number(process.hrtime.bigint() - t0) / 1e6 }));
   }
   try {
-    const who = authenticateLimited(opts.proxyApiKeys, presentedKey(header(req, 'authorization'), req.headers['x-api-key']), opts.limiter, req.socket.remoteAddress);
-    opts.limiter.take(RateLimiter.who(who, req.socket.remoteAddress));
+    const who = await authenticateLimited(opts.proxyApiKeys, presentedKey(header(req, 'authorization'), req.headers['x-api-key']), opts.limiter, req.socket.remoteAddress);
+    await opts.limiter.take(RateLimiter.who(who, req.socket.remoteAddress));
     // Every answered request must be stored; when the database falls this far behind, shed load
     // instead of holding an ever longer queue in memory (or answering what cannot be recorded).
     if (opts.backlog && opts.backlog.pending() >= opts.backlog.max) {

@@ -132,11 +132,11 @@ export function authenticate(keys: string[], presented: string | undefined): Cli
  * authenticate(), where a refused key also spends a token from the caller's IP bucket: guessing
  * keys is rate limited like any other request (429 once the bucket is empty, else the 401).
  */
-export function authenticateLimited(keys: string[], presented: string | undefined, limiter: RateLimiter, ip: string | undefined): ClientIdentity {
+export async function authenticateLimited(keys: string[], presented: string | undefined, limiter: RequestLimiter, ip: string | undefined): Promise<ClientIdentity> {
   try {
     return authenticate(keys, presented);
   } catch (e) {
-    limiter.take(RateLimiter.who({ verified: false }, ip));
+    await limiter.take(RateLimiter.who({ verified: false }, ip));
     throw e;
   }
 }
@@ -152,23 +152,33 @@ export function isAdminCredential(admin: AdminCredentials, presented: string | u
   return (admin.token !== undefined && safeEqual(admin.token, presented)) || admin.keys.some((k) => safeEqual(k, presented));
 }
 
-export function clientAuth(keys: string[], limiter: RateLimiter, admin: AdminCredentials = { keys: [] }): RequestHandler {
+export function clientAuth(keys: string[], limiter: RequestLimiter, admin: AdminCredentials = { keys: [] }): RequestHandler {
   return (req, _res, next) => {
-    try {
-      const presented = presentedKey(req.get('authorization'), req.headers['x-api-key']);
-      req.admin = isAdminCredential(admin, presented);
-      const who = req.admin ? { key: presented, verified: true } : authenticateLimited(keys, presented, limiter, req.ip);
+    const presented = presentedKey(req.get('authorization'), req.headers['x-api-key']);
+    req.admin = isAdminCredential(admin, presented);
+    const identified = (who: ClientIdentity) => {
       req.clientKey = who.key;
       req.clientKeyVerified = who.verified;
       next();
-    } catch (e) {
-      next(e);
-    }
+    };
+    if (req.admin) return identified({ key: presented, verified: true });
+    authenticateLimited(keys, presented, limiter, req.ip).then(identified, next);
   };
 }
 
-/** Token bucket per client (verified key, or IP). rps 0 disables it. One instance serves every route. */
-export class RateLimiter {
+/** Takes one token from a client's bucket, or throws (or rejects with) a 429 ApiError. */
+export interface RequestLimiter {
+  take(who: string): void | Promise<void>;
+}
+
+/** The 429 for an empty bucket holding `tokens` (< 1), with the seconds until one is back. */
+export function rateLimitError(rps: number, burst: number, tokens: number): ApiError {
+  const waitS = Math.max(1, Math.ceil((1 - tokens) / rps));
+  return new ApiError(429, `Rate limit exceeded: at most ${rps} requests per second (burst ${burst})`, 'rate_limit_error', 'rate_limited', null, undefined, { 'retry-after': String(waitS) });
+}
+
+/** Token bucket per client (verified key, or IP), in this process. rps 0 disables it. One instance serves every route. */
+export class RateLimiter implements RequestLimiter {
   private readonly buckets = new Map<string, { tokens: number; at: number }>();
   private readonly now: () => number;
 
@@ -192,19 +202,17 @@ export class RateLimiter {
     this.buckets.delete(who); // re-insert: the map's order is least recently used first
     this.buckets.set(who, b);
     if (this.buckets.size > 100_000) this.buckets.delete(this.buckets.keys().next().value!);
-    if (b.tokens < 1) {
-      const waitS = Math.max(1, Math.ceil((1 - b.tokens) / rps));
-      throw new ApiError(429, `Rate limit exceeded: at most ${rps} requests per second (burst ${burst})`, 'rate_limit_error', 'rate_limited', null, undefined, { 'retry-after': String(waitS) });
-    }
+    if (b.tokens < 1) throw rateLimitError(rps, burst, b.tokens);
     b.tokens -= 1;
   }
 }
 
-export function rateLimit(limiter: RateLimiter): RequestHandler {
+export function rateLimit(limiter: RequestLimiter): RequestHandler {
   return (req, _res, next) => {
     try {
-      limiter.take(RateLimiter.who({ key: req.clientKey, verified: req.clientKeyVerified === true }, req.ip));
-      next();
+      const taken = limiter.take(RateLimiter.who({ key: req.clientKey, verified: req.clientKeyVerified === true }, req.ip));
+      if (taken) taken.then(() => next(), next);
+      else next();
     } catch (e) {
       next(e);
     }
