@@ -1,10 +1,10 @@
 // Builds the running system from an AppConfig: store, model registry, dispatcher, router (with its
 // embedder, kNN index and judge) and the gateway. Used by main.ts and by tests (with stand-ins).
-import { mkdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import type { AppConfig } from './config.ts';
 import type { Logger } from './logger.ts';
 import type { Store } from './store/types.ts';
-import { openSqliteStore } from './store/sqlite.ts';
+import { openStoreAtStartup } from './store/startup.ts';
 import { ModelRegistry } from './dispatch/registry.ts';
 import { Dispatcher } from './dispatch/dispatcher.ts';
 import { Gateway } from './gateway.ts';
@@ -47,14 +47,13 @@ export const version: string = (JSON.parse(readFileSync(new URL('../package.json
 export async function buildServices(config: AppConfig, opts: BuildOptions): Promise<Services> {
   const { logger } = opts;
   setUpstreamMaxBytes(config.dispatch.upstreamMaxBytes);
-  mkdirSync(config.dataDir, { recursive: true });
-  const store = await openSqliteStore({
+  const store = await openStoreAtStartup({
     path: config.dbPath,
     flushMs: config.store.flushMs,
     // Shutdown must end within the grace period even if the database stays locked.
     closeTimeoutMs: Math.max(1000, config.shutdownGraceMs),
     logger: (level, msg, fields) => logger[level](msg, fields),
-  });
+  }, config.dataDir);
 
   const registry = new ModelRegistry(config, (spec) => createProvider(spec.provider), endpointFor, opts.now);
   for (const w of await store.getWeights()) registry.setWeight(w.model, w.weight, w.enabled);
