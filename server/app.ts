@@ -36,7 +36,7 @@ export function createApp(s: Services): RequestListener {
   });
   const admin = { token: config.adminToken, keys: config.adminApiKeys };
   // Before the client-key check: a scrape is allowed from loopback or with the admin token.
-  app.get('/metrics', metricsRoute({ metrics: s.metrics, adminToken: config.adminToken, clusterText: config.workers > 1 ? clusterMetrics(s.metrics.registry) ?? undefined : undefined }));
+  app.get('/metrics', metricsRoute({ metrics: s.metrics, adminToken: config.adminToken, clusterText: config.workers > 1 ? clusterMetrics(s.metrics.registry) ?? undefined : undefined, authFailures, trustProxy: config.trustProxy }));
   app.use(clientAuth(config.proxyApiKeys, limiter, admin, authFailures, config.trustProxy));
   app.use(rateLimit(limiter));
   app.use(jsonBody(config.limits.bodyBytes));

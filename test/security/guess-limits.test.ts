@@ -5,7 +5,10 @@
 // the proxy's X-Forwarded-For address count; without it that header cannot buy fresh tries.
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import http from 'node:http';
+import http, { createServer, type Server } from 'node:http';
+import os from 'node:os';
+import type { AddressInfo } from 'node:net';
+import { createApp } from '../../server/app.ts';
 import { startGateway, postJson, type TestGateway } from '../helpers/gateway.ts';
 import { ADMIN_TOKEN, AdminClient, startAdminEnv, type AdminTestEnv } from '../admin/harness.ts';
 
@@ -105,6 +108,32 @@ describe('guessing ADMIN_TOKEN through the key-less proxy', () => {
     assert.equal((await postJson(`${gw.url}/v1/chat/completions`, CHAT)).status, 200);
     const other = await requestFrom('127.0.0.2', `${gw.url}/api/config/weights`, { body, headers: { authorization: `Bearer ${TOKEN}` } });
     assert.equal(other.status, 200, other.text.slice(0, 200));
+  });
+});
+
+describe('guessing ADMIN_TOKEN on /metrics from another host', () => {
+  let gw: TestGateway;
+  let open: Server;
+  let remote: string | null = null;
+  before(async () => {
+    gw = await startGateway({ env: { ADMIN_TOKEN: TOKEN } });
+    // The same app on every interface, scraped through this machine's own non-loopback address.
+    open = await new Promise((r) => { const s = createServer(createApp(gw.services)).listen(0, '0.0.0.0', () => r(s)); });
+    const ip = Object.values(os.networkInterfaces()).flat().find((i) => i?.family === 'IPv4' && !i.internal)?.address;
+    if (ip) remote = `http://${ip}:${(open.address() as AddressInfo).port}`;
+  });
+  after(async () => {
+    open?.closeAllConnections();
+    await new Promise<void>((r) => (open ? open.close(() => r()) : r()));
+    await gw?.close();
+  });
+
+  test('ten wrong tokens are 401s, then 429 even for the right token', async (t) => {
+    if (!remote) return t.skip('no non-loopback IPv4 address on this machine');
+    const scrape = async (token: string) => (await fetch(`${remote}/metrics`, { headers: { authorization: `Bearer ${token}` } })).status;
+    for (let i = 0; i < LIMIT; i++) assert.equal(await scrape(`guess-${i}`), 401);
+    assert.equal(await scrape(TOKEN), 429);
+    assert.equal((await fetch(`${gw.url}/metrics`)).status, 200, 'loopback scrapes need no token and are not affected');
   });
 });
 
