@@ -7,6 +7,7 @@ import type { Services } from './services.ts';
 import { clientAuth, errorHandler, jsonBody, notFound, RateLimiter, rateLimit, requestId } from './http/middleware.ts';
 import { createFrontDoor } from './http/front.ts';
 import { AllowedHosts } from './http/allowed-hosts.ts';
+import { FailureLimiter } from './http/failure-limit.ts';
 import { chatRoute } from './routes/chat.ts';
 import { openaiChatRoute, openaiRoutes } from './routes/openai.ts';
 import { anthropicRoute, anthropicErrorBody, ANTHROPIC_PATHS } from './routes/anthropic.ts';
@@ -20,6 +21,8 @@ export function createApp(s: Services): RequestListener {
   // With Redis, one bucket per client across every instance; the instance's own while Redis is away.
   const localLimiter = new RateLimiter(limits);
   const limiter = s.shared ? s.shared.limiter(localLimiter, limits) : localLimiter;
+  // One count of failed credentials per address for both doors (chat paths and the rest).
+  const authFailures = new FailureLimiter(config.authFailures);
 
   const app = express();
   app.disable('x-powered-by');
@@ -36,8 +39,8 @@ export function createApp(s: Services): RequestListener {
   });
   const admin = { token: config.adminToken, keys: config.adminApiKeys };
   // Before the client-key check: a scrape is allowed from loopback or with the admin token.
-  app.get('/metrics', metricsRoute({ metrics: s.metrics, adminToken: config.adminToken, clusterText: config.workers > 1 ? clusterMetrics(s.metrics.registry) ?? undefined : undefined }));
-  app.use(clientAuth(config.proxyApiKeys, limiter, admin));
+  app.get('/metrics', metricsRoute({ metrics: s.metrics, adminToken: config.adminToken, clusterText: config.workers > 1 ? clusterMetrics(s.metrics.registry) ?? undefined : undefined, authFailures, trustProxy: config.trustProxy }));
+  app.use(clientAuth(config.proxyApiKeys, limiter, admin, authFailures, config.trustProxy));
   app.use(rateLimit(limiter));
   app.use(jsonBody(config.limits.bodyBytes));
   app.use(systemRoutes({ gateway: s.gateway, registry: s.registry, router: s.router, store: s.store, applyWeights: s.applyWeights, shared: s.shared ? () => s.shared!.health() : undefined, storeMaxPending: config.store.maxPending, admin, demoMode: config.demoMode, startedAt: s.startedAt, version: s.version, feedbackWaitMs: config.workers > 1 || config.redisUrl ? config.store.flushMs * 4 + 500 : 0 }));
@@ -57,6 +60,8 @@ export function createApp(s: Services): RequestListener {
     logger,
     proxyApiKeys: config.proxyApiKeys,
     limiter,
+    authFailures,
+    trustProxy: config.trustProxy,
     bodyLimitBytes: config.limits.bodyBytes,
     backlog: { pending: () => s.store.pending(), max: config.store.maxPending },
     allowedHosts: new AllowedHosts(config.allowedHosts),

@@ -148,6 +148,11 @@ const envSchema = z.object({
   STORE_DURABILITY: z.enum(['commit', 'batched'], { message: "STORE_DURABILITY must be 'commit' or 'batched'" }).default('commit'),
   STORE_COMMIT_TIMEOUT_MS: intFromEnv('STORE_COMMIT_TIMEOUT_MS', 5_000, 1),
   SHUTDOWN_GRACE_MS: intFromEnv('SHUTDOWN_GRACE_MS', 10_000, 0),
+  HTTP_HEADERS_TIMEOUT_MS: intFromEnv('HTTP_HEADERS_TIMEOUT_MS', 30_000, 100, 600_000),
+  HTTP_REQUEST_TIMEOUT_MS: intFromEnv('HTTP_REQUEST_TIMEOUT_MS', 60_000, 100, 3_600_000),
+  TRUST_PROXY: boolFromEnv(false),
+  AUTH_FAILURE_LIMIT: intFromEnv('AUTH_FAILURE_LIMIT', 10, 1),
+  AUTH_FAILURE_WINDOW_MS: intFromEnv('AUTH_FAILURE_WINDOW_MS', 300_000, 1000),
   ROUTER_EXPLORATION: numFromEnv('ROUTER_EXPLORATION', 0.05, 0, 1),
   JUDGE_MODEL: z.string().default('llama3'),
   JUDGE_TIMEOUT_MS: intFromEnv('JUDGE_TIMEOUT_MS', 1500, 1),
@@ -240,6 +245,12 @@ export interface AppConfig {
     poolSize: number;
   };
   shutdownGraceMs: number;
+  /** Both HTTP servers (proxy and admin): time a client gets to send its headers, and its whole request. */
+  http: { headersTimeoutMs: number; requestTimeoutMs: number };
+  /** TRUST_PROXY: a reverse proxy in front sets X-Forwarded-Proto / X-Forwarded-For (cookie Secure flag, per-IP limits). */
+  trustProxy: boolean;
+  /** Wrong proxy keys and admin logins per client address within the window, beyond which it gets 429. */
+  authFailures: { limit: number; windowMs: number };
   routing: {
     explorationRate: number;
     minConfidence: number;
@@ -380,6 +391,9 @@ export function loadConfig(rawEnv: Record<string, string | undefined>, opts: { c
   // The database URL and its password are scrubbed from logs and the admin page like the API keys.
   if (env.DATABASE_URL) Object.assign(secrets, databaseUrlSecrets(env.DATABASE_URL));
 
+  if (env.HTTP_HEADERS_TIMEOUT_MS > env.HTTP_REQUEST_TIMEOUT_MS) {
+    throw new ConfigError(`Invalid environment: HTTP_HEADERS_TIMEOUT_MS (${env.HTTP_HEADERS_TIMEOUT_MS}) must not exceed HTTP_REQUEST_TIMEOUT_MS (${env.HTTP_REQUEST_TIMEOUT_MS})`);
+  }
   const dataDir = path.resolve(cwd, env.SWITCHYARD_DATA_DIR);
   return {
     proxyPort: env.CLAUDE_PROXY_PORT,
@@ -420,6 +434,9 @@ export function loadConfig(rawEnv: Record<string, string | undefined>, opts: { c
       ...(env.DATABASE_URL ? { databaseUrl: env.DATABASE_URL } : {}), poolSize: env.DATABASE_POOL_SIZE,
     },
     shutdownGraceMs: env.SHUTDOWN_GRACE_MS,
+    http: { headersTimeoutMs: env.HTTP_HEADERS_TIMEOUT_MS, requestTimeoutMs: env.HTTP_REQUEST_TIMEOUT_MS },
+    trustProxy: env.TRUST_PROXY,
+    authFailures: { limit: env.AUTH_FAILURE_LIMIT, windowMs: env.AUTH_FAILURE_WINDOW_MS },
     routing: {
       explorationRate: file.routing?.explorationRate ?? env.ROUTER_EXPLORATION,
       minConfidence: file.routing?.minConfidence ?? 0.35,

@@ -1,6 +1,6 @@
 // Builds the running system from an AppConfig: store, model registry, dispatcher, router (with its
 // embedder, kNN index and judge) and the gateway. Used by main.ts and by tests (with stand-ins).
-import { mkdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import type { AppConfig } from './config.ts';
 import type { Logger } from './logger.ts';
 import type { Store } from './store/types.ts';
@@ -52,11 +52,13 @@ export const version: string = (JSON.parse(readFileSync(new URL('../package.json
 export async function buildServices(config: AppConfig, opts: BuildOptions): Promise<Services> {
   const { logger } = opts;
   setUpstreamMaxBytes(config.dispatch.upstreamMaxBytes);
-  mkdirSync(config.dataDir, { recursive: true });
+  // SQLite goes through the start-up check (store/startup.ts): a database that cannot be opened or
+  // written stops start-up with a StartupError naming the file and the fix.
   const store = await openStore(config, {
     // Shutdown must end within the grace period even if the database stays locked.
     closeTimeoutMs: Math.max(1000, config.shutdownGraceMs),
     logger: (level, msg, fields) => logger[level](msg, fields),
+    atStartup: true,
   });
 
   const registry = new ModelRegistry(config, (spec) => createProvider(spec.provider), endpointFor, opts.now);

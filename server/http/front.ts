@@ -7,6 +7,8 @@ import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
 import type { Readable } from 'node:stream';
 import { ApiError } from '../errors.ts';
 import type { AllowedHosts } from './allowed-hosts.ts';
+import type { FailureLimiter } from './failure-limit.ts';
+import { clientAddress } from './server.ts';
 import type { Logger } from '../logger.ts';
 import { authenticateLimited, bodyError, correlationIdOf, newRequestId, presentedKey, RateLimiter, requestOwner, toApiError, type ErrorBodyShape, type RequestLimiter } from './middleware.ts';
 
@@ -41,6 +43,10 @@ export interface FrontDoorOptions {
   logger: Logger;
   proxyApiKeys: string[];
   limiter: RequestLimiter;
+  /** Wrong keys per client address (on by default); past the limit the address gets 429. */
+  authFailures?: FailureLimiter;
+  /** TRUST_PROXY: the address the limits count is the proxy's last X-Forwarded-For entry. */
+  trustProxy?: boolean;
   bodyLimitBytes: number;
   /** Records waiting to be stored, and the most that may wait before new chat requests are refused. */
   backlog?: { pending: () => number; max: number };
@@ -119,7 +125,8 @@ async function serveHot(route: HotRoute, path: string, req: IncomingMessage, res
     res.once('finish', () => log.info('request', { method: 'POST', path, status: res.statusCode, ms: Number(process.hrtime.bigint() - t0) / 1e6 }));
   }
   try {
-    const who = await authenticateLimited(opts.proxyApiKeys, presentedKey(header(req, 'authorization'), req.headers['x-api-key']), opts.limiter, req.socket.remoteAddress);
+    const guard = opts.authFailures ? { failures: opts.authFailures, address: clientAddress(req, opts.trustProxy ?? false) } : undefined;
+    const who = await authenticateLimited(opts.proxyApiKeys, presentedKey(header(req, 'authorization'), req.headers['x-api-key']), opts.limiter, req.socket.remoteAddress, guard);
     await opts.limiter.take(RateLimiter.who(who, req.socket.remoteAddress));
     // Every answered request must be stored; when the database falls this far behind, shed load
     // instead of holding an ever longer queue in memory (or answering what cannot be recorded).

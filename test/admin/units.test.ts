@@ -6,7 +6,8 @@ import { cellScore, heatMap, lineChart, seriesFromTimeSeries } from '../../serve
 import { parseRulesText, parseWeightsForm } from '../../server/admin/routes/models.ts';
 import { learningCurve, metricDeltas } from '../../server/admin/routes/insights.ts';
 import { parseCursor } from '../../server/admin/routes/requests.ts';
-import { LoginThrottle, SessionStore, parseCookies, safeEqual, safeLocalPath } from '../../server/admin/security.ts';
+import { FailureLimiter } from '../../server/http/failure-limit.ts';
+import { SessionStore, parseCookies, safeEqual, safeLocalPath } from '../../server/admin/security.ts';
 import { fmt, scrub } from '../../server/admin/render.ts';
 import { LearnerRunner, type LearnerProgress } from '../../server/admin/learner-runner.ts';
 import { silentLogger } from '../../server/logger.ts';
@@ -153,12 +154,13 @@ describe('security helpers', () => {
 
   test('failed logins are throttled per address within the window', () => {
     let now = 0;
-    const t = new LoginThrottle(2, 1000, () => now);
+    const t = new FailureLimiter({ limit: 2, windowMs: 1000, now: () => now });
     t.fail('1.2.3.4');
     assert.equal(t.blocked('1.2.3.4'), false);
     t.fail('1.2.3.4');
     assert.equal(t.blocked('1.2.3.4'), true);
     assert.equal(t.blocked('5.6.7.8'), false);
+    assert.equal(t.retryAfterS('1.2.3.4'), 1);
     now = 1500;
     assert.equal(t.blocked('1.2.3.4'), false);
   });
