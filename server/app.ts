@@ -7,10 +7,12 @@ import type { Services } from './services.ts';
 import { clientAuth, errorHandler, jsonBody, notFound, RateLimiter, rateLimit, requestId } from './http/middleware.ts';
 import { createFrontDoor } from './http/front.ts';
 import { AllowedHosts } from './http/allowed-hosts.ts';
+import { Cors } from './http/cors.ts';
 import { chatRoute } from './routes/chat.ts';
 import { openaiChatRoute, openaiRoutes } from './routes/openai.ts';
 import { anthropicRoute, anthropicErrorBody, ANTHROPIC_PATHS } from './routes/anthropic.ts';
 import { systemRoutes } from './routes/system.ts';
+import { countTokensRoute, COUNT_TOKENS_PATHS } from './routes/count-tokens.ts';
 import { metricsRoute } from './routes/metrics.ts';
 import { clusterMetrics } from './cluster.ts';
 
@@ -40,15 +42,17 @@ export function createApp(s: Services): RequestListener {
   app.use(systemRoutes({ gateway: s.gateway, registry: s.registry, router: s.router, store: s.store, storeMaxPending: config.store.maxPending, admin, demoMode: config.demoMode, startedAt: s.startedAt, version: s.version, feedbackWaitMs: config.workers > 1 ? config.store.flushMs * 4 + 500 : 0 }));
   app.use(openaiRoutes(s.registry));
   app.use(notFound());
-  const anthropicPath = (p: string) => ANTHROPIC_PATHS.includes(p.toLowerCase().replace(/(.)\/$/, '$1'));
+  const anthropicPath = (p: string) => { const c = p.toLowerCase().replace(/(.)\/$/, '$1'); return ANTHROPIC_PATHS.includes(c) || COUNT_TOKENS_PATHS.includes(c); };
   app.use(errorHandler(logger, (err, path) => (anthropicPath(path) ? anthropicErrorBody(err) : err.toBody())));
 
   const anthropic = anthropicRoute(s.gateway, s.registry);
+  const countTokens = countTokensRoute(s.gateway, s.registry, s.dispatcher, config.limits.requestTimeoutMs);
   return createFrontDoor({
     routes: {
       '/api/chat': chatRoute(s.gateway, s.registry),
       '/v1/chat/completions': openaiChatRoute(s.gateway, s.registry),
       ...Object.fromEntries(ANTHROPIC_PATHS.map((p) => [p, anthropic])),
+      ...Object.fromEntries(COUNT_TOKENS_PATHS.map((p) => [p, countTokens])),
     },
     fallback: app,
     logger,
@@ -57,5 +61,6 @@ export function createApp(s: Services): RequestListener {
     bodyLimitBytes: config.limits.bodyBytes,
     backlog: { pending: () => s.store.pending(), max: config.store.maxPending },
     allowedHosts: new AllowedHosts(config.allowedHosts),
+    cors: new Cors(config.corsOrigins),
   });
 }

@@ -7,9 +7,30 @@ import { z } from 'zod';
 
 export const providerKinds = ['openai', 'anthropic', 'ollama', 'gemini', 'demo'] as const;
 
+const modelName = z.string().min(1).max(128).regex(/^[A-Za-z0-9._:/@-]+$/, 'letters, digits and ._:/@- only');
+
+/** What a chat model can take; a request needing more never goes to it (absent = no limit known). */
+export const capabilitiesSchema = z
+  .object({
+    tools: z.boolean().optional(),
+    vision: z.boolean().optional(),
+    json: z.boolean().optional(),
+    maxOutputTokens: z.number().int().positive().optional(),
+    contextWindow: z.number().int().positive().optional(),
+  })
+  .strict();
+export type ModelCapabilities = z.output<typeof capabilitiesSchema>;
+
 export const modelSpecSchema = z
   .object({
-    id: z.string().min(1).max(128).regex(/^[A-Za-z0-9._:/@-]+$/, 'letters, digits and ._:/@- only'),
+    id: modelName,
+    /** Other names clients may use for this model (besides the dated-name rule in the README). */
+    aliases: z.array(modelName).max(64).default([]),
+    /** 'chat' models answer and are routed; 'embedding' models serve /v1/embeddings only. */
+    kind: z.enum(['chat', 'embedding']).default('chat'),
+    /** An embedding model's native vector size (listed on /v1/models; informative). */
+    dimensions: z.number().int().positive().max(65536).optional(),
+    capabilities: capabilitiesSchema.optional(),
     provider: z.enum(providerKinds),
     baseUrl: z.string().url().optional(),
     upstreamModel: z.string().min(1).optional(),
@@ -37,6 +58,8 @@ const keywordRuleSchema = z.object({ pattern: z.string().min(1), model: z.string
 export const fileConfigSchema = z
   .object({
     models: z.array(modelSpecSchema).optional(),
+    /** More names for configured models: alias -> model id. */
+    aliases: z.record(modelName, modelName).optional(),
     /** Keep the env-derived default models next to the file's models (default: only the file's). */
     includeDefaultModels: z.boolean().optional(),
     keywordRules: z.array(keywordRuleSchema).optional(),
@@ -125,6 +148,7 @@ const envSchema = z.object({
   PROXY_API_KEYS: z.string().optional(),
   ADMIN_API_KEYS: z.string().optional(),
   ADMIN_ALLOWED_HOSTS: z.string().optional(),
+  CORS_ALLOWED_ORIGINS: z.string().optional(),
   BODY_LIMIT_BYTES: intFromEnv('BODY_LIMIT_BYTES', 2 * 1024 * 1024, 1024),
   UPSTREAM_TIMEOUT_MS: intFromEnv('UPSTREAM_TIMEOUT_MS', 60_000, 1),
   UPSTREAM_MAX_BYTES: intFromEnv('UPSTREAM_MAX_BYTES', 16 * 1024 * 1024, 1024),
@@ -185,6 +209,8 @@ export interface AppConfig {
   adminApiKeys: string[];
   /** Host names besides loopback names and IP literals the admin page (and a key-less proxy, for browsers) answers to. */
   allowedHosts: string[];
+  /** Browser origins the proxy answers CORS requests for (CORS_ALLOWED_ORIGINS; "*" = any); empty = CORS off. */
+  corsOrigins: string[];
   limits: {
     bodyBytes: number;
     requestTimeoutMs: number;
@@ -253,7 +279,7 @@ export const defaultKeywordRules: KeywordRule[] = [
 
 /** The built-in local demo models, used when nothing real is configured. */
 export function demoModels(): ModelSpec[] {
-  const base = { provider: 'demo' as const, baseUrl: 'demo://local', enabled: true, timeoutMs: undefined, maxConcurrent: undefined };
+  const base = { provider: 'demo' as const, baseUrl: 'demo://local', enabled: true, aliases: [], kind: 'chat' as const, timeoutMs: undefined, maxConcurrent: undefined };
   return [
     { ...base, id: 'demo-fast', upstreamModel: 'demo-fast', weight: 3, costPer1kInput: 0.0001, costPer1kOutput: 0.0002, description: 'DEMO: small, fast and cheap local model; good for chat and short answers.', tags: ['chat', 'fast'] },
     { ...base, id: 'demo-coder', upstreamModel: 'demo-coder', weight: 1, costPer1kInput: 0.0005, costPer1kOutput: 0.0015, description: 'DEMO: local model tuned for code, SQL and data questions.', tags: ['code'] },
@@ -264,7 +290,7 @@ export function demoModels(): ModelSpec[] {
 
 function envModels(env: z.output<typeof envSchema>): ModelSpec[] {
   const out: ModelSpec[] = [];
-  const common = { enabled: true, timeoutMs: undefined, maxConcurrent: undefined, weight: 1 };
+  const common = { enabled: true, aliases: [], kind: 'chat' as const, timeoutMs: undefined, maxConcurrent: undefined, weight: 1 };
   if (env.CLAUDE_API_KEY) {
     const baseUrl = env.ANTHROPIC_BASE_URL ?? 'https://api.anthropic.com';
     out.push(
@@ -292,6 +318,47 @@ function envModels(env: z.output<typeof envSchema>): ModelSpec[] {
     }
   }
   return out;
+}
+
+/** Top-level aliases joined to their models; capabilities.maxOutputTokens is the model's maxOutputTokens. Names must not collide. */
+function withAliases(models: ModelSpec[], topLevel: Record<string, string>): ModelSpec[] {
+  const ids = new Set(models.map((m) => m.id));
+  const extra = new Map<string, string[]>();
+  for (const [alias, id] of Object.entries(topLevel)) {
+    if (!ids.has(id)) throw new ConfigError(`Invalid config: aliases.${alias} names "${id}", which is not a configured model`);
+    extra.set(id, [...(extra.get(id) ?? []), alias]);
+  }
+  const owner = new Map<string, string>();
+  return models.map((m) => {
+    const aliases = [...new Set([...(m.aliases ?? []), ...(extra.get(m.id) ?? [])])];
+    for (const a of aliases) {
+      if (ids.has(a)) throw new ConfigError(`Invalid config: alias "${a}" of "${m.id}" is the id of another model`);
+      const prev = owner.get(a);
+      if (prev && prev !== m.id) throw new ConfigError(`Invalid config: alias "${a}" names both "${prev}" and "${m.id}"`);
+      owner.set(a, m.id);
+    }
+    const capMax = m.capabilities?.maxOutputTokens;
+    if (capMax !== undefined && m.maxOutputTokens !== undefined && capMax !== m.maxOutputTokens) {
+      throw new ConfigError(`Invalid config: models.${m.id}: maxOutputTokens (${m.maxOutputTokens}) and capabilities.maxOutputTokens (${capMax}) differ`);
+    }
+    return { ...m, aliases, ...(capMax !== undefined ? { maxOutputTokens: capMax } : {}) };
+  });
+}
+
+/** CORS_ALLOWED_ORIGINS: "*" or comma-separated origins (scheme://host[:port]); a bad one stops start-up. */
+function corsOrigins(raw: string | undefined): string[] {
+  const list = keyList(raw);
+  for (const o of list) {
+    if (o === '*') continue;
+    let u: URL;
+    try {
+      u = new URL(o);
+    } catch {
+      throw new ConfigError(`Invalid environment: CORS_ALLOWED_ORIGINS: "${o}" is not an origin (scheme://host[:port])`);
+    }
+    if (u.origin !== o.replace(/\/$/, '')) throw new ConfigError(`Invalid environment: CORS_ALLOWED_ORIGINS: "${o}" is not an origin (scheme://host[:port], no path)`);
+  }
+  return list.map((o) => (o === '*' ? o : o.replace(/\/$/, '')));
 }
 
 export function normalizeOllamaHost(host: string): string {
@@ -340,6 +407,7 @@ export function loadConfig(rawEnv: Record<string, string | undefined>, opts: { c
     if (seen.has(m.id)) throw new ConfigError(`Invalid config: models.id "${m.id}" is listed twice`);
     seen.add(m.id);
   }
+  models = withAliases(models, file.aliases ?? {});
 
   const demoMode = env.SWITCHYARD_DEMO || models.filter((m) => m.enabled).length === 0;
   if (demoMode && !models.some((m) => m.provider === 'demo')) models = [...models, ...demoModels()];
@@ -368,6 +436,7 @@ export function loadConfig(rawEnv: Record<string, string | undefined>, opts: { c
     proxyApiKeys: [...new Set([...keyList(env.PROXY_API_KEYS), ...keyList(env.ADMIN_API_KEYS)])],
     adminApiKeys: keyList(env.ADMIN_API_KEYS),
     allowedHosts: keyList(env.ADMIN_ALLOWED_HOSTS),
+    corsOrigins: corsOrigins(env.CORS_ALLOWED_ORIGINS),
     limits: {
       bodyBytes: env.BODY_LIMIT_BYTES,
       requestTimeoutMs: env.REQUEST_TIMEOUT_MS,

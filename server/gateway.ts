@@ -114,11 +114,13 @@ export class Gateway {
 
   /** Decide which models to try, in order. Throws ApiError for an unknown or disabled explicit model. */
   async decide(req: Pick<GatewayRequest, 'requestId' | 'messages' | 'model' | 'routingRules' | 'prefer' | 'qualityThreshold'>): Promise<RoutingDecision> {
-    const explicit = req.model && req.model !== 'auto' ? req.model : undefined;
-    if (explicit) {
-      const rt = this.deps.registry.get(explicit);
-      if (!rt) throw new ApiError(404, `The model '${explicit}' does not exist. GET /v1/models lists the models this gateway serves, or use 'auto'.`, 'not_found_error', 'model_not_found', 'model');
-      if (!rt.enabled) throw new ApiError(400, `The model '${explicit}' is disabled.`, 'invalid_request_error', 'model_disabled', 'model');
+    let explicit: string | undefined;
+    if (req.model && req.model !== 'auto') {
+      const rt = this.deps.registry.resolve(req.model);
+      if (!rt) throw new ApiError(404, `The model '${req.model}' does not exist. GET /v1/models lists the models this gateway serves, or use 'auto'.`, 'not_found_error', 'model_not_found', 'model');
+      if (!rt.enabled) throw new ApiError(400, `The model '${req.model}' is disabled.`, 'invalid_request_error', 'model_disabled', 'model');
+      if (rt.spec.kind === 'embedding') throw new ApiError(400, `The model '${req.model}' is an embedding model; use it with /v1/embeddings.`, 'invalid_request_error', 'model_not_chat', 'model');
+      explicit = rt.spec.id;
     }
     const text = lastUserText(req.messages);
     const depth = req.messages.filter((m) => m.role === 'user').length;
@@ -450,7 +452,7 @@ const retryAfterSeconds = (ms: number) => String(Math.max(1, Math.ceil(ms / 1000
  * The client-facing error for a dispatch that got no answer: a request the upstream refused keeps
  * its status and message; a rate limit is a 429 and an open breaker a 503, both with Retry-After.
  */
-function dispatchApiError(err: DispatchError): ApiError {
+export function dispatchApiError(err: DispatchError): ApiError {
   const details = { attempts: err.attempts.map((a) => ({ model: a.model, attempt: a.attempt, status: a.status, http_status: a.httpStatus, error: a.error })) };
   const headers = err.retryAfterMs !== undefined ? { 'retry-after': retryAfterSeconds(err.retryAfterMs) } : undefined;
   if (err.clientAborted) return new ApiError(499, err.message, 'upstream_error', 'client_closed', null, details);

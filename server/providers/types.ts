@@ -186,4 +186,23 @@ export interface Provider {
   stream(endpoint: ModelEndpoint, req: ProviderRequest, signal: AbortSignal, hooks?: StreamHooks): AsyncIterable<StreamPart>;
   /** Model names the upstream offers (used for /health probes and discovery). */
   listModels(endpoint: ModelEndpoint, signal: AbortSignal): Promise<string[]>;
+  /** The upstream's own count of the request's input tokens, where the format has an endpoint for it. */
+  countTokens?(endpoint: ModelEndpoint, req: ProviderRequest, signal: ClientSignal): Promise<number>;
+  /** Embeddings of `inputs` (one vector per input, in order), where the format has an endpoint for them. */
+  embed?(endpoint: ModelEndpoint, req: EmbeddingRequest, signal: ClientSignal): Promise<EmbeddingResult>;
+}
+
+export interface EmbeddingRequest {
+  /** Texts, or token arrays (OpenAI only: other formats refuse them by name). */
+  inputs: string[] | number[][];
+  /** Vector size asked for (models that can shorten their vectors). */
+  dimensions?: number;
+  user?: string;
+}
+
+export interface EmbeddingResult {
+  vectors: number[][];
+  /** Input tokens the upstream counted (an estimate where it reports none). */
+  inputTokens: number;
+  upstreamModel?: string;
 }

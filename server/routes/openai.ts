@@ -28,9 +28,9 @@ export function openaiRoutes(registry: ModelRegistry) {
   });
 
   r.get('/v1/models/:id', (req, res) => {
-    const m = registry.get(req.params.id);
+    const m = registry.resolve(req.params.id);
     if (!m && req.params.id !== 'auto') throw new ApiError(404, `The model '${req.params.id}' does not exist`, 'not_found_error', 'model_not_found', 'model');
-    res.json({ id: req.params.id, object: 'model', created: created(), owned_by: m?.spec.provider ?? 'switchyard' });
+    res.json({ id: req.params.id, object: 'model', created: created(), owned_by: m?.spec.provider ?? 'switchyard', ...(m && m.spec.id !== req.params.id ? { _resolves_to: m.spec.id } : {}) });
   });
 
   return r;

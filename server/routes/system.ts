@@ -132,8 +132,8 @@ export function systemRoutes(d: SystemDeps) {
     const body = parseOr400(analyzeBody, req.body);
     const messages = body.messages ? toChatMessages(body.messages) : [{ role: 'user' as const, content: body.message ?? '' }];
     requireUserText(messages);
-    validateRoutingRules(body.routing_rules, d.registry);
-    const decision = await d.gateway.decide({ requestId: req.id, messages, model: body.model, routingRules: body.routing_rules, prefer: body.routing?.prefer, qualityThreshold: body.routing?.quality_threshold });
+    const routingRules = validateRoutingRules(body.routing_rules, d.registry);
+    const decision = await d.gateway.decide({ requestId: req.id, messages, model: body.model, routingRules, prefer: body.routing?.prefer, qualityThreshold: body.routing?.quality_threshold });
     res.json({ id: req.id, selected: decision.selected, _routing: routingView(decision) });
   });
 

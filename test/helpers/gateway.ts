@@ -26,6 +26,8 @@ export interface TestGateway {
 
 export interface TestGatewayOptions {
   models?: ModelSpecInput[];
+  /** More config-file fields beside `models` (e.g. top-level `aliases`). */
+  file?: Record<string, unknown>;
   env?: Record<string, string>;
   router?: Router;
   rng?: () => number;
@@ -52,7 +54,7 @@ export async function startGateway(opts: TestGatewayOptions = {}): Promise<TestG
   if (opts.models) {
     configPath = path.join(dataDir, 'models.json');
     const { writeFile } = await import('node:fs/promises');
-    await writeFile(configPath, JSON.stringify({ models: opts.models }));
+    await writeFile(configPath, JSON.stringify({ ...opts.file, models: opts.models }));
   }
   const env: Record<string, string> = { ...fastEnv, SWITCHYARD_DATA_DIR: dataDir, ...(configPath ? { SWITCHYARD_CONFIG: configPath } : { SWITCHYARD_DEMO: '1' }), ...opts.env };
   const config = loadConfig(env, { cwd: dataDir });
