@@ -13,6 +13,7 @@ import { openaiChatRoute, openaiRoutes } from './routes/openai.ts';
 import { anthropicRoute, anthropicErrorBody, ANTHROPIC_PATHS } from './routes/anthropic.ts';
 import { systemRoutes } from './routes/system.ts';
 import { countTokensRoute, COUNT_TOKENS_PATHS } from './routes/count-tokens.ts';
+import { embeddingsRoute } from './routes/embeddings.ts';
 import { metricsRoute } from './routes/metrics.ts';
 import { clusterMetrics } from './cluster.ts';
 
@@ -40,7 +41,7 @@ export function createApp(s: Services): RequestListener {
   app.use(rateLimit(limiter));
   app.use(jsonBody(config.limits.bodyBytes));
   app.use(systemRoutes({ gateway: s.gateway, registry: s.registry, router: s.router, store: s.store, storeMaxPending: config.store.maxPending, admin, demoMode: config.demoMode, startedAt: s.startedAt, version: s.version, feedbackWaitMs: config.workers > 1 ? config.store.flushMs * 4 + 500 : 0 }));
-  app.use(openaiRoutes(s.registry));
+  app.use(openaiRoutes(s.registry, config.demoMode));
   app.use(notFound());
   const anthropicPath = (p: string) => { const c = p.toLowerCase().replace(/(.)\/$/, '$1'); return ANTHROPIC_PATHS.includes(c) || COUNT_TOKENS_PATHS.includes(c); };
   app.use(errorHandler(logger, (err, path) => (anthropicPath(path) ? anthropicErrorBody(err) : err.toBody())));
@@ -53,6 +54,7 @@ export function createApp(s: Services): RequestListener {
       '/v1/chat/completions': openaiChatRoute(s.gateway, s.registry),
       ...Object.fromEntries(ANTHROPIC_PATHS.map((p) => [p, anthropic])),
       ...Object.fromEntries(COUNT_TOKENS_PATHS.map((p) => [p, countTokens])),
+      '/v1/embeddings': embeddingsRoute(s.registry, s.dispatcher, { demoMode: config.demoMode, requestTimeoutMs: config.limits.requestTimeoutMs }),
     },
     fallback: app,
     logger,

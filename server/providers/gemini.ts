@@ -8,7 +8,8 @@ import {
 import type { ParamMap } from './http.ts';
 import { firstUnsupported, partsOf, textOf, type FormatSupport } from './neutral.ts';
 import { parseSse } from './sse.ts';
-import type { FinishReason, ModelEndpoint, Provider, ProviderRequest, ProviderResult, StreamHooks, StreamPart, Usage } from './types.ts';
+import { geminiEmbed } from './embeddings.ts';
+import type { EmbeddingRequest, EmbeddingResult, FinishReason, ModelEndpoint, Provider, ProviderRequest, ProviderResult, StreamHooks, StreamPart, Usage } from './types.ts';
 import type { ClientSignal } from '../stop-signal.ts';
 
 const PROVIDER = 'gemini';
@@ -145,6 +146,10 @@ export class GeminiProvider implements Provider {
     const url = modelUrl(endpoint, 'streamGenerateContent?alt=sse');
     const hdrs = { ...headers(endpoint), accept: 'text/event-stream' };
     return postStream(PROVIDER, url, requestBody(req), hdrs, signal, endpoint.apiKey, streamParts, hooks);
+  }
+
+  embed(endpoint: ModelEndpoint, req: EmbeddingRequest, signal: ClientSignal): Promise<EmbeddingResult> {
+    return geminiEmbed(endpoint, req, headers(endpoint), signal);
   }
 
   async listModels(endpoint: ModelEndpoint, signal: AbortSignal): Promise<string[]> {

@@ -8,7 +8,8 @@ import {
 import type { ParamMap } from './http.ts';
 import { allText, firstUnsupported, textOf, type FormatSupport } from './neutral.ts';
 import { parseNdjson } from './sse.ts';
-import type { FinishReason, ModelEndpoint, Provider, ProviderRequest, ProviderResult, StreamHooks, StreamPart, Usage } from './types.ts';
+import { ollamaEmbed } from './embeddings.ts';
+import type { EmbeddingRequest, EmbeddingResult, FinishReason, ModelEndpoint, Provider, ProviderRequest, ProviderResult, StreamHooks, StreamPart, Usage } from './types.ts';
 import type { ClientSignal } from '../stop-signal.ts';
 
 const PROVIDER = 'ollama';
@@ -105,6 +106,10 @@ export class OllamaProvider implements Provider {
   stream(endpoint: ModelEndpoint, req: ProviderRequest, signal: AbortSignal, hooks?: StreamHooks): AsyncGenerator<StreamPart> {
     const url = joinUrl(endpoint.baseUrl, 'api/chat');
     return postStream(PROVIDER, url, requestBody(endpoint, req, true), headers(endpoint), signal, endpoint.apiKey, (body) => streamParts(body, req, endpoint.apiKey), hooks);
+  }
+
+  embed(endpoint: ModelEndpoint, req: EmbeddingRequest, signal: ClientSignal): Promise<EmbeddingResult> {
+    return ollamaEmbed(endpoint, req, headers(endpoint), signal);
   }
 
   async listModels(endpoint: ModelEndpoint, signal: AbortSignal): Promise<string[]> {

@@ -198,6 +198,8 @@ export interface EmbeddingRequest {
   /** Vector size asked for (models that can shorten their vectors). */
   dimensions?: number;
   user?: string;
+  /** Unknown body fields of an OpenAI client: passed to OpenAI upstreams only (others refuse them by name). */
+  extra?: Extras;
 }
 
 export interface EmbeddingResult {

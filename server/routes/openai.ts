@@ -8,12 +8,13 @@ import { sendEvent, startSse } from '../http/sse.ts';
 import { sendJson, type HotRoute } from '../http/front.ts';
 import { parseOr400, requireShallow } from '../http/validate.ts';
 import { answeredBy, toGatewayRequest } from './common.ts';
+import { BUILTIN_EMBEDDING_MODEL } from './embeddings.ts';
 import { completionBody, openaiFinish, openaiMessage, openaiToNeutral, openaiUsage } from './openai-wire.ts';
 
 const created = () => Math.floor(Date.now() / 1000);
 
 /** GET /v1/models and /v1/models/:id (Express). */
-export function openaiRoutes(registry: ModelRegistry) {
+export function openaiRoutes(registry: ModelRegistry, demoMode = false) {
   const r = ExpressRouter();
 
   r.get('/v1/models', (_req, res) => {
@@ -22,7 +23,12 @@ export function openaiRoutes(registry: ModelRegistry) {
       object: 'list',
       data: [
         { id: 'auto', object: 'model', created: t, owned_by: 'switchyard', description: 'Let the Switchyard router choose' },
-        ...registry.all().filter((m) => m.enabled).map((m) => ({ id: m.spec.id, object: 'model', created: t, owned_by: m.spec.provider, description: m.spec.description })),
+        ...registry.all().filter((m) => m.enabled).map((m) => ({
+          id: m.spec.id, object: 'model', created: t, owned_by: m.spec.provider, description: m.spec.description,
+          ...(m.spec.kind === 'embedding' ? { kind: 'embedding', ...(m.spec.dimensions ? { dimensions: m.spec.dimensions } : {}) } : {}),
+          ...(m.spec.aliases.length ? { aliases: m.spec.aliases } : {}),
+        })),
+        ...(demoMode && !registry.has(BUILTIN_EMBEDDING_MODEL) ? [{ id: BUILTIN_EMBEDDING_MODEL, object: 'model', created: t, owned_by: 'switchyard', description: 'DEMO: the built-in hashed n-gram embedder (offline)', kind: 'embedding', dimensions: 256 }] : []),
       ],
     });
   });

@@ -1,6 +1,8 @@
 // Stand-in for the Gemini API: /v1beta/models/{model}:generateContent, :streamGenerateContent
-// (SSE with alt=sse, else a JSON array) and /v1beta/models, with Google's error body shape.
+// (SSE with alt=sse, else a JSON array), :embedContent, :batchEmbedContents and /v1beta/models,
+// with Google's error body shape.
 import { isRecord, jsonReply, splitPath, startStandIn, textOf, chunkWords } from './common.ts';
+import { hashedEmbedding } from './ollama.ts';
 import type { Answer, Dialect, Reply, StandIn, StandInOptions } from './common.ts';
 
 const statusNames: Record<number, string> = {
@@ -51,6 +53,37 @@ function render(answer: Answer, mode: 'json' | 'sse' | 'array'): Reply {
 }
 
 const generatePath = /^\/v1beta\/models\/([^/:]+):(generateContent|streamGenerateContent)$/;
+const embedPath = /^\/v1beta\/models\/([^/:]+):(embedContent|batchEmbedContents)$/;
+
+/** The text of an embedContent request's `content`, or an error message as the API words it. */
+function embedText(content: unknown, where: string): string | { error: string } {
+  if (!isRecord(content) || !Array.isArray(content.parts) || content.parts.length === 0) return { error: `* ${where}.content: contents is not specified` };
+  return textOf(content.parts);
+}
+
+function embedding(text: string, dims: unknown): { values: number[] } {
+  return { values: hashedEmbedding(text, typeof dims === 'number' && dims > 0 ? dims : 768) };
+}
+
+/** embedContent / batchEmbedContents, checked as the real API checks them. */
+function embedReply(model: string, method: string, body: Record<string, unknown>) {
+  if (method === 'embedContent') {
+    const text = embedText(body.content, 'EmbedContentRequest');
+    if (typeof text !== 'string') return jsonReply(400, errorBody(400, text.error));
+    return jsonReply(200, { embedding: embedding(text, body.outputDimensionality) });
+  }
+  if (!Array.isArray(body.requests) || body.requests.length === 0) return jsonReply(400, errorBody(400, '* BatchEmbedContentsRequest.requests: requests is not specified'));
+  if (body.requests.length > 100) return jsonReply(400, errorBody(400, '* BatchEmbedContentsRequest.requests: at most 100 requests can be in one batch'));
+  const embeddings: { values: number[] }[] = [];
+  for (const [i, r] of body.requests.entries()) {
+    const req = isRecord(r) ? r : {};
+    if (req.model !== `models/${model}`) return jsonReply(400, errorBody(400, `* BatchEmbedContentsRequest.requests[${i}].model: the model of each request must be models/${model}`));
+    const text = embedText(req.content, `BatchEmbedContentsRequest.requests[${i}]`);
+    if (typeof text !== 'string') return jsonReply(400, errorBody(400, text.error));
+    embeddings.push(embedding(text, req.outputDimensionality));
+  }
+  return jsonReply(200, { embeddings });
+}
 
 export function geminiDialect(opts: StandInOptions): Dialect {
   const models = opts.models ?? ['gemini-2.0-flash', 'text-embedding-004'];
@@ -85,6 +118,8 @@ export function geminiDialect(opts: StandInOptions): Dialect {
         }));
         return { type: 'static', reply: jsonReply(200, { models: list }) };
       }
+      const embed = req.method === 'POST' ? embedPath.exec(pathname) : null;
+      if (embed) return { type: 'static', reply: embedReply(decodeURIComponent(embed[1]!), embed[2]!, isRecord(req.body) ? req.body : {}) };
       const match = req.method === 'POST' ? generatePath.exec(pathname) : null;
       if (!match) return undefined;
       const model = decodeURIComponent(match[1]!);
