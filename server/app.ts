@@ -14,6 +14,7 @@ import { anthropicRoute, anthropicErrorBody, ANTHROPIC_PATHS } from './routes/an
 import { systemRoutes } from './routes/system.ts';
 import { countTokensRoute, COUNT_TOKENS_PATHS } from './routes/count-tokens.ts';
 import { embeddingsRoute } from './routes/embeddings.ts';
+import { responsesRoute } from './routes/responses.ts';
 import { metricsRoute } from './routes/metrics.ts';
 import { clusterMetrics } from './cluster.ts';
 
@@ -54,6 +55,7 @@ export function createApp(s: Services): RequestListener {
       '/v1/chat/completions': openaiChatRoute(s.gateway, s.registry),
       ...Object.fromEntries(ANTHROPIC_PATHS.map((p) => [p, anthropic])),
       ...Object.fromEntries(COUNT_TOKENS_PATHS.map((p) => [p, countTokens])),
+      '/v1/responses': responsesRoute(s.gateway, s.registry),
       '/v1/embeddings': embeddingsRoute(s.registry, s.dispatcher, { demoMode: config.demoMode, requestTimeoutMs: config.limits.requestTimeoutMs }),
     },
     fallback: app,

@@ -1,0 +1,244 @@
+// POST /v1/responses (OpenAI Responses API), plain and streamed, routed like chat (model "auto" =
+// the router) and answered by any adapter through the neutral model. Output items the gateway
+// answered are kept a while in memory so a client's item_reference to them can be resolved.
+import type { ServerResponse } from 'node:http';
+import type { Gateway, GatewayAnswer } from '../gateway.ts';
+import type { ModelRegistry } from '../dispatch/registry.ts';
+import { sendEvent, startSse } from '../http/sse.ts';
+import { sendJson, type HotRoute } from '../http/front.ts';
+import { parseOr400, requireShallow } from '../http/validate.ts';
+import type { FinishReason, ReasoningPart, StreamPart, ToolCall, Usage } from '../providers/types.ts';
+import { answeredBy, toGatewayRequest } from './common.ts';
+import { responsesBody, responsesToNeutral, type ResponsesBody } from './responses-wire.ts';
+
+/** Output items by id, newest last; bounded in count and age (per process). */
+export class ItemCache {
+  private readonly items = new Map<string, { item: Record<string, unknown>; at: number }>();
+  constructor(private readonly max = 20_000, private readonly ttlMs = 3_600_000, private readonly now: () => number = Date.now) {}
+
+  get(id: string): Record<string, unknown> | undefined {
+    const hit = this.items.get(id);
+    if (!hit) return undefined;
+    if (this.now() - hit.at > this.ttlMs) {
+      this.items.delete(id);
+      return undefined;
+    }
+    return hit.item;
+  }
+
+  put(items: Record<string, unknown>[]): void {
+    const at = this.now();
+    for (const item of items) if (typeof item.id === 'string') this.items.set(item.id, { item, at });
+    while (this.items.size > this.max) this.items.delete(this.items.keys().next().value!);
+  }
+}
+
+const now = () => Math.floor(Date.now() / 1000);
+
+export function responsesUsage(u: Usage) {
+  return {
+    input_tokens: u.inputTokens,
+    input_tokens_details: { cached_tokens: u.cacheReadTokens ?? 0 },
+    output_tokens: u.outputTokens,
+    output_tokens_details: { reasoning_tokens: u.reasoningTokens ?? 0 },
+    total_tokens: u.inputTokens + u.outputTokens,
+  };
+}
+
+function incomplete(f: FinishReason): { reason: string } | null {
+  return f === 'length' ? { reason: 'max_output_tokens' } : f === 'content_filter' ? { reason: 'content_filter' } : null;
+}
+
+const messageItem = (id: string, text: string, status = 'completed') => ({ type: 'message', id, status, role: 'assistant', content: [{ type: 'output_text', text, annotations: [], logprobs: [] }] });
+const callItem = (id: string, c: ToolCall, status = 'completed') => ({ type: 'function_call', id, call_id: c.id, name: c.name, arguments: c.arguments, status });
+const reasoningItem = (id: string, r: ReasoningPart[]) => ({ type: 'reasoning', id, summary: r.filter((p) => p.text).map((p) => ({ type: 'summary_text', text: p.text })) });
+
+/** The response object: everything the request set, echoed as OpenAI echoes it, around the output. */
+function responseObject(id: string, created: number, body: ResponsesBody, model: string, status: string, output: unknown[], usage: Usage | null, finish?: FinishReason) {
+  return {
+    id,
+    object: 'response',
+    created_at: created,
+    status,
+    error: null,
+    incomplete_details: finish ? incomplete(finish) : null,
+    instructions: body.instructions ?? null,
+    max_output_tokens: body.max_output_tokens ?? null,
+    model,
+    output,
+    parallel_tool_calls: body.parallel_tool_calls ?? true,
+    previous_response_id: null,
+    reasoning: { effort: body.reasoning?.effort ?? null, summary: null },
+    store: body.store ?? false,
+    temperature: body.temperature ?? 1,
+    text: { format: body.text?.format ?? { type: 'text' } },
+    tool_choice: body.tool_choice ?? 'auto',
+    tools: body.tools ?? [],
+    top_p: body.top_p ?? 1,
+    truncation: 'disabled',
+    usage: usage ? responsesUsage(usage) : null,
+    user: body.user ?? null,
+    metadata: body.metadata ?? {},
+  };
+}
+
+function outputItems(base: string, a: Pick<GatewayAnswer, 'content' | 'toolCalls' | 'reasoning'>): Record<string, unknown>[] {
+  const out: Record<string, unknown>[] = [];
+  if (a.reasoning?.some((r) => r.text)) out.push(reasoningItem(`rs_${base}`, a.reasoning));
+  if (a.content !== '' || !a.toolCalls?.length) out.push(messageItem(`msg_${base}`, a.content));
+  a.toolCalls?.forEach((c, i) => out.push(callItem(`fc_${base}_${i}`, c)));
+  return out;
+}
+
+export function responsesRoute(gateway: Gateway, registry: ModelRegistry, items = new ItemCache()): HotRoute {
+  const handle: HotRoute['handle'] = async (hr) => {
+    requireShallow(hr.body);
+    const body = parseOr400(responsesBody, hr.body);
+    const { messages, temperature, maxTokens, topP, stop, ...options } = responsesToNeutral(body, (id) => items.get(id));
+    const greq = toGatewayRequest(hr, registry, '/v1/responses', { messages, model: body.model, routingRules: body.routing_rules, routing: body.routing, stream: body.stream ?? undefined, temperature, maxTokens, topP, stop, options });
+    const id = `resp_${hr.id}`;
+    const created = now();
+
+    if (!greq.stream) {
+      const a = await gateway.complete(greq);
+      const output = outputItems(hr.id, a);
+      items.put(output);
+      const status = incomplete(a.finishReason) ? 'incomplete' : 'completed';
+      sendJson(hr.res, 200, { ...responseObject(id, created, body, a.model, status, output, a.usage, a.finishReason), ...answeredBy(a, a.attempts) }, { 'x-switchyard-model': a.model });
+      return;
+    }
+
+    const s = await gateway.stream(greq);
+    startSse(hr.res, { 'x-switchyard-model': s.model });
+    const w = new EventWriter(hr.res, hr.id);
+    const start = responseObject(id, created, body, s.model, 'in_progress', [], null);
+    await w.send('response.created', { response: { ...start, ...answeredBy(s) } });
+    await w.send('response.in_progress', { response: start });
+    try {
+      for await (const part of s.parts) await w.write(part);
+      const output = w.items();
+      items.put(output);
+      const finish = w.finishReason ?? 'stop';
+      const status = incomplete(finish) ? 'incomplete' : 'completed';
+      await w.send(status === 'completed' ? 'response.completed' : 'response.incomplete', { response: responseObject(id, created, body, s.model, status, output, w.usage, finish) });
+    } catch (err) {
+      await w.send('error', { code: 'stream_interrupted', message: `upstream stream failed: ${(err as Error).message}`, param: null });
+    }
+    hr.res.end();
+  };
+  return { handle };
+}
+
+type OpenItem =
+  | { kind: 'message'; index: number; id: string; text: string }
+  | { kind: 'reasoning'; index: number; id: string; text: string }
+  | { kind: 'call'; index: number; id: string; call: ToolCall };
+
+/** Neutral stream parts as Responses events: output items opened and closed in order, numbered. */
+class EventWriter {
+  private seq = 0;
+  private readonly done: Record<string, unknown>[] = [];
+  private open: OpenItem | null = null;
+  /** Tool call index -> its item (calls stay addressable while open). */
+  private readonly calls = new Map<number, Extract<OpenItem, { kind: 'call' }>>();
+  private openCalls: Extract<OpenItem, { kind: 'call' }>[] = [];
+  private next = 0;
+  finishReason: FinishReason | null = null;
+  usage: Usage | null = null;
+
+  constructor(private readonly res: ServerResponse, private readonly base: string) {}
+
+  send(type: string, data: Record<string, unknown>): Promise<void> {
+    return sendEvent(this.res, { type, sequence_number: this.seq++, ...data }, type);
+  }
+
+  items(): Record<string, unknown>[] {
+    return this.done;
+  }
+
+  async write(part: StreamPart): Promise<void> {
+    switch (part.type) {
+      case 'delta': {
+        if (!part.text) return;
+        if (this.open?.kind !== 'message') {
+          await this.closeOpen();
+          const item = { kind: 'message' as const, index: this.next++, id: `msg_${this.base}${this.next > 1 ? `_${this.next - 1}` : ''}`, text: '' };
+          this.open = item;
+          await this.send('response.output_item.added', { output_index: item.index, item: { ...messageItem(item.id, '', 'in_progress'), content: [] } });
+          await this.send('response.content_part.added', { item_id: item.id, output_index: item.index, content_index: 0, part: { type: 'output_text', text: '', annotations: [], logprobs: [] } });
+        }
+        const m = this.open;
+        m.text += part.text;
+        return this.send('response.output_text.delta', { item_id: m.id, output_index: m.index, content_index: 0, delta: part.text, logprobs: [] });
+      }
+      case 'reasoning': {
+        if (!part.text) return;
+        if (this.open?.kind !== 'reasoning') {
+          await this.closeOpen();
+          const item = { kind: 'reasoning' as const, index: this.next++, id: `rs_${this.base}_${this.next - 1}`, text: '' };
+          this.open = item;
+          await this.send('response.output_item.added', { output_index: item.index, item: { type: 'reasoning', id: item.id, summary: [] } });
+          await this.send('response.reasoning_summary_part.added', { item_id: item.id, output_index: item.index, summary_index: 0, part: { type: 'summary_text', text: '' } });
+        }
+        const r = this.open;
+        r.text += part.text;
+        return this.send('response.reasoning_summary_text.delta', { item_id: r.id, output_index: r.index, summary_index: 0, delta: part.text });
+      }
+      case 'tool_call_start': {
+        await this.closeOpen();
+        const item = { kind: 'call' as const, index: this.next++, id: `fc_${this.base}_${part.index}`, call: { id: part.id, name: part.name, arguments: '' } };
+        this.calls.set(part.index, item);
+        this.openCalls.push(item);
+        return this.send('response.output_item.added', { output_index: item.index, item: callItem(item.id, item.call, 'in_progress') });
+      }
+      case 'tool_call_delta': {
+        const item = this.calls.get(part.index);
+        if (!item || !part.argumentsDelta) return;
+        item.call.arguments += part.argumentsDelta;
+        return this.send('response.function_call_arguments.delta', { item_id: item.id, output_index: item.index, delta: part.argumentsDelta });
+      }
+      case 'usage':
+        return;
+      case 'finish':
+        await this.closeOpen();
+        this.finishReason = part.finishReason;
+        this.usage = part.usage ?? { inputTokens: 0, outputTokens: 0 };
+    }
+  }
+
+  /** Ends the open text or reasoning item and every open function call, in output order. */
+  private async closeOpen(): Promise<void> {
+    const o = this.open;
+    this.open = null;
+    if (o?.kind === 'message') {
+      const part = { type: 'output_text', text: o.text, annotations: [], logprobs: [] };
+      await this.send('response.output_text.done', { item_id: o.id, output_index: o.index, content_index: 0, text: o.text, logprobs: [] });
+      await this.send('response.content_part.done', { item_id: o.id, output_index: o.index, content_index: 0, part });
+      await this.finishItem(o.index, messageItem(o.id, o.text));
+    } else if (o?.kind === 'reasoning') {
+      await this.send('response.reasoning_summary_text.done', { item_id: o.id, output_index: o.index, summary_index: 0, text: o.text });
+      await this.send('response.reasoning_summary_part.done', { item_id: o.id, output_index: o.index, summary_index: 0, part: { type: 'summary_text', text: o.text } });
+      await this.finishItem(o.index, { type: 'reasoning', id: o.id, summary: [{ type: 'summary_text', text: o.text }] });
+    }
+    const calls = this.openCalls;
+    this.openCalls = [];
+    for (const c of calls) {
+      // A call with no argument fragments still has arguments: "{}".
+      if (c.call.arguments === '') c.call.arguments = '{}';
+      await this.send('response.function_call_arguments.done', { item_id: c.id, output_index: c.index, name: c.call.name, arguments: c.call.arguments });
+      await this.finishItem(c.index, callItem(c.id, c.call));
+    }
+  }
+
+  private finishItem(index: number, item: Record<string, unknown>): Promise<void> {
+    this.indices.set(item, index);
+    this.done.push(item);
+    this.done.sort((a, b) => this.indexOf(a) - this.indexOf(b));
+    return this.send('response.output_item.done', { output_index: index, item });
+  }
+
+  private readonly indices = new Map<Record<string, unknown>, number>();
+  private indexOf(item: Record<string, unknown>): number {
+    return this.indices.get(item) ?? Number.MAX_SAFE_INTEGER;
+  }
+}
