@@ -12,6 +12,7 @@ import type { Router, RouteRule, RoutingDecision, RoutingPreference } from '../r
 import { extractFeatures } from '../router/features.ts';
 import { ApiError } from './errors.ts';
 import type { GatewayMetrics } from './metrics.ts';
+import { lackedCapability, requestNeeds, type RequestNeeds } from './capabilities.ts';
 
 /** A chat request after each endpoint's own validation, in one neutral shape. */
 export interface GatewayRequest {
@@ -44,6 +45,8 @@ export interface ExcludedCandidate {
   provider: string;
   /** The field, named as the client sent it. */
   field: string;
+  /** Set when the model's configured capabilities, not its wire format, rule it out (e.g. "vision"). */
+  capability?: string;
 }
 
 export interface GatewayAnswer {
@@ -218,22 +221,32 @@ export class Gateway {
    */
   private eligible(req: GatewayRequest, preq: ProviderRequest, decision: RoutingDecision): { decision: RoutingDecision; excluded: ExcludedCandidate[] } {
     const excluded: ExcludedCandidate[] = [];
+    let needs: RequestNeeds | undefined;
     const kept = decision.candidates.filter((c) => {
       const rt = this.deps.registry.get(c.model);
-      const field = rt ? rt.provider.unsupported(preq, rt.endpoint) : null;
-      if (field) excluded.push({ model: c.model, provider: rt!.spec.provider, field });
+      if (!rt) return true;
+      if (rt.spec.capabilities || rt.spec.maxOutputTokens !== undefined) {
+        const lacked = lackedCapability(rt.spec, (needs ??= requestNeeds(preq)));
+        if (lacked) {
+          excluded.push({ model: c.model, provider: rt.spec.provider, field: lacked.field, capability: lacked.capability });
+          return false;
+        }
+      }
+      const field = rt.provider.unsupported(preq, rt.endpoint);
+      if (field) excluded.push({ model: c.model, provider: rt.spec.provider, field });
       return !field;
     });
     if (excluded.length === 0) return { decision, excluded };
     if (kept.length === 0 && decision.candidates.length > 0) {
       this.inFlight.delete(req.requestId);
       const first = excluded[0]!;
+      const why = (e: ExcludedCandidate) => (e.capability ? `it lacks the capability ${e.capability} that ${e.field} needs` : `${e.field} cannot be expressed in its wire format`);
       const message = excluded.length === 1
-        ? `The model '${first.model}' (${first.provider}) cannot take this request: ${first.field} cannot be expressed in its wire format`
-        : `No candidate model can take this request: ${excluded.map((e) => `${e.model} (${e.provider}) cannot carry ${e.field}`).join('; ')}`;
+        ? `The model '${first.model}' (${first.provider}) cannot take this request: ${why(first)}`
+        : `No candidate model can take this request: ${excluded.map((e) => `${e.model} (${e.provider}) ${e.capability ? `lacks ${e.capability} for ${e.field}` : `cannot carry ${e.field}`}`).join('; ')}`;
       throw new ApiError(400, message, 'invalid_request_error', 'unsupported_parameter', first.field.split(' ')[0]!, { excluded });
     }
-    const note = `; skipped ${excluded.map((e) => `${e.model} (${e.provider} cannot carry ${e.field})`).join(', ')}`;
+    const note = `; skipped ${excluded.map((e) => `${e.model} (${e.capability ? `lacks ${e.capability} for ${e.field}` : `${e.provider} cannot carry ${e.field}`})`).join(', ')}`;
     return { decision: { ...decision, selected: kept[0]!.model, candidates: kept, reasoning: decision.reasoning + note }, excluded };
   }
 

@@ -80,7 +80,7 @@ export function answeredBy(a: { model: string; decision: RoutingDecision; demo: 
 /** `_routing` as clients see it: method, reason, confidence, features, candidates, timings, models left out and why. */
 export function routingView(decision: RoutingDecision, attempts?: Attempt[], excluded?: ExcludedCandidate[]) {
   return {
-    ...(excluded?.length ? { excluded: excluded.map((e) => ({ model: e.model, provider: e.provider, cannot_carry: e.field })) } : {}),
+    ...(excluded?.length ? { excluded: excluded.map((e) => ({ model: e.model, provider: e.provider, cannot_carry: e.field, ...(e.capability ? { lacks: e.capability } : {}) })) } : {}),
     method: decision.method,
     reason: decision.reasoning,
     confidence: Math.round(decision.confidence * 1000) / 1000,
