@@ -23,6 +23,10 @@ export interface LearningCurvePoint {
   quality: number;
   cost_usd: number;
   cost_saved_at_95: number;
+  /** cost_saved_at_95 minus the blind mix's. */
+  premium: number;
+  /** The whole knob sweep of the router trained on this fraction, so the curve can be recomputed. */
+  points: ReportPoint[];
 }
 
 export interface Headline {
@@ -34,6 +38,19 @@ export interface Headline {
   router_knob: number | null;
   router_cost_usd: number | null;
   cost_saved_at_95: number;
+  /** Cost saved at 95% by the blind mix: a random share of queries to one single model, the rest to another. */
+  blind_mix_saved_at_95: number;
+  /** cost_saved_at_95 - blind_mix_saved_at_95: what routing per query adds over not routing at all. */
+  premium: number;
+}
+
+/** Cost saved at 95% by the router and the blind mix, and the premium, for one category or the whole test part. */
+export interface CategoryPremium {
+  category: string;
+  queries: number;
+  cost_saved_at_95: number;
+  blind_mix_saved_at_95: number;
+  premium: number;
 }
 
 export interface EvalReport {
@@ -46,6 +63,8 @@ export interface EvalReport {
   policies: ReportPolicy[];
   learning_curve: LearningCurvePoint[];
   headline: Headline;
+  /** The headline per dataset category (categories are never read by the router). */
+  by_category: CategoryPremium[];
   /** Policies not run, with the reason (e.g. no judge configured). */
   skipped: { name: string; reason: string }[];
   /** How scores were fed to the learner and how the knob maps to the router. */
@@ -80,11 +99,37 @@ export function costSavedAt95(routerPoints: readonly ReportPoint[], best: Report
   return { saved, point: cheapest };
 }
 
+/**
+ * Cheapest blind mix (RouterBench's zero router: send a share of queries to single model a, the
+ * rest to b, with no regard to the query) whose expected quality reaches `target`; Infinity when
+ * no single model reaches it. The mixes' points are the straight lines between single models.
+ */
+export function blindMixCost(singles: readonly { quality: number; cost_usd: number }[], target: number): number {
+  let best = Infinity;
+  for (const a of singles) {
+    if (a.quality >= target) best = Math.min(best, a.cost_usd);
+    for (const b of singles) {
+      if (a.quality < target && b.quality > target) best = Math.min(best, a.cost_usd + ((target - a.quality) / (b.quality - a.quality)) * (b.cost_usd - a.cost_usd));
+    }
+  }
+  return best;
+}
+
+/** Cost saved at 95% of the best single model's quality by the blind mix. */
+export function blindMixSavedAt95(policies: readonly ReportPolicy[]): number {
+  const best = bestSingle(policies).point;
+  const singles = policies.filter((p) => p.name.startsWith('single:') && p.points[0]).map((p) => p.points[0]!);
+  return best.cost_usd > 0 ? Math.max(0, 1 - blindMixCost(singles, 0.95 * best.quality) / best.cost_usd) : 0;
+}
+
 export function headlineOf(policies: readonly ReportPolicy[]): Headline {
   const best = bestSingle(policies);
   const router = policies.find((p) => p.name === 'router');
   const { saved, point } = costSavedAt95(router?.points ?? [], best.point);
+  const mix = blindMixSavedAt95(policies);
   return {
+    blind_mix_saved_at_95: mix,
+    premium: saved - mix,
     best_single: best.name,
     best_single_quality: best.point.quality,
     best_single_cost_usd: best.point.cost_usd,
@@ -124,10 +169,16 @@ export function formatTable(report: EvalReport): string {
   lines.push(h.router_knob === null
     ? `cost saved at 95% of the best single model's quality: 0.0% (no router point reaches ${h.target_quality.toFixed(4)})`
     : `cost saved at 95% of the best single model's quality: ${(100 * h.cost_saved_at_95).toFixed(1)}% (router knob ${h.router_knob}: cost $${(h.router_cost_usd ?? 0).toFixed(4)})`);
+  lines.push(`blind mix (no routing: a random share to one model, the rest to another) saves ${(100 * h.blind_mix_saved_at_95).toFixed(1)}% at that quality; the router's premium over it: ${(100 * h.premium).toFixed(1)} points` +
+    (h.premium <= 0 ? ' (none: the router has learned nothing about queries here)' : ''));
+  if (report.by_category.length > 1) {
+    lines.push('per category (cost saved at 95% / blind mix / premium):');
+    for (const c of report.by_category) lines.push(`  ${c.category} (${c.queries}): ${(100 * c.cost_saved_at_95).toFixed(1)}% / ${(100 * c.blind_mix_saved_at_95).toFixed(1)}% / ${(100 * c.premium).toFixed(1)}`);
+  }
   if (report.learning_curve.length) {
-    lines.push('learning curve (train fraction -> quality, cost, cost saved at 95%):');
+    lines.push('learning curve (train fraction -> quality, cost, cost saved at 95%, premium):');
     for (const p of report.learning_curve) {
-      lines.push(`  ${p.train_fraction.toFixed(2)} (${p.train_size} queries): quality ${p.quality.toFixed(4)}, cost $${p.cost_usd.toFixed(4)}, saved ${(100 * p.cost_saved_at_95).toFixed(1)}%`);
+      lines.push(`  ${p.train_fraction.toFixed(2)} (${p.train_size} queries): quality ${p.quality.toFixed(4)}, cost $${p.cost_usd.toFixed(4)}, saved ${(100 * p.cost_saved_at_95).toFixed(1)}%, premium ${(100 * p.premium).toFixed(1)}`);
     }
   }
   for (const s of report.skipped) lines.push(`skipped ${s.name}: ${s.reason}`);

@@ -18,7 +18,7 @@ import {
   estimateTokens, loadDataset, modelCosts, restrictModels, scoreChoices, splitDataset,
   type Dataset, type DatasetRow,
 } from './eval-data.ts';
-import { costSavedAt95, headlineOf, type EvalReport, type LearningCurvePoint, type ReportPoint, type ReportPolicy } from './eval-report.ts';
+import { costSavedAt95, headlineOf, type CategoryPremium, type EvalReport, type LearningCurvePoint, type ReportPoint, type ReportPolicy } from './eval-report.ts';
 
 /**
  * Knob settings of the router sweep, cheapest to best: an even 0.025 grid (the frontier is only as
@@ -162,6 +162,25 @@ function fixedPolicies(ds: Dataset, test: readonly DatasetRow[], seed: number): 
   return out;
 }
 
+/**
+ * The headline restricted to each category's test queries (the router never reads categories).
+ * A category `family/sub` counts under `family` (e.g. `mmlu/virology` under `mmlu`).
+ */
+function byCategory(policies: readonly ReportPolicy[], test: readonly DatasetRow[]): CategoryPremium[] {
+  const groups = new Map<string, DatasetRow[]>();
+  for (const row of test) {
+    const c = row.category?.split('/')[0] || '(none)';
+    groups.set(c, [...(groups.get(c) ?? []), row]);
+  }
+  return [...groups.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([category, rows]) => {
+    const part = policies.map((p) => ({ name: p.name, points: p.points.map((pt) => point(pt.knob, rows, pick(pt.choices, rows))) }));
+    const h = headlineOf(part);
+    return { category, queries: rows.length, cost_saved_at_95: h.cost_saved_at_95, blind_mix_saved_at_95: h.blind_mix_saved_at_95, premium: h.premium };
+  });
+}
+
+const pick = (choices: Record<string, string>, rows: readonly DatasetRow[]) => Object.fromEntries(rows.map((r) => [r.id, choices[r.id]!]));
+
 export async function runEval(opts: EvalOptions, deps: EvalDeps): Promise<EvalReport> {
   const log = deps.log ?? (() => undefined);
   let ds = loadDataset(opts.datasetPath);
@@ -207,7 +226,11 @@ export async function runEval(opts: EvalOptions, deps: EvalDeps): Promise<EvalRe
   const curveKnob = headline.router_knob ?? 1;
   const curve: LearningCurvePoint[] = perFraction.map((f) => {
     const at = f.points.find((p) => p.knob === curveKnob) ?? f.points[f.points.length - 1]!;
-    return { train_fraction: f.fraction, train_size: f.size, knob: at.knob ?? 1, quality: at.quality, cost_usd: at.cost_usd, cost_saved_at_95: costSavedAt95(f.points, best).saved };
+    const saved = costSavedAt95(f.points, best).saved;
+    return {
+      train_fraction: f.fraction, train_size: f.size, knob: at.knob ?? 1, quality: at.quality, cost_usd: at.cost_usd,
+      cost_saved_at_95: saved, premium: saved - headline.blind_mix_saved_at_95, points: f.points,
+    };
   });
 
   return {
@@ -220,6 +243,7 @@ export async function runEval(opts: EvalOptions, deps: EvalDeps): Promise<EvalRe
     policies,
     learning_curve: curve,
     headline,
+    by_category: byCategory(policies, test),
     skipped,
     notes: [
       'Each train query is stored once per model as answered traffic with an eval rating of 1 + 4 * score (continuous, so the learner sees quality = score exactly).',
