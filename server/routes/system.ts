@@ -36,9 +36,9 @@ const analyzeBody = z
   })
   .refine((b) => b.messages !== undefined || b.message !== undefined, { message: 'either messages or message is required', path: ['messages'] });
 
-/** The ids clients see in answers (`chatcmpl-req_...` on /v1, `msg_req_...` on Anthropic paths) name the request `req_...`. */
+/** The ids clients see in answers (`chatcmpl-req_...` on /v1, `msg_req_...` on Anthropic paths, `resp_req_...` on /v1/responses) name the request `req_...`. */
 export function answerIdToRequestId(id: string): string {
-  return id.replace(/^(?:chatcmpl-|msg_)(?=req_)/, '');
+  return id.replace(/^(?:chatcmpl-|msg_|resp_)(?=req_)/, '');
 }
 
 /** A store error as /health shows it: no file system paths. */

@@ -54,6 +54,8 @@ describe('/v1/responses', () => {
     assert.deepEqual(body.messages, [{ role: 'user', content: 'Say hello' }]);
     assert.equal(body.max_tokens, 50);
     assert.equal(body.temperature, 0.5);
+    const feedback = await postJson(`${gw.url}/api/feedback`, { request_id: r.id, rating: 5 });
+    assert.equal(feedback.status, 201, JSON.stringify(feedback.body));
   });
 
   test('function tools round trip on an OpenAI upstream: the call comes back as a function_call item, its output goes back as a tool message', async () => {
