@@ -67,13 +67,13 @@ export const responsesBody = z
     temperature: z.number().min(0).max(2).nullish(),
     top_p: z.number().min(0).max(1).nullish(),
     stream: z.boolean().nullish(),
-    text: z.object({ format: textFormat.nullish(), verbosity: z.literal('medium', { errorMap: () => ({ message: "only 'medium' verbosity can be carried to every upstream" }) }).nullish() }).strict().nullish(),
-    reasoning: z.object({ effort: z.enum(['minimal', 'low', 'medium', 'high']).nullish(), summary: z.null().optional() }).strict().nullish(),
+    text: z.object({ format: textFormat.nullish(), verbosity: z.string().max(32).nullish() }).strict().nullish(),
+    reasoning: z.object({ effort: z.enum(['minimal', 'low', 'medium', 'high']).nullish(), summary: z.string().max(32).nullish() }).strict().nullish(),
     user: z.string().max(256).nullish(),
     metadata: z.record(z.string().max(512)).nullish(),
     store: z.boolean().nullish(),
-    include: z.array(z.string()).max(0, 'include cannot be honoured (no extra output data is kept)').nullish(),
-    truncation: z.literal('disabled', { errorMap: () => ({ message: "only 'disabled' truncation is supported" }) }).nullish(),
+    include: z.array(z.string().max(128)).max(64).nullish(),
+    truncation: z.string().max(32).nullish(),
     routing_rules: routingRulesSchema.optional(),
     routing: routingPrefsSchema.optional(),
   })
@@ -205,6 +205,10 @@ export function responsesToNeutral(body: ResponsesBody, lookup: ItemLookup): Pro
     if (known.has(k) || body[k] === null || body[k] === undefined) continue;
     throw REFUSED.includes(k) ? unsupported(k) : unsupported(k, 'it is not a field the gateway knows how to carry');
   }
+  if (body.include?.length) throw unsupported('include', 'no extra output data (encrypted reasoning, logprobs, search results) is kept');
+  if (body.truncation != null && body.truncation !== 'disabled') throw unsupported('truncation', "only 'disabled' can be honoured");
+  if (body.text?.verbosity != null && body.text.verbosity !== 'medium') throw unsupported('text.verbosity', "only 'medium' can be carried to every upstream");
+  if (body.reasoning?.summary != null) throw unsupported('reasoning.summary', 'reasoning summaries cannot be asked of every upstream');
   const tools = body.tools?.map(toTool);
   const tc = body.tool_choice;
   const toolChoice: ToolChoice | undefined = tc == null ? undefined : typeof tc === 'string' ? { type: tc } : { type: 'tool', name: tc.name };
