@@ -5,7 +5,7 @@ import { z } from 'zod';
 import { ApiError } from '../errors.ts';
 import { sourceFromUrl } from '../providers/neutral.ts';
 import type { ChatMessage, ContentPart, ProviderRequest, ResponseFormat, ToolChoice, ToolDefinition } from '../providers/types.ts';
-import { modelNameSchema, routingPrefsSchema, routingRulesSchema } from '../http/validate.ts';
+import { bad, modelNameSchema, parseWith, routingPrefsSchema, routingRulesSchema } from '../http/validate.ts';
 
 const MAX_TEXT = 1_000_000;
 const id = z.string().min(1).max(256);
@@ -87,16 +87,6 @@ export function unsupported(field: string, why = 'the gateway cannot carry it to
   return new ApiError(400, `Unsupported parameter: ${field}: ${why}`, 'invalid_request_error', 'unsupported_parameter', field.split(/[ []/)[0]!);
 }
 
-function bad(message: string, param: string): ApiError {
-  return new ApiError(400, `Invalid request: ${param}: ${message}`, 'invalid_request_error', 'invalid_request', param);
-}
-
-function parseWith<S extends z.ZodTypeAny>(schema: S, value: unknown, param: string): z.output<S> {
-  const r = schema.safeParse(value);
-  if (r.success) return r.data;
-  const issue = r.error.issues[0]!;
-  throw bad(issue.message, [param, ...issue.path].join('.'));
-}
 
 function toPart(p: z.output<typeof contentPart>, param: string): ContentPart {
   switch (p.type) {

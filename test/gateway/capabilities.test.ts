@@ -1,11 +1,9 @@
 // Capabilities per model (tools, vision, json, maxOutputTokens, contextWindow): a candidate lacking
 // one the request needs is never chosen, and `_routing.excluded` says which and why.
-import { test, describe, before, after, beforeEach } from 'node:test';
+import { test, describe, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { startOpenAIStandIn } from '../standins/openai.ts';
-import { startAnthropicStandIn } from '../standins/anthropic.ts';
 import type { StandIn } from '../standins/common.ts';
-import { startGateway, model, fixedRouter, postJson, type TestGateway } from '../helpers/gateway.ts';
+import { gatewayOver, model, fixedRouter, postJson, type TestGateway } from '../helpers/gateway.ts';
 import { loadConfig } from '../../server/config.ts';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -14,29 +12,18 @@ import path from 'node:path';
 const PNG = 'data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==';
 
 describe('capabilities per model', () => {
+  const t = gatewayOver(['openai', 'anthropic'], (url) => ({
+    models: [
+      model('small', 'openai', url.openai, { capabilities: { tools: false, vision: false, json: false, maxOutputTokens: 100, contextWindow: 200 } }),
+      model('big', 'anthropic', url.anthropic, { upstreamModel: 'claude-sonnet-4-5', capabilities: { tools: true, vision: true, json: true, contextWindow: 200_000 } }),
+    ],
+    env: { TEST_KEY: 'test-key-abcdef' },
+    router: fixedRouter(['small', 'big']),
+  }));
   let oa: StandIn;
-  let an: StandIn;
   let gw: TestGateway;
-
-  before(async () => {
-    oa = await startOpenAIStandIn();
-    an = await startAnthropicStandIn();
-    gw = await startGateway({
-      models: [
-        model('small', 'openai', oa.url, { capabilities: { tools: false, vision: false, json: false, maxOutputTokens: 100, contextWindow: 200 } }),
-        model('big', 'anthropic', an.url, { upstreamModel: 'claude-sonnet-4-5', capabilities: { tools: true, vision: true, json: true, contextWindow: 200_000 } }),
-      ],
-      env: { TEST_KEY: 'test-key-abcdef' },
-      router: fixedRouter(['small', 'big']),
-    });
-  });
-  after(async () => {
-    await gw.close();
-    await Promise.all([oa.close(), an.close()]);
-  });
-  beforeEach(() => {
-    oa.reset();
-    an.reset();
+  before(() => {
+    ({ up: { openai: oa }, gw } = t);
   });
 
   const chat = (extra: Record<string, unknown>, content: unknown = 'hi') => postJson(`${gw.url}/v1/chat/completions`, { model: 'auto', messages: [{ role: 'user', content }], ...extra });

@@ -1,49 +1,35 @@
 // /v1/embeddings in OpenAI's wire format over each provider's embeddings API (OpenAI, Ollama
 // /api/embed, Gemini embedContent / batchEmbedContents) and the built-in embedder in demo mode.
-import { test, describe, before, after, beforeEach } from 'node:test';
+import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import OpenAI from 'openai';
-import { startOpenAIStandIn } from '../standins/openai.ts';
-import { startOllamaStandIn, hashedEmbedding } from '../standins/ollama.ts';
-import { startGeminiStandIn } from '../standins/gemini.ts';
+import { hashedEmbedding } from '../standins/ollama.ts';
 import type { StandIn } from '../standins/common.ts';
-import { startGateway, model, fixedRouter, postJson, type TestGateway } from '../helpers/gateway.ts';
+import { gatewayOver, startGateway, model, fixedRouter, postJson, type TestGateway } from '../helpers/gateway.ts';
 import { BuiltinEmbedder } from '../../router/embedder.ts';
 
 const close = (a: number[], b: number[]) => a.length === b.length && a.every((x, i) => Math.abs(x - b[i]!) < 1e-6);
 
 describe('/v1/embeddings across providers', () => {
+  const t = gatewayOver(['openai', 'ollama', 'gemini'], (url) => ({
+    models: [
+      model('chat', 'openai', url.openai),
+      model('te3', 'openai', url.openai, { kind: 'embedding', upstreamModel: 'text-embedding-3-small', dimensions: 1536, aliases: ['text-embedding-3-small'] }),
+      model('ada', 'openai', url.openai, { kind: 'embedding', upstreamModel: 'text-embedding-ada-002' }),
+      model('nomic', 'ollama', url.ollama, { kind: 'embedding', upstreamModel: 'nomic-embed-text' }),
+      model('gem-embed', 'gemini', url.gemini, { kind: 'embedding', upstreamModel: 'text-embedding-004' }),
+    ],
+    env: { TEST_KEY: 'test-key-abcdef' },
+    router: fixedRouter(['chat']),
+  }));
   let oa: StandIn;
   let ol: StandIn;
   let ge: StandIn;
   let gw: TestGateway;
   let client: OpenAI;
-
-  before(async () => {
-    oa = await startOpenAIStandIn();
-    ol = await startOllamaStandIn();
-    ge = await startGeminiStandIn();
-    gw = await startGateway({
-      models: [
-        model('chat', 'openai', oa.url),
-        model('te3', 'openai', oa.url, { kind: 'embedding', upstreamModel: 'text-embedding-3-small', dimensions: 1536, aliases: ['text-embedding-3-small'] }),
-        model('ada', 'openai', oa.url, { kind: 'embedding', upstreamModel: 'text-embedding-ada-002' }),
-        model('nomic', 'ollama', ol.url, { kind: 'embedding', upstreamModel: 'nomic-embed-text' }),
-        model('gem-embed', 'gemini', ge.url, { kind: 'embedding', upstreamModel: 'text-embedding-004' }),
-      ],
-      env: { TEST_KEY: 'test-key-abcdef' },
-      router: fixedRouter(['chat']),
-    });
+  before(() => {
+    ({ up: { openai: oa, ollama: ol, gemini: ge }, gw } = t);
     client = new OpenAI({ baseURL: `${gw.url}/v1`, apiKey: 'unused', maxRetries: 0 });
-  });
-  after(async () => {
-    await gw.close();
-    await Promise.all([oa.close(), ol.close(), ge.close()]);
-  });
-  beforeEach(() => {
-    oa.reset();
-    ol.reset();
-    ge.reset();
   });
 
   test('the openai client (base64 by default) gets OpenAI vectors; the upstream is asked for floats', async () => {

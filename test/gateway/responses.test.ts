@@ -1,43 +1,27 @@
 // /v1/responses with the official openai client (responses.create, plain and streamed): input as a
 // string or items, instructions, function tools and function_call_output items through any adapter,
 // structured output, the event sequence, item references, and fields it cannot carry refused by name.
-import { test, describe, before, after, beforeEach } from 'node:test';
+import { test, describe, before } from 'node:test';
 import assert from 'node:assert/strict';
 import OpenAI from 'openai';
-import { startOpenAIStandIn } from '../standins/openai.ts';
-import { startAnthropicStandIn } from '../standins/anthropic.ts';
-import { startGeminiStandIn } from '../standins/gemini.ts';
 import type { StandIn } from '../standins/common.ts';
-import { startGateway, model, fixedRouter, postJson, type TestGateway } from '../helpers/gateway.ts';
+import { gatewayOver, model, fixedRouter, postJson, type TestGateway } from '../helpers/gateway.ts';
 
 const weatherTool = { type: 'function' as const, name: 'get_weather', description: 'Weather for a city', parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] }, strict: false };
 
 describe('/v1/responses', () => {
+  const t = gatewayOver(['openai', 'anthropic', 'gemini'], (url) => ({
+    models: [model('gpt', 'openai', url.openai), model('claude', 'anthropic', url.anthropic, { upstreamModel: 'claude-sonnet-4-5' }), model('gem', 'gemini', url.gemini)],
+    env: { TEST_KEY: 'test-key-abcdef' },
+    router: fixedRouter(['claude', 'gpt']),
+  }));
   let oa: StandIn;
   let an: StandIn;
-  let ge: StandIn;
   let gw: TestGateway;
   let client: OpenAI;
-
-  before(async () => {
-    oa = await startOpenAIStandIn();
-    an = await startAnthropicStandIn();
-    ge = await startGeminiStandIn();
-    gw = await startGateway({
-      models: [model('gpt', 'openai', oa.url), model('claude', 'anthropic', an.url, { upstreamModel: 'claude-sonnet-4-5' }), model('gem', 'gemini', ge.url)],
-      env: { TEST_KEY: 'test-key-abcdef' },
-      router: fixedRouter(['claude', 'gpt']),
-    });
+  before(() => {
+    ({ up: { openai: oa, anthropic: an }, gw } = t);
     client = new OpenAI({ baseURL: `${gw.url}/v1`, apiKey: 'unused', maxRetries: 0 });
-  });
-  after(async () => {
-    await gw.close();
-    await Promise.all([oa.close(), an.close(), ge.close()]);
-  });
-  beforeEach(() => {
-    oa.reset();
-    an.reset();
-    ge.reset();
   });
 
   test('a string input with instructions: routed by "auto", answered as a response with output_text and usage', async () => {

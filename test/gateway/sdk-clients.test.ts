@@ -1,7 +1,7 @@
 // The Vercel `ai` SDK (@ai-sdk/openai over Chat Completions and the Responses API, @ai-sdk/anthropic)
 // and LangChain's ChatOpenAI against the running gateway with stand-in upstreams: tool round
 // trips (generateText, bindTools), structured output (generateObject, withStructuredOutput).
-import { test, describe, before, after, beforeEach } from 'node:test';
+import { test, describe, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { generateText, generateObject, tool, stepCountIs, jsonSchema } from 'ai';
 import { createOpenAI } from '@ai-sdk/openai';
@@ -9,35 +9,23 @@ import { createAnthropic } from '@ai-sdk/anthropic';
 import { ChatOpenAI } from '@langchain/openai';
 import { HumanMessage, ToolMessage } from '@langchain/core/messages';
 import { z } from 'zod';
-import { startOpenAIStandIn } from '../standins/openai.ts';
-import { startAnthropicStandIn } from '../standins/anthropic.ts';
 import type { StandIn } from '../standins/common.ts';
-import { startGateway, model, fixedRouter, type TestGateway } from '../helpers/gateway.ts';
+import { gatewayOver, model, fixedRouter, type TestGateway } from '../helpers/gateway.ts';
 
 const weatherInput = jsonSchema<{ city: string }>({ type: 'object', properties: { city: { type: 'string' } }, required: ['city'], additionalProperties: false });
 const personSchema = jsonSchema<{ name: string; age: number }>({ type: 'object', properties: { name: { type: 'string' }, age: { type: 'number' } }, required: ['name', 'age'], additionalProperties: false });
 
 describe('Vercel ai SDK and LangChain clients', () => {
+  const t = gatewayOver(['openai', 'anthropic'], (url) => ({
+    models: [model('gpt', 'openai', url.openai, { upstreamModel: 'gpt-4o' }), model('claude', 'anthropic', url.anthropic, { upstreamModel: 'claude-sonnet-4-5' })],
+    env: { TEST_KEY: 'test-key-abcdef' },
+    router: fixedRouter(['gpt', 'claude']),
+  }));
   let oa: StandIn;
   let an: StandIn;
   let gw: TestGateway;
-
-  before(async () => {
-    oa = await startOpenAIStandIn();
-    an = await startAnthropicStandIn();
-    gw = await startGateway({
-      models: [model('gpt', 'openai', oa.url, { upstreamModel: 'gpt-4o' }), model('claude', 'anthropic', an.url, { upstreamModel: 'claude-sonnet-4-5' })],
-      env: { TEST_KEY: 'test-key-abcdef' },
-      router: fixedRouter(['gpt', 'claude']),
-    });
-  });
-  after(async () => {
-    await gw.close();
-    await Promise.all([oa.close(), an.close()]);
-  });
-  beforeEach(() => {
-    oa.reset();
-    an.reset();
+  before(() => {
+    ({ up: { openai: oa, anthropic: an }, gw } = t);
   });
 
   const openai = () => createOpenAI({ baseURL: `${gw.url}/v1`, apiKey: 'unused' });

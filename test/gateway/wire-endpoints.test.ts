@@ -1,46 +1,33 @@
 // Endpoints and names around the chat paths: /v1/messages/count_tokens (the upstream's count or a
 // labelled estimate), model aliases and dated provider names, and CORS on the proxy port only.
-import { test, describe, before, after, beforeEach } from 'node:test';
+import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
-import { startOpenAIStandIn } from '../standins/openai.ts';
-import { startAnthropicStandIn } from '../standins/anthropic.ts';
 import type { StandIn } from '../standins/common.ts';
-import { startGateway, model, fixedRouter, postJson, type TestGateway } from '../helpers/gateway.ts';
+import { gatewayOver, startGateway, model, fixedRouter, postJson, type TestGateway } from '../helpers/gateway.ts';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { loadConfig, ConfigError } from '../../server/config.ts';
 
 describe('count_tokens, aliases and dated names', () => {
+  const t = gatewayOver(['openai', 'anthropic'], (url) => ({
+    models: [
+      model('claude-sonnet', 'anthropic', url.anthropic, { upstreamModel: 'claude-sonnet-4-5', aliases: ['sonnet'] }),
+      model('gpt-4o', 'openai', url.openai, { upstreamModel: 'gpt-4o' }),
+    ],
+    file: { aliases: { 'my-default': 'gpt-4o' } },
+    env: { TEST_KEY: 'test-key-abcdef' },
+    router: fixedRouter(['gpt-4o', 'claude-sonnet']),
+  }));
   let oa: StandIn;
   let an: StandIn;
   let gw: TestGateway;
   let anthropic: Anthropic;
-
-  before(async () => {
-    oa = await startOpenAIStandIn();
-    an = await startAnthropicStandIn();
-    gw = await startGateway({
-      models: [
-        model('claude-sonnet', 'anthropic', an.url, { upstreamModel: 'claude-sonnet-4-5', aliases: ['sonnet'] }),
-        model('gpt-4o', 'openai', oa.url, { upstreamModel: 'gpt-4o' }),
-      ],
-      file: { aliases: { 'my-default': 'gpt-4o' } },
-      env: { TEST_KEY: 'test-key-abcdef' },
-      router: fixedRouter(['gpt-4o', 'claude-sonnet']),
-    });
+  before(() => {
+    ({ up: { openai: oa, anthropic: an }, gw } = t);
     anthropic = new Anthropic({ baseURL: gw.url, apiKey: 'unused', maxRetries: 0 });
-  });
-  after(async () => {
-    await gw.close();
-    await Promise.all([oa.close(), an.close()]);
-  });
-  beforeEach(() => {
-    oa.reset();
-    an.reset();
-    for (const rt of gw.services.registry.all()) rt.breaker.onSuccess();
   });
 
   const convo = {
