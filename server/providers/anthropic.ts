@@ -171,6 +171,7 @@ function requestBody(endpoint: ModelEndpoint, req: ProviderRequest, stream: bool
         name: t.name,
         ...(t.description !== undefined ? { description: t.description } : {}),
         input_schema: t.parameters,
+        ...(t.eagerInputStreaming !== undefined ? { eager_input_streaming: t.eagerInputStreaming } : {}),
         ...cacheOf(t),
         ...t.extra,
       })

@@ -60,6 +60,11 @@ export interface ToolDefinition {
   /** JSON Schema of the input. */
   parameters: Record<string, unknown>;
   strict?: boolean;
+  /**
+   * Anthropic's `eager_input_streaming` (stream the input as it is generated, unbuffered): sent to
+   * Anthropic; the other formats stream tool arguments as generated anyway, so there it is met.
+   */
+  eagerInputStreaming?: boolean;
   cache?: CacheMarker;
   extra?: Extras;
   /** A provider-defined tool (Anthropic web_search, bash, ...): sent as it came, to its own format only. */

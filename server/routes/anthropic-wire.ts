@@ -145,9 +145,10 @@ function toTool(t: z.output<typeof toolSchema>): ToolDefinition {
       name: t.name,
       ...(t.description !== undefined ? { description: t.description } : {}),
       parameters: t.input_schema ?? { type: 'object', properties: {} },
+      ...(typeof t.eager_input_streaming === 'boolean' ? { eagerInputStreaming: t.eager_input_streaming } : {}),
       ...cacheOf(t),
     },
-    extrasOf(t, new Set(['name', 'type', 'description', 'input_schema', 'cache_control'])),
+    extrasOf(t, new Set(['name', 'type', 'description', 'input_schema', 'cache_control', ...(typeof t.eager_input_streaming === 'boolean' ? ['eager_input_streaming'] : [])])),
   );
 }
 

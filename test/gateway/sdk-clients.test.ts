@@ -3,7 +3,7 @@
 // trips (generateText, bindTools), structured output (generateObject, withStructuredOutput).
 import { test, describe, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { generateText, generateObject, tool, stepCountIs, jsonSchema } from 'ai';
+import { generateText, generateObject, streamText, tool, stepCountIs, jsonSchema } from 'ai';
 import { createOpenAI } from '@ai-sdk/openai';
 import { createAnthropic } from '@ai-sdk/anthropic';
 import { ChatOpenAI } from '@langchain/openai';
@@ -55,6 +55,26 @@ describe('Vercel ai SDK and LangChain clients', () => {
       const second = JSON.stringify(up.requests[1]!.body);
       assert.match(second, /call_w1/);
       assert.match(second, /sunny/);
+    });
+  }
+
+  for (const [name, upstream, makeModel] of [
+    ['@ai-sdk/openai chat (Chat Completions) on an Anthropic upstream', () => an, () => openai().chat('claude')],
+    ['@ai-sdk/openai default (Responses API) on an Anthropic upstream', () => an, () => openai()('claude')],
+    ['@ai-sdk/openai default (Responses API) on an OpenAI upstream', () => oa, () => openai()('gpt')],
+    ['@ai-sdk/anthropic on an OpenAI upstream', () => oa, () => anthropic()('gpt')],
+  ] as const) {
+    test(`streamText with a tool: ${name} (streamed call, result, streamed answer)`, async () => {
+      const up = upstream();
+      up.enqueue({ kind: 'ok', toolCalls: [{ id: 'call_s1', name: 'weather', arguments: { city: 'Lima' } }] }, { kind: 'ok', text: 'Mild in Lima today.' });
+      const { seen, weather } = weatherTool();
+      const r = streamText({ model: makeModel(), tools: { weather }, stopWhen: stepCountIs(3), prompt: 'Weather in Lima?' });
+      let text = '';
+      for await (const delta of r.textStream) text += delta;
+      assert.deepEqual(seen, ['Lima']);
+      assert.equal(text, 'Mild in Lima today.');
+      assert.equal((await r.steps).length, 2);
+      assert.equal((up.requests[0]!.body as any).stream, true);
     });
   }
 

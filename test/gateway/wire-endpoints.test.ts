@@ -10,6 +10,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { loadConfig, ConfigError } from '../../server/config.ts';
+import { startAdminEnv } from '../admin/harness.ts';
 
 describe('count_tokens, aliases and dated names', () => {
   const t = gatewayOver(['openai', 'anthropic'], (url) => ({
@@ -156,6 +157,20 @@ describe('CORS on the proxy port', () => {
     for (const p of ['/metrics', '/api/config/weights']) {
       const r = await preflight(p, 'http://app.example:5173');
       assert.equal(r.headers.get('access-control-allow-origin'), null, p);
+    }
+  });
+
+  test('the admin page never answers CORS, even with CORS_ALLOWED_ORIGINS=*', async () => {
+    const admin = await startAdminEnv({ env: { CORS_ALLOWED_ORIGINS: '*' } });
+    try {
+      for (const p of ['/', '/login', '/models']) {
+        const pre = await fetch(`${admin.url}${p}`, { method: 'OPTIONS', headers: { origin: 'http://app.example:5173', 'access-control-request-method': 'POST' } });
+        assert.equal(pre.headers.get('access-control-allow-origin'), null, p);
+        const get = await fetch(`${admin.url}${p}`, { headers: { origin: 'http://app.example:5173' }, redirect: 'manual' });
+        assert.equal(get.headers.get('access-control-allow-origin'), null, p);
+      }
+    } finally {
+      await admin.close();
     }
   });
 
