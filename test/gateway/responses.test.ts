@@ -4,6 +4,8 @@
 import { test, describe, before } from 'node:test';
 import assert from 'node:assert/strict';
 import OpenAI from 'openai';
+import { zodTextFormat } from 'openai/helpers/zod';
+import { z } from 'zod';
 import type { StandIn } from '../standins/common.ts';
 import { gatewayOver, model, fixedRouter, postJson, type TestGateway } from '../helpers/gateway.ts';
 
@@ -130,6 +132,16 @@ describe('/v1/responses', () => {
     });
     assert.deepEqual(JSON.parse(r.output_text), { name: 'Ada', age: 36 });
     assert.equal((an.requests[0]!.body as any).tool_choice.name, 'json_response');
+  });
+
+  test('responses.parse with zodTextFormat gets output_parsed, through an OpenAI upstream as response_format json_schema', async () => {
+    oa.enqueue({ kind: 'ok', text: '{"city":"Paris","celsius":21}' });
+    const r = await client.responses.parse({ model: 'gpt', input: 'Weather?', text: { format: zodTextFormat(z.object({ city: z.string(), celsius: z.number() }), 'weather') } });
+    assert.deepEqual(r.output_parsed, { city: 'Paris', celsius: 21 });
+    const rf = (oa.requests[0]!.body as any).response_format;
+    assert.equal(rf.type, 'json_schema');
+    assert.equal(rf.json_schema.name, 'weather');
+    assert.equal(rf.json_schema.strict, true);
   });
 
   test('an assistant message the gateway answered can be referenced by id (item_reference); an unknown one is refused by name', async () => {

@@ -105,6 +105,19 @@ describe('Vercel ai SDK and LangChain clients', () => {
     assert.deepEqual(msgs.at(-1), { role: 'tool', tool_call_id: 'call_lc', content: 'snow' });
   });
 
+  test('LangChain ChatOpenAI with tools over the Responses API (useResponsesApi): function_call out, its output back', async () => {
+    an.enqueue({ kind: 'ok', toolCalls: [{ id: 'toolu_lc', name: 'weather', arguments: { city: 'Kyiv' } }] }, { kind: 'ok', text: 'Cold in Kyiv.' });
+    const llm = new ChatOpenAI({ model: 'claude', apiKey: 'unused', configuration: { baseURL: `${gw.url}/v1` }, maxRetries: 0, useResponsesApi: true });
+    const withTools = llm.bindTools([{ type: 'function', function: { name: 'weather', description: 'Weather for a city', parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] } } }]);
+    const question = new HumanMessage('Weather in Kyiv?');
+    const first = await withTools.invoke([question]);
+    assert.deepEqual(first.tool_calls?.[0]?.args, { city: 'Kyiv' });
+    const final = await withTools.invoke([question, first, new ToolMessage({ tool_call_id: first.tool_calls![0]!.id!, content: 'cold' })]);
+    assert.equal(final.text, 'Cold in Kyiv.');
+    const msgs = (an.requests[1]!.body as any).messages;
+    assert.deepEqual(msgs.at(-1).content, [{ type: 'tool_result', tool_use_id: 'toolu_lc', content: 'cold' }]);
+  });
+
   for (const [name, opts] of [
     ['Chat Completions', {}],
     ['the Responses API', { useResponsesApi: true }],

@@ -54,6 +54,16 @@ describe('count_tokens, aliases and dated names', () => {
     assert.equal(raw.body._actual_model_used, 'claude-sonnet');
   });
 
+  test('count_tokens from the beta client, and as Claude Code sends it (?beta=true), keeps anthropic-beta and the query', async () => {
+    const r = await anthropic.beta.messages.countTokens({ model: 'claude-sonnet-4-5-20250929', betas: ['interleaved-thinking-2025-05-14'], messages: convo.messages });
+    assert.ok(r.input_tokens > 0);
+    assert.match(String(an.requests[0]!.headers['anthropic-beta']), /interleaved-thinking-2025-05-14/);
+    const raw = await postJson(`${gw.url}/v1/messages/count_tokens?beta=true`, { model: 'claude-sonnet', messages: convo.messages }, { 'anthropic-beta': 'claude-code-20250219' });
+    assert.equal(raw.headers.get('x-switchyard-token-count'), 'upstream');
+    assert.equal(an.requests[1]!.path, '/v1/messages/count_tokens?beta=true');
+    assert.equal(an.requests[1]!.headers['anthropic-beta'], 'claude-code-20250219');
+  });
+
   test('count_tokens for a model without a count endpoint is an estimate, and says so in a header and a field', async () => {
     const raw = await postJson(`${gw.url}/v1/messages/count_tokens`, { model: 'gpt-4o', ...convo });
     assert.equal(raw.status, 200);
