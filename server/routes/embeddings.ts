@@ -7,7 +7,7 @@ import { DispatchError, type Dispatcher } from '../dispatch/dispatcher.ts';
 import type { ModelRegistry } from '../dispatch/registry.ts';
 import { sendJson, type HotRoute } from '../http/front.ts';
 import { clientAbortSignal } from '../http/sse.ts';
-import { modelNameSchema, parseOr400 } from '../http/validate.ts';
+import { modelNameSchema, parseOr400, requireShallow } from '../http/validate.ts';
 import { builtinEmbed } from '../providers/embeddings.ts';
 import type { EmbeddingRequest, EmbeddingResult } from '../providers/types.ts';
 import { extrasOf } from './openai-wire.ts';
@@ -43,6 +43,7 @@ const unsupported = (field: string, model: string, provider: string) =>
 
 export function embeddingsRoute(registry: ModelRegistry, dispatcher: Dispatcher, opts: { demoMode: boolean; requestTimeoutMs: number }): HotRoute {
   const handle: HotRoute['handle'] = async (hr) => {
+    requireShallow(hr.body);
     const body = parseOr400(embeddingsBody, hr.body);
     const inputs = typeof body.input === 'string' ? [body.input] : typeof body.input[0] === 'number' ? [body.input as number[]] : (body.input as string[] | number[][]);
     const extra = extrasOf(body, known);
