@@ -1,9 +1,10 @@
 // Stand-in for the Gemini API: /v1beta/models/{model}:generateContent, :streamGenerateContent
 // (SSE with alt=sse, else a JSON array), :embedContent, :batchEmbedContents and /v1beta/models,
-// with Google's error body shape.
-import { isRecord, jsonReply, splitPath, startStandIn, textOf, chunkWords } from './common.ts';
+// with Google's error body shape; function calling (functionDeclarations, toolConfig, functionCall /
+// functionResponse turns) checked as the real API checks it.
+import { isRecord, jsonObject, jsonReply, splitPath, startStandIn, textOf, chunkWords } from './common.ts';
 import { hashedEmbedding } from './ollama.ts';
-import type { Answer, Dialect, Reply, StandIn, StandInOptions } from './common.ts';
+import type { Answer, Dialect, RecordedRequest, Reply, StandIn, StandInOptions, ToolCallSpec } from './common.ts';
 
 const statusNames: Record<number, string> = {
   400: 'INVALID_ARGUMENT',
@@ -29,8 +30,11 @@ function errorBody(status: number, message?: string): unknown {
 const finishReasons = { stop: 'STOP', length: 'MAX_TOKENS', tool_calls: 'STOP' } as const;
 
 function response(answer: Answer, text: string, final: boolean): Record<string, unknown> {
+  // Function calls come whole in the last chunk, without ids (as the Gemini Developer API sends them).
+  const calls = final ? answer.toolCalls.map((c) => ({ functionCall: { name: c.name, args: c.arguments } })) : [];
+  const parts = [...(text !== '' || calls.length === 0 ? [{ text }] : []), ...calls];
   return {
-    candidates: [{ content: { parts: [{ text }], role: 'model' }, ...(final ? { finishReason: finishReasons[answer.finishReason] } : {}), index: 0 }],
+    candidates: [{ content: { parts, role: 'model' }, ...(final ? { finishReason: finishReasons[answer.finishReason] } : {}), index: 0 }],
     usageMetadata: final
       ? { promptTokenCount: answer.inputTokens, candidatesTokenCount: answer.outputTokens, totalTokenCount: answer.inputTokens + answer.outputTokens }
       : { promptTokenCount: answer.inputTokens, totalTokenCount: answer.inputTokens },
@@ -53,6 +57,51 @@ function render(answer: Answer, mode: 'json' | 'sse' | 'array'): Reply {
 }
 
 const generatePath = /^\/v1beta\/models\/([^/:]+):(generateContent|streamGenerateContent)$/;
+
+const FUNCTION_NAME = /^[a-zA-Z_][a-zA-Z0-9_.-]{0,63}$/;
+
+/** The checks the real API makes on tools, function call turns, inline data and JSON output, with its messages. */
+function checkGenerate(body: Record<string, unknown>): string | undefined {
+  if (body.tools !== undefined) {
+    if (!Array.isArray(body.tools)) return '* GenerateContentRequest.tools: tools must be a list';
+    for (const [i, t] of body.tools.entries()) {
+      const decls = isRecord(t) && Array.isArray(t.functionDeclarations) ? t.functionDeclarations : [];
+      for (const [j, d] of decls.entries()) {
+        if (!isRecord(d) || typeof d.name !== 'string' || !FUNCTION_NAME.test(d.name)) return `* GenerateContentRequest.tools[${i}].function_declarations[${j}].name: Invalid function name.`;
+        if (d.parameters !== undefined && d.parametersJsonSchema !== undefined) return `* GenerateContentRequest.tools[${i}].function_declarations[${j}]: parameters and parameters_json_schema cannot both be set`;
+      }
+    }
+  }
+  const gc = isRecord(body.generationConfig) ? body.generationConfig : {};
+  if (gc.responseJsonSchema !== undefined && gc.responseMimeType !== 'application/json') return '* GenerateContentRequest.generation_config.response_mime_type: response_json_schema needs response_mime_type application/json';
+  let callsBefore = 0;
+  for (const [i, c] of (body.contents as unknown[]).entries()) {
+    const parts = isRecord(c) && Array.isArray(c.parts) ? c.parts.filter(isRecord) : [];
+    const responses = parts.filter((p) => p.functionResponse !== undefined).length;
+    if (responses > 0 && callsBefore === 0) return 'Please ensure that function response turn comes immediately after a function call turn.';
+    if (responses > 0 && responses !== callsBefore) return 'Please ensure that the number of function response parts is equal to the number of function call parts of the function call turn.';
+    for (const [j, p] of parts.entries()) {
+      if (p.inlineData !== undefined && !(isRecord(p.inlineData) && typeof p.inlineData.mimeType === 'string' && typeof p.inlineData.data === 'string' && /^[A-Za-z0-9+/]+=*$/.test(p.inlineData.data))) {
+        return `* GenerateContentRequest.contents[${i}].parts[${j}].inline_data: invalid inline data`;
+      }
+      if (p.functionResponse !== undefined && !(isRecord(p.functionResponse) && typeof p.functionResponse.name === 'string' && isRecord(p.functionResponse.response))) {
+        return `* GenerateContentRequest.contents[${i}].parts[${j}].function_response: name and response (an object) are required`;
+      }
+    }
+    callsBefore = parts.filter((p) => p.functionCall !== undefined).length;
+  }
+  return undefined;
+}
+
+/** With mode ANY and one allowed function, and nothing scripted, the model calls it with the answer text as its JSON input. */
+function forcedTool(req: RecordedRequest): ((text: string | undefined) => ToolCallSpec[] | undefined) | undefined {
+  const body = req.body as Record<string, unknown>;
+  const config = isRecord(body.toolConfig) && isRecord(body.toolConfig.functionCallingConfig) ? body.toolConfig.functionCallingConfig : {};
+  const allowed = Array.isArray(config.allowedFunctionNames) ? config.allowedFunctionNames : [];
+  if (config.mode !== 'ANY' || allowed.length !== 1) return undefined;
+  const name = String(allowed[0]);
+  return (text) => [{ name, arguments: jsonObject(text) }];
+}
 const embedPath = /^\/v1beta\/models\/([^/:]+):(embedContent|batchEmbedContents)$/;
 
 /** The text of an embedContent request's `content`, or an error message as the API words it. */
@@ -103,7 +152,8 @@ export function geminiDialect(opts: StandInOptions): Dialect {
       if (body.contents.some((c) => !isRecord(c) || (c.role !== undefined && c.role !== 'user' && c.role !== 'model'))) {
         return jsonReply(400, errorBody(400, 'Please use a valid role: user, model.'));
       }
-      return undefined;
+      const problem = checkGenerate(body);
+      return problem ? jsonReply(400, errorBody(400, problem)) : undefined;
     },
     route(req) {
       const { pathname, query } = splitPath(req.path);
@@ -137,6 +187,7 @@ export function geminiDialect(opts: StandInOptions): Dialect {
           ...body.contents.map((c) => ({ role: isRecord(c) && c.role === 'model' ? 'assistant' : 'user', text: partsText(c) })),
         ],
         render: (answer) => render(answer, mode),
+        forcedTool: forcedTool(req),
         malformedFrame: 'data: {"candidates":[{"content":{"parts":[{"text":\r\n\r\n',
       };
     },
