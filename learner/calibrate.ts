@@ -44,8 +44,10 @@ function groupByQuery(rows: readonly TrainingRow[], keyOf: (text: string) => str
       h = { key, text: r.queryText, domain: r.domain, language: r.language, observed: new Map() };
       byKey.set(key, h);
     }
+    const q = rowQuality(r);
+    if (q === null) continue;
     const o = h.observed.get(r.model) ?? { sum: 0, n: 0 };
-    o.sum += rowQuality(r);
+    o.sum += q;
     o.n += 1;
     h.observed.set(r.model, o);
   }
@@ -126,6 +128,7 @@ export function calibratePriorStrength(evidence: Evidence, rows: readonly Traini
   let samples = 0;
   for (const row of rows) {
     const q = rowQuality(row, opts);
+    if (q === null) continue;
     const cell = get(row.model, row.domain, row.language);
     const whole = get(row.model, ANY, ANY);
     if (!cell || !whole) continue;

@@ -9,8 +9,10 @@ import { cliArgs } from './cli-args.ts';
 import { DatasetError } from './eval-data.ts';
 import { runEval } from './eval.ts';
 import { formatTable, renderSvg } from './eval-report.ts';
+import { formatOnline, runOnline } from './online.ts';
 
-const usage = `usage: npm run eval -- --dataset FILE [--out report.json] [--seed N] [--test-fraction 0.3] [--models a,b] [--svg chart.svg]`;
+const usage = `usage: npm run eval -- --dataset FILE [--out report.json] [--seed N] [--test-fraction 0.3] [--models a,b] [--svg chart.svg]
+       npm run eval -- --dataset FILE --online [--days 10] [--rated-fraction 0.2] [--seed N] [--models a,b] [--out report.json]`;
 
 async function main(): Promise<number> {
   const args = cliArgs({
@@ -20,6 +22,9 @@ async function main(): Promise<number> {
     'test-fraction': { type: 'string', default: '0.3' },
     models: { type: 'string' },
     svg: { type: 'string' },
+    online: { type: 'boolean', default: false },
+    days: { type: 'string', default: '10' },
+    'rated-fraction': { type: 'string', default: '0.2' },
     help: { type: 'boolean', short: 'h', default: false },
   }, usage);
   if (typeof args === 'number') return args;
@@ -37,6 +42,20 @@ async function main(): Promise<number> {
   const makeJudge = config.routing.ollamaHost ? (learned: () => LearnedState | null) => createJudge(config.routing, { learned }) : undefined;
 
   const started = Date.now();
+  if (args.online) {
+    const days = Number(args.days);
+    const ratedFraction = Number(args['rated-fraction']);
+    if (!(Number.isInteger(days) && days >= 1)) { console.error(`--days must be a whole number >= 1, got ${args.days}`); return 2; }
+    if (!(ratedFraction >= 0 && ratedFraction <= 1)) { console.error(`--rated-fraction must be between 0 and 1, got ${args['rated-fraction']}`); return 2; }
+    const report = await runOnline(
+      { datasetPath: args.dataset, seed, days, ratedFraction, models },
+      { embedder, routing: { ...config.routing, keywordRules: config.keywordRules }, makeJudge, log: (l) => console.error(l) },
+    );
+    console.log(formatOnline(report));
+    console.log(`online replay finished in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    if (args.out) await writeFile(args.out, JSON.stringify(report, null, 1) + '\n');
+    return 0;
+  }
   const report = await runEval(
     { datasetPath: args.dataset, seed, testFraction, models },
     { embedder, routing: { ...config.routing, keywordRules: config.keywordRules }, makeJudge, log: (l) => console.error(l) },

@@ -86,7 +86,8 @@ export function queryKey(text: string): string {
 /** The outcome the kNN index keeps for a row; the rating carries any implicit penalty. */
 function outcomeOf(row: TrainingRow): Outcome {
   const o: Outcome = { model: row.model, success: row.success, latencyMs: row.latencyMs };
-  if (row.rating !== null || row.implicitNegative) o.rating = 1 + 4 * rowQuality(row);
+  const q = rowQuality(row);
+  if (q !== null && (row.rating !== null || row.implicitNegative)) o.rating = 1 + 4 * q;
   return o;
 }
 

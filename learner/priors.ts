@@ -43,13 +43,19 @@ export interface Evidence {
   cells: EvidenceCell[];
 }
 
+/** Quality of an unrated answer the client asked again for at once: that of a rating of 2. */
+export const IMPLICIT_NEGATIVE_QUALITY = 0.25;
+
 /**
- * Observed quality of one row in [0, 1]: the kNN index's outcome quality (the rating if known,
- * else 0.7 for a success and 0 for a failure), minus a penalty for an implicit negative signal.
+ * Observed quality of one row in [0, 1], or null when the row carries no quality evidence: the
+ * rating if there is one (minus a penalty for an implicit negative signal), 0 for a failed call,
+ * IMPLICIT_NEGATIVE_QUALITY for an unrated answer asked again; an answered, unrated request is
+ * evidence of availability and latency only (null).
  */
-export function rowQuality(row: TrainingRow, opts: PriorOptions = defaultPriorOptions): number {
+export function rowQuality(row: TrainingRow, opts: PriorOptions = defaultPriorOptions): number | null {
   const base = outcomeQuality({ model: row.model, success: row.success, latencyMs: row.latencyMs, ...(row.rating === null ? {} : { rating: row.rating }) });
-  return row.implicitNegative ? Math.max(0, base - opts.implicitPenalty) : base;
+  if (base === null) return row.implicitNegative ? IMPLICIT_NEGATIVE_QUALITY : null;
+  return row.implicitNegative && row.rating !== null ? Math.max(0, base - opts.implicitPenalty) : base;
 }
 
 /** Weight of evidence that is `ageMs` old: 0.5^(age / halfLife). Future timestamps count as now. */
@@ -76,8 +82,9 @@ export function accumulateEvidence(prev: Evidence | null, rows: readonly Trainin
     if (cell) { cell.good += good; cell.bad += bad; } else cells.set(key, { model, domain, language, good, bad });
   };
   for (const row of rows) {
-    const w = decayWeight(now - row.ts, opts.halfLifeDays);
     const q = rowQuality(row, opts);
+    if (q === null) continue;
+    const w = decayWeight(now - row.ts, opts.halfLifeDays);
     const good = w * q, bad = w * (1 - q);
     add(row.model, row.domain, row.language, good, bad);
     add(row.model, row.domain, ANY, good, bad);
@@ -99,16 +106,28 @@ export function accumulateEvidence(prev: Evidence | null, rows: readonly Trainin
 export function correctEvidence(evidence: Evidence, changed: readonly { before: TrainingRow; now: TrainingRow }[], now: number, opts: PriorOptions = defaultPriorOptions): Evidence {
   const f = decayWeight(now - evidence.at, opts.halfLifeDays);
   const cells = new Map(evidence.cells.map((c) => [cellKey(c.model, c.domain, c.language), { ...c, good: c.good * f, bad: c.bad * f }]));
+  // What a row adds to its cells: nothing when it carries no quality evidence.
+  const share = (row: TrainingRow) => {
+    const q = rowQuality(row, opts);
+    return q === null ? { good: 0, bad: 0 } : { good: q, bad: 1 - q };
+  };
   for (const { before, now: after } of changed) {
-    const delta = decayWeight(now - after.ts, opts.halfLifeDays) * (rowQuality(after, opts) - rowQuality(before, opts));
-    if (delta === 0) continue;
+    const w = decayWeight(now - after.ts, opts.halfLifeDays);
+    const a = share(after), b = share(before);
+    const dGood = w * (a.good - b.good), dBad = w * (a.bad - b.bad);
+    if (dGood === 0 && dBad === 0) continue;
     for (const [domain, language] of [[after.domain, after.language], [after.domain, ANY], [ANY, after.language], [ANY, ANY]] as const) {
       const key = cellKey(after.model, domain, language);
-      const cell = cells.get(key);
-      // A row always fed its cells when it was read; a cell that decayed away since has nothing to move.
-      if (!cell) continue;
-      cell.good = Math.max(0, cell.good + delta);
-      cell.bad = Math.max(0, cell.bad - delta);
+      let cell = cells.get(key);
+      // A row that carried evidence fed its cells when it was read; a cell that decayed away since
+      // has nothing to move. A row that carried none (unrated) starts its cells now.
+      if (!cell) {
+        if (b.good + b.bad > 0) continue;
+        cell = { model: after.model, domain, language, good: 0, bad: 0 };
+        cells.set(key, cell);
+      }
+      cell.good = Math.max(0, cell.good + dGood);
+      cell.bad = Math.max(0, cell.bad + dBad);
     }
   }
   const kept = [...cells.values()].sort((a, b) => cellKey(a.model, a.domain, a.language).localeCompare(cellKey(b.model, b.domain, b.language)));

@@ -18,7 +18,8 @@ import { rowQuality, type PriorOptions, defaultPriorOptions } from './priors.ts'
  *   rows that matched.
  * - `agreement`: over queries (same text) answered by at least two different models in the
  *   window, the share where pick() is one of the models with the best mean observed q.
- * - `observedQuality`: mean q of all rows: what the traffic actually got.
+ * - `observedQuality`: mean q of the rows with quality evidence (rated, failed or asked again):
+ *   what the traffic actually got. Answered, unrated rows carry none and are left out throughout.
  */
 export interface ReplayMetrics {
   rows: number;
@@ -54,11 +55,14 @@ function picker(priors: readonly PriorCell[], models: readonly string[]): (domai
 export function replayMetrics(priors: readonly PriorCell[], rows: readonly TrainingRow[], opts: PriorOptions = defaultPriorOptions): ReplayMetrics {
   const models = [...new Set(rows.map((r) => r.model))].sort();
   const pick = picker(priors, models);
-  let total = 0, matched = 0, matchedSum = 0;
+  let total = 0, withQuality = 0, matched = 0, matchedSum = 0;
   const byQuery = new Map<string, { domain: string; language: string; perModel: Map<string, { sum: number; n: number }> }>();
   for (const r of rows) {
     const q = rowQuality(r, opts);
+    // Rows without quality evidence (answered, unrated) say nothing about the policy's quality.
+    if (q === null) continue;
     total += q;
+    withQuality++;
     if (pick(r.domain, r.language) === r.model) { matched++; matchedSum += q; }
     let g = byQuery.get(r.queryText);
     if (!g) byQuery.set(r.queryText, (g = { domain: r.domain, language: r.language, perModel: new Map() }));
@@ -79,10 +83,10 @@ export function replayMetrics(priors: readonly PriorCell[], rows: readonly Train
   }
   return {
     rows: rows.length,
-    observedQuality: rows.length ? total / rows.length : null,
+    observedQuality: withQuality ? total / withQuality : null,
     pickedQuality: matched ? matchedSum / matched : null,
     matched,
-    coverage: rows.length ? matched / rows.length : null,
+    coverage: withQuality ? matched / withQuality : null,
     comparableQueries: comparable,
     agreement: comparable ? agree / comparable : null,
   };

@@ -174,7 +174,11 @@ export function decideByWeights(candidates: readonly CandidateModel[], rng: () =
   const chosen = weightedPick(candidates, rng);
   const rest = candidates.filter((c) => c !== chosen).sort(byWeight);
   const ranked = [chosen, ...rest].map((c) => ({ model: c.id, score: total > 0 ? c.weight / total : 0, parts: { weight: c.weight } }));
+  const propensities: Record<string, number> = {};
+  for (const c of candidates) propensities[c.id] = total > 0 ? c.weight / total : 1 / candidates.length;
   return {
+    propensities,
+    policy: 'weighted',
     method: 'weights',
     selected: chosen.id,
     candidates: ranked,
@@ -193,15 +197,43 @@ export function decideByKeywords(candidates: readonly CandidateModel[], keywords
   if (matched.length === 0) return null;
   const score = (c: CandidateModel) => keywords.perModel[c.id] ?? 0;
   const top = Math.max(...matched.map(score));
-  const chosen = weightedPick(matched.filter((c) => score(c) >= top - EPS), rng);
+  const ties = matched.filter((c) => score(c) >= top - EPS);
+  const chosen = weightedPick(ties, rng);
+  const tieWeight = ties.reduce((s, c) => s + Math.max(0, c.weight), 0);
+  const shares: Record<string, number> = {};
+  for (const c of ties) shares[c.id] = tieWeight > 0 ? Math.max(0, c.weight) / tieWeight : 1 / ties.length;
   const otherMatched = matched.filter((c) => c !== chosen).sort((a, b) => score(b) - score(a) || byWeight(a, b));
   const unmatched = candidates.filter((c) => keywords.perModel[c.id] === undefined).sort(byWeight);
   const ranked = [chosen, ...otherMatched, ...unmatched].map((c) => ({ model: c.id, score: score(c), parts: { keywords: score(c), weight: c.weight } }));
-  return { method: 'keywords', selected: chosen.id, candidates: ranked, confidence: keywords.confidence, reasoning: `keywords: ${keywords.evidence}` };
+  return { method: 'keywords', selected: chosen.id, candidates: ranked, confidence: keywords.confidence, reasoning: `keywords: ${keywords.evidence}`, propensities: shares, policy: ties.length > 1 ? 'weighted' : 'greedy' };
 }
 
 /** A fixed first choice (explicit model or request rule), then the others by weight. */
 export function decideFixed(method: RoutingMethod, model: string, others: readonly CandidateModel[], reasoning: string): DecisionCore {
   const rest = others.filter((c) => c.id !== model).sort(byWeight).map((c) => ({ model: c.id, score: 0 }));
-  return { method, selected: model, candidates: [{ model, score: 1 }, ...rest], confidence: 1, reasoning };
+  return { method, selected: model, candidates: [{ model, score: 1 }, ...rest], confidence: 1, reasoning, propensities: { [model]: 1 }, policy: 'fixed' };
+}
+
+/**
+ * ε-greedy over a decision: with probability ε the first choice is a uniform draw among the
+ * routable candidates (the rest keep their order as fallbacks), otherwise the decision's own pick.
+ * The propensities are exact: π(m) = (1-ε)·base(m) + ε/n, where base is the decision's own
+ * distribution (1 on a deterministic pick, the tie shares of a keyword pick, the weight shares of
+ * a weighted pick). ε-greedy rather than Thompson sampling because its propensities are known in
+ * closed form, which inverse-propensity weighting and off-policy evaluation need.
+ */
+export function explore(core: DecisionCore, routable: readonly CandidateModel[], epsilon: number, rng: () => number, base?: Record<string, number>): DecisionCore {
+  const n = routable.length;
+  const own = base ?? { [core.selected]: 1 };
+  const eps = n > 1 ? Math.min(1, Math.max(0, epsilon)) : 0;
+  const propensities: Record<string, number> = {};
+  for (const c of routable) propensities[c.id] = (1 - eps) * (own[c.id] ?? 0) + eps / n;
+  if (eps > 0 && rng() < eps) {
+    const drawn = routable[Math.min(n - 1, Math.floor(rng() * n))]!.id;
+    const first = core.candidates.find((c) => c.model === drawn) ?? { model: drawn, score: 0 };
+    const candidates = [first, ...core.candidates.filter((c) => c.model !== drawn)];
+    const reasoning = drawn === core.selected ? core.reasoning : `exploring (ε=${eps}): ${drawn} drawn at random instead of ${core.selected}; ${core.reasoning}`;
+    return { ...core, selected: drawn, candidates, reasoning, propensities, policy: 'explore' };
+  }
+  return { ...core, propensities, policy: core.policy ?? 'greedy' };
 }

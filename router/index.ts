@@ -5,7 +5,7 @@ import { ApiError } from '../server/errors.ts';
 import { StopSignal, type ClientSignal } from '../server/stop-signal.ts';
 import type { AppConfig, KeywordRule } from '../server/config.ts';
 import { BanditStage } from './bandit.ts';
-import { decideByKeywords, decideByWeights, decideFixed, estimateTokens, fuseLearned, type DecisionCore } from './combine.ts';
+import { decideByKeywords, decideByWeights, decideFixed, estimateTokens, explore, fuseLearned, type DecisionCore } from './combine.ts';
 import type { Embedder } from './embedder.ts';
 import { extractFeatures } from './features.ts';
 import { type JudgeStage, type JudgeVerdict, verdictToStageResult } from './judge.ts';
@@ -96,7 +96,8 @@ export function createRouter(deps: RouterDeps): SwitchyardRouter {
   const learned = () => current?.state ?? null;
 
   const keywords = new KeywordStage(config.keywordRules, { ruleWeights: () => learned()?.keywordRuleWeights });
-  const bandit = new BanditStage({ learned, explorationRate: config.explorationRate, rng });
+  // Exploration is the router's (ε-greedy with logged propensities), not the priors stage's.
+  const bandit = new BanditStage({ learned, explorationRate: 0, rng });
   const judge = config.judgeEnabled ? deps.judge ?? null : null;
 
   async function runStage(
@@ -198,13 +199,16 @@ export function createRouter(deps: RouterDeps): SwitchyardRouter {
       stageWeights: deps.stageWeights,
     });
     if (learnedDecision && learnedDecision.confidence >= config.minConfidence) {
+      const core = explore(learnedDecision, routable, config.explorationRate, rng);
       timings.combine = ms(start);
-      return finish({ ...learnedDecision, reasoning: learnedDecision.reasoning + suffix() }, verdict);
+      return finish({ ...core, reasoning: core.reasoning + suffix() }, verdict);
     }
     notes.unshift(learnedDecision
       ? `learned confidence ${learnedDecision.confidence.toFixed(2)} below ${config.minConfidence}`
       : 'no learned opinion');
-    const fallback = decideByKeywords(routable, keywordResult, rng) ?? decideByWeights(routable, rng);
+    const byKeywords = decideByKeywords(routable, keywordResult, rng);
+    // A weighted draw already explores; a keyword pick explores like a learned one.
+    const fallback = byKeywords ? explore(byKeywords, routable, config.explorationRate, rng, byKeywords.propensities) : decideByWeights(routable, rng);
     timings.combine = ms(start);
     return finish({ ...fallback, reasoning: fallback.reasoning + suffix() }, verdict);
   }

@@ -41,12 +41,14 @@ export interface NeighbourIndex {
 }
 
 /**
- * Quality of one outcome in [0, 1]: a rating r in 1..5 maps to (r - 1) / 4; unrated outcomes
- * count 0.7 when they succeeded (good enough, not proven great) and 0 when they failed.
+ * Quality of one outcome in [0, 1], or null when the outcome says nothing about quality: a rating
+ * r in 1..5 maps to (r - 1) / 4 and a failure counts 0, but an answered, unrated request is only
+ * evidence that the model was up. Counting it as "good enough" made the router learn that
+ * whatever it picked was fine, and collapse onto the cheapest model it had tried.
  */
-export function outcomeQuality(o: Outcome): number {
+export function outcomeQuality(o: Outcome): number | null {
   if (o.rating !== undefined && Number.isFinite(o.rating)) return Math.min(1, Math.max(0, (o.rating - 1) / 4));
-  return o.success ? 0.7 : 0;
+  return o.success ? null : 0;
 }
 
 export interface ScoringOptions {
@@ -118,7 +120,9 @@ abstract class OutcomeIndex implements NeighbourIndex {
   }
 
   private countGlobal(o: Outcome): void {
-    this.globalSum.set(o.model, (this.globalSum.get(o.model) ?? 0) + outcomeQuality(o));
+    const q = outcomeQuality(o);
+    if (q === null) return;
+    this.globalSum.set(o.model, (this.globalSum.get(o.model) ?? 0) + q);
     this.globalCount.set(o.model, (this.globalCount.get(o.model) ?? 0) + 1);
   }
 
@@ -150,8 +154,9 @@ abstract class OutcomeIndex implements NeighbourIndex {
       const w = Math.max(n.similarity, 0);
       simTotal += w;
       for (const o of n.outcomes) {
-        if (!wanted.has(o.model)) continue;
-        sumWQ.set(o.model, (sumWQ.get(o.model) ?? 0) + w * outcomeQuality(o));
+        const q = outcomeQuality(o);
+        if (q === null || !wanted.has(o.model)) continue;
+        sumWQ.set(o.model, (sumWQ.get(o.model) ?? 0) + w * q);
         sumW.set(o.model, (sumW.get(o.model) ?? 0) + w);
         support.set(o.model, (support.get(o.model) ?? 0) + 1);
       }
@@ -176,8 +181,9 @@ abstract class OutcomeIndex implements NeighbourIndex {
     for (const n of neighbours) {
       const w = Math.max(n.similarity, 0);
       for (const o of n.outcomes) {
-        if (o.model !== best) continue;
-        varSum += w * (outcomeQuality(o) - mean) ** 2;
+        const q = outcomeQuality(o);
+        if (q === null || o.model !== best) continue;
+        varSum += w * (q - mean) ** 2;
         wSum += w;
       }
     }

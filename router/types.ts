@@ -75,6 +75,14 @@ export interface RoutingDecision {
   /** Milliseconds spent in each part (features, knn, judge, ...). */
   timings: Record<string, number>;
   judge?: { selectedModel: string; confidence: number; reasoning: string } | null;
+  /**
+   * π(m | query): the probability the policy gave each routable candidate at this moment (sums
+   * to 1; the chosen model's entry is its propensity). Logged with the decision so the learner
+   * can correct for its own choices (inverse-propensity weighting, off-policy evaluation).
+   */
+  propensities?: Record<string, number>;
+  /** How the choice was drawn: 'greedy' (the best estimate), 'explore' (a uniform draw), 'fixed', 'weighted'. */
+  policy?: 'greedy' | 'explore' | 'fixed' | 'weighted';
 }
 
 /** What a stage says about the candidates for one query. */

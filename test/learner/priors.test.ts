@@ -25,14 +25,20 @@ describe('row quality', () => {
     assert.equal(rowQuality(row({ rating: 3.4 })), 0.6);
   });
 
-  test('unrated rows count 0.7 when they succeeded and 0 when they failed', () => {
-    assert.equal(rowQuality(row({})), 0.7);
+  test('an answered, unrated row carries no quality evidence; a failed one counts 0', () => {
+    assert.equal(rowQuality(row({})), null);
     assert.equal(rowQuality(row({ success: false })), 0);
   });
 
-  test('an implicit negative signal costs a penalty, never below 0', () => {
-    assert.ok(Math.abs(rowQuality(row({ implicitNegative: true })) - (0.7 - defaultPriorOptions.implicitPenalty)) < 1e-12);
+  test('an implicit negative signal: an unrated answer counts as a rating of 2, a rated one loses a penalty, never below 0', () => {
+    assert.equal(rowQuality(row({ implicitNegative: true })), 0.25);
+    assert.ok(Math.abs(rowQuality(row({ rating: 4, implicitNegative: true }))! - (0.75 - defaultPriorOptions.implicitPenalty)) < 1e-12);
     assert.equal(rowQuality(row({ rating: 1, implicitNegative: true })), 0);
+  });
+
+  test('unrated successes add no evidence: a model answered a thousand times without a rating keeps no belief', () => {
+    const rows = Array.from({ length: 1000 }, (_, i) => row({ id: `u${i}` }));
+    assert.deepEqual(accumulateEvidence(null, rows, Date.now()).cells, []);
   });
 });
 

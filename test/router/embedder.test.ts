@@ -73,16 +73,6 @@ describe('BuiltinEmbedder', () => {
     assert.deepEqual(a, b);
   });
 
-  test('embeds a 200-character query in well under 0.1 ms', () => {
-    const text = 'Write a function that parses a CSV file, skips malformed rows, and returns the average of ' +
-      'the third column; explain its complexity and add unit tests for empty files and quoted fields.';
-    for (let i = 0; i < 500; i++) e.embedOne(text);
-    const n = 5000;
-    const start = process.hrtime.bigint();
-    for (let i = 0; i < n; i++) e.embedOne(text);
-    const us = Number(process.hrtime.bigint() - start) / 1000 / n;
-    assert.ok(us < 100, `took ${us.toFixed(1)} µs`);
-  });
 });
 
 /** Minimal Ollama stand-in: POST /api/embed {model, input} -> {model, embeddings}. */

@@ -31,12 +31,12 @@ async function tempDir(): Promise<string> {
 }
 
 describe('outcomeQuality', () => {
-  test('maps ratings 1..5 to 0..1 and unrated outcomes to 0.7 or 0', () => {
+  test('maps ratings 1..5 to 0..1, failures to 0, and answered unrated outcomes to no evidence (null)', () => {
     assert.equal(outcomeQuality(ok('m', 1)), 0);
     assert.equal(outcomeQuality(ok('m', 3)), 0.5);
     assert.equal(outcomeQuality(ok('m', 5)), 1);
     assert.equal(outcomeQuality(ok('m', 9)), 1);
-    assert.equal(outcomeQuality(ok('m')), 0.7);
+    assert.equal(outcomeQuality(ok('m')), null);
     assert.equal(outcomeQuality(failed('m')), 0);
   });
 });
