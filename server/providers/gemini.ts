@@ -50,7 +50,7 @@ function headers(endpoint: ModelEndpoint): Record<string, string> {
   return { ...endpoint.headers, ...(endpoint.apiKey ? { 'x-goog-api-key': endpoint.apiKey } : {}) };
 }
 
-function modelUrl(endpoint: ModelEndpoint, method: 'generateContent' | 'streamGenerateContent?alt=sse'): string {
+function modelUrl(endpoint: ModelEndpoint, method: 'generateContent' | 'streamGenerateContent?alt=sse' | 'countTokens'): string {
   const model = endpoint.upstreamModel.replace(/^models\//, '');
   return joinUrl(endpoint.baseUrl, `models/${encodeURIComponent(model)}:${method}`);
 }
@@ -245,6 +245,16 @@ export class GeminiProvider implements Provider {
 
   embed(endpoint: ModelEndpoint, req: EmbeddingRequest, signal: ClientSignal): Promise<EmbeddingResult> {
     return geminiEmbed(endpoint, req, headers(endpoint), signal);
+  }
+
+  /** models/{model}:countTokens over the whole generate request (system instruction and tools count too). */
+  async countTokens(endpoint: ModelEndpoint, req: ProviderRequest, signal: ClientSignal): Promise<number> {
+    const model = endpoint.upstreamModel.replace(/^models\//, '');
+    const { generationConfig: _config, ...generate } = requestBody(req);
+    const out = await fetchJson(PROVIDER, 'POST', modelUrl(endpoint, 'countTokens'), { generateContentRequest: { model: `models/${model}`, ...generate } }, headers(endpoint), signal, endpoint.apiKey);
+    const n = asNumber(out.totalTokens);
+    if (n === undefined) throw new UpstreamError(PROVIDER, 'bad_response', `${PROVIDER} upstream countTokens answer has no totalTokens`);
+    return n;
   }
 
   async listModels(endpoint: ModelEndpoint, signal: AbortSignal): Promise<string[]> {

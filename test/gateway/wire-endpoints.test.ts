@@ -13,10 +13,11 @@ import { loadConfig, ConfigError } from '../../server/config.ts';
 import { startAdminEnv } from '../admin/harness.ts';
 
 describe('count_tokens, aliases and dated names', () => {
-  const t = gatewayOver(['openai', 'anthropic'], (url) => ({
+  const t = gatewayOver(['openai', 'anthropic', 'gemini'], (url) => ({
     models: [
       model('claude-sonnet', 'anthropic', url.anthropic, { upstreamModel: 'claude-sonnet-4-5', aliases: ['sonnet'] }),
       model('gpt-4o', 'openai', url.openai, { upstreamModel: 'gpt-4o' }),
+      model('gem', 'gemini', url.gemini, { upstreamModel: 'gemini-2.0-flash' }),
     ],
     file: { aliases: { 'my-default': 'gpt-4o' } },
     env: { TEST_KEY: 'test-key-abcdef' },
@@ -24,10 +25,11 @@ describe('count_tokens, aliases and dated names', () => {
   }));
   let oa: StandIn;
   let an: StandIn;
+  let ge: StandIn;
   let gw: TestGateway;
   let anthropic: Anthropic;
   before(() => {
-    ({ up: { openai: oa, anthropic: an }, gw } = t);
+    ({ up: { openai: oa, anthropic: an, gemini: ge }, gw } = t);
     anthropic = new Anthropic({ baseURL: gw.url, apiKey: 'unused', maxRetries: 0 });
   });
 
@@ -62,6 +64,19 @@ describe('count_tokens, aliases and dated names', () => {
     assert.equal(raw.headers.get('x-switchyard-token-count'), 'upstream');
     assert.equal(an.requests[1]!.path, '/v1/messages/count_tokens?beta=true');
     assert.equal(an.requests[1]!.headers['anthropic-beta'], 'claude-code-20250219');
+  });
+
+  test('count_tokens for a Gemini model is its countTokens over the whole generate request', async () => {
+    const raw = await postJson(`${gw.url}/v1/messages/count_tokens`, { model: 'gem', ...convo });
+    assert.equal(raw.status, 200, JSON.stringify(raw.body));
+    assert.equal(raw.headers.get('x-switchyard-token-count'), 'upstream');
+    const sent = ge.requests[0]!;
+    assert.match(sent.path, /\/v1beta\/models\/gemini-2\.0-flash:countTokens$/);
+    const g = (sent.body as any).generateContentRequest;
+    assert.equal(g.model, 'models/gemini-2.0-flash');
+    assert.deepEqual(g.systemInstruction, { parts: [{ text: 'You are terse.' }] });
+    assert.equal(g.tools[0].functionDeclarations[0].name, 'get_weather');
+    assert.ok(raw.body.input_tokens > 10);
   });
 
   test('count_tokens for a model without a count endpoint is an estimate, and says so in a header and a field', async () => {

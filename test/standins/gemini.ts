@@ -103,6 +103,17 @@ function forcedTool(req: RecordedRequest): ((text: string | undefined) => ToolCa
   return (text) => [{ name, arguments: jsonObject(text) }];
 }
 const embedPath = /^\/v1beta\/models\/([^/:]+):(embedContent|batchEmbedContents)$/;
+const countPath = /^\/v1beta\/models\/([^/:]+):countTokens$/;
+
+/** countTokens takes `contents` or a whole `generateContentRequest` (naming its model), not both. */
+function countReply(model: string, body: Record<string, unknown>) {
+  if (body.contents !== undefined && body.generateContentRequest !== undefined) return jsonReply(400, errorBody(400, 'contents and generate_content_request cannot both be set'));
+  const generate = isRecord(body.generateContentRequest) ? body.generateContentRequest : body;
+  if (body.generateContentRequest !== undefined && generate.model !== `models/${model}`) return jsonReply(400, errorBody(400, `* CountTokensRequest.generate_content_request.model: must be models/${model}`));
+  if (!Array.isArray(generate.contents) || generate.contents.length === 0) return jsonReply(400, errorBody(400, '* CountTokensRequest.contents: contents is not specified'));
+  const text = [isRecord(generate.systemInstruction) ? textOf(generate.systemInstruction.parts) : '', ...generate.contents.map((c) => (isRecord(c) ? textOf(c.parts) : '')), generate.tools ? JSON.stringify(generate.tools) : ''].join('\n');
+  return jsonReply(200, { totalTokens: Math.max(1, Math.ceil(text.length / 4)) + 2 });
+}
 
 /** The text of an embedContent request's `content`, or an error message as the API words it. */
 function embedText(content: unknown, where: string): string | { error: string } {
@@ -168,6 +179,8 @@ export function geminiDialect(opts: StandInOptions): Dialect {
         }));
         return { type: 'static', reply: jsonReply(200, { models: list }) };
       }
+      const count = req.method === 'POST' ? countPath.exec(pathname) : null;
+      if (count) return { type: 'static', reply: countReply(decodeURIComponent(count[1]!), isRecord(req.body) ? req.body : {}) };
       const embed = req.method === 'POST' ? embedPath.exec(pathname) : null;
       if (embed) return { type: 'static', reply: embedReply(decodeURIComponent(embed[1]!), embed[2]!, isRecord(req.body) ? req.body : {}) };
       const match = req.method === 'POST' ? generatePath.exec(pathname) : null;
