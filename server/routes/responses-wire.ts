@@ -53,13 +53,14 @@ const textFormat = z.discriminatedUnion('type', [
 ]);
 
 /** Fields of the Responses API the gateway cannot honour (server-side state, built-in tools, ...): 400 naming them. */
-const REFUSED = ['previous_response_id', 'conversation', 'background', 'prompt', 'max_tool_calls', 'service_tier', 'top_logprobs', 'prompt_cache_key', 'prompt_cache_retention', 'prompt_cache_options', 'safety_identifier', 'stream_options'];
+const REFUSED = ['conversation', 'background', 'prompt', 'max_tool_calls', 'service_tier', 'top_logprobs', 'prompt_cache_key', 'prompt_cache_retention', 'prompt_cache_options', 'safety_identifier', 'stream_options'];
 
 export const responsesBody = z
   .object({
     model: modelNameSchema.optional(),
     input: z.union([z.string().max(MAX_TEXT), z.array(z.record(z.unknown())).min(1).max(10_000)]),
     instructions: z.string().max(MAX_TEXT).nullish(),
+    previous_response_id: z.string().min(1).max(256).nullish(),
     tools: z.array(z.record(z.unknown())).max(512).nullish(),
     tool_choice: z.union([z.enum(['auto', 'none', 'required']), z.object({ type: z.literal('function'), name: z.string().min(1).max(256) }).strict()]).nullish(),
     parallel_tool_calls: z.boolean().nullish(),
@@ -108,19 +109,26 @@ function toPart(p: z.output<typeof contentPart>, param: string): ContentPart {
 
 const toContent = (c: z.output<typeof content>, param: string): ChatMessage['content'] => (typeof c === 'string' ? c : c.map((p, i) => toPart(p, `${param}.${i}`)));
 
-/** Looks up output items the gateway answered earlier (item_reference). */
-export type ItemLookup = (id: string) => Record<string, unknown> | undefined;
+/** What the gateway remembers of its recent answers: output items (item_reference) and conversations (previous_response_id). */
+export interface ResponseMemory {
+  item(id: string): Record<string, unknown> | undefined;
+  /** The whole conversation up to and including the response's output, or undefined when it is not (or no longer) known. */
+  conversation(responseId: string): ChatMessage[] | undefined;
+}
 
-/** Input items as neutral messages: function calls join the assistant turn before them, outputs become tool messages. */
-export function inputMessages(input: ResponsesBody['input'], instructions: string | null | undefined, lookup: ItemLookup): ChatMessage[] {
-  const out: ChatMessage[] = [];
-  if (instructions) out.push({ role: 'system', content: instructions });
+/**
+ * Input items as neutral messages, after `prior` (a previous response's conversation): function
+ * calls join the assistant turn before them, outputs become tool messages.
+ */
+export function inputMessages(input: ResponsesBody['input'] | Record<string, unknown>[], memory: Pick<ResponseMemory, 'item'>, prior: ChatMessage[] = []): ChatMessage[] {
+  const out: ChatMessage[] = [...prior];
   if (typeof input === 'string') {
     out.push({ role: 'user', content: input });
     return out;
   }
   const assistantParts = (): ContentPart[] => {
-    const last = out.at(-1);
+    // A previous response's turns stay as they were answered; new items start turns of their own.
+    const last = out.length > prior.length ? out.at(-1) : undefined;
     if (last?.role === 'assistant') {
       if (typeof last.content === 'string') last.content = last.content === '' ? [] : [{ type: 'text', text: last.content }];
       return last.content;
@@ -134,7 +142,7 @@ export function inputMessages(input: ResponsesBody['input'], instructions: strin
     let item = raw;
     if (item.type === 'item_reference') {
       const ref = parseWith(itemReference, item, param);
-      const found = lookup(ref.id);
+      const found = memory.item(ref.id);
       if (!found) throw unsupported(`${param} (item_reference to '${ref.id}')`, 'the gateway keeps only the items it answered recently, and this one is not among them; send the item itself');
       item = found;
     }
@@ -189,8 +197,11 @@ function toFormat(f: z.output<typeof textFormat>): ResponseFormat {
 
 const def = <T>(v: T | null | undefined): T | undefined => (v === null ? undefined : v);
 
-/** The neutral request a Responses body describes (routing fields aside). Refuses what it cannot map, by name. */
-export function responsesToNeutral(body: ResponsesBody, lookup: ItemLookup): ProviderRequest {
+/**
+ * The neutral request a Responses body describes (routing fields aside), and the messages its input
+ * adds to the conversation (what a later previous_response_id continues; instructions are not carried). Refuses what it cannot map, by name.
+ */
+export function responsesToNeutral(body: ResponsesBody, memory: ResponseMemory): { request: ProviderRequest; added: ChatMessage[] } {
   for (const k in body) {
     if (known.has(k) || body[k] === null || body[k] === undefined) continue;
     throw REFUSED.includes(k) ? unsupported(k) : unsupported(k, 'it is not a field the gateway knows how to carry');
@@ -204,8 +215,15 @@ export function responsesToNeutral(body: ResponsesBody, lookup: ItemLookup): Pro
   const toolChoice: ToolChoice | undefined = tc == null ? undefined : typeof tc === 'string' ? { type: tc } : { type: 'tool', name: tc.name };
   if (toolChoice?.type === 'tool' && !tools?.some((t) => t.name === (toolChoice as { name: string }).name)) throw bad(`names '${toolChoice.name}', which is not in tools`, 'tool_choice');
   const format = body.text?.format;
-  return {
-    messages: inputMessages(body.input, body.instructions, lookup),
+  let prior: ChatMessage[] = [];
+  if (body.previous_response_id != null) {
+    const known = memory.conversation(body.previous_response_id);
+    if (!known) throw unsupported(`previous_response_id ('${body.previous_response_id.slice(0, 64)}')`, 'the gateway keeps the conversations it answered for an hour, per process, and this one is not among them (or was sent with store: false); send the whole input instead');
+    prior = known;
+  }
+  const conversation = inputMessages(body.input, memory, prior);
+  const request: ProviderRequest = {
+    messages: body.instructions ? [{ role: 'system', content: body.instructions }, ...conversation] : conversation,
     temperature: def(body.temperature),
     maxTokens: def(body.max_output_tokens),
     topP: def(body.top_p),
@@ -216,4 +234,5 @@ export function responsesToNeutral(body: ResponsesBody, lookup: ItemLookup): Pro
     parallelToolCalls: def(body.parallel_tool_calls),
     responseFormat: format && format.type !== 'text' ? toFormat(format) : undefined,
   };
+  return { request, added: conversation.slice(prior.length) };
 }

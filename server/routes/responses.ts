@@ -1,36 +1,98 @@
 // POST /v1/responses (OpenAI Responses API), plain and streamed, routed like chat (model "auto" =
-// the router) and answered by any adapter through the neutral model. Output items the gateway
-// answered are kept a while in memory so a client's item_reference to them can be resolved.
+// the router) and answered by any adapter through the neutral model. Output items and the
+// conversations the gateway answered are kept a while in memory, so a client's item_reference and
+// previous_response_id can be resolved.
 import type { ServerResponse } from 'node:http';
 import type { Gateway, GatewayAnswer } from '../gateway.ts';
 import type { ModelRegistry } from '../dispatch/registry.ts';
 import { sendEvent, startSse } from '../http/sse.ts';
 import { sendJson, type HotRoute } from '../http/front.ts';
 import { parseOr400, requireShallow } from '../http/validate.ts';
-import type { FinishReason, ReasoningPart, StreamPart, ToolCall, Usage } from '../providers/types.ts';
+import type { ChatMessage, ContentPart, FinishReason, ReasoningPart, StreamPart, ToolCall, Usage } from '../providers/types.ts';
 import { answeredBy, toGatewayRequest } from './common.ts';
-import { responsesBody, responsesToNeutral, type ResponsesBody } from './responses-wire.ts';
+import { responsesBody, responsesToNeutral, type ResponseMemory, type ResponsesBody } from './responses-wire.ts';
 
-/** Output items by id, newest last; bounded in count and age (per process). */
-export class ItemCache {
-  private readonly items = new Map<string, { item: Record<string, unknown>; at: number }>();
-  constructor(private readonly max = 20_000, private readonly ttlMs = 3_600_000, private readonly now: () => number = Date.now) {}
+/** A map bounded in count and age, oldest evicted first. */
+class Recent<V> {
+  private readonly entries = new Map<string, { value: V; at: number }>();
+  constructor(private readonly max: number, private readonly ttlMs: number, private readonly now: () => number) {}
 
-  get(id: string): Record<string, unknown> | undefined {
-    const hit = this.items.get(id);
+  get(key: string): V | undefined {
+    const hit = this.entries.get(key);
     if (!hit) return undefined;
     if (this.now() - hit.at > this.ttlMs) {
-      this.items.delete(id);
+      this.entries.delete(key);
       return undefined;
     }
-    return hit.item;
+    return hit.value;
   }
 
-  put(items: Record<string, unknown>[]): void {
-    const at = this.now();
-    for (const item of items) if (typeof item.id === 'string') this.items.set(item.id, { item, at });
-    while (this.items.size > this.max) this.items.delete(this.items.keys().next().value!);
+  set(key: string, value: V): void {
+    this.entries.set(key, { value, at: this.now() });
+    while (this.entries.size > this.max) this.entries.delete(this.entries.keys().next().value!);
   }
+}
+
+/** One answered response: the messages it added to its conversation, and the response it continued. */
+interface Turn {
+  previous?: string;
+  added: ChatMessage[];
+}
+
+/** The longest previous_response_id chain followed (each turn is a link). */
+const MAX_CHAIN = 10_000;
+
+/**
+ * Output items and conversations the gateway answered in the last hour (per process): each
+ * response keeps only what it added, linked to the response it continued, so memory grows with
+ * the messages, not with the square of a conversation's length.
+ */
+export class RecentResponses implements ResponseMemory {
+  private readonly items: Recent<Record<string, unknown>>;
+  private readonly turns: Recent<Turn>;
+
+  constructor(opts: { maxItems?: number; maxResponses?: number; ttlMs?: number; now?: () => number } = {}) {
+    const now = opts.now ?? Date.now;
+    const ttl = opts.ttlMs ?? 3_600_000;
+    this.items = new Recent(opts.maxItems ?? 20_000, ttl, now);
+    this.turns = new Recent(opts.maxResponses ?? 10_000, ttl, now);
+  }
+
+  item(id: string): Record<string, unknown> | undefined {
+    return this.items.get(id);
+  }
+
+  conversation(responseId: string): ChatMessage[] | undefined {
+    const chain: Turn[] = [];
+    for (let id: string | undefined = responseId; id !== undefined; ) {
+      const turn = this.turns.get(id);
+      if (!turn || chain.length >= MAX_CHAIN) return undefined;
+      chain.push(turn);
+      id = turn.previous;
+    }
+    // Copies: the caller may extend the last assistant turn in place.
+    return chain.reverse().flatMap((t) => t.added.map((m) => ({ ...m, content: typeof m.content === 'string' ? m.content : [...m.content] })));
+  }
+
+  remember(responseId: string, previous: string | undefined, added: ChatMessage[], output: Record<string, unknown>[]): void {
+    for (const item of output) if (typeof item.id === 'string') this.items.set(item.id, item);
+    const answer = assistantMessage(output);
+    this.turns.set(responseId, { ...(previous ? { previous } : {}), added: answer ? [...added, answer] : added });
+  }
+}
+
+/** Output items as the assistant turn a later request continues (reasoning summaries are not sent back). */
+function assistantMessage(output: Record<string, unknown>[]): ChatMessage | null {
+  const parts: ContentPart[] = [];
+  for (const item of output) {
+    if (item.type === 'message') {
+      const text = (item.content as { text: string }[]).map((c) => c.text).join('');
+      if (text !== '') parts.push({ type: 'text', text });
+    } else if (item.type === 'function_call') {
+      parts.push({ type: 'tool_call', id: String(item.call_id), name: String(item.name), arguments: String(item.arguments) });
+    }
+  }
+  return parts.length ? { role: 'assistant', content: parts } : null;
 }
 
 const now = () => Math.floor(Date.now() / 1000);
@@ -67,9 +129,9 @@ function responseObject(id: string, created: number, body: ResponsesBody, model:
     model,
     output,
     parallel_tool_calls: body.parallel_tool_calls ?? true,
-    previous_response_id: null,
+    previous_response_id: body.previous_response_id ?? null,
     reasoning: { effort: body.reasoning?.effort ?? null, summary: null },
-    store: body.store ?? false,
+    store: body.store ?? true,
     temperature: body.temperature ?? 1,
     text: { format: body.text?.format ?? { type: 'text' } },
     tool_choice: body.tool_choice ?? 'auto',
@@ -90,11 +152,15 @@ function outputItems(base: string, a: Pick<GatewayAnswer, 'content' | 'toolCalls
   return out;
 }
 
-export function responsesRoute(gateway: Gateway, registry: ModelRegistry, items = new ItemCache()): HotRoute {
+export function responsesRoute(gateway: Gateway, registry: ModelRegistry, memory = new RecentResponses()): HotRoute {
   const handle: HotRoute['handle'] = async (hr) => {
     requireShallow(hr.body);
     const body = parseOr400(responsesBody, hr.body);
-    const { messages, temperature, maxTokens, topP, stop, ...options } = responsesToNeutral(body, (id) => items.get(id));
+    const { request, added } = responsesToNeutral(body, memory);
+    const { messages, temperature, maxTokens, topP, stop, ...options } = request;
+    const remember = (output: Record<string, unknown>[]) => {
+      if (body.store !== false) memory.remember(id, body.previous_response_id ?? undefined, added, output);
+    };
     const greq = toGatewayRequest(hr, registry, '/v1/responses', { messages, model: body.model, routingRules: body.routing_rules, routing: body.routing, stream: body.stream ?? undefined, temperature, maxTokens, topP, stop, options });
     const id = `resp_${hr.id}`;
     const created = now();
@@ -102,7 +168,7 @@ export function responsesRoute(gateway: Gateway, registry: ModelRegistry, items 
     if (!greq.stream) {
       const a = await gateway.complete(greq);
       const output = outputItems(hr.id, a);
-      items.put(output);
+      remember(output);
       const status = incomplete(a.finishReason) ? 'incomplete' : 'completed';
       sendJson(hr.res, 200, { ...responseObject(id, created, body, a.model, status, output, a.usage, a.finishReason), ...answeredBy(a, a.attempts) }, { 'x-switchyard-model': a.model });
       return;
@@ -117,7 +183,7 @@ export function responsesRoute(gateway: Gateway, registry: ModelRegistry, items 
     try {
       for await (const part of s.parts) await w.write(part);
       const output = w.items();
-      items.put(output);
+      remember(output);
       const finish = w.finishReason ?? 'stop';
       const status = incomplete(finish) ? 'incomplete' : 'completed';
       await w.send(status === 'completed' ? 'response.completed' : 'response.incomplete', { response: responseObject(id, created, body, s.model, status, output, w.usage, finish) });

@@ -157,9 +157,41 @@ describe('/v1/responses', () => {
     assert.match(r.body.error.message, /item_reference/);
   });
 
+  test('previous_response_id continues a conversation the gateway answered (instructions are not carried); a tool loop needs only the outputs', async () => {
+    an.enqueue({ kind: 'ok', text: 'Paris.' });
+    const first = await client.responses.create({ model: 'claude', instructions: 'Be brief.', input: 'Capital of France?' });
+    an.enqueue({ kind: 'ok', text: 'Berlin.' });
+    const second = await client.responses.create({ model: 'claude', previous_response_id: first.id, input: 'And of Germany?' });
+    assert.equal(second.previous_response_id, first.id);
+    const sent = an.requests[1]!.body as any;
+    assert.equal(sent.system, undefined);
+    assert.deepEqual(sent.messages, [
+      { role: 'user', content: 'Capital of France?' },
+      { role: 'assistant', content: [{ type: 'text', text: 'Paris.' }] },
+      { role: 'user', content: 'And of Germany?' },
+    ]);
+
+    oa.enqueue({ kind: 'ok', toolCalls: [{ id: 'call_p', name: 'get_weather', arguments: { city: 'Paris' } }] }, { kind: 'ok', text: 'Sunny.' });
+    const call = await client.responses.create({ model: 'gpt', input: 'Weather in Paris?', tools: [weatherTool] });
+    const done = await client.responses.create({ model: 'gpt', previous_response_id: call.id, input: [{ type: 'function_call_output', call_id: 'call_p', output: 'sunny' }], tools: [weatherTool] });
+    assert.equal(done.output_text, 'Sunny.');
+    const msgs = (oa.requests[1]!.body as any).messages;
+    assert.equal(msgs[1].tool_calls[0].id, 'call_p');
+    assert.deepEqual(msgs[2], { role: 'tool', tool_call_id: 'call_p', content: 'sunny' });
+  });
+
+  test('previous_response_id to an unknown response, or one sent with store: false, is refused by name', async () => {
+    const unknown = await postJson(`${gw.url}/v1/responses`, { model: 'gpt', input: 'hi', previous_response_id: 'resp_nope' });
+    assert.equal(unknown.status, 400);
+    assert.equal(unknown.body.error.code, 'unsupported_parameter');
+    assert.equal(unknown.body.error.param, 'previous_response_id');
+    const unstored = await client.responses.create({ model: 'gpt', input: 'hi', store: false });
+    const r = await postJson(`${gw.url}/v1/responses`, { model: 'gpt', input: 'again', previous_response_id: unstored.id });
+    assert.equal(r.status, 400);
+  });
+
   test('what cannot be mapped is refused by name with 400 unsupported_parameter', async () => {
     for (const [extra, named] of [
-      [{ previous_response_id: 'resp_1' }, /previous_response_id/],
       [{ tools: [{ type: 'web_search' }] }, /tools\.0 \(type web_search\)/],
       [{ input: [{ type: 'reasoning', id: 'rs_1', summary: [] }, { role: 'user', content: 'x' }] }, /input\.0 \(type reasoning\)/],
       [{ prompt_cache_key: 'k' }, /prompt_cache_key/],
