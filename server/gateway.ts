@@ -319,7 +319,7 @@ export class Gateway {
   private withBreakerWait(err: ApiError): ApiError {
     if (err.status !== 503 || err.headers?.['retry-after']) return err;
     let soonest = Infinity;
-    for (const m of this.deps.registry.all()) if (m.enabled) soonest = Math.min(soonest, m.breaker.retryInMs());
+    for (const m of this.deps.registry.all()) if (m.enabled && m.spec.kind !== 'embedding') soonest = Math.min(soonest, m.breaker.retryInMs());
     if (soonest === Infinity) return err;
     return new ApiError(err.status, err.message, err.type, err.code, err.param, err.details, { ...err.headers, 'retry-after': retryAfterSeconds(soonest) });
   }
