@@ -4,39 +4,20 @@ import { readFileSync, existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
+import { ConfigError, defaultBaseUrl, envModels, modelName, modelSpecSchema, demoModels, normalizeOllamaHost, withAliases, type ModelSpec } from './config-models.ts';
 
-export const providerKinds = ['openai', 'anthropic', 'ollama', 'gemini', 'demo'] as const;
-
-export const modelSpecSchema = z
-  .object({
-    id: z.string().min(1).max(128).regex(/^[A-Za-z0-9._:/@-]+$/, 'letters, digits and ._:/@- only'),
-    provider: z.enum(providerKinds),
-    baseUrl: z.string().url().optional(),
-    upstreamModel: z.string().min(1).optional(),
-    apiKeyEnv: z.string().regex(/^[A-Z_][A-Z0-9_]*$/).optional(),
-    weight: z.number().min(0).max(1000).default(1),
-    costPer1kInput: z.number().min(0).default(0),
-    costPer1kOutput: z.number().min(0).default(0),
-    /** Price of input tokens read from / written to the prompt cache (default: a share of costPer1kInput, see README). */
-    costPer1kCacheRead: z.number().min(0).optional(),
-    costPer1kCacheWrite: z.number().min(0).optional(),
-    /** Largest answer the model gives; sent as max_tokens to Anthropic when the client sets none. */
-    maxOutputTokens: z.number().int().positive().optional(),
-    description: z.string().max(2000).default(''),
-    enabled: z.boolean().default(true),
-    timeoutMs: z.number().int().positive().optional(),
-    maxConcurrent: z.number().int().positive().optional(),
-    tags: z.array(z.string()).default([]),
-  })
-  .strict();
-export type ModelSpecInput = z.input<typeof modelSpecSchema>;
-export type ModelSpec = z.output<typeof modelSpecSchema> & { baseUrl: string; upstreamModel: string };
+export {
+  capabilitiesSchema, ConfigError, demoModels, modelSpecSchema, normalizeOllamaHost, providerKinds,
+  type ModelCapabilities, type ModelSpec, type ModelSpecInput,
+} from './config-models.ts';
 
 const keywordRuleSchema = z.object({ pattern: z.string().min(1), model: z.string().min(1), name: z.string().optional() });
 
 export const fileConfigSchema = z
   .object({
     models: z.array(modelSpecSchema).optional(),
+    /** More names for configured models: alias -> model id. */
+    aliases: z.record(modelName, modelName).optional(),
     /** Keep the env-derived default models next to the file's models (default: only the file's). */
     includeDefaultModels: z.boolean().optional(),
     keywordRules: z.array(keywordRuleSchema).optional(),
@@ -130,6 +111,7 @@ const envSchema = z.object({
   PROXY_API_KEYS: z.string().optional(),
   ADMIN_API_KEYS: z.string().optional(),
   ADMIN_ALLOWED_HOSTS: z.string().optional(),
+  CORS_ALLOWED_ORIGINS: z.string().optional(),
   BODY_LIMIT_BYTES: intFromEnv('BODY_LIMIT_BYTES', 2 * 1024 * 1024, 1024),
   UPSTREAM_TIMEOUT_MS: intFromEnv('UPSTREAM_TIMEOUT_MS', 60_000, 1),
   UPSTREAM_MAX_BYTES: intFromEnv('UPSTREAM_MAX_BYTES', 16 * 1024 * 1024, 1024),
@@ -213,6 +195,8 @@ export interface AppConfig {
   allowedHosts: string[];
   /** REDIS_URL: state shared between instances; undefined = every instance keeps its own. May hold a password: never log it. */
   redisUrl?: string;
+  /** Browser origins the proxy answers CORS requests for (CORS_ALLOWED_ORIGINS; "*" = any); empty = CORS off. */
+  corsOrigins: string[];
   limits: {
     bodyBytes: number;
     requestTimeoutMs: number;
@@ -266,13 +250,6 @@ export interface AppConfig {
   shadow: { sample: number; budgetUsd: number; models: string[]; maxPerRun: number; judgeTimeoutMs: number };
 }
 
-export class ConfigError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'ConfigError';
-  }
-}
-
 function formatIssues(prefix: string, err: z.ZodError): string {
   return err.issues
     .map((i) => `${prefix}${i.path.length ? i.path.join('.') : '(root)'}: ${i.message}`)
@@ -289,62 +266,20 @@ export const defaultKeywordRules: KeywordRule[] = [
   { name: 'long-writing', pattern: '\\b(essay|article|story|blog post|report)\\b', model: 'tag:writing' },
 ];
 
-/** The built-in local demo models, used when nothing real is configured. */
-export function demoModels(): ModelSpec[] {
-  const base = { provider: 'demo' as const, baseUrl: 'demo://local', enabled: true, timeoutMs: undefined, maxConcurrent: undefined };
-  return [
-    { ...base, id: 'demo-fast', upstreamModel: 'demo-fast', weight: 3, costPer1kInput: 0.0001, costPer1kOutput: 0.0002, description: 'DEMO: small, fast and cheap local model; good for chat and short answers.', tags: ['chat', 'fast'] },
-    { ...base, id: 'demo-coder', upstreamModel: 'demo-coder', weight: 1, costPer1kInput: 0.0005, costPer1kOutput: 0.0015, description: 'DEMO: local model tuned for code, SQL and data questions.', tags: ['code'] },
-    { ...base, id: 'demo-polyglot', upstreamModel: 'demo-polyglot', weight: 1, costPer1kInput: 0.0003, costPer1kOutput: 0.0006, description: 'DEMO: local multilingual model, strong in Chinese, Japanese and translation.', tags: ['chinese', 'translation'] },
-    { ...base, id: 'demo-large', upstreamModel: 'demo-large', weight: 1, costPer1kInput: 0.003, costPer1kOutput: 0.015, description: 'DEMO: large local model for reasoning, math and long writing; slower and dearer.', tags: ['reasoning', 'writing', 'math'] },
-  ];
-}
-
-function envModels(env: z.output<typeof envSchema>): ModelSpec[] {
-  const out: ModelSpec[] = [];
-  const common = { enabled: true, timeoutMs: undefined, maxConcurrent: undefined, weight: 1 };
-  if (env.CLAUDE_API_KEY) {
-    const baseUrl = env.ANTHROPIC_BASE_URL ?? 'https://api.anthropic.com';
-    out.push(
-      { ...common, id: 'claude-sonnet', provider: 'anthropic', baseUrl, upstreamModel: 'claude-sonnet-4-5', apiKeyEnv: 'CLAUDE_API_KEY', costPer1kInput: 0.003, costPer1kOutput: 0.015, description: 'Anthropic Claude Sonnet: strong at code, long writing, careful reasoning.', tags: ['code', 'writing', 'reasoning'] },
-      { ...common, id: 'claude-haiku', provider: 'anthropic', baseUrl, upstreamModel: 'claude-haiku-4-5', apiKeyEnv: 'CLAUDE_API_KEY', costPer1kInput: 0.001, costPer1kOutput: 0.005, description: 'Anthropic Claude Haiku: fast and cheap, good for chat and simple tasks.', tags: ['chat', 'fast'] },
-    );
-  }
-  if (env.OPENAI_API_KEY) {
-    const baseUrl = env.OPENAI_BASE_URL ?? 'https://api.openai.com/v1';
-    out.push(
-      { ...common, id: 'gpt-4o', provider: 'openai', baseUrl, upstreamModel: 'gpt-4o', apiKeyEnv: 'OPENAI_API_KEY', costPer1kInput: 0.0025, costPer1kOutput: 0.01, description: 'OpenAI GPT-4o: general purpose, multilingual, good at reasoning and code.', tags: ['reasoning', 'code', 'chinese'] },
-      { ...common, id: 'gpt-4o-mini', provider: 'openai', baseUrl, upstreamModel: 'gpt-4o-mini', apiKeyEnv: 'OPENAI_API_KEY', costPer1kInput: 0.00015, costPer1kOutput: 0.0006, description: 'OpenAI GPT-4o mini: cheap and fast, fine for chat and simple questions.', tags: ['chat', 'fast'] },
-    );
-  }
-  if (env.CURSOR_API_KEY) {
-    out.push({ ...common, id: 'cursor', provider: 'openai', baseUrl: env.CURSOR_BASE_URL ?? 'https://api.cursor.sh/v1', upstreamModel: 'cursor-small', apiKeyEnv: 'CURSOR_API_KEY', costPer1kInput: 0.0005, costPer1kOutput: 0.0015, description: 'Cursor (OpenAI-compatible endpoint): code-focused.', tags: ['code'] });
-  }
-  if (env.GEMINI_API_KEY) {
-    out.push({ ...common, id: 'gemini-flash', provider: 'gemini', baseUrl: env.GEMINI_BASE_URL ?? 'https://generativelanguage.googleapis.com/v1beta', upstreamModel: 'gemini-2.0-flash', apiKeyEnv: 'GEMINI_API_KEY', costPer1kInput: 0.0001, costPer1kOutput: 0.0004, description: 'Google Gemini Flash: fast, cheap, multilingual, long context.', tags: ['chat', 'chinese', 'fast'] });
-  }
-  if (env.OLLAMA_HOST) {
-    const names = (env.OLLAMA_MODELS ?? 'llama3').split(',').map((s) => s.trim()).filter(Boolean);
-    for (const name of names) {
-      out.push({ ...common, id: `ollama/${name}`, provider: 'ollama', baseUrl: normalizeOllamaHost(env.OLLAMA_HOST), upstreamModel: name, apiKeyEnv: undefined, costPer1kInput: 0, costPer1kOutput: 0, description: `Local Ollama model ${name}: free, private, slower on big tasks.`, tags: ['local'] });
+/** CORS_ALLOWED_ORIGINS: "*" or comma-separated origins (scheme://host[:port]); a bad one stops start-up. */
+function corsOrigins(raw: string | undefined): string[] {
+  const list = keyList(raw);
+  for (const o of list) {
+    if (o === '*') continue;
+    let u: URL;
+    try {
+      u = new URL(o);
+    } catch {
+      throw new ConfigError(`Invalid environment: CORS_ALLOWED_ORIGINS: "${o}" is not an origin (scheme://host[:port])`);
     }
+    if (u.origin !== o.replace(/\/$/, '')) throw new ConfigError(`Invalid environment: CORS_ALLOWED_ORIGINS: "${o}" is not an origin (scheme://host[:port], no path)`);
   }
-  return out;
-}
-
-export function normalizeOllamaHost(host: string): string {
-  const withScheme = /^https?:\/\//.test(host) ? host : `http://${host}`;
-  return withScheme.replace(/\/+$/, '');
-}
-
-function defaultBaseUrl(kind: ModelSpec['provider']): string {
-  switch (kind) {
-    case 'openai': return 'https://api.openai.com/v1';
-    case 'anthropic': return 'https://api.anthropic.com';
-    case 'ollama': return 'http://127.0.0.1:11434';
-    case 'gemini': return 'https://generativelanguage.googleapis.com/v1beta';
-    case 'demo': return 'demo://local';
-  }
+  return list.map((o) => (o === '*' ? o : o.replace(/\/$/, '')));
 }
 
 /** Build the AppConfig from an env object (process.env in main.ts) and an optional config file. */
@@ -378,6 +313,7 @@ export function loadConfig(rawEnv: Record<string, string | undefined>, opts: { c
     if (seen.has(m.id)) throw new ConfigError(`Invalid config: models.id "${m.id}" is listed twice`);
     seen.add(m.id);
   }
+  models = withAliases(models, file.aliases ?? {});
 
   const demoMode = env.SWITCHYARD_DEMO || models.filter((m) => m.enabled).length === 0;
   if (demoMode && !models.some((m) => m.provider === 'demo')) models = [...models, ...demoModels()];
@@ -412,6 +348,7 @@ export function loadConfig(rawEnv: Record<string, string | undefined>, opts: { c
     adminApiKeys: keyList(env.ADMIN_API_KEYS),
     allowedHosts: keyList(env.ADMIN_ALLOWED_HOSTS),
     redisUrl: env.REDIS_URL,
+    corsOrigins: corsOrigins(env.CORS_ALLOWED_ORIGINS),
     limits: {
       bodyBytes: env.BODY_LIMIT_BYTES,
       requestTimeoutMs: env.REQUEST_TIMEOUT_MS,

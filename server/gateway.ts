@@ -13,6 +13,7 @@ import { extractFeatures } from '../router/features.ts';
 import { ApiError } from './errors.ts';
 import type { GatewayMetrics } from './metrics.ts';
 import type { RepeatEntry, SharedRepeatWindow } from './redis/repeats.ts';
+import { lackedCapability, requestNeeds, type RequestNeeds } from './capabilities.ts';
 
 /** A chat request after each endpoint's own validation, in one neutral shape. */
 export interface GatewayRequest {
@@ -45,6 +46,8 @@ export interface ExcludedCandidate {
   provider: string;
   /** The field, named as the client sent it. */
   field: string;
+  /** Set when the model's configured capabilities, not its wire format, rule it out (e.g. "vision"). */
+  capability?: string;
 }
 
 export interface GatewayAnswer {
@@ -117,11 +120,13 @@ export class Gateway {
 
   /** Decide which models to try, in order. Throws ApiError for an unknown or disabled explicit model. */
   async decide(req: Pick<GatewayRequest, 'requestId' | 'messages' | 'model' | 'routingRules' | 'prefer' | 'qualityThreshold'>): Promise<RoutingDecision> {
-    const explicit = req.model && req.model !== 'auto' ? req.model : undefined;
-    if (explicit) {
-      const rt = this.deps.registry.get(explicit);
-      if (!rt) throw new ApiError(404, `The model '${explicit}' does not exist. GET /v1/models lists the models this gateway serves, or use 'auto'.`, 'not_found_error', 'model_not_found', 'model');
-      if (!rt.enabled) throw new ApiError(400, `The model '${explicit}' is disabled.`, 'invalid_request_error', 'model_disabled', 'model');
+    let explicit: string | undefined;
+    if (req.model && req.model !== 'auto') {
+      const rt = this.deps.registry.resolve(req.model);
+      if (!rt) throw new ApiError(404, `The model '${req.model}' does not exist. GET /v1/models lists the models this gateway serves, or use 'auto'.`, 'not_found_error', 'model_not_found', 'model');
+      if (!rt.enabled) throw new ApiError(400, `The model '${req.model}' is disabled.`, 'invalid_request_error', 'model_disabled', 'model');
+      if (rt.spec.kind === 'embedding') throw new ApiError(400, `The model '${req.model}' is an embedding model; use it with /v1/embeddings.`, 'invalid_request_error', 'model_not_chat', 'model');
+      explicit = rt.spec.id;
     }
     const text = lastUserText(req.messages);
     const depth = req.messages.filter((m) => m.role === 'user').length;
@@ -219,22 +224,32 @@ export class Gateway {
    */
   private eligible(req: GatewayRequest, preq: ProviderRequest, decision: RoutingDecision): { decision: RoutingDecision; excluded: ExcludedCandidate[] } {
     const excluded: ExcludedCandidate[] = [];
+    let needs: RequestNeeds | undefined;
     const kept = decision.candidates.filter((c) => {
       const rt = this.deps.registry.get(c.model);
-      const field = rt ? rt.provider.unsupported(preq, rt.endpoint) : null;
-      if (field) excluded.push({ model: c.model, provider: rt!.spec.provider, field });
+      if (!rt) return true;
+      if (rt.spec.capabilities || rt.spec.maxOutputTokens !== undefined) {
+        const lacked = lackedCapability(rt.spec, (needs ??= requestNeeds(preq)));
+        if (lacked) {
+          excluded.push({ model: c.model, provider: rt.spec.provider, field: lacked.field, capability: lacked.capability });
+          return false;
+        }
+      }
+      const field = rt.provider.unsupported(preq, rt.endpoint);
+      if (field) excluded.push({ model: c.model, provider: rt.spec.provider, field });
       return !field;
     });
     if (excluded.length === 0) return { decision, excluded };
     if (kept.length === 0 && decision.candidates.length > 0) {
       this.inFlight.delete(req.requestId);
       const first = excluded[0]!;
+      const why = (e: ExcludedCandidate) => (e.capability ? `it lacks the capability ${e.capability} that ${e.field} needs` : `${e.field} cannot be expressed in its wire format`);
       const message = excluded.length === 1
-        ? `The model '${first.model}' (${first.provider}) cannot take this request: ${first.field} cannot be expressed in its wire format`
-        : `No candidate model can take this request: ${excluded.map((e) => `${e.model} (${e.provider}) cannot carry ${e.field}`).join('; ')}`;
+        ? `The model '${first.model}' (${first.provider}) cannot take this request: ${why(first)}`
+        : `No candidate model can take this request: ${excluded.map((e) => `${e.model} (${e.provider}) ${e.capability ? `lacks ${e.capability} for ${e.field}` : `cannot carry ${e.field}`}`).join('; ')}`;
       throw new ApiError(400, message, 'invalid_request_error', 'unsupported_parameter', first.field.split(' ')[0]!, { excluded });
     }
-    const note = `; skipped ${excluded.map((e) => `${e.model} (${e.provider} cannot carry ${e.field})`).join(', ')}`;
+    const note = `; skipped ${excluded.map((e) => `${e.model} (${e.capability ? `lacks ${e.capability} for ${e.field}` : `${e.provider} cannot carry ${e.field}`})`).join(', ')}`;
     return { decision: { ...decision, selected: kept[0]!.model, candidates: kept, reasoning: decision.reasoning + note }, excluded };
   }
 
@@ -307,7 +322,7 @@ export class Gateway {
   private withBreakerWait(err: ApiError): ApiError {
     if (err.status !== 503 || err.headers?.['retry-after']) return err;
     let soonest = Infinity;
-    for (const m of this.deps.registry.all()) if (m.enabled) soonest = Math.min(soonest, m.breaker.retryInMs());
+    for (const m of this.deps.registry.all()) if (m.enabled && m.spec.kind !== 'embedding') soonest = Math.min(soonest, m.breaker.retryInMs());
     if (soonest === Infinity) return err;
     return new ApiError(err.status, err.message, err.type, err.code, err.param, err.details, { ...err.headers, 'retry-after': retryAfterSeconds(soonest) });
   }
@@ -474,7 +489,7 @@ const retryAfterSeconds = (ms: number) => String(Math.max(1, Math.ceil(ms / 1000
  * The client-facing error for a dispatch that got no answer: a request the upstream refused keeps
  * its status and message; a rate limit is a 429 and an open breaker a 503, both with Retry-After.
  */
-function dispatchApiError(err: DispatchError): ApiError {
+export function dispatchApiError(err: DispatchError): ApiError {
   const details = { attempts: err.attempts.map((a) => ({ model: a.model, attempt: a.attempt, status: a.status, http_status: a.httpStatus, error: a.error })) };
   const headers = err.retryAfterMs !== undefined ? { 'retry-after': retryAfterSeconds(err.retryAfterMs) } : undefined;
   if (err.clientAborted) return new ApiError(499, err.message, 'upstream_error', 'client_closed', null, details);

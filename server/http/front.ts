@@ -9,6 +9,7 @@ import { ApiError } from '../errors.ts';
 import type { AllowedHosts } from './allowed-hosts.ts';
 import type { FailureLimiter } from './failure-limit.ts';
 import { clientAddress } from './server.ts';
+import type { Cors } from './cors.ts';
 import type { Logger } from '../logger.ts';
 import { authenticateLimited, bodyError, correlationIdOf, newRequestId, presentedKey, RateLimiter, requestOwner, toApiError, type ErrorBodyShape, type RequestLimiter } from './middleware.ts';
 
@@ -52,6 +53,8 @@ export interface FrontDoorOptions {
   backlog?: { pending: () => number; max: number };
   /** Without client keys, browser requests (with an Origin) must name an allowed Host. */
   allowedHosts?: AllowedHosts;
+  /** Browser origins allowed to call the proxy (CORS_ALLOWED_ORIGINS). */
+  cors?: Cors;
 }
 
 /** Express's default matching: case-insensitive, optional trailing slash, query ignored; an absolute-form target (`POST http://host/path`) counts by its path. */
@@ -72,6 +75,7 @@ export function createFrontDoor(opts: FrontDoorOptions): RequestListener {
   const { logger } = opts;
   // With client keys a rebinding page cannot act (it has no key); without them, a browser is told by its Origin.
   const hostGuard = opts.proxyApiKeys.length === 0 ? opts.allowedHosts : undefined;
+  const cors = opts.cors?.enabled ? opts.cors : undefined;
   return (req, res) => {
     const path = canonicalPath(req.url);
     const route = routes.get(path);
@@ -82,6 +86,7 @@ export function createFrontDoor(opts: FrontDoorOptions): RequestListener {
       req.resume();
       return sendJson(res, 403, route?.errorBody ? route.errorBody(err, path) : err.toBody());
     }
+    if (cors && cors.handle(req, res, path)) return;
     if (!route) return opts.fallback(req, res);
     if (req.method === 'POST') return void serveHot(route, path, req, res, opts, logger);
     void notPost(route, path, req, res, opts);

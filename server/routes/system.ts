@@ -37,9 +37,9 @@ const analyzeBody = z
   })
   .refine((b) => b.messages !== undefined || b.message !== undefined, { message: 'either messages or message is required', path: ['messages'] });
 
-/** The ids clients see in answers (`chatcmpl-req_...` on /v1, `msg_req_...` on Anthropic paths) name the request `req_...`. */
+/** The ids clients see in answers (`chatcmpl-req_...` on /v1, `msg_req_...` on Anthropic paths, `resp_req_...` on /v1/responses) name the request `req_...`. */
 export function answerIdToRequestId(id: string): string {
-  return id.replace(/^(?:chatcmpl-|msg_)(?=req_)/, '');
+  return id.replace(/^(?:chatcmpl-|msg_|resp_)(?=req_)/, '');
 }
 
 /** A store error as /health shows it: no file system paths. */
@@ -139,8 +139,8 @@ export function systemRoutes(d: SystemDeps) {
     const body = parseOr400(analyzeBody, req.body);
     const messages = body.messages ? toChatMessages(body.messages) : [{ role: 'user' as const, content: body.message ?? '' }];
     requireUserText(messages);
-    validateRoutingRules(body.routing_rules, d.registry);
-    const decision = await d.gateway.decide({ requestId: req.id, messages, model: body.model, routingRules: body.routing_rules, prefer: body.routing?.prefer, qualityThreshold: body.routing?.quality_threshold });
+    const routingRules = validateRoutingRules(body.routing_rules, d.registry);
+    const decision = await d.gateway.decide({ requestId: req.id, messages, model: body.model, routingRules, prefer: body.routing?.prefer, qualityThreshold: body.routing?.quality_threshold });
     res.json({ id: req.id, selected: decision.selected, _routing: routingView(decision) });
   });
 

@@ -13,6 +13,8 @@ import type { Router } from '../../router/types.ts';
 import { after, before, beforeEach } from 'node:test';
 import { startOpenAIStandIn } from '../standins/openai.ts';
 import { startAnthropicStandIn } from '../standins/anthropic.ts';
+import { startGeminiStandIn } from '../standins/gemini.ts';
+import { startOllamaStandIn } from '../standins/ollama.ts';
 import type { StandIn } from '../standins/common.ts';
 
 export interface TestGateway {
@@ -28,6 +30,8 @@ export interface TestGateway {
 
 export interface TestGatewayOptions {
   models?: ModelSpecInput[];
+  /** More config-file fields beside `models` (e.g. top-level `aliases`). */
+  file?: Record<string, unknown>;
   env?: Record<string, string>;
   router?: Router;
   rng?: () => number;
@@ -54,7 +58,7 @@ export async function startGateway(opts: TestGatewayOptions = {}): Promise<TestG
   if (opts.models) {
     configPath = path.join(dataDir, 'models.json');
     const { writeFile } = await import('node:fs/promises');
-    await writeFile(configPath, JSON.stringify({ models: opts.models }));
+    await writeFile(configPath, JSON.stringify({ ...opts.file, models: opts.models }));
   }
   const env: Record<string, string> = { ...fastEnv, SWITCHYARD_DATA_DIR: dataDir, ...(configPath ? { SWITCHYARD_CONFIG: configPath } : { SWITCHYARD_DEMO: '1' }), ...opts.env };
   const config = loadConfig(env, { cwd: dataDir });
@@ -154,4 +158,35 @@ export function alphaBeta(env: Record<string, string>, ready: (t: AlphaBeta) => 
     t.a.reset();
     t.b.reset();
   });
+}
+
+export type StandInKind = 'openai' | 'anthropic' | 'gemini' | 'ollama';
+
+const starters: Record<StandInKind, () => Promise<StandIn>> = {
+  openai: () => startOpenAIStandIn(),
+  anthropic: () => startAnthropicStandIn(),
+  gemini: () => startGeminiStandIn(),
+  ollama: () => startOllamaStandIn(),
+};
+
+/**
+ * Stand-in upstreams of the given kinds behind one gateway, for the calling describe: started
+ * before its tests (the gateway from `options(urls)`), closed after, and before each test the
+ * stand-ins reset and every breaker closed. The fields are filled in by the time tests run.
+ */
+export function gatewayOver<K extends StandInKind>(kinds: readonly K[], options: (urls: Record<K, string>) => TestGatewayOptions): { up: Record<K, StandIn>; gw: TestGateway } {
+  const t = { up: {} as Record<K, StandIn>, gw: undefined as unknown as TestGateway };
+  before(async () => {
+    for (const k of kinds) t.up[k] = await starters[k]();
+    t.gw = await startGateway(options(Object.fromEntries(kinds.map((k) => [k, t.up[k].url])) as Record<K, string>));
+  });
+  after(async () => {
+    await t.gw.close();
+    await Promise.all(kinds.map((k) => t.up[k].close()));
+  });
+  beforeEach(() => {
+    for (const k of kinds) t.up[k].reset();
+    for (const rt of t.gw.services.registry.all()) rt.breaker.onSuccess();
+  });
+  return t;
 }
