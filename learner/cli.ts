@@ -2,7 +2,7 @@
 // and a summary. Exit codes: 0 ok, 1 failed (previous version kept), 2 bad usage, 3 another run holds the lock.
 import path from 'node:path';
 import { loadConfig } from '../server/config.ts';
-import { openSqliteStore } from '../server/store/sqlite.ts';
+import { describeStore, openStore } from '../server/store/index.ts';
 import { embedderFromConfig } from '../router/embedder.ts';
 import { runLearner, type LearnerProgress, type LearnerRunResult } from './job.ts';
 import { cliArgs } from './cli-args.ts';
@@ -12,6 +12,9 @@ import { runEvaluation } from './evaluate-run.ts';
 import { standaloneShadowStep } from '../server/shadow-wiring.ts';
 import { describeShadow } from './shadow.ts';
 import type { CandidateModel } from '../router/types.ts';
+import { connectLearnerLock } from '../server/redis/index.ts';
+import { redisUrlSecrets } from '../server/redis/link.ts';
+import { createLogger } from '../server/logger.ts';
 
 const usage = `usage: npm run learn -- [--data-dir DIR] [--db FILE] [--full] [--half-life-days N]
        npm run learn -- --evaluate [--since-days N] [--json]
@@ -82,7 +85,7 @@ async function main(): Promise<number> {
   if (args.db) env.SWITCHYARD_DB = args.db;
   const config = loadConfig(env);
 
-  const store = await openSqliteStore({ path: config.dbPath, flushMs: config.store.flushMs });
+  const store = await openStore(config);
   if (args.evaluate) {
     try {
       const models: CandidateModel[] = config.models.filter((m) => m.enabled).map((m) => ({
@@ -100,10 +103,12 @@ async function main(): Promise<number> {
       await store.close();
     }
   }
+  // With REDIS_URL, instances on several hosts may share the database: one run at a time across them.
+  const redis = config.redisUrl ? await connectLearnerLock(config.redisUrl, createLogger({ level: 'warn', secrets: redisUrlSecrets(config.redisUrl) })) : null;
   try {
     const { embedder, fallbackReason } = await embedderFromConfig(config.routing);
     if (fallbackReason) console.error(`warning: ${fallbackReason}; using ${embedder.name}`);
-    console.log(`learner: database ${path.relative(process.cwd(), config.dbPath) || config.dbPath}, data dir ${config.dataDir}, embedder ${embedder.name}`);
+    console.log(`learner: database ${config.store.databaseUrl ? describeStore(config) : path.relative(process.cwd(), config.dbPath) || config.dbPath}, data dir ${config.dataDir}, embedder ${embedder.name}`);
     let lastPrint = 0;
     const onProgress = (p: LearnerProgress) => {
       const t = Date.now();
@@ -115,8 +120,9 @@ async function main(): Promise<number> {
     // timeout are complete (the admin "run now" button uses the same rule).
     const settleMs = config.limits.requestTimeoutMs;
     const shadow = standaloneShadowStep(config, store);
-    const result = await runLearner({ store, dataDir: config.dataDir, embedder, halfLifeDays, full: args.full, settleMs, onProgress, shadow });
+    const result = await runLearner({ store, dataDir: config.dataDir, sharedLock: redis?.lock, embedder, halfLifeDays, full: args.full, settleMs, onProgress, shadow });
     console.log(summary(result));
+    if (result.status === 'ok' && result.version !== result.previousVersion) await redis?.announce(result.version);
     return result.status === 'ok' ? 0 : 1;
   } catch (err) {
     if (err instanceof LearnerBusyError) {
@@ -125,6 +131,7 @@ async function main(): Promise<number> {
     }
     throw err;
   } finally {
+    await redis?.close();
     await store.close();
   }
 }

@@ -7,7 +7,7 @@ import type { KnnCalibration, KnobCalibration, PriorCell } from '../router/types
 import { calibrateKnob } from './knob.ts';
 import { calibrateKnn, calibratePriorStrength } from './calibrate.ts';
 import type { Store, TrainingRow } from '../server/store/types.ts';
-import { acquireLearnerLock } from './lock.ts';
+import { acquireLearnerLock, type LearnerLock, type SharedLearnerLock } from './lock.ts';
 import { shadowFailed, type ShadowStepResult } from './shadow.ts';
 import { accumulateEvidence, correctEvidence, defaultPriorOptions, priorChanges, priorsFromEvidence, rowQuality } from './priors.ts';
 import { accumulateTotals, buildProfiles, defaultProfileOptions, modelAverages, type RowWithTokens } from './profiles.ts';
@@ -24,6 +24,8 @@ export interface LearnerProgress {
 export interface LearnerOptions {
   store: Store;
   dataDir: string;
+  /** Taken before the data dir's lock file, so one run at a time across instances (REDIS_URL). */
+  sharedLock?: SharedLearnerLock;
   embedder: Embedder;
   /** Evidence half-life (default 14 days). */
   halfLifeDays?: number;
@@ -117,8 +119,7 @@ async function* readPages(store: Store, from: Cursor, untilTs: number, pageSize:
 
 async function countRows(store: Store, from: Cursor, untilTs: number): Promise<number | null> {
   try {
-    const [r] = await store.all<{ n: number }>('SELECT COUNT(*) AS n FROM queries WHERE ts >= ? AND ts <= ? AND final_model IS NOT NULL', [from.ts, untilTs]);
-    return Math.max(0, (r?.n ?? 0) - from.ids.size);
+    return Math.max(0, (await store.countAnswered(from.ts, untilTs)) - from.ids.size);
   } catch {
     return null;
   }
@@ -128,8 +129,7 @@ async function countRows(store: Store, from: Cursor, untilTs: number): Promise<n
 async function withTokens(store: Store, rows: TrainingRow[]): Promise<RowWithTokens[]> {
   if (rows.length === 0) return rows;
   try {
-    const found = await store.all<{ id: string; output_tokens: number }>('SELECT id, output_tokens FROM queries WHERE ts >= ? AND ts <= ?', [rows[0]!.ts, rows[rows.length - 1]!.ts]);
-    const tokens = new Map(found.map((r) => [r.id, r.output_tokens]));
+    const tokens = await store.outputTokens(rows[0]!.ts, rows[rows.length - 1]!.ts);
     return rows.map((r) => ({ ...r, outputTokens: tokens.get(r.id) ?? null }));
   } catch {
     return rows;
@@ -158,8 +158,8 @@ async function indexRows(index: TextIndex, rows: TrainingRow[]): Promise<void> {
 async function recentRows(store: Store, n: number, untilTs: number, pageSize: number): Promise<TrainingRow[]> {
   let from: Cursor = { ts: -1, ids: new Set() };
   try {
-    const [b] = await store.all<{ ts: number }>('SELECT ts FROM queries WHERE final_model IS NOT NULL AND ts <= ? ORDER BY ts DESC, id DESC LIMIT 1 OFFSET ?', [untilTs, n - 1]);
-    if (b) from = { ts: b.ts - 1, ids: new Set() };
+    const ts = await store.nthNewestAnsweredTs(untilTs, n);
+    if (ts !== null) from = { ts: ts - 1, ids: new Set() };
   } catch {
     // Without SQL access, read everything and keep the tail.
   }
@@ -205,7 +205,15 @@ export async function runLearner(opts: LearnerOptions): Promise<LearnerRunResult
   const { store, dataDir, embedder } = opts;
   const clock = opts.now ?? Date.now;
   const started = clock();
-  const lock = await acquireLearnerLock(dataDir, { now: clock });
+  const shared = opts.sharedLock ? await opts.sharedLock.take() : null;
+  let fileLock: LearnerLock;
+  try {
+    fileLock = await acquireLearnerLock(dataDir, { now: clock, store });
+  } catch (err) {
+    await shared?.release();
+    throw err;
+  }
+  const lock = { release: async () => { await fileLock.release(); await shared?.release(); } };
   const result: LearnerRunResult = {
     status: 'failed', runId: null, version: null, previousVersion: null, full: Boolean(opts.full), fullReason: null,
     rowsRead: 0, lateRatings: 0, durationMs: 0, changes: [], metricsBefore: null, metricsAfter: null, prunedVersions: [], error: null, warnings: [], knnCalibration: null, knobCalibration: null, priorStrength: null,

@@ -1,9 +1,12 @@
-// Exclusive learner lock: a file created with 'wx' under the data dir, so only one learner run
-// writes versions at a time. A lock whose process is gone (same host) or that is too old is stale.
+// Exclusive learner lock, so only one learner run writes versions at a time: the store's own lock
+// when it has one (PostgreSQL: an advisory lock, held across every instance on the database), else
+// a file created with 'wx' under the data dir. A lock file whose process is gone (same host) or
+// that is too old is stale.
 import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
 import { mkdir, readFile, stat, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import type { Store } from '../server/store/types.ts';
 
 export interface LockInfo {
   pid: number;
@@ -14,12 +17,21 @@ export interface LockInfo {
 
 /** Thrown when another learner run holds the lock; the message says who and since when. */
 export class LearnerBusyError extends Error {
-  constructor(readonly holder: LockInfo | null, lockPath: string) {
+  /** `where`: the lock's place, e.g. `lock file data/learner.lock` or `Redis key switchyard:learner-lock`. */
+  constructor(readonly holder: LockInfo | null, lockPath: string, where = `lock file ${lockPath}`) {
     super(holder
-      ? `another learner run is in progress (pid ${holder.pid} on ${holder.host}, started ${new Date(holder.startedAt).toISOString()}); lock file ${lockPath}`
-      : `another learner run is in progress; lock file ${lockPath}`);
+      ? `another learner run is in progress (pid ${holder.pid} on ${holder.host}, started ${new Date(holder.startedAt).toISOString()}); ${where}`
+      : `another learner run is in progress; ${where}`);
     this.name = 'LearnerBusyError';
   }
+}
+
+/**
+ * A lock shared by every instance (Redis), taken before the file lock when instances on several
+ * hosts share one database: take() resolves with the held lock or throws LearnerBusyError.
+ */
+export interface SharedLearnerLock {
+  take(): Promise<LearnerLock>;
 }
 
 export interface LearnerLock {
@@ -31,6 +43,8 @@ export interface LockOptions {
   now?: () => number;
   /** A lock older than this is considered abandoned whatever its pid (default 6 h). */
   staleAfterMs?: number;
+  /** The store whose shared lock (if it has one) replaces the lock file. */
+  store?: Pick<Store, 'tryLearnerLock' | 'engine'>;
 }
 
 function processAlive(pid: number): boolean {
@@ -67,6 +81,12 @@ async function isStale(file: string, holder: LockInfo | null, now: number, stale
 export async function acquireLearnerLock(dataDir: string, opts: LockOptions = {}): Promise<LearnerLock> {
   const now = opts.now ?? Date.now;
   const staleAfterMs = opts.staleAfterMs ?? 6 * 3_600_000;
+  if (opts.store?.tryLearnerLock) {
+    const held = await opts.store.tryLearnerLock();
+    const where = `${opts.store.engine} advisory lock`;
+    if (!held) throw new LearnerBusyError(null, where, `${where} held by another instance`);
+    return { path: where, release: () => held.release() };
+  }
   const file = path.join(dataDir, 'learner.lock');
   await mkdir(dataDir, { recursive: true });
   const info: LockInfo = { pid: process.pid, host: hostname(), startedAt: now(), token: randomUUID() };

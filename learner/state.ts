@@ -1,7 +1,10 @@
 // Versioned persistence of LearnedState: write version N completely (priors, profiles, kNN index
-// directory), then swap the `learned.version` pointer in one statement; keep the last 3 versions.
+// directory), then swap the `learned.version` pointer in one transaction; keep the last 3 versions.
+// Versions live in the database, so every instance on it loads the same one; where the store says
+// index snapshots live in the database (PostgreSQL), the kNN index files go there too and an
+// instance that lacks a version's directory fetches it.
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, rm } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { KnnCalibration, KnobCalibration, LearnedState, ModelProfile, PriorCell } from '../router/types.ts';
 import type { Store } from '../server/store/types.ts';
@@ -10,11 +13,8 @@ import type { ModelTotals } from './profiles.ts';
 
 export const VERSION_KEY = 'learned.version';
 export const LAST_TS_KEY = 'learner.lastTs';
-const PRIORS_VERSION_KEY = 'priors.version';
 const blobKey = (version: number) => `learned.v${version}`;
 const KEEP_VERSIONS = 3;
-/** Rows per multi-row INSERT: 6 parameters each stays below SQLite's 999-parameter floor. */
-const PRIOR_INSERT_CHUNK = 150;
 
 /** The learner's own bookkeeping, stored with each version so an incremental run resumes exactly. */
 export interface LearnerMemory {
@@ -40,7 +40,7 @@ interface VersionBlob {
   keywordRuleWeights?: Record<string, number>;
   knnCalibration?: KnnCalibration;
   knobCalibration?: KnobCalibration;
-  /** Only when the store has no routing_priors table. */
+  /** Versions written before priors had their own table carry them here. */
   priors?: PriorCell[];
   memory: LearnerMemory;
 }
@@ -67,24 +67,38 @@ export async function currentVersion(store: Store): Promise<number> {
   return typeof v === 'number' && Number.isInteger(v) && v > 0 ? v : 0;
 }
 
-async function hasPriorsTable(store: Store): Promise<boolean> {
-  try {
-    await store.all('SELECT version FROM routing_priors LIMIT 1');
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 async function readBlob(store: Store, version: number): Promise<VersionBlob | null> {
   if (version <= 0) return null;
   const blob = await store.getState<VersionBlob>(blobKey(version));
   return blob && blob.version === version ? blob : null;
 }
 
-async function readPriors(store: Store, blob: VersionBlob): Promise<PriorCell[]> {
+/** The version's priors, with its kNN index fetched into the data directory when it lives in the database. */
+async function readPriors(store: Store, blob: VersionBlob, dataDir: string): Promise<PriorCell[]> {
+  await fetchIndexSnapshot(store, blob, dataDir);
   if (blob.priors) return blob.priors;
-  return store.all<PriorCell>('SELECT model, domain, language, alpha, beta FROM routing_priors WHERE version = ? ORDER BY model, domain, language', [blob.version]);
+  return (await store.readPriors(blob.version)).rows;
+}
+
+/** The version's kNN index into the data directory, from the database, when this instance lacks it. */
+async function fetchIndexSnapshot(store: Store, blob: VersionBlob, dataDir: string): Promise<void> {
+  const dir = indexDirFor(dataDir, blob.version);
+  if (!blob.hasIndex || store.indexSnapshots !== 'store' || existsSync(dir)) return;
+  const files = await store.loadIndexSnapshot(blob.version);
+  if (!files) return;
+  // Written beside and renamed into place: a reader sees the whole directory or none.
+  const tmp = `${dir}.${process.pid}.${Date.now()}.tmp`;
+  await mkdir(tmp, { recursive: true });
+  for (const f of files) await writeFile(path.join(tmp, path.basename(f.name)), f.data);
+  await rename(tmp, dir).catch(async (err: NodeJS.ErrnoException) => {
+    await rm(tmp, { recursive: true, force: true });
+    if (!existsSync(dir)) throw err; // else another process fetched it first
+  });
+  // This instance does not run the pruning learner: drop fetched versions older than those kept.
+  for (const name of await readdir(path.dirname(dir)).catch(() => [] as string[])) {
+    const v = Number(/^v(\d+)$/.exec(name)?.[1] ?? NaN);
+    if (v < blob.version - KEEP_VERSIONS + 1) await rm(path.join(path.dirname(dir), name), { recursive: true, force: true });
+  }
 }
 
 function toState(blob: VersionBlob, priors: PriorCell[], dataDir: string): LearnedState {
@@ -106,41 +120,24 @@ function toState(blob: VersionBlob, priors: PriorCell[], dataDir: string): Learn
 /** The router's loader: the version the pointer names, or null before the first learner run. */
 export async function loadLearnedState(store: Store, dataDir: string): Promise<LearnedState | null> {
   const blob = await readBlob(store, await currentVersion(store));
-  return blob ? toState(blob, await readPriors(store, blob), dataDir) : null;
+  return blob ? toState(blob, await readPriors(store, blob, dataDir), dataDir) : null;
 }
 
 /** A kept version by number (the last 3 are kept), or null when it is gone. */
 export async function loadLearnedVersion(store: Store, dataDir: string, version: number): Promise<LearnedState | null> {
   const blob = await readBlob(store, version);
-  return blob ? toState(blob, await readPriors(store, blob), dataDir) : null;
+  return blob ? toState(blob, await readPriors(store, blob, dataDir), dataDir) : null;
 }
 
 /** The current version with the learner's bookkeeping, for an incremental run. */
 export async function loadLearnerSnapshot(store: Store, dataDir: string): Promise<{ state: LearnedState; memory: LearnerMemory } | null> {
   const blob = await readBlob(store, await currentVersion(store));
-  return blob ? { state: toState(blob, await readPriors(store, blob), dataDir), memory: blob.memory } : null;
-}
-
-const upsertState = (key: string, value: unknown, now: number) => ({
-  sql: `INSERT INTO app_state (key, value_json, updated_at) VALUES (?, ?, ?)
-    ON CONFLICT (key) DO UPDATE SET value_json = excluded.value_json, updated_at = excluded.updated_at`,
-  params: [key, JSON.stringify(value), now],
-});
-
-function priorStatements(version: number, priors: readonly PriorCell[]): { sql: string; params: unknown[] }[] {
-  const out: { sql: string; params: unknown[] }[] = [{ sql: 'DELETE FROM routing_priors WHERE version = ?', params: [version] }];
-  for (let i = 0; i < priors.length; i += PRIOR_INSERT_CHUNK) {
-    const chunk = priors.slice(i, i + PRIOR_INSERT_CHUNK);
-    const params: unknown[] = [];
-    for (const c of chunk) params.push(version, c.model, c.domain, c.language, c.alpha, c.beta);
-    out.push({ sql: `INSERT INTO routing_priors (version, model, domain, language, alpha, beta) VALUES ${chunk.map(() => '(?, ?, ?, ?, ?, ?)').join(', ')}`, params });
-  }
-  return out;
+  return blob ? { state: toState(blob, await readPriors(store, blob, dataDir), dataDir), memory: blob.memory } : null;
 }
 
 /**
  * Write a new version and make it current: the kNN index directory first, then priors, the
- * version blob and the pointer in one transaction (store.runBatch). A throw anywhere before the
+ * version blob and the pointer in one transaction (store.commitLearnedVersion). A throw anywhere before the
  * commit leaves the previous version in force. The caller holds the learner lock.
  */
 export async function writeLearnedVersion(store: Store, dataDir: string, next: NewVersion, now: number = Date.now()): Promise<LearnedState> {
@@ -151,8 +148,11 @@ export async function writeLearnedVersion(store: Store, dataDir: string, next: N
   if (next.saveIndex) {
     await mkdir(dir, { recursive: true });
     await next.saveIndex(dir);
+    if (store.indexSnapshots === 'store') {
+      const names = await readdir(dir);
+      await store.saveIndexSnapshot(version, await Promise.all(names.map(async (name) => ({ name, data: await readFile(path.join(dir, name)) }))));
+    }
   }
-  const inTable = await hasPriorsTable(store);
   const blob: VersionBlob = {
     version,
     createdAt: next.createdAt,
@@ -163,33 +163,23 @@ export async function writeLearnedVersion(store: Store, dataDir: string, next: N
     ...(next.keywordRuleWeights ? { keywordRuleWeights: next.keywordRuleWeights } : {}),
     ...(next.knnCalibration ? { knnCalibration: next.knnCalibration } : {}),
     ...(next.knobCalibration ? { knobCalibration: next.knobCalibration } : {}),
-    ...(inTable ? {} : { priors: next.priors }),
     memory: next.memory,
   };
-  const statements = [
-    ...(inTable ? priorStatements(version, next.priors) : []),
-    upsertState(blobKey(version), blob, now),
-    upsertState(VERSION_KEY, version, now),
-    // Informational mirrors for admin pages (store.readPriors follows 'priors.version').
-    upsertState(LAST_TS_KEY, next.memory.lastTs, now),
-    ...(inTable ? [upsertState(PRIORS_VERSION_KEY, version, now)] : []),
-  ];
-  if (store.runBatch) await store.runBatch(statements);
-  else for (const s of statements) await store.run(s.sql, s.params); // pointer last: still write-then-swap
+  await store.commitLearnedVersion({
+    version,
+    priors: next.priors,
+    // The pointer moves in the same transaction as the blob and the priors (store.readPriors follows 'priors.version').
+    state: { [blobKey(version)]: blob, [VERSION_KEY]: version, [LAST_TS_KEY]: next.memory.lastTs },
+  });
   return toState(blob, next.priors, dataDir);
 }
 
-/** Drop versions older than the last `keep` (priors rows, state blobs, index directories). */
+/** Drop versions older than the last `keep` (priors rows, state blobs, index snapshots and directories). */
 export async function pruneVersions(store: Store, dataDir: string, keep = KEEP_VERSIONS): Promise<number[]> {
   const current = await currentVersion(store);
   const oldestKept = current - keep + 1;
   if (oldestKept <= 1) return [];
-  const pruned = new Set<number>();
-  if (await hasPriorsTable(store)) {
-    const rows = await store.all<{ version: number }>('SELECT DISTINCT version FROM routing_priors WHERE version < ? OR version > ?', [oldestKept, current]);
-    for (const r of rows) pruned.add(r.version);
-    await store.run('DELETE FROM routing_priors WHERE version < ? OR version > ?', [oldestKept, current]);
-  }
+  const pruned = new Set<number>(await store.pruneLearnedVersions(oldestKept, current));
   const indexRoot = path.join(dataDir, 'index');
   const entries = await readdir(indexRoot).catch(() => [] as string[]);
   for (const name of entries) {
@@ -198,14 +188,6 @@ export async function pruneVersions(store: Store, dataDir: string, keep = KEEP_V
     const v = Number(m[1]);
     if (v >= oldestKept && v <= current) continue;
     await rm(path.join(indexRoot, name), { recursive: true, force: true });
-    pruned.add(v);
-  }
-  const blobVersions = await store
-    .all<{ key: string }>("SELECT key FROM app_state WHERE key GLOB 'learned.v[0-9]*'")
-    .then((rows) => rows.map((r) => Number(/^learned\.v(\d+)$/.exec(r.key)?.[1])).filter((v) => Number.isInteger(v)));
-  for (const v of blobVersions) {
-    if (v >= oldestKept && v <= current) continue;
-    await store.run('DELETE FROM app_state WHERE key = ?', [blobKey(v)]);
     pruned.add(v);
   }
   return [...pruned].sort((a, b) => a - b);

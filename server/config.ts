@@ -4,39 +4,20 @@ import { readFileSync, existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
+import { ConfigError, defaultBaseUrl, envModels, modelName, modelSpecSchema, demoModels, normalizeOllamaHost, withAliases, type ModelSpec } from './config-models.ts';
 
-export const providerKinds = ['openai', 'anthropic', 'ollama', 'gemini', 'demo'] as const;
-
-export const modelSpecSchema = z
-  .object({
-    id: z.string().min(1).max(128).regex(/^[A-Za-z0-9._:/@-]+$/, 'letters, digits and ._:/@- only'),
-    provider: z.enum(providerKinds),
-    baseUrl: z.string().url().optional(),
-    upstreamModel: z.string().min(1).optional(),
-    apiKeyEnv: z.string().regex(/^[A-Z_][A-Z0-9_]*$/).optional(),
-    weight: z.number().min(0).max(1000).default(1),
-    costPer1kInput: z.number().min(0).default(0),
-    costPer1kOutput: z.number().min(0).default(0),
-    /** Price of input tokens read from / written to the prompt cache (default: a share of costPer1kInput, see README). */
-    costPer1kCacheRead: z.number().min(0).optional(),
-    costPer1kCacheWrite: z.number().min(0).optional(),
-    /** Largest answer the model gives; sent as max_tokens to Anthropic when the client sets none. */
-    maxOutputTokens: z.number().int().positive().optional(),
-    description: z.string().max(2000).default(''),
-    enabled: z.boolean().default(true),
-    timeoutMs: z.number().int().positive().optional(),
-    maxConcurrent: z.number().int().positive().optional(),
-    tags: z.array(z.string()).default([]),
-  })
-  .strict();
-export type ModelSpecInput = z.input<typeof modelSpecSchema>;
-export type ModelSpec = z.output<typeof modelSpecSchema> & { baseUrl: string; upstreamModel: string };
+export {
+  capabilitiesSchema, ConfigError, demoModels, modelSpecSchema, normalizeOllamaHost, providerKinds,
+  type ModelCapabilities, type ModelSpec, type ModelSpecInput,
+} from './config-models.ts';
 
 const keywordRuleSchema = z.object({ pattern: z.string().min(1), model: z.string().min(1), name: z.string().optional() });
 
 export const fileConfigSchema = z
   .object({
     models: z.array(modelSpecSchema).optional(),
+    /** More names for configured models: alias -> model id. */
+    aliases: z.record(modelName, modelName).optional(),
     /** Keep the env-derived default models next to the file's models (default: only the file's). */
     includeDefaultModels: z.boolean().optional(),
     keywordRules: z.array(keywordRuleSchema).optional(),
@@ -96,6 +77,11 @@ const envSchema = z.object({
   SWITCHYARD_HOST: z.string().default('127.0.0.1'),
   SWITCHYARD_DATA_DIR: z.string().default('data'),
   SWITCHYARD_DB: z.string().optional(),
+  // The value is never echoed: it may hold a password.
+  DATABASE_URL: z.string().optional().refine((v) => !v || /^postgres(ql)?:\/\/[^\s]+$/.test(v), {
+    message: 'DATABASE_URL must be a postgres:// (or postgresql://) URL',
+  }),
+  DATABASE_POOL_SIZE: intFromEnv('DATABASE_POOL_SIZE', 10, 2, 1000),
   SWITCHYARD_CONFIG: z.string().optional(),
   SWITCHYARD_DEMO: boolFromEnv(false),
   SWITCHYARD_LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
@@ -126,6 +112,7 @@ const envSchema = z.object({
   PROXY_API_KEYS: z.string().optional(),
   ADMIN_API_KEYS: z.string().optional(),
   ADMIN_ALLOWED_HOSTS: z.string().optional(),
+  CORS_ALLOWED_ORIGINS: z.string().optional(),
   BODY_LIMIT_BYTES: intFromEnv('BODY_LIMIT_BYTES', 2 * 1024 * 1024, 1024),
   UPSTREAM_TIMEOUT_MS: intFromEnv('UPSTREAM_TIMEOUT_MS', 60_000, 1),
   UPSTREAM_MAX_BYTES: intFromEnv('UPSTREAM_MAX_BYTES', 16 * 1024 * 1024, 1024),
@@ -144,6 +131,11 @@ const envSchema = z.object({
   STORE_DURABILITY: z.enum(['commit', 'batched'], { message: "STORE_DURABILITY must be 'commit' or 'batched'" }).default('commit'),
   STORE_COMMIT_TIMEOUT_MS: intFromEnv('STORE_COMMIT_TIMEOUT_MS', 5_000, 1),
   SHUTDOWN_GRACE_MS: intFromEnv('SHUTDOWN_GRACE_MS', 10_000, 0),
+  HTTP_HEADERS_TIMEOUT_MS: intFromEnv('HTTP_HEADERS_TIMEOUT_MS', 30_000, 100, 600_000),
+  HTTP_REQUEST_TIMEOUT_MS: intFromEnv('HTTP_REQUEST_TIMEOUT_MS', 60_000, 100, 3_600_000),
+  TRUST_PROXY: boolFromEnv(false),
+  AUTH_FAILURE_LIMIT: intFromEnv('AUTH_FAILURE_LIMIT', 10, 1),
+  AUTH_FAILURE_WINDOW_MS: intFromEnv('AUTH_FAILURE_WINDOW_MS', 300_000, 1000),
   ROUTER_EXPLORATION: numFromEnv('ROUTER_EXPLORATION', 0.05, 0, 1),
   ROUTER_OPTIMISM: numFromEnv('ROUTER_OPTIMISM', 1, 0, 10),
   JUDGE_MODEL: z.string().default('llama3'),
@@ -157,7 +149,23 @@ const envSchema = z.object({
   SHADOW_MODELS: z.string().optional(),
   SHADOW_MAX_PER_RUN: intFromEnv('SHADOW_MAX_PER_RUN', 50, 0),
   SHADOW_JUDGE_TIMEOUT_MS: intFromEnv('SHADOW_JUDGE_TIMEOUT_MS', 60_000, 1),
+  // The message never repeats the value: it may hold a password.
+  REDIS_URL: z
+    .string()
+    .optional()
+    .transform((v) => (v === '' ? undefined : v))
+    .refine((v) => v === undefined || (URL.canParse(v) && /^rediss?:$/.test(new URL(v).protocol)), { message: 'REDIS_URL must be a redis:// or rediss:// URL (e.g. redis://127.0.0.1:6379)' }),
 });
+
+/** DATABASE_URL and, when it has one, its password (decoded), keyed for config.secrets. */
+function databaseUrlSecrets(url: string): Record<string, string> {
+  try {
+    const password = decodeURIComponent(new URL(url).password);
+    return password ? { DATABASE_URL: url, 'DATABASE_URL password': password } : { DATABASE_URL: url };
+  } catch {
+    return { DATABASE_URL: url };
+  }
+}
 
 export interface KeywordRule {
   name?: string;
@@ -177,7 +185,7 @@ export interface AppConfig {
   /** True when no real upstream is configured and the built-in demo models serve requests. */
   demoMode: boolean;
   models: ModelSpec[];
-  /** API keys by env name (only the ones models refer to). Never logged. */
+  /** API keys by env name (only the ones models refer to), and DATABASE_URL with its password. Never logged. */
   secrets: Record<string, string>;
   keywordRules: KeywordRule[];
   adminToken?: string;
@@ -187,6 +195,10 @@ export interface AppConfig {
   adminApiKeys: string[];
   /** Host names besides loopback names and IP literals the admin page (and a key-less proxy, for browsers) answers to. */
   allowedHosts: string[];
+  /** REDIS_URL: state shared between instances; undefined = every instance keeps its own. May hold a password: never log it. */
+  redisUrl?: string;
+  /** Browser origins the proxy answers CORS requests for (CORS_ALLOWED_ORIGINS; "*" = any); empty = CORS off. */
+  corsOrigins: string[];
   limits: {
     bodyBytes: number;
     requestTimeoutMs: number;
@@ -213,8 +225,18 @@ export interface AppConfig {
     /** 'commit': acknowledge an answer only once its row is committed; 'batched': write behind. */
     durability: 'commit' | 'batched';
     commitTimeoutMs: number;
+    /** PostgreSQL instead of the SQLite file (DATABASE_URL). A secret: never logged or shown. */
+    databaseUrl?: string;
+    /** Connections per process to PostgreSQL. */
+    poolSize: number;
   };
   shutdownGraceMs: number;
+  /** Both HTTP servers (proxy and admin): time a client gets to send its headers, and its whole request. */
+  http: { headersTimeoutMs: number; requestTimeoutMs: number };
+  /** TRUST_PROXY: a reverse proxy in front sets X-Forwarded-Proto / X-Forwarded-For (cookie Secure flag, per-IP limits). */
+  trustProxy: boolean;
+  /** Wrong proxy keys and admin logins per client address within the window, beyond which it gets 429. */
+  authFailures: { limit: number; windowMs: number };
   routing: {
     explorationRate: number;
     /**
@@ -235,13 +257,6 @@ export interface AppConfig {
   shadow: { sample: number; budgetUsd: number; models: string[]; maxPerRun: number; judgeTimeoutMs: number };
 }
 
-export class ConfigError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'ConfigError';
-  }
-}
-
 function formatIssues(prefix: string, err: z.ZodError): string {
   return err.issues
     .map((i) => `${prefix}${i.path.length ? i.path.join('.') : '(root)'}: ${i.message}`)
@@ -258,62 +273,20 @@ export const defaultKeywordRules: KeywordRule[] = [
   { name: 'long-writing', pattern: '\\b(essay|article|story|blog post|report)\\b', model: 'tag:writing' },
 ];
 
-/** The built-in local demo models, used when nothing real is configured. */
-export function demoModels(): ModelSpec[] {
-  const base = { provider: 'demo' as const, baseUrl: 'demo://local', enabled: true, timeoutMs: undefined, maxConcurrent: undefined };
-  return [
-    { ...base, id: 'demo-fast', upstreamModel: 'demo-fast', weight: 3, costPer1kInput: 0.0001, costPer1kOutput: 0.0002, description: 'DEMO: small, fast and cheap local model; good for chat and short answers.', tags: ['chat', 'fast'] },
-    { ...base, id: 'demo-coder', upstreamModel: 'demo-coder', weight: 1, costPer1kInput: 0.0005, costPer1kOutput: 0.0015, description: 'DEMO: local model tuned for code, SQL and data questions.', tags: ['code'] },
-    { ...base, id: 'demo-polyglot', upstreamModel: 'demo-polyglot', weight: 1, costPer1kInput: 0.0003, costPer1kOutput: 0.0006, description: 'DEMO: local multilingual model, strong in Chinese, Japanese and translation.', tags: ['chinese', 'translation'] },
-    { ...base, id: 'demo-large', upstreamModel: 'demo-large', weight: 1, costPer1kInput: 0.003, costPer1kOutput: 0.015, description: 'DEMO: large local model for reasoning, math and long writing; slower and dearer.', tags: ['reasoning', 'writing', 'math'] },
-  ];
-}
-
-function envModels(env: z.output<typeof envSchema>): ModelSpec[] {
-  const out: ModelSpec[] = [];
-  const common = { enabled: true, timeoutMs: undefined, maxConcurrent: undefined, weight: 1 };
-  if (env.CLAUDE_API_KEY) {
-    const baseUrl = env.ANTHROPIC_BASE_URL ?? 'https://api.anthropic.com';
-    out.push(
-      { ...common, id: 'claude-sonnet', provider: 'anthropic', baseUrl, upstreamModel: 'claude-sonnet-4-5', apiKeyEnv: 'CLAUDE_API_KEY', costPer1kInput: 0.003, costPer1kOutput: 0.015, description: 'Anthropic Claude Sonnet: strong at code, long writing, careful reasoning.', tags: ['code', 'writing', 'reasoning'] },
-      { ...common, id: 'claude-haiku', provider: 'anthropic', baseUrl, upstreamModel: 'claude-haiku-4-5', apiKeyEnv: 'CLAUDE_API_KEY', costPer1kInput: 0.001, costPer1kOutput: 0.005, description: 'Anthropic Claude Haiku: fast and cheap, good for chat and simple tasks.', tags: ['chat', 'fast'] },
-    );
-  }
-  if (env.OPENAI_API_KEY) {
-    const baseUrl = env.OPENAI_BASE_URL ?? 'https://api.openai.com/v1';
-    out.push(
-      { ...common, id: 'gpt-4o', provider: 'openai', baseUrl, upstreamModel: 'gpt-4o', apiKeyEnv: 'OPENAI_API_KEY', costPer1kInput: 0.0025, costPer1kOutput: 0.01, description: 'OpenAI GPT-4o: general purpose, multilingual, good at reasoning and code.', tags: ['reasoning', 'code', 'chinese'] },
-      { ...common, id: 'gpt-4o-mini', provider: 'openai', baseUrl, upstreamModel: 'gpt-4o-mini', apiKeyEnv: 'OPENAI_API_KEY', costPer1kInput: 0.00015, costPer1kOutput: 0.0006, description: 'OpenAI GPT-4o mini: cheap and fast, fine for chat and simple questions.', tags: ['chat', 'fast'] },
-    );
-  }
-  if (env.CURSOR_API_KEY) {
-    out.push({ ...common, id: 'cursor', provider: 'openai', baseUrl: env.CURSOR_BASE_URL ?? 'https://api.cursor.sh/v1', upstreamModel: 'cursor-small', apiKeyEnv: 'CURSOR_API_KEY', costPer1kInput: 0.0005, costPer1kOutput: 0.0015, description: 'Cursor (OpenAI-compatible endpoint): code-focused.', tags: ['code'] });
-  }
-  if (env.GEMINI_API_KEY) {
-    out.push({ ...common, id: 'gemini-flash', provider: 'gemini', baseUrl: env.GEMINI_BASE_URL ?? 'https://generativelanguage.googleapis.com/v1beta', upstreamModel: 'gemini-2.0-flash', apiKeyEnv: 'GEMINI_API_KEY', costPer1kInput: 0.0001, costPer1kOutput: 0.0004, description: 'Google Gemini Flash: fast, cheap, multilingual, long context.', tags: ['chat', 'chinese', 'fast'] });
-  }
-  if (env.OLLAMA_HOST) {
-    const names = (env.OLLAMA_MODELS ?? 'llama3').split(',').map((s) => s.trim()).filter(Boolean);
-    for (const name of names) {
-      out.push({ ...common, id: `ollama/${name}`, provider: 'ollama', baseUrl: normalizeOllamaHost(env.OLLAMA_HOST), upstreamModel: name, apiKeyEnv: undefined, costPer1kInput: 0, costPer1kOutput: 0, description: `Local Ollama model ${name}: free, private, slower on big tasks.`, tags: ['local'] });
+/** CORS_ALLOWED_ORIGINS: "*" or comma-separated origins (scheme://host[:port]); a bad one stops start-up. */
+function corsOrigins(raw: string | undefined): string[] {
+  const list = keyList(raw);
+  for (const o of list) {
+    if (o === '*') continue;
+    let u: URL;
+    try {
+      u = new URL(o);
+    } catch {
+      throw new ConfigError(`Invalid environment: CORS_ALLOWED_ORIGINS: "${o}" is not an origin (scheme://host[:port])`);
     }
+    if (u.origin !== o.replace(/\/$/, '')) throw new ConfigError(`Invalid environment: CORS_ALLOWED_ORIGINS: "${o}" is not an origin (scheme://host[:port], no path)`);
   }
-  return out;
-}
-
-export function normalizeOllamaHost(host: string): string {
-  const withScheme = /^https?:\/\//.test(host) ? host : `http://${host}`;
-  return withScheme.replace(/\/+$/, '');
-}
-
-function defaultBaseUrl(kind: ModelSpec['provider']): string {
-  switch (kind) {
-    case 'openai': return 'https://api.openai.com/v1';
-    case 'anthropic': return 'https://api.anthropic.com';
-    case 'ollama': return 'http://127.0.0.1:11434';
-    case 'gemini': return 'https://generativelanguage.googleapis.com/v1beta';
-    case 'demo': return 'demo://local';
-  }
+  return list.map((o) => (o === '*' ? o : o.replace(/\/$/, '')));
 }
 
 /** Build the AppConfig from an env object (process.env in main.ts) and an optional config file. */
@@ -347,6 +320,7 @@ export function loadConfig(rawEnv: Record<string, string | undefined>, opts: { c
     if (seen.has(m.id)) throw new ConfigError(`Invalid config: models.id "${m.id}" is listed twice`);
     seen.add(m.id);
   }
+  models = withAliases(models, file.aliases ?? {});
 
   const demoMode = env.SWITCHYARD_DEMO || models.filter((m) => m.enabled).length === 0;
   if (demoMode && !models.some((m) => m.provider === 'demo')) models = [...models, ...demoModels()];
@@ -357,7 +331,12 @@ export function loadConfig(rawEnv: Record<string, string | undefined>, opts: { c
     const v = rawEnv[m.apiKeyEnv];
     if (v) secrets[m.apiKeyEnv] = v;
   }
+  // The database URL and its password are scrubbed from logs and the admin page like the API keys.
+  if (env.DATABASE_URL) Object.assign(secrets, databaseUrlSecrets(env.DATABASE_URL));
 
+  if (env.HTTP_HEADERS_TIMEOUT_MS > env.HTTP_REQUEST_TIMEOUT_MS) {
+    throw new ConfigError(`Invalid environment: HTTP_HEADERS_TIMEOUT_MS (${env.HTTP_HEADERS_TIMEOUT_MS}) must not exceed HTTP_REQUEST_TIMEOUT_MS (${env.HTTP_REQUEST_TIMEOUT_MS})`);
+  }
   const dataDir = path.resolve(cwd, env.SWITCHYARD_DATA_DIR);
   return {
     proxyPort: env.CLAUDE_PROXY_PORT,
@@ -375,6 +354,8 @@ export function loadConfig(rawEnv: Record<string, string | undefined>, opts: { c
     proxyApiKeys: [...new Set([...keyList(env.PROXY_API_KEYS), ...keyList(env.ADMIN_API_KEYS)])],
     adminApiKeys: keyList(env.ADMIN_API_KEYS),
     allowedHosts: keyList(env.ADMIN_ALLOWED_HOSTS),
+    redisUrl: env.REDIS_URL,
+    corsOrigins: corsOrigins(env.CORS_ALLOWED_ORIGINS),
     limits: {
       bodyBytes: env.BODY_LIMIT_BYTES,
       requestTimeoutMs: env.REQUEST_TIMEOUT_MS,
@@ -392,8 +373,14 @@ export function loadConfig(rawEnv: Record<string, string | undefined>, opts: { c
       breakerFailures: env.BREAKER_FAILURES,
       breakerCooldownMs: env.BREAKER_COOLDOWN_MS,
     },
-    store: { flushMs: env.WRITE_FLUSH_MS, maxPending: env.STORE_MAX_PENDING, durability: env.STORE_DURABILITY, commitTimeoutMs: env.STORE_COMMIT_TIMEOUT_MS },
+    store: {
+      flushMs: env.WRITE_FLUSH_MS, maxPending: env.STORE_MAX_PENDING, durability: env.STORE_DURABILITY, commitTimeoutMs: env.STORE_COMMIT_TIMEOUT_MS,
+      ...(env.DATABASE_URL ? { databaseUrl: env.DATABASE_URL } : {}), poolSize: env.DATABASE_POOL_SIZE,
+    },
     shutdownGraceMs: env.SHUTDOWN_GRACE_MS,
+    http: { headersTimeoutMs: env.HTTP_HEADERS_TIMEOUT_MS, requestTimeoutMs: env.HTTP_REQUEST_TIMEOUT_MS },
+    trustProxy: env.TRUST_PROXY,
+    authFailures: { limit: env.AUTH_FAILURE_LIMIT, windowMs: env.AUTH_FAILURE_WINDOW_MS },
     routing: {
       explorationRate: file.routing?.explorationRate ?? env.ROUTER_EXPLORATION,
       optimism: file.routing?.optimism ?? env.ROUTER_OPTIMISM,

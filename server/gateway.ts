@@ -12,6 +12,8 @@ import type { Router, RouteRule, RoutingDecision, RoutingPreference } from '../r
 import { extractFeatures } from '../router/features.ts';
 import { ApiError } from './errors.ts';
 import type { GatewayMetrics } from './metrics.ts';
+import type { RepeatEntry, SharedRepeatWindow } from './redis/repeats.ts';
+import { lackedCapability, requestNeeds, type RequestNeeds } from './capabilities.ts';
 
 /** A chat request after each endpoint's own validation, in one neutral shape. */
 export interface GatewayRequest {
@@ -44,6 +46,8 @@ export interface ExcludedCandidate {
   provider: string;
   /** The field, named as the client sent it. */
   field: string;
+  /** Set when the model's configured capabilities, not its wire format, rule it out (e.g. "vision"). */
+  capability?: string;
 }
 
 export interface GatewayAnswer {
@@ -93,6 +97,8 @@ export interface GatewayDeps {
   durability?: StoreDurability;
   /** How long an answer may wait for its commit before the client gets a 503 instead. */
   commitTimeoutMs?: number;
+  /** The "asked again" window shared with other instances (Redis); this process's own while it is down. */
+  sharedRepeats?: SharedRepeatWindow;
 }
 
 export type StoreDurability = 'commit' | 'batched';
@@ -114,11 +120,13 @@ export class Gateway {
 
   /** Decide which models to try, in order. Throws ApiError for an unknown or disabled explicit model. */
   async decide(req: Pick<GatewayRequest, 'requestId' | 'messages' | 'model' | 'routingRules' | 'prefer' | 'qualityThreshold'>): Promise<RoutingDecision> {
-    const explicit = req.model && req.model !== 'auto' ? req.model : undefined;
-    if (explicit) {
-      const rt = this.deps.registry.get(explicit);
-      if (!rt) throw new ApiError(404, `The model '${explicit}' does not exist. GET /v1/models lists the models this gateway serves, or use 'auto'.`, 'not_found_error', 'model_not_found', 'model');
-      if (!rt.enabled) throw new ApiError(400, `The model '${explicit}' is disabled.`, 'invalid_request_error', 'model_disabled', 'model');
+    let explicit: string | undefined;
+    if (req.model && req.model !== 'auto') {
+      const rt = this.deps.registry.resolve(req.model);
+      if (!rt) throw new ApiError(404, `The model '${req.model}' does not exist. GET /v1/models lists the models this gateway serves, or use 'auto'.`, 'not_found_error', 'model_not_found', 'model');
+      if (!rt.enabled) throw new ApiError(400, `The model '${req.model}' is disabled.`, 'invalid_request_error', 'model_disabled', 'model');
+      if (rt.spec.kind === 'embedding') throw new ApiError(400, `The model '${req.model}' is an embedding model; use it with /v1/embeddings.`, 'invalid_request_error', 'model_not_chat', 'model');
+      explicit = rt.spec.id;
     }
     const text = lastUserText(req.messages);
     const depth = req.messages.filter((m) => m.role === 'user').length;
@@ -216,22 +224,32 @@ export class Gateway {
    */
   private eligible(req: GatewayRequest, preq: ProviderRequest, decision: RoutingDecision): { decision: RoutingDecision; excluded: ExcludedCandidate[] } {
     const excluded: ExcludedCandidate[] = [];
+    let needs: RequestNeeds | undefined;
     const kept = decision.candidates.filter((c) => {
       const rt = this.deps.registry.get(c.model);
-      const field = rt ? rt.provider.unsupported(preq, rt.endpoint) : null;
-      if (field) excluded.push({ model: c.model, provider: rt!.spec.provider, field });
+      if (!rt) return true;
+      if (rt.spec.capabilities || rt.spec.maxOutputTokens !== undefined) {
+        const lacked = lackedCapability(rt.spec, (needs ??= requestNeeds(preq)));
+        if (lacked) {
+          excluded.push({ model: c.model, provider: rt.spec.provider, field: lacked.field, capability: lacked.capability });
+          return false;
+        }
+      }
+      const field = rt.provider.unsupported(preq, rt.endpoint);
+      if (field) excluded.push({ model: c.model, provider: rt.spec.provider, field });
       return !field;
     });
     if (excluded.length === 0) return { decision, excluded };
     if (kept.length === 0 && decision.candidates.length > 0) {
       this.inFlight.delete(req.requestId);
       const first = excluded[0]!;
+      const why = (e: ExcludedCandidate) => (e.capability ? `it lacks the capability ${e.capability} that ${e.field} needs` : `${e.field} cannot be expressed in its wire format`);
       const message = excluded.length === 1
-        ? `The model '${first.model}' (${first.provider}) cannot take this request: ${first.field} cannot be expressed in its wire format`
-        : `No candidate model can take this request: ${excluded.map((e) => `${e.model} (${e.provider}) cannot carry ${e.field}`).join('; ')}`;
+        ? `The model '${first.model}' (${first.provider}) cannot take this request: ${why(first)}`
+        : `No candidate model can take this request: ${excluded.map((e) => `${e.model} (${e.provider}) ${e.capability ? `lacks ${e.capability} for ${e.field}` : `cannot carry ${e.field}`}`).join('; ')}`;
       throw new ApiError(400, message, 'invalid_request_error', 'unsupported_parameter', first.field.split(' ')[0]!, { excluded });
     }
-    const note = `; skipped ${excluded.map((e) => `${e.model} (${e.provider} cannot carry ${e.field})`).join(', ')}`;
+    const note = `; skipped ${excluded.map((e) => `${e.model} (${e.capability ? `lacks ${e.capability} for ${e.field}` : `${e.provider} cannot carry ${e.field}`})`).join(', ')}`;
     return { decision: { ...decision, selected: kept[0]!.model, candidates: kept, reasoning: decision.reasoning + note }, excluded };
   }
 
@@ -304,7 +322,7 @@ export class Gateway {
   private withBreakerWait(err: ApiError): ApiError {
     if (err.status !== 503 || err.headers?.['retry-after']) return err;
     let soonest = Infinity;
-    for (const m of this.deps.registry.all()) if (m.enabled) soonest = Math.min(soonest, m.breaker.retryInMs());
+    for (const m of this.deps.registry.all()) if (m.enabled && m.spec.kind !== 'embedding') soonest = Math.min(soonest, m.breaker.retryInMs());
     if (soonest === Infinity) return err;
     return new ApiError(err.status, err.message, err.type, err.code, err.param, err.details, { ...err.headers, 'retry-after': retryAfterSeconds(soonest) });
   }
@@ -364,13 +382,34 @@ export class Gateway {
   private noteRepeat(req: GatewayRequest, text: string, ts: number): void {
     if (!text) return;
     const key = repeatKey(req.clientKey ?? '', text);
-    const prev = this.recent.get(key);
-    if (prev && ts - prev.ts <= RETRY_WINDOW_MS && prev.requestId !== req.requestId) {
-      this.deps.store.recordFeedback({ requestId: prev.requestId, ts, rating: 2, comment: `implicit: same query asked again as ${req.requestId}`, source: 'implicit' });
+    const entry = { requestId: req.requestId, ts };
+    const shared = this.deps.sharedRepeats;
+    if (shared?.up) {
+      // After the answer, off the request path; Redis failing mid-way falls back to this process's window.
+      shared.swap(key, entry, RETRY_WINDOW_MS).then(
+        (prev) => this.askedAgain(prev, entry),
+        () => this.askedAgain(this.swapLocal(key, entry), entry),
+      );
+      return;
     }
+    this.askedAgain(this.swapLocal(key, entry), entry);
+  }
+
+  private swapLocal(key: number, entry: RepeatEntry): RepeatEntry | null {
+    const prev = this.recent.get(key) ?? null;
     this.recent.delete(key);
-    this.recent.set(key, { requestId: req.requestId, ts });
+    this.recent.set(key, entry);
     if (this.recent.size > RECENT_MAX) this.recent.delete(this.recent.keys().next().value!);
+    return prev;
+  }
+
+  private askedAgain(prev: RepeatEntry | null, now: RepeatEntry): void {
+    if (!prev || now.ts - prev.ts > RETRY_WINDOW_MS || prev.requestId === now.requestId) return;
+    try {
+      this.deps.store.recordFeedback({ requestId: prev.requestId, ts: now.ts, rating: 2, comment: `implicit: same query asked again as ${now.requestId}`, source: 'implicit' });
+    } catch (e) {
+      this.deps.logger.warn('implicit feedback not recorded', { requestId: prev.requestId, err: (e as Error).message });
+    }
   }
 }
 
@@ -450,7 +489,7 @@ const retryAfterSeconds = (ms: number) => String(Math.max(1, Math.ceil(ms / 1000
  * The client-facing error for a dispatch that got no answer: a request the upstream refused keeps
  * its status and message; a rate limit is a 429 and an open breaker a 503, both with Retry-After.
  */
-function dispatchApiError(err: DispatchError): ApiError {
+export function dispatchApiError(err: DispatchError): ApiError {
   const details = { attempts: err.attempts.map((a) => ({ model: a.model, attempt: a.attempt, status: a.status, http_status: a.httpStatus, error: a.error })) };
   const headers = err.retryAfterMs !== undefined ? { 'retry-after': retryAfterSeconds(err.retryAfterMs) } : undefined;
   if (err.clientAborted) return new ApiError(499, err.message, 'upstream_error', 'client_closed', null, details);

@@ -1,5 +1,6 @@
 // Structured JSON logs, one line each, with request ids; known secret values are scrubbed from
 // every line. The last lines are kept in memory for the admin page's log view.
+import { allSecretForms, scrubSecrets } from './secrets.ts';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 const levelRank: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
@@ -31,7 +32,6 @@ export interface LoggerOptions {
   bufferSize?: number;
 }
 
-const KEY_LIKE = /\b(sk-[A-Za-z0-9_-]{8,}|sk-ant-[A-Za-z0-9_-]{8,}|AIza[0-9A-Za-z_-]{20,})\b/g;
 
 /**
  * Writes to stdout in batches, once per event-loop turn, so a request never waits on a write
@@ -53,16 +53,13 @@ function batchedStdout(): (line: string) => void {
 
 export function createLogger(opts: LoggerOptions = {}): Logger {
   const min = levelRank[opts.level ?? 'info'];
-  const secrets = (opts.secrets ?? []).filter((s) => s.length >= 4);
+  // Each secret's base64 and URL-encoded copies too: an upstream may echo the key it was sent.
+  const secrets = allSecretForms(opts.secrets ?? []);
   const write = opts.write ?? batchedStdout();
   const size = opts.bufferSize ?? 2000;
   const ring: LogLine[] = [];
 
-  const scrub = (text: string): string => {
-    let out = text;
-    for (const s of secrets) if (out.includes(s)) out = out.split(s).join('[REDACTED]');
-    return out.replace(KEY_LIKE, '[REDACTED]');
-  };
+  const scrub = (text: string): string => scrubSecrets(text, secrets, '[REDACTED]');
 
   const emit = (level: LogLevel, base: Record<string, unknown>, msg: string, fields?: Record<string, unknown>) => {
     if (levelRank[level] < min) return;

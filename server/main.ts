@@ -1,13 +1,17 @@
 // The only module that reads the environment and opens ports: loads config, builds services,
 // starts the proxy (and the admin page), and shuts down cleanly on SIGTERM/SIGINT.
-import { createServer, type Server } from 'node:http';
+import type { Server } from 'node:http';
 import { loadConfig, ConfigError } from './config.ts';
 import { createLogger } from './logger.ts';
 import { buildServices } from './services.ts';
+import { redisUrlSecrets } from './redis/link.ts';
 import { createApp } from './app.ts';
+import { createHttpServer } from './http/server.ts';
+import { StartupError } from './store/startup.ts';
 import { startAdmin } from './admin/index.ts';
 import cluster from 'node:cluster';
 import { supervise, workerId } from './cluster.ts';
+import { describeStore } from './store/index.ts';
 
 async function main(): Promise<void> {
   let config;
@@ -20,7 +24,7 @@ async function main(): Promise<void> {
     }
     throw e;
   }
-  const rootLogger = createLogger({ level: config.logLevel, secrets: [...Object.values(config.secrets), ...(config.adminToken ? [config.adminToken] : []), ...config.proxyApiKeys] });
+  const rootLogger = createLogger({ level: config.logLevel, secrets: [...Object.values(config.secrets), ...(config.adminToken ? [config.adminToken] : []), ...config.proxyApiKeys, ...redisUrlSecrets(config.redisUrl)] });
   if (config.workers > 1 && cluster.isPrimary) return supervise(config, rootLogger);
   // In a cluster, worker 1 serves the admin page (and migrated the database before the others started).
   const worker = workerId();
@@ -29,11 +33,9 @@ async function main(): Promise<void> {
   const app = createApp(services);
 
   const proxy: Server = await new Promise((resolve, reject) => {
-    const srv = createServer(app).listen(config.proxyPort, config.host, () => resolve(srv));
+    const srv = createHttpServer(app, config.http).listen(config.proxyPort, config.host, () => resolve(srv));
     srv.once('error', reject);
   });
-  proxy.keepAliveTimeout = 65_000;
-  proxy.headersTimeout = 66_000;
   const proxyAddr = proxy.address();
   const proxyPort = typeof proxyAddr === 'object' && proxyAddr ? proxyAddr.port : config.proxyPort;
   const admin = worker <= 1 ? await startAdmin(services, { port: config.adminPort, proxyPort }) : null;
@@ -45,7 +47,7 @@ async function main(): Promise<void> {
     proxy: `http://${config.host}:${proxyPort}`,
     admin: admin?.url ?? null,
     models: config.models.map((m) => `${m.id} (${m.provider})`),
-    db: config.dbPath,
+    db: describeStore(config),
   });
   if (process.send) process.send({ type: 'ready', proxyPort, adminPort: admin?.port ?? null });
 
@@ -93,6 +95,10 @@ async function main(): Promise<void> {
 }
 
 main().catch((e) => {
+  if (e instanceof StartupError) {
+    process.stderr.write(`switchyard: failed to start: ${e.message}\n`);
+    process.exit(2);
+  }
   process.stderr.write(`switchyard: failed to start: ${e instanceof Error ? e.stack ?? e.message : String(e)}\n`);
   process.exit(1);
 });

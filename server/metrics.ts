@@ -14,6 +14,8 @@ export interface MetricsSources {
   learnerRuns(): Promise<{ status: string; runs: number; lastFinishedAt: number | null }[]>;
   /** Learned-state version the router has in force (0 before the first learner run). */
   learnedVersion(): number;
+  /** With REDIS_URL: whether shared state is reachable (absent: nothing is shared). */
+  sharedStateUp?(): boolean;
 }
 
 /** One finished request, as the gateway records it. */
@@ -76,6 +78,18 @@ export class GatewayMetrics {
         for (const b of sources.breakers()) for (const s of BREAKER_STATES) this.set({ model: b.model, state: s }, b.state === s ? 1 : 0);
       },
     });
+    if (sources.sharedStateUp) {
+      const up = sources.sharedStateUp;
+      new Gauge({
+        name: 'switchyard_shared_state_up',
+        help: 'REDIS_URL set: 1 while Redis is reachable and state is shared, 0 while this instance runs on its own state',
+        registers,
+        aggregator: 'min',
+        collect() {
+          this.set(up() ? 1 : 0);
+        },
+      });
+    }
     new Gauge({
       name: 'switchyard_store_pending_records',
       help: 'Records queued for the database, not yet written',

@@ -1,11 +1,11 @@
 // Builds the running system from an AppConfig: store, model registry, dispatcher, router (with its
 // embedder, kNN index and judge) and the gateway. Used by main.ts and by tests (with stand-ins).
-import { mkdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import type { AppConfig } from './config.ts';
 import type { Logger } from './logger.ts';
 import type { Store } from './store/types.ts';
-import { openSqliteStore } from './store/sqlite.ts';
-import { ModelRegistry } from './dispatch/registry.ts';
+import { openStore } from './store/index.ts';
+import { ModelRegistry, type WeightChange } from './dispatch/registry.ts';
 import { Dispatcher } from './dispatch/dispatcher.ts';
 import { Gateway } from './gateway.ts';
 import { createProvider, endpointFor, closeUpstreamPool, setUpstreamMaxBytes } from './providers/index.ts';
@@ -13,6 +13,7 @@ import type { Router } from '../router/types.ts';
 import type { Embedder } from '../router/embedder.ts';
 import { createLearnedRouter, type LearnedRouterHandle } from './router-wiring.ts';
 import { GatewayMetrics } from './metrics.ts';
+import { connectSharedState, type SharedState } from './redis/index.ts';
 
 export interface Services {
   config: AppConfig;
@@ -25,6 +26,10 @@ export interface Services {
   embedder: Embedder | null;
   gateway: Gateway;
   metrics: GatewayMetrics;
+  /** State shared with other instances through Redis (REDIS_URL); null: every instance keeps its own. */
+  shared: SharedState | null;
+  /** Store weight and enable/disable changes, apply them here and push them to the other instances. */
+  applyWeights(entries: WeightChange[]): Promise<void>;
   startedAt: number;
   version: string;
   /** Pick up a new learned state (priors, profiles, index) now. */
@@ -47,17 +52,24 @@ export const version: string = (JSON.parse(readFileSync(new URL('../package.json
 export async function buildServices(config: AppConfig, opts: BuildOptions): Promise<Services> {
   const { logger } = opts;
   setUpstreamMaxBytes(config.dispatch.upstreamMaxBytes);
-  mkdirSync(config.dataDir, { recursive: true });
-  const store = await openSqliteStore({
-    path: config.dbPath,
-    flushMs: config.store.flushMs,
+  // SQLite goes through the start-up check (store/startup.ts): a database that cannot be opened or
+  // written stops start-up with a StartupError naming the file and the fix.
+  const store = await openStore(config, {
     // Shutdown must end within the grace period even if the database stays locked.
     closeTimeoutMs: Math.max(1000, config.shutdownGraceMs),
     logger: (level, msg, fields) => logger[level](msg, fields),
+    atStartup: true,
   });
 
   const registry = new ModelRegistry(config, (spec) => createProvider(spec.provider), endpointFor, opts.now);
   for (const w of await store.getWeights()) registry.setWeight(w.model, w.weight, w.enabled);
+  const reloadWeights = () => {
+    store.getWeights().then(
+      (ws) => { for (const w of ws) registry.setWeight(w.model, w.weight, w.enabled); },
+      (e: Error) => logger.warn('reloading model weights failed', { err: e.message }),
+    );
+  };
+  const shared = config.redisUrl ? await connectSharedState({ url: config.redisUrl, logger, registry, reloadWeights }) : null;
 
   const dispatcher = new Dispatcher(registry, {
     policy: { maxRetries: config.dispatch.maxRetries, baseMs: config.dispatch.retryBaseMs, maxMs: config.dispatch.retryMaxMs, maxRetryAfterMs: config.dispatch.retryAfterMaxMs },
@@ -73,28 +85,28 @@ export async function buildServices(config: AppConfig, opts: BuildOptions): Prom
     learned = await createLearnedRouter(config, store, logger, { rng: opts.rng, pollMs: opts.learnedPollMs ?? 10_000 });
     router = learned.router;
   }
+  // A learner run elsewhere announces its version: load it now rather than at the next poll.
+  shared?.onLearned(() => {
+    router.reload?.().catch((e: Error) => logger.warn('reloading the learned state failed', { err: e.message }));
+  });
 
   const metrics = new GatewayMetrics({
     breakers: () => registry.all().map((m) => ({ model: m.spec.id, state: m.breaker.state })),
     storePending: () => store.pending(),
     learnerRuns: () => store.learnerRunTotals(),
+    ...(shared ? { sharedStateUp: () => shared.health().status === 'ok' } : {}),
     learnedVersion: () => {
       const learnedState = router.status?.().learned as { version?: unknown } | null | undefined;
       return typeof learnedState?.version === 'number' ? learnedState.version : 0;
     },
   });
-  const gateway = new Gateway({ registry, dispatcher, router, store, logger, requestTimeoutMs: config.limits.requestTimeoutMs, now: opts.now, metrics, durability: config.store.durability, commitTimeoutMs: config.store.commitTimeoutMs });
+  const gateway = new Gateway({ registry, dispatcher, router, store, logger, requestTimeoutMs: config.limits.requestTimeoutMs, now: opts.now, metrics, durability: config.store.durability, commitTimeoutMs: config.store.commitTimeoutMs, sharedRepeats: shared?.repeats });
 
-  // With several workers, weights and enable/disable set through one of them (API or admin page)
-  // reach the others from the database within 10 s.
-  const weightsTimer = config.workers > 1
-    ? setInterval(() => {
-        store.getWeights().then(
-          (ws) => { for (const w of ws) registry.setWeight(w.model, w.weight, w.enabled); },
-          (e: Error) => logger.warn('reloading model weights failed', { err: e.message }),
-        );
-      }, 10_000)
-    : null;
+  // With several workers or instances (several on one PostgreSQL, or sharing Redis), weights and
+  // enable/disable set through one of them (API or admin page) reach the others at once through
+  // Redis, and from the database within 10 s (the fallback for messages lost while Redis was away,
+  // and the only way without it).
+  const weightsTimer = config.workers > 1 || store.engine === 'postgres' || shared ? setInterval(reloadWeights, 10_000) : null;
   weightsTimer?.unref();
 
   return {
@@ -107,6 +119,12 @@ export async function buildServices(config: AppConfig, opts: BuildOptions): Prom
     embedder: learned?.embedder ?? null,
     gateway,
     metrics,
+    shared,
+    applyWeights: async (entries) => {
+      await store.setWeights(entries);
+      for (const e of entries) registry.setWeight(e.model, e.weight, e.enabled);
+      shared?.publishWeights(entries);
+    },
     startedAt: Date.now(),
     version,
     reloadLearned: async () => {
@@ -116,6 +134,7 @@ export async function buildServices(config: AppConfig, opts: BuildOptions): Prom
       if (weightsTimer) clearInterval(weightsTimer);
       await learned?.close();
       await store.close();
+      await shared?.close();
       await closeUpstreamPool();
     },
   };

@@ -28,9 +28,9 @@ export function shadowCaller(registry: ModelRegistry, dispatcher: Dispatcher, re
   };
 }
 
-/** The enabled models of the registry as the shadow step sees them. */
+/** The enabled chat models of the registry as the shadow step sees them (embedding models give no answers). */
 function enabledModels(registry: ModelRegistry): CandidateModel[] {
-  return registry.all().filter((m) => m.enabled).map((m) => ({
+  return registry.all().filter((m) => m.enabled && m.spec.kind !== 'embedding').map((m) => ({
     id: m.spec.id, description: m.spec.description, tags: m.spec.tags, weight: m.weight,
     costPer1kInput: m.spec.costPer1kInput, costPer1kOutput: m.spec.costPer1kOutput, healthy: true,
   }));

@@ -16,6 +16,7 @@ import { benchQuery, benchRng, seedLearnedState, type SeedResult } from './seed.
 import { spawnSwitchyard, type SwitchyardProcess } from './switchyard.ts';
 import { writeBenchmarksDoc } from './docs.ts';
 import type { ModelSpecInput } from '../../server/config.ts';
+import { findPostgresBinaries, startPostgres } from '../../test/helpers/postgres.ts';
 
 const { values: flags } = parseArgs({
   options: {
@@ -260,6 +261,18 @@ async function main(): Promise<void> {
     const syAuto = await spawnRow();
     stops.push(() => syAuto.stop());
     rows.push({ name: 'switchyard-auto', label: `Switchyard, model "auto" (routing, kNN over ${SEEDED / 1000}k)`, origin: syAuto.url, body: autoBody, pid: syAuto.pid, ownProcess: true, settle: () => storeDrained(syAuto.url), baseline: direct });
+    // The proxy path storing in PostgreSQL (a real server in a temp dir, durable commits) instead of SQLite.
+    if (findPostgresBinaries()) {
+      const pgServer = await startPostgres({ durable: true });
+      stops.push(() => pgServer.stop());
+      const pgDir = await mkdtemp(path.join(os.tmpdir(), 'switchyard-bench-pg-'));
+      stops.push(() => rm(pgDir, { recursive: true, force: true }));
+      const syPg = await spawnSwitchyard({ models: switchyardModels(upstreamUrl), env: { ...switchyardEnv, DATABASE_URL: await pgServer.createDatabase('bench') }, dataDir: pgDir });
+      stops.push(() => syPg.stop());
+      rows.push({ name: 'switchyard-explicit-postgres', label: 'Switchyard, explicit model, PostgreSQL (DATABASE_URL; commit mode)', origin: syPg.url, body: explicitBody, pid: syPg.pid, ownProcess: true, settle: () => storeDrained(syPg.url), baseline: direct });
+    } else {
+      notes.push('PostgreSQL is not installed, so the PostgreSQL row was skipped (apt-get install -y postgresql to include it).');
+    }
     // The proxy path again with one worker process per core (node:cluster, SWITCHYARD_WORKERS).
     const workers = os.availableParallelism();
     if (workers > 1) {

@@ -111,6 +111,11 @@ export function evaluateGoals(scenarios: ScenarioResult[], soak: SoakResult | nu
       goals.push({ goal: 'added p50 latency of commit over batched, one request at a time', target: '<= 3 ms', measured: `${f3(extra)} ms (commit ${f3(commitAdded)}, batched ${f3(batchedAdded)} over direct)`, verdict: extra <= 3 ? 'PASS' : 'FAIL' });
     }
   }
+  const onPostgres = get('switchyard-explicit-postgres');
+  if (proxy && onPostgres) {
+    const share = onPostgres.load.rps / proxy.load.rps;
+    goals.push({ goal: 'throughput, proxy path on PostgreSQL as a share of SQLite (explicit model, commit mode)', target: '>= 85%', measured: `${f1(100 * share)}% (${Math.round(onPostgres.load.rps)} vs ${Math.round(proxy.load.rps)} req/s)`, verdict: share >= 0.85 ? 'PASS' : 'FAIL' });
+  }
   if (soak) {
     // A steady server still settles a little (JIT code, pools, SQLite page cache).
     const first = soak.samples[0];

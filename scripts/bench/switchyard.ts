@@ -21,6 +21,8 @@ export interface SwitchyardProcess extends NodeChild<SwitchyardReady> {
 
 export interface SwitchyardOptions {
   models: ModelSpecInput[];
+  /** More config-file fields beside the models (e.g. keywordRules). */
+  config?: Record<string, unknown>;
   /** Extra environment (limits, timeouts); the ports, data dir and config are set here. */
   env?: Record<string, string>;
   /** Use this data dir (kept on cleanup) instead of a fresh temp dir. */
@@ -34,7 +36,7 @@ export interface SwitchyardOptions {
 export async function spawnSwitchyard(opts: SwitchyardOptions): Promise<SwitchyardProcess> {
   const dataDir = opts.dataDir ?? (await mkdtemp(path.join(os.tmpdir(), 'switchyard-proc-')));
   const configPath = path.join(dataDir, 'switchyard.config.json');
-  await writeFile(configPath, JSON.stringify({ models: opts.models }, null, 2));
+  await writeFile(configPath, JSON.stringify({ ...opts.config, models: opts.models }, null, 2));
   const env: Record<string, string> = {
     SWITCHYARD_LOG_LEVEL: 'warn',
     JUDGE_ENABLED: '0',

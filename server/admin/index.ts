@@ -6,7 +6,7 @@ import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import express, { type ErrorRequestHandler } from 'express';
 import type { Services } from '../services.ts';
-import { LoginThrottle, SessionStore, requireCsrf, requireLogin, securityHeaders, sessions } from './security.ts';
+import { SessionStore, requireCsrf, requireLogin, securityHeaders, sessions } from './security.ts';
 import { renderPage, secretValues, type PageContext } from './render.ts';
 import { LearnerRunner, type LearnerJob } from './learner-runner.ts';
 import { authRoutes } from './routes/auth.ts';
@@ -16,6 +16,8 @@ import { requestRoutes } from './routes/requests.ts';
 import { insightRoutes } from './routes/insights.ts';
 import { defaultLearnerJob } from './learner-job.ts';
 import { AllowedHosts } from '../http/allowed-hosts.ts';
+import { createHttpServer } from '../http/server.ts';
+import { FailureLimiter } from '../http/failure-limit.ts';
 
 export const VIEWS_DIR = fileURLToPath(new URL('../../views', import.meta.url));
 const STATIC_DIR = path.join(VIEWS_DIR, 'static');
@@ -34,7 +36,8 @@ export interface AdminOptions {
 export interface AdminContext extends PageContext {
   runner: LearnerRunner;
   sessions: SessionStore;
-  throttle: LoginThrottle;
+  /** Failed logins per client address (AUTH_FAILURE_LIMIT within AUTH_FAILURE_WINDOW_MS). */
+  loginFailures: FailureLimiter;
   proxyPort: number | null;
   now: () => number;
 }
@@ -54,7 +57,7 @@ export function createAdminApp(services: Services, opts: AdminOptions = {}): Adm
     secrets: secretValues(services),
     runner: new LearnerRunner(job, () => services.reloadLearned(), services.logger, now),
     sessions: new SessionStore({ idleMs: opts.sessionIdleMs, now }),
-    throttle: new LoginThrottle(10, 5 * 60_000, now),
+    loginFailures: new FailureLimiter({ ...services.config.authFailures, now }),
     proxyPort: opts.proxyPort ?? null,
     now,
   };
@@ -76,7 +79,7 @@ export function createAdminApp(services: Services, opts: AdminOptions = {}): Adm
   app.use(securityHeaders());
   app.use('/static', express.static(STATIC_DIR, { index: false, maxAge: '5m', fallthrough: false }));
   app.use(express.urlencoded({ extended: false, limit, parameterLimit: 2000 }));
-  app.use(sessions(ctx.sessions, !unprotected));
+  app.use(sessions(ctx.sessions, !unprotected, services.config.trustProxy));
   app.use(requireCsrf());
   app.use(authRoutes(ctx));
   app.use(requireLogin());
@@ -118,7 +121,7 @@ export async function startAdmin(services: Services, opts: StartAdminOptions): P
   // An unprotected admin page must never be reachable from another machine.
   const host = ctx.unprotected ? '127.0.0.1' : opts.host ?? services.config.host;
   const server: Server = await new Promise((resolve, reject) => {
-    const srv = app.listen(opts.port, host, () => resolve(srv));
+    const srv = createHttpServer(app, services.config.http).listen(opts.port, host, () => resolve(srv));
     srv.once('error', reject);
   });
   const port = (server.address() as AddressInfo).port;

@@ -22,14 +22,15 @@ export function defaultLearnerJob(services: Services): LearnerJob {
     await store.flush();
     const now = Date.now();
     const oldest = services.gateway.oldestInFlight();
-    // With several workers the others' requests and queues are out of sight: wait out a whole
-    // request timeout plus a flush (and a margin), as a scheduled run does.
-    const settleMs = config.workers > 1
+    // With several workers (or instances sharing Redis) the others' requests and queues are out of
+    // sight: wait out a whole request timeout plus a flush (and a margin), as a scheduled run does.
+    const settleMs = config.workers > 1 || config.redisUrl
       ? config.limits.requestTimeoutMs + config.store.flushMs + 5_000
       // Measured from the learner's own clock a few ms later; 50 ms covers requests that start meanwhile.
       : (oldest === null ? 0 : Math.max(0, now - oldest)) + 50;
     const result = await runLearner({
       store,
+      sharedLock: services.shared?.learnerLock,
       shadow: shadowStepFor(config, store, { registry: services.registry, dispatcher: services.dispatcher }),
       dataDir: config.dataDir,
       embedder: await getEmbedder(),
@@ -43,6 +44,7 @@ export function defaultLearnerJob(services: Services): LearnerJob {
     if (result.status === 'failed') throw new Error(result.error ?? 'learner run failed');
     // Same process: swap the new version in now rather than at the next poll.
     await services.reloadLearned();
+    services.shared?.announceLearned(result.version);
     return { runId: result.runId, version: result.version, previousVersion: result.previousVersion, rowsRead: result.rowsRead, durationMs: result.durationMs, full: result.full, shadow: result.shadow ?? null };
   };
 }

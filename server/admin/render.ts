@@ -3,6 +3,8 @@
 import type { Request, Response } from 'express';
 import type { Services } from '../services.ts';
 import { CSRF_FIELD, sessionOf } from './security.ts';
+import { redisUrlSecrets } from '../redis/link.ts';
+import { allSecretForms } from '../secrets.ts';
 
 export const NAV = [
   { path: '/', label: 'Overview' },
@@ -15,13 +17,14 @@ export const NAV = [
   { path: '/logs', label: 'Logs' },
 ] as const;
 
-/** Values that must never leave the process: API keys, the admin token, client keys. */
+/** Values that must never leave the process: API keys, the admin token, client keys, the Redis password. */
 export function secretValues(s: Services): string[] {
-  const values = [...Object.values(s.config.secrets), ...(s.config.adminToken ? [s.config.adminToken] : []), ...s.config.proxyApiKeys];
+  const values = [...Object.values(s.config.secrets), ...(s.config.adminToken ? [s.config.adminToken] : []), ...s.config.proxyApiKeys, ...redisUrlSecrets(s.config.redisUrl)];
   const escapeHtml = (v: string) => v.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&#34;').replace(/'/g, '&#39;');
   // Also the forms a value takes once escaped for HTML or JSON, so scrubbing still finds it.
-  const forms = values.filter((v) => v.length >= 4).flatMap((v) => [v, escapeHtml(v), JSON.stringify(v).slice(1, -1)]);
-  return [...new Set(forms)];
+  // Each value's base64 and URL-encoded copies (secretForms) are looked for the same way.
+  const forms = allSecretForms(values).flatMap((v) => [v, escapeHtml(v), JSON.stringify(v).slice(1, -1)]);
+  return [...new Set(forms)].sort((a, b) => b.length - a.length);
 }
 
 export function scrub(text: string, secrets: readonly string[]): string {

@@ -1,7 +1,8 @@
-// Admin page security: in-memory sessions behind an httpOnly SameSite=Strict cookie, a per-session
-// CSRF token checked on every POST, the admin-token login check, and strict response headers.
+// Admin page security: in-memory sessions behind an httpOnly SameSite=Strict cookie (Secure over
+// HTTPS), a per-session CSRF token checked on every POST, the admin-token check, strict headers.
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Request, RequestHandler, Response } from 'express';
+import { isHttps } from '../http/server.ts';
 
 export const SESSION_COOKIE = 'sy_admin';
 export const CSRF_FIELD = '_csrf';
@@ -111,12 +112,13 @@ export function parseCookies(header: string | undefined): Record<string, string>
   return out;
 }
 
-export function setSessionCookie(res: Response, session: AdminSession): void {
-  res.append('set-cookie', `${SESSION_COOKIE}=${session.id}; Path=/; HttpOnly; SameSite=Strict`);
+/** `secure`: the page was reached over HTTPS (isHttps), so the browser must never send the cookie in clear. */
+export function setSessionCookie(res: Response, session: AdminSession, secure: boolean): void {
+  res.append('set-cookie', `${SESSION_COOKIE}=${session.id}; Path=/; HttpOnly; SameSite=Strict${secure ? '; Secure' : ''}`);
 }
 
-export function clearSessionCookie(res: Response): void {
-  res.append('set-cookie', `${SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0`);
+export function clearSessionCookie(res: Response, secure: boolean): void {
+  res.append('set-cookie', `${SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0${secure ? '; Secure' : ''}`);
 }
 
 /** The session attached by `sessions()`; every admin route runs after it. */
@@ -141,12 +143,12 @@ export function securityHeaders(): RequestHandler {
  * Attach a session to every request, creating one (and its cookie) when there is none. Without
  * an admin token every session counts as logged in: the page is then reachable on loopback only.
  */
-export function sessions(store: SessionStore, tokenRequired: boolean): RequestHandler {
+export function sessions(store: SessionStore, tokenRequired: boolean, trustProxy = false): RequestHandler {
   return (req, res, next) => {
     let s = store.get(parseCookies(req.get('cookie'))[SESSION_COOKIE]);
     if (!s) {
       s = store.create(!tokenRequired);
-      setSessionCookie(res, s);
+      setSessionCookie(res, s, isHttps(req, trustProxy));
     }
     res.locals.session = s;
     next();
@@ -188,30 +190,4 @@ export function safeLocalPath(p: unknown): string | null {
   if (!p.startsWith('/') || p.startsWith('//') || p.startsWith('/\\')) return null;
   if (/[\u0000-\u001f]/.test(p)) return null;
   return p;
-}
-
-/** Counts failed logins per client address; too many within the window blocks further tries. */
-export class LoginThrottle {
-  private readonly failures = new Map<string, number[]>();
-  constructor(private readonly maxFailures = 10, private readonly windowMs = 5 * 60_000, private readonly now: () => number = Date.now) {}
-
-  blocked(key: string): boolean {
-    return this.recent(key).length >= this.maxFailures;
-  }
-
-  fail(key: string): void {
-    const list = this.recent(key);
-    list.push(this.now());
-    this.failures.set(key, list);
-    if (this.failures.size > 10_000) this.failures.delete(this.failures.keys().next().value!);
-  }
-
-  clear(key: string): void {
-    this.failures.delete(key);
-  }
-
-  private recent(key: string): number[] {
-    const cutoff = this.now() - this.windowMs;
-    return (this.failures.get(key) ?? []).filter((t) => t > cutoff);
-  }
 }

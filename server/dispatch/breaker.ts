@@ -16,14 +16,26 @@ export interface BreakerTicket {
 
 const ORDINARY: BreakerTicket = Object.freeze({ probe: false });
 
+/** An open or close decided here, for other instances to adopt (half-open is each instance's own). */
+export interface BreakerChange {
+  state: 'open' | 'closed';
+  /** When it changed (ms since the epoch). */
+  at: number;
+  reason: string | null;
+}
+
 export class CircuitBreaker {
   private failures = 0;
   private openedAt = 0;
   private probe: BreakerTicket | null = null;
   private current: BreakerState = 'closed';
+  /** When the last open or close was decided, here or adopted (0: never). */
+  private decidedAt = 0;
   private readonly now: () => number;
   lastError: string | null = null;
   lastChange: number;
+  /** Told of every open and close this breaker decides itself (not of ones adopted by adopt()). */
+  onChange: ((change: BreakerChange) => void) | null = null;
 
   constructor(private readonly opts: BreakerOptions) {
     this.now = opts.now ?? Date.now;
@@ -86,8 +98,40 @@ export class CircuitBreaker {
     if (ticket === undefined || ticket === this.probe) this.probe = null;
   }
 
+  /**
+   * Another instance's decision: opened (its cooldown counted from `at`) or closed. Ignored when
+   * this breaker changed since (the later decision wins). A probe in flight keeps its ticket;
+   * its outcome is a new decision.
+   */
+  adopt(change: BreakerChange): void {
+    if (change.at <= this.decidedAt) return;
+    this.decidedAt = change.at;
+    if (change.state === 'open') {
+      this.openedAt = change.at;
+      this.failures = Math.max(this.failures, this.opts.failureThreshold);
+      if (change.reason) this.lastError = change.reason;
+      this.current = 'open';
+      this.lastChange = change.at;
+      return;
+    }
+    if (this.current === 'closed') return;
+    this.failures = 0;
+    this.lastError = null;
+    this.current = 'closed';
+    this.lastChange = change.at;
+  }
+
+  /** The last open or close decided here or adopted, to share again after an outage (null: none). */
+  lastDecision(): BreakerChange | null {
+    if (this.decidedAt === 0) return null;
+    return { state: this.current === 'closed' ? 'closed' : 'open', at: this.decidedAt, reason: this.current === 'closed' ? null : this.lastError };
+  }
+
   private transition(to: BreakerState): void {
     this.current = to;
     this.lastChange = this.now();
+    if (to === 'half-open') return;
+    this.decidedAt = this.lastChange;
+    this.onChange?.({ state: to, at: this.lastChange, reason: this.lastError });
   }
 }

@@ -160,6 +160,18 @@ export class Dispatcher {
     });
   }
 
+  /**
+   * A call that is not a chat answer (embeddings, token counts) with the same retries, timeouts,
+   * breaker and concurrency cap; `usage` reads the tokens the answer cost from its value.
+   */
+  unary<T>(candidates: string[], ctx: DispatchContext, call: (rt: ModelRuntime, signal: ClientSignal) => Promise<T>, usage: (value: T) => Usage): Promise<{ model: string; value: T; attempts: Attempt[] }> {
+    return this.run(candidates, ctx, async (rt, timer, attempts, started) => {
+      const value = await call(rt, timer);
+      attempts.push(this.okAttempt(rt, attempts, started, usage(value)));
+      return { model: rt.spec.id, value, attempts };
+    });
+  }
+
   /** The shared candidate / retry loop. `call` resolves with the outcome or throws. */
   private async run<T>(
     candidates: string[],

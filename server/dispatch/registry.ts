@@ -33,8 +33,20 @@ export interface ModelStatus {
   costPer1kOutput: number;
 }
 
+/** A change of a model's weight and/or enabled flag (POST /api/config/weights, the admin page). */
+export interface WeightChange {
+  model: string;
+  weight?: number;
+  enabled?: boolean;
+}
+
+/** A provider's dated or "latest" snapshot suffix: -20250929, -2024-08-06, -latest. */
+const SNAPSHOT_SUFFIX = /-(?:\d{8}|\d{4}-\d{2}-\d{2}|latest)$/;
+
 export class ModelRegistry {
   private readonly byId = new Map<string, ModelRuntime>();
+  /** Aliases and upstream model names -> model id (see resolve()). */
+  private readonly names = new Map<string, string>();
 
   constructor(
     config: Pick<AppConfig, 'models' | 'secrets' | 'dispatch' | 'limits'>,
@@ -54,6 +66,21 @@ export class ModelRegistry {
         maxConcurrent: spec.maxConcurrent ?? config.limits.maxConcurrentPerModel,
       });
     }
+    // Explicit aliases first; then a model's upstream name, for the first model configured with it.
+    for (const spec of config.models) for (const a of spec.aliases ?? []) this.names.set(a, spec.id);
+    for (const spec of config.models) if (!this.byId.has(spec.upstreamModel) && !this.names.has(spec.upstreamModel)) this.names.set(spec.upstreamModel, spec.id);
+  }
+
+  /**
+   * The configured model a client's name means: its id, an alias, or the upstream model name it is
+   * configured with; failing those, the same name without a dated snapshot suffix
+   * (claude-sonnet-4-5-20250929 -> claude-sonnet-4-5, gpt-4o-2024-08-06 -> gpt-4o).
+   */
+  resolve(name: string): ModelRuntime | undefined {
+    const exact = this.byId.get(name) ?? this.byId.get(this.names.get(name) ?? '');
+    if (exact || !SNAPSHOT_SUFFIX.test(name)) return exact;
+    const base = name.replace(SNAPSHOT_SUFFIX, '');
+    return this.byId.get(base) ?? this.byId.get(this.names.get(base) ?? '');
   }
 
   get(id: string): ModelRuntime | undefined {
@@ -83,7 +110,7 @@ export class ModelRegistry {
   candidates(): CandidateModel[] {
     const out: CandidateModel[] = [];
     for (const m of this.byId.values()) {
-      if (!m.enabled) continue;
+      if (!m.enabled || m.spec.kind === 'embedding') continue;
       out.push({
         id: m.spec.id,
         description: m.spec.description,

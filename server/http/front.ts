@@ -7,8 +7,11 @@ import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
 import type { Readable } from 'node:stream';
 import { ApiError } from '../errors.ts';
 import type { AllowedHosts } from './allowed-hosts.ts';
+import type { FailureLimiter } from './failure-limit.ts';
+import { clientAddress } from './server.ts';
+import type { Cors } from './cors.ts';
 import type { Logger } from '../logger.ts';
-import { authenticateLimited, bodyError, correlationIdOf, newRequestId, presentedKey, RateLimiter, requestOwner, toApiError, type ErrorBodyShape } from './middleware.ts';
+import { authenticateLimited, bodyError, correlationIdOf, newRequestId, presentedKey, RateLimiter, requestOwner, toApiError, type ErrorBodyShape, type RequestLimiter } from './middleware.ts';
 
 /** One request on a hot route, after the checks every endpoint shares. */
 export interface HotRequest {
@@ -40,12 +43,18 @@ export interface FrontDoorOptions {
   fallback: RequestListener;
   logger: Logger;
   proxyApiKeys: string[];
-  limiter: RateLimiter;
+  limiter: RequestLimiter;
+  /** Wrong keys per client address (on by default); past the limit the address gets 429. */
+  authFailures?: FailureLimiter;
+  /** TRUST_PROXY: the address the limits count is the proxy's last X-Forwarded-For entry. */
+  trustProxy?: boolean;
   bodyLimitBytes: number;
   /** Records waiting to be stored, and the most that may wait before new chat requests are refused. */
   backlog?: { pending: () => number; max: number };
   /** Without client keys, browser requests (with an Origin) must name an allowed Host. */
   allowedHosts?: AllowedHosts;
+  /** Browser origins allowed to call the proxy (CORS_ALLOWED_ORIGINS). */
+  cors?: Cors;
 }
 
 /** Express's default matching: case-insensitive, optional trailing slash, query ignored; an absolute-form target (`POST http://host/path`) counts by its path. */
@@ -66,6 +75,7 @@ export function createFrontDoor(opts: FrontDoorOptions): RequestListener {
   const { logger } = opts;
   // With client keys a rebinding page cannot act (it has no key); without them, a browser is told by its Origin.
   const hostGuard = opts.proxyApiKeys.length === 0 ? opts.allowedHosts : undefined;
+  const cors = opts.cors?.enabled ? opts.cors : undefined;
   return (req, res) => {
     const path = canonicalPath(req.url);
     const route = routes.get(path);
@@ -76,9 +86,10 @@ export function createFrontDoor(opts: FrontDoorOptions): RequestListener {
       req.resume();
       return sendJson(res, 403, route?.errorBody ? route.errorBody(err, path) : err.toBody());
     }
+    if (cors && cors.handle(req, res, path)) return;
     if (!route) return opts.fallback(req, res);
     if (req.method === 'POST') return void serveHot(route, path, req, res, opts, logger);
-    notPost(route, path, req, res, opts);
+    void notPost(route, path, req, res, opts);
   };
 }
 
@@ -88,14 +99,14 @@ export function createFrontDoor(opts: FrontDoorOptions): RequestListener {
  * Both spend a token of the caller's IP bucket. A body sent along is not read: the connection
  * closes after the answer.
  */
-function notPost(route: HotRoute, path: string, req: IncomingMessage, res: ServerResponse, opts: FrontDoorOptions): void {
+async function notPost(route: HotRoute, path: string, req: IncomingMessage, res: ServerResponse, opts: FrontDoorOptions): Promise<void> {
   res.setHeader('x-request-id', newRequestId());
   res.setHeader('allow', 'POST');
   if (hasBody(req)) res.setHeader('connection', 'close');
   req.resume();
   let err: ApiError;
   try {
-    opts.limiter.take(RateLimiter.who({ verified: false }, req.socket.remoteAddress));
+    await opts.limiter.take(RateLimiter.who({ verified: false }, req.socket.remoteAddress));
     if (req.method === 'OPTIONS') {
       res.statusCode = 204;
       res.end();
@@ -119,8 +130,9 @@ async function serveHot(route: HotRoute, path: string, req: IncomingMessage, res
     res.once('finish', () => log.info('request', { method: 'POST', path, status: res.statusCode, ms: Number(process.hrtime.bigint() - t0) / 1e6 }));
   }
   try {
-    const who = authenticateLimited(opts.proxyApiKeys, presentedKey(header(req, 'authorization'), req.headers['x-api-key']), opts.limiter, req.socket.remoteAddress);
-    opts.limiter.take(RateLimiter.who(who, req.socket.remoteAddress));
+    const guard = opts.authFailures ? { failures: opts.authFailures, address: clientAddress(req, opts.trustProxy ?? false) } : undefined;
+    const who = await authenticateLimited(opts.proxyApiKeys, presentedKey(header(req, 'authorization'), req.headers['x-api-key']), opts.limiter, req.socket.remoteAddress, guard);
+    await opts.limiter.take(RateLimiter.who(who, req.socket.remoteAddress));
     // Every answered request must be stored; when the database falls this far behind, shed load
     // instead of holding an ever longer queue in memory (or answering what cannot be recorded).
     if (opts.backlog && opts.backlog.pending() >= opts.backlog.max) {

@@ -4,6 +4,8 @@ import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
 import express, { type ErrorRequestHandler, type NextFunction, type Request, type RequestHandler, type Response } from 'express';
 import { ApiError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
+import type { FailureLimiter } from './failure-limit.ts';
+import { clientAddress } from './server.ts';
 
 declare module 'express-serve-static-core' {
   interface Request {
@@ -15,6 +17,8 @@ declare module 'express-serve-static-core' {
     clientKeyVerified?: boolean;
     /** True when the caller presented an admin credential (ADMIN_TOKEN or an ADMIN_API_KEYS key). */
     admin?: boolean;
+    /** Counts the presented credential as a failed guess of the caller's address (set by clientAuth). */
+    authFailed?: () => void;
     log: Logger;
   }
 }
@@ -128,15 +132,28 @@ export function authenticate(keys: string[], presented: string | undefined): Cli
   return { key: presented, verified: true };
 }
 
+/** Failed credentials counted per client address (on by default, whatever RATE_LIMIT_RPS says). */
+export interface GuessGuard {
+  failures: FailureLimiter;
+  /** The client's address as the limits see it (clientAddress: TRUST_PROXY reads X-Forwarded-For). */
+  address: string;
+}
+
 /**
- * authenticate(), where a refused key also spends a token from the caller's IP bucket: guessing
- * keys is rate limited like any other request (429 once the bucket is empty, else the 401).
+ * authenticate(), where a refused key counts as a failure of the caller's address (past
+ * AUTH_FAILURE_LIMIT every key it sends is refused with 429 unchecked) and also spends a token
+ * from its IP bucket when RATE_LIMIT_RPS is set (429 once the bucket is empty, else the 401).
  */
-export function authenticateLimited(keys: string[], presented: string | undefined, limiter: RateLimiter, ip: string | undefined): ClientIdentity {
+export async function authenticateLimited(keys: string[], presented: string | undefined, limiter: RequestLimiter, ip: string | undefined, guard?: GuessGuard): Promise<ClientIdentity> {
+  if (guard && keys.length > 0 && presented !== undefined) {
+    const refusal = guard.failures.refusal(guard.address);
+    if (refusal) throw refusal;
+  }
   try {
     return authenticate(keys, presented);
   } catch (e) {
-    limiter.take(RateLimiter.who({ verified: false }, ip));
+    if (guard && presented !== undefined) guard.failures.fail(guard.address);
+    await limiter.take(RateLimiter.who({ verified: false }, ip));
     throw e;
   }
 }
@@ -152,23 +169,42 @@ export function isAdminCredential(admin: AdminCredentials, presented: string | u
   return (admin.token !== undefined && safeEqual(admin.token, presented)) || admin.keys.some((k) => safeEqual(k, presented));
 }
 
-export function clientAuth(keys: string[], limiter: RateLimiter, admin: AdminCredentials = { keys: [] }): RequestHandler {
+export function clientAuth(keys: string[], limiter: RequestLimiter, admin: AdminCredentials = { keys: [] }, failures?: FailureLimiter, trustProxy = false): RequestHandler {
+  const checksAdmin = admin.token !== undefined || admin.keys.length > 0;
   return (req, _res, next) => {
-    try {
-      const presented = presentedKey(req.get('authorization'), req.headers['x-api-key']);
-      req.admin = isAdminCredential(admin, presented);
-      const who = req.admin ? { key: presented, verified: true } : authenticateLimited(keys, presented, limiter, req.ip);
+    const presented = presentedKey(req.get('authorization'), req.headers['x-api-key']);
+    const guard = failures ? { failures, address: clientAddress(req, trustProxy) } : undefined;
+    // A blocked address gets no answer about any credential, admin ones included.
+    if (guard && presented !== undefined && (keys.length > 0 || checksAdmin)) {
+      const refusal = guard.failures.refusal(guard.address);
+      if (refusal) return next(refusal);
+    }
+    req.admin = isAdminCredential(admin, presented);
+    const identified = (who: ClientIdentity) => {
       req.clientKey = who.key;
       req.clientKeyVerified = who.verified;
+      // Without client keys a presented credential is only checked as an admin one, by requireAdmin.
+      if (guard && !who.verified && presented !== undefined) req.authFailed = () => guard.failures.fail(guard.address);
       next();
-    } catch (e) {
-      next(e);
-    }
+    };
+    if (req.admin) return identified({ key: presented, verified: true });
+    authenticateLimited(keys, presented, limiter, req.ip, guard).then(identified, next);
   };
 }
 
-/** Token bucket per client (verified key, or IP). rps 0 disables it. One instance serves every route. */
-export class RateLimiter {
+/** Takes one token from a client's bucket, or throws (or rejects with) a 429 ApiError. */
+export interface RequestLimiter {
+  take(who: string): void | Promise<void>;
+}
+
+/** The 429 for an empty bucket holding `tokens` (< 1), with the seconds until one is back. */
+export function rateLimitError(rps: number, burst: number, tokens: number): ApiError {
+  const waitS = Math.max(1, Math.ceil((1 - tokens) / rps));
+  return new ApiError(429, `Rate limit exceeded: at most ${rps} requests per second (burst ${burst})`, 'rate_limit_error', 'rate_limited', null, undefined, { 'retry-after': String(waitS) });
+}
+
+/** Token bucket per client (verified key, or IP), in this process. rps 0 disables it. One instance serves every route. */
+export class RateLimiter implements RequestLimiter {
   private readonly buckets = new Map<string, { tokens: number; at: number }>();
   private readonly now: () => number;
 
@@ -192,19 +228,17 @@ export class RateLimiter {
     this.buckets.delete(who); // re-insert: the map's order is least recently used first
     this.buckets.set(who, b);
     if (this.buckets.size > 100_000) this.buckets.delete(this.buckets.keys().next().value!);
-    if (b.tokens < 1) {
-      const waitS = Math.max(1, Math.ceil((1 - b.tokens) / rps));
-      throw new ApiError(429, `Rate limit exceeded: at most ${rps} requests per second (burst ${burst})`, 'rate_limit_error', 'rate_limited', null, undefined, { 'retry-after': String(waitS) });
-    }
+    if (b.tokens < 1) throw rateLimitError(rps, burst, b.tokens);
     b.tokens -= 1;
   }
 }
 
-export function rateLimit(limiter: RateLimiter): RequestHandler {
+export function rateLimit(limiter: RequestLimiter): RequestHandler {
   return (req, _res, next) => {
     try {
-      limiter.take(RateLimiter.who({ key: req.clientKey, verified: req.clientKeyVerified === true }, req.ip));
-      next();
+      const taken = limiter.take(RateLimiter.who({ key: req.clientKey, verified: req.clientKeyVerified === true }, req.ip));
+      if (taken) taken.then(() => next(), next);
+      else next();
     } catch (e) {
       next(e);
     }
@@ -214,6 +248,8 @@ export function rateLimit(limiter: RateLimiter): RequestHandler {
 /** Global changes (weights, enabling models) need an admin credential; client keys get 403. */
 export function requireAdmin(req: Request, admin: AdminCredentials): void {
   if (req.admin) return;
+  // A credential that is neither a verified client key nor an admin one was a guess at ADMIN_TOKEN.
+  req.authFailed?.();
   const how = admin.token || admin.keys.length
     ? 'send Authorization: Bearer <ADMIN_TOKEN> or a key from ADMIN_API_KEYS'
     : 'none is configured: set ADMIN_TOKEN or ADMIN_API_KEYS, or use the admin page';

@@ -13,6 +13,19 @@ export function parseOr400<S extends z.ZodTypeAny>(schema: S, input: unknown): z
   throw new ApiError(400, `Invalid request: ${where}: ${issue.message}${more}`, 'invalid_request_error', 'invalid_request', where);
 }
 
+/** A 400 naming the field inside the body that is wrong (`messages.0.content.1.source`). */
+export function bad(message: string, param: string): ApiError {
+  return new ApiError(400, `Invalid request: ${param}: ${message}`, 'invalid_request_error', 'invalid_request', param);
+}
+
+/** parseOr400 for a value found at `param` inside the body: the 400 names the whole path. */
+export function parseWith<S extends z.ZodTypeAny>(schema: S, value: unknown, param: string): z.output<S> {
+  const r = schema.safeParse(value);
+  if (r.success) return r.data;
+  const issue = r.error.issues[0]!;
+  throw bad(issue.message, [param, ...issue.path].join('.'));
+}
+
 const MAX_TEXT = 1_000_000;
 
 /** Text or an array of content parts; only text parts are supported. */

@@ -171,6 +171,7 @@ function requestBody(endpoint: ModelEndpoint, req: ProviderRequest, stream: bool
         name: t.name,
         ...(t.description !== undefined ? { description: t.description } : {}),
         input_schema: t.parameters,
+        ...(t.eagerInputStreaming !== undefined ? { eager_input_streaming: t.eagerInputStreaming } : {}),
         ...cacheOf(t),
         ...t.extra,
       })
@@ -357,6 +358,16 @@ export class AnthropicProvider implements Provider {
     const hdrs = { ...headers(endpoint, req), accept: 'text/event-stream' };
     const json = jsonTool(req) !== null;
     return postStream(PROVIDER, url, requestBody(endpoint, req, true), hdrs, signal, endpoint.apiKey, (body) => streamParts(body, json, endpoint.apiKey), hooks);
+  }
+
+  /** POST /v1/messages/count_tokens: the request's fields a count takes (no max_tokens, sampling or stream). */
+  async countTokens(endpoint: ModelEndpoint, req: ProviderRequest, signal: ClientSignal): Promise<number> {
+    const query = req.wire?.format === 'anthropic' && req.wire.query ? `?${req.wire.query}` : '';
+    const { max_tokens: _max, stream: _stream, ...body } = requestBody(endpoint, req, false);
+    const out = await fetchJson(PROVIDER, 'POST', joinUrl(endpoint.baseUrl, `v1/messages/count_tokens${query}`), body, headers(endpoint, req), signal, endpoint.apiKey);
+    const n = asNumber(out.input_tokens);
+    if (n === undefined) throw new UpstreamError(PROVIDER, 'bad_response', `${PROVIDER} upstream count_tokens answer has no input_tokens`);
+    return n;
   }
 
   async listModels(endpoint: ModelEndpoint, signal: AbortSignal): Promise<string[]> {

@@ -4,8 +4,9 @@ import { demoModels } from '../config.ts';
 import { UpstreamError } from '../errors.ts';
 import { abortError, estimateTokens } from './http.ts';
 import { allText, firstUnsupported, textOf, type FormatSupport } from './neutral.ts';
-import type { FinishReason, ModelEndpoint, Provider, ProviderRequest, ProviderResult, StreamPart } from './types.ts';
+import type { EmbeddingRequest, EmbeddingResult, FinishReason, ModelEndpoint, Provider, ProviderRequest, ProviderResult, StreamPart } from './types.ts';
 import { sleep } from '../dispatch/retry.ts';
+import { builtinEmbed } from './embeddings.ts';
 import type { ClientSignal } from '../stop-signal.ts';
 
 const PROVIDER = 'demo';
@@ -182,6 +183,10 @@ export class DemoProvider implements Provider {
       yield { type: 'delta', text };
     }
     yield { type: 'finish', finishReason, usage: usageFor(req, content) };
+  }
+
+  embed(_endpoint: ModelEndpoint, req: EmbeddingRequest, signal: ClientSignal): Promise<EmbeddingResult> {
+    return builtinEmbed(req, signal);
   }
 
   async listModels(_endpoint: ModelEndpoint, signal: AbortSignal): Promise<string[]> {

@@ -5,6 +5,7 @@ import type { Dispatcher } from 'undici';
 import { UpstreamError, parseRetryAfter } from '../errors.ts';
 import type { FinishReason, ProviderRequest, StreamHooks } from './types.ts';
 import type { ClientSignal } from '../stop-signal.ts';
+import { scrubSecrets, secretForms } from '../secrets.ts';
 
 /** Keep-alive pool for every upstream origin; sockets are reused across requests. */
 let pool: Agent | null = null;
@@ -252,13 +253,9 @@ export function extractErrorMessage(body: unknown): string | undefined {
   return undefined;
 }
 
-const keyLike = /\b(sk-[A-Za-z0-9_-]{6,}|sk-ant-[A-Za-z0-9_-]{6,}|AIza[A-Za-z0-9_-]{10,})/g;
-
-/** Remove the configured key and anything shaped like a provider key from an error message. */
+/** Remove the configured key (and its base64 and URL-encoded copies) and anything shaped like a provider key from an error message. */
 export function redact(message: string, apiKey?: string): string {
-  let out = message;
-  if (apiKey && apiKey.length >= 4) out = out.split(apiKey).join('[redacted]');
-  return out.replace(keyLike, '[redacted]');
+  return scrubSecrets(message, apiKey ? secretForms(apiKey) : []);
 }
 
 function isTimeoutReason(reason: unknown): boolean {

@@ -8,8 +8,9 @@ import {
 import type { ParamMap } from './http.ts';
 import { allText, dataUrl, firstUnsupported, type FormatSupport } from './neutral.ts';
 import { parseSse } from './sse.ts';
+import { openaiEmbed } from './embeddings.ts';
 import type {
-  ChatMessage, ContentPart, FinishReason, ModelEndpoint, Provider, ProviderRequest, ProviderResult, ReasoningPart, StreamHooks,
+  ChatMessage, ContentPart, EmbeddingRequest, EmbeddingResult, FinishReason, ModelEndpoint, Provider, ProviderRequest, ProviderResult, ReasoningPart, StreamHooks,
   StreamPart, ToolCall, ToolChoice, Usage,
 } from './types.ts';
 import type { ClientSignal } from '../stop-signal.ts';
@@ -266,6 +267,10 @@ export class OpenAIProvider implements Provider {
     const url = joinUrl(endpoint.baseUrl, 'chat/completions');
     const hdrs = { ...headers(endpoint), accept: 'text/event-stream' };
     return postStream(PROVIDER, url, requestBody(endpoint, req, true), hdrs, signal, endpoint.apiKey, (body) => streamParts(body, endpoint.apiKey), hooks);
+  }
+
+  embed(endpoint: ModelEndpoint, req: EmbeddingRequest, signal: ClientSignal): Promise<EmbeddingResult> {
+    return openaiEmbed(endpoint, req, headers(endpoint), signal);
   }
 
   async listModels(endpoint: ModelEndpoint, signal: AbortSignal): Promise<string[]> {

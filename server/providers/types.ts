@@ -60,6 +60,11 @@ export interface ToolDefinition {
   /** JSON Schema of the input. */
   parameters: Record<string, unknown>;
   strict?: boolean;
+  /**
+   * Anthropic's `eager_input_streaming` (stream the input as it is generated, unbuffered): sent to
+   * Anthropic; the other formats stream tool arguments as generated anyway, so there it is met.
+   */
+  eagerInputStreaming?: boolean;
   cache?: CacheMarker;
   extra?: Extras;
   /** A provider-defined tool (Anthropic web_search, bash, ...): sent as it came, to its own format only. */
@@ -186,4 +191,25 @@ export interface Provider {
   stream(endpoint: ModelEndpoint, req: ProviderRequest, signal: AbortSignal, hooks?: StreamHooks): AsyncIterable<StreamPart>;
   /** Model names the upstream offers (used for /health probes and discovery). */
   listModels(endpoint: ModelEndpoint, signal: AbortSignal): Promise<string[]>;
+  /** The upstream's own count of the request's input tokens, where the format has an endpoint for it. */
+  countTokens?(endpoint: ModelEndpoint, req: ProviderRequest, signal: ClientSignal): Promise<number>;
+  /** Embeddings of `inputs` (one vector per input, in order), where the format has an endpoint for them. */
+  embed?(endpoint: ModelEndpoint, req: EmbeddingRequest, signal: ClientSignal): Promise<EmbeddingResult>;
+}
+
+export interface EmbeddingRequest {
+  /** Texts, or token arrays (OpenAI only: other formats refuse them by name). */
+  inputs: string[] | number[][];
+  /** Vector size asked for (models that can shorten their vectors). */
+  dimensions?: number;
+  user?: string;
+  /** Unknown body fields of an OpenAI client: passed to OpenAI upstreams only (others refuse them by name). */
+  extra?: Extras;
+}
+
+export interface EmbeddingResult {
+  vectors: number[][];
+  /** Input tokens the upstream counted (an estimate where it reports none). */
+  inputTokens: number;
+  upstreamModel?: string;
 }

@@ -6,7 +6,7 @@ import { ApiError } from '../errors.ts';
 import type {
   CacheMarker, ChatMessage, ContentPart, Extras, MediaSource, ProviderRequest, ProviderResult, ToolChoice, ToolDefinition, Usage,
 } from '../providers/types.ts';
-import { modelNameSchema, routingPrefsSchema, routingRulesSchema } from '../http/validate.ts';
+import { bad, modelNameSchema, parseWith, routingPrefsSchema, routingRulesSchema } from '../http/validate.ts';
 import { extrasOf } from './openai-wire.ts';
 
 const MAX_TEXT = 1_000_000;
@@ -69,16 +69,6 @@ export type MessagesBody = z.output<typeof messagesBody>;
 
 const knownBody = new Set(Object.keys(messagesBody.shape));
 
-function bad(message: string, param: string): ApiError {
-  return new ApiError(400, `Invalid request: ${param}: ${message}`, 'invalid_request_error', 'invalid_request', param);
-}
-
-function parseWith<S extends z.ZodTypeAny>(schema: S, value: unknown, param: string): z.output<S> {
-  const r = schema.safeParse(value);
-  if (r.success) return r.data;
-  const issue = r.error.issues[0]!;
-  throw bad(issue.message, [param, ...issue.path].join('.'));
-}
 
 const cacheOf = (b: { cache_control?: unknown }): { cache?: CacheMarker } => (b.cache_control ? { cache: b.cache_control as CacheMarker } : {});
 const withExtra = <T extends object>(value: T, extra: Extras | undefined): T => (extra ? { ...value, extra } : value);
@@ -155,9 +145,10 @@ function toTool(t: z.output<typeof toolSchema>): ToolDefinition {
       name: t.name,
       ...(t.description !== undefined ? { description: t.description } : {}),
       parameters: t.input_schema ?? { type: 'object', properties: {} },
+      ...(typeof t.eager_input_streaming === 'boolean' ? { eagerInputStreaming: t.eager_input_streaming } : {}),
       ...cacheOf(t),
     },
-    extrasOf(t, new Set(['name', 'type', 'description', 'input_schema', 'cache_control'])),
+    extrasOf(t, new Set(['name', 'type', 'description', 'input_schema', 'cache_control', ...(typeof t.eager_input_streaming === 'boolean' ? ['eager_input_streaming'] : [])])),
   );
 }
 

@@ -12,20 +12,23 @@ import type { HotRequest } from '../http/front.ts';
 import { requireUserText } from '../http/validate.ts';
 
 /** Request rules are user regexes: compile them here (RE2, bounded; cached for the router) and check their models. */
-export function validateRoutingRules(rules: RouteRule[] | undefined, registry: ModelRegistry, param = 'routing_rules'): void {
-  if (!rules) return;
-  rules.forEach((rule, i) => {
+export function validateRoutingRules(rules: RouteRule[] | undefined, registry: ModelRegistry, param = 'routing_rules'): RouteRule[] | undefined {
+  if (!rules) return undefined;
+  const canonical = rules.map((rule, i) => {
     try {
       cachedUserRegex(rule.pattern);
     } catch (e) {
       const why = e instanceof BadRegexError ? e.message : (e as Error).message;
       throw new ApiError(400, `Invalid request: ${param}.${i}.pattern ${JSON.stringify(rule.pattern)} is not an accepted regex: ${why}`, 'invalid_request_error', 'invalid_regex', `${param}.${i}.pattern`);
     }
-    if (!registry.has(rule.model)) {
-      throw new ApiError(400, `Invalid request: ${param}.${i}.model '${rule.model}' is not a configured model`, 'invalid_request_error', 'model_not_found', `${param}.${i}.model`);
+    const rt = registry.resolve(rule.model);
+    if (!rt || rt.spec.kind === 'embedding') {
+      throw new ApiError(400, `Invalid request: ${param}.${i}.model '${rule.model}' is not a configured chat model`, 'invalid_request_error', 'model_not_found', `${param}.${i}.model`);
     }
+    return rt.spec.id === rule.model ? rule : { ...rule, model: rt.spec.id };
   });
   compileRequestPatterns(rules.map((r) => r.pattern));
+  return canonical;
 }
 
 /** What every chat endpoint hands the gateway, in neutral names. */
@@ -45,7 +48,7 @@ export interface ChatInput {
 /** Checks shared by all chat endpoints, then the GatewayRequest for this HTTP request. */
 export function toGatewayRequest(hr: HotRequest, registry: ModelRegistry, endpoint: string, input: ChatInput): GatewayRequest {
   requireUserText(input.messages);
-  validateRoutingRules(input.routingRules, registry);
+  const routingRules = validateRoutingRules(input.routingRules, registry);
   return {
     requestId: hr.id,
     correlationId: hr.correlationId,
@@ -53,7 +56,7 @@ export function toGatewayRequest(hr: HotRequest, registry: ModelRegistry, endpoi
     endpoint,
     messages: input.messages,
     model: input.model,
-    routingRules: input.routingRules,
+    routingRules,
     prefer: input.routing?.prefer,
     qualityThreshold: input.routing?.quality_threshold,
     stream: input.stream ?? false,
@@ -77,7 +80,7 @@ export function answeredBy(a: { model: string; decision: RoutingDecision; demo: 
 /** `_routing` as clients see it: method, reason, confidence, features, candidates, timings, models left out and why. */
 export function routingView(decision: RoutingDecision, attempts?: Attempt[], excluded?: ExcludedCandidate[]) {
   return {
-    ...(excluded?.length ? { excluded: excluded.map((e) => ({ model: e.model, provider: e.provider, cannot_carry: e.field })) } : {}),
+    ...(excluded?.length ? { excluded: excluded.map((e) => ({ model: e.model, provider: e.provider, cannot_carry: e.field, ...(e.capability ? { lacks: e.capability } : {}) })) } : {}),
     method: decision.method,
     reason: decision.reasoning,
     confidence: Math.round(decision.confidence * 1000) / 1000,

@@ -5,12 +5,17 @@ import type { RequestHandler } from 'express';
 import { ApiError } from '../errors.ts';
 import { safeEqual } from '../http/middleware.ts';
 import type { GatewayMetrics } from '../metrics.ts';
+import type { FailureLimiter } from '../http/failure-limit.ts';
+import { clientAddress } from '../http/server.ts';
 
 export interface MetricsRouteOptions {
   metrics: GatewayMetrics;
   adminToken?: string;
   /** With node:cluster workers: the exposition summed over every worker (asks the primary). */
   clusterText?: () => Promise<string>;
+  /** Wrong admin tokens count as failed guesses of the caller's address (AUTH_FAILURE_LIMIT). */
+  authFailures?: FailureLimiter;
+  trustProxy?: boolean;
 }
 
 export function isLoopback(addr: string | undefined): boolean {
@@ -22,8 +27,15 @@ export function metricsRoute(opts: MetricsRouteOptions): RequestHandler {
   return (req, res, next) => {
     const auth = req.get('authorization') ?? '';
     const token = /^Bearer\s+(.+)$/i.exec(auth)?.[1]?.trim();
-    const allowed = isLoopback(req.socket.remoteAddress) || (opts.adminToken !== undefined && token !== undefined && safeEqual(token, opts.adminToken));
+    const loopback = isLoopback(req.socket.remoteAddress);
+    const address = clientAddress(req, opts.trustProxy ?? false);
+    if (!loopback && token !== undefined && opts.adminToken !== undefined) {
+      const refusal = opts.authFailures?.refusal(address);
+      if (refusal) return next(refusal);
+    }
+    const allowed = loopback || (opts.adminToken !== undefined && token !== undefined && safeEqual(token, opts.adminToken));
     if (!allowed) {
+      if (token !== undefined && opts.adminToken !== undefined) opts.authFailures?.fail(address);
       next(new ApiError(opts.adminToken ? 401 : 403,
         opts.adminToken
           ? 'GET /metrics needs Authorization: Bearer <ADMIN_TOKEN> when scraped from another host'

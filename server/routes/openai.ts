@@ -8,12 +8,13 @@ import { sendEvent, startSse } from '../http/sse.ts';
 import { sendJson, type HotRoute } from '../http/front.ts';
 import { parseOr400, requireShallow } from '../http/validate.ts';
 import { answeredBy, toGatewayRequest } from './common.ts';
+import { BUILTIN_EMBEDDING_MODEL } from './embeddings.ts';
 import { completionBody, openaiFinish, openaiMessage, openaiToNeutral, openaiUsage } from './openai-wire.ts';
 
 const created = () => Math.floor(Date.now() / 1000);
 
 /** GET /v1/models and /v1/models/:id (Express). */
-export function openaiRoutes(registry: ModelRegistry) {
+export function openaiRoutes(registry: ModelRegistry, demoMode = false) {
   const r = ExpressRouter();
 
   r.get('/v1/models', (_req, res) => {
@@ -22,15 +23,20 @@ export function openaiRoutes(registry: ModelRegistry) {
       object: 'list',
       data: [
         { id: 'auto', object: 'model', created: t, owned_by: 'switchyard', description: 'Let the Switchyard router choose' },
-        ...registry.all().filter((m) => m.enabled).map((m) => ({ id: m.spec.id, object: 'model', created: t, owned_by: m.spec.provider, description: m.spec.description })),
+        ...registry.all().filter((m) => m.enabled).map((m) => ({
+          id: m.spec.id, object: 'model', created: t, owned_by: m.spec.provider, description: m.spec.description,
+          ...(m.spec.kind === 'embedding' ? { kind: 'embedding', ...(m.spec.dimensions ? { dimensions: m.spec.dimensions } : {}) } : {}),
+          ...(m.spec.aliases.length ? { aliases: m.spec.aliases } : {}),
+        })),
+        ...(demoMode && !registry.has(BUILTIN_EMBEDDING_MODEL) ? [{ id: BUILTIN_EMBEDDING_MODEL, object: 'model', created: t, owned_by: 'switchyard', description: 'DEMO: the built-in hashed n-gram embedder (offline)', kind: 'embedding', dimensions: 256 }] : []),
       ],
     });
   });
 
   r.get('/v1/models/:id', (req, res) => {
-    const m = registry.get(req.params.id);
+    const m = registry.resolve(req.params.id);
     if (!m && req.params.id !== 'auto') throw new ApiError(404, `The model '${req.params.id}' does not exist`, 'not_found_error', 'model_not_found', 'model');
-    res.json({ id: req.params.id, object: 'model', created: created(), owned_by: m?.spec.provider ?? 'switchyard' });
+    res.json({ id: req.params.id, object: 'model', created: created(), owned_by: m?.spec.provider ?? 'switchyard', ...(m && m.spec.id !== req.params.id ? { _resolves_to: m.spec.id } : {}) });
   });
 
   return r;

@@ -4,7 +4,8 @@ import { workerId } from '../cluster.ts';
 import { Router as ExpressRouter } from 'express';
 import { z } from 'zod';
 import type { Gateway } from '../gateway.ts';
-import type { ModelRegistry } from '../dispatch/registry.ts';
+import type { ModelRegistry, WeightChange } from '../dispatch/registry.ts';
+import type { SharedHealth } from '../redis/index.ts';
 import type { Router } from '../../router/types.ts';
 import type { Store } from '../store/types.ts';
 import { ApiError } from '../errors.ts';
@@ -36,9 +37,9 @@ const analyzeBody = z
   })
   .refine((b) => b.messages !== undefined || b.message !== undefined, { message: 'either messages or message is required', path: ['messages'] });
 
-/** The ids clients see in answers (`chatcmpl-req_...` on /v1, `msg_req_...` on Anthropic paths) name the request `req_...`. */
+/** The ids clients see in answers (`chatcmpl-req_...` on /v1, `msg_req_...` on Anthropic paths, `resp_req_...` on /v1/responses) name the request `req_...`. */
 export function answerIdToRequestId(id: string): string {
-  return id.replace(/^(?:chatcmpl-|msg_)(?=req_)/, '');
+  return id.replace(/^(?:chatcmpl-|msg_|resp_)(?=req_)/, '');
 }
 
 /** A store error as /health shows it: no file system paths. */
@@ -51,6 +52,10 @@ export interface SystemDeps {
   registry: ModelRegistry;
   router: Router;
   store: Store;
+  /** Store, apply and share weight changes (Services.applyWeights). */
+  applyWeights: (entries: WeightChange[]) => Promise<void>;
+  /** Redis's health when state is shared (REDIS_URL); absent: every instance keeps its own. */
+  shared?: () => SharedHealth;
   /** STORE_MAX_PENDING: /health is degraded once more than half of it waits. */
   storeMaxPending?: number;
   /** Who may change global settings on the proxy port. */
@@ -76,8 +81,9 @@ export function systemRoutes(d: SystemDeps) {
     const writeError = d.store.writeError?.() ?? null;
     const backlogged = d.storeMaxPending !== undefined && pending > d.storeMaxPending / 2;
     const storeOk = writeError === null && !backlogged;
+    const shared = d.shared?.();
     res.json({
-      status: healthy === 0 ? 'down' : healthy < models.filter((m) => m.enabled).length || !storeOk ? 'degraded' : 'ok',
+      status: healthy === 0 ? 'down' : healthy < models.filter((m) => m.enabled).length || !storeOk || (shared && shared.status !== 'ok') ? 'degraded' : 'ok',
       version: d.version,
       demo: d.demoMode,
       ...(d.demoMode ? { notice: DEMO_NOTICE } : {}),
@@ -87,6 +93,8 @@ export function systemRoutes(d: SystemDeps) {
       models: models.map((m) => ({ id: m.id, provider: m.provider, state: m.state, healthy: m.healthy, enabled: m.enabled, weight: m.weight, consecutive_failures: m.consecutiveFailures, last_error: m.lastError, inflight: m.inflight, demo: m.demo })),
       router: d.router.status?.() ?? {},
       store: { status: storeOk ? 'ok' : 'degraded', pending_writes: pending, max_pending: d.storeMaxPending ?? null, write_error: writeError === null ? null : redactPaths(writeError) },
+      // What instances share: 'none' = rate limits, breakers and the asked-again window are this instance's own.
+      shared: shared ? { backend: shared.backend, status: shared.status, error: shared.error } : { backend: 'none' },
     });
   });
 
@@ -100,8 +108,7 @@ export function systemRoutes(d: SystemDeps) {
     const entries = 'weights' in body ? Object.entries(body.weights).map(([model, weight]) => ({ model, weight, enabled: undefined as boolean | undefined })) : body.models;
     const unknown = entries.filter((e) => !d.registry.has(e.model)).map((e) => e.model);
     if (unknown.length) throw new ApiError(400, `Invalid request: unknown model${unknown.length > 1 ? 's' : ''} ${unknown.map((u) => `'${u}'`).join(', ')}`, 'invalid_request_error', 'model_not_found', 'weights');
-    await d.store.setWeights(entries);
-    for (const e of entries) d.registry.setWeight(e.model, e.weight, e.enabled);
+    await d.applyWeights(entries);
     req.log.info('weights updated', { models: entries.map((e) => e.model) });
     res.json({ ok: true, models: d.registry.status().map((m) => ({ id: m.id, weight: m.weight, enabled: m.enabled })) });
   });
@@ -132,8 +139,8 @@ export function systemRoutes(d: SystemDeps) {
     const body = parseOr400(analyzeBody, req.body);
     const messages = body.messages ? toChatMessages(body.messages) : [{ role: 'user' as const, content: body.message ?? '' }];
     requireUserText(messages);
-    validateRoutingRules(body.routing_rules, d.registry);
-    const decision = await d.gateway.decide({ requestId: req.id, messages, model: body.model, routingRules: body.routing_rules, prefer: body.routing?.prefer, qualityThreshold: body.routing?.quality_threshold });
+    const routingRules = validateRoutingRules(body.routing_rules, d.registry);
+    const decision = await d.gateway.decide({ requestId: req.id, messages, model: body.model, routingRules, prefer: body.routing?.prefer, qualityThreshold: body.routing?.quality_threshold });
     res.json({ id: req.id, selected: decision.selected, _routing: routingView(decision) });
   });
 

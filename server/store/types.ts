@@ -1,6 +1,7 @@
-// Storage contract. SQLite (server/store/sqlite.ts) is the default implementation; a shared
-// server database (e.g. PostgreSQL) implements the same interface when one machine is not enough.
-// Recording methods are synchronous and never block: they enqueue, and a writer flushes batches.
+// Storage contract: every read and write the gateway, admin page, learner and evaluator make, as
+// typed queries. SQLite (server/store/sqlite.ts) is the default; PostgreSQL (server/store/postgres/)
+// is chosen by DATABASE_URL. SQL lives only in those two. Recording methods are synchronous and
+// never block: they enqueue, and a writer flushes batches. test/store/contract.test.ts holds both to it.
 import type { QueryFeatures, RoutingDecision } from '../../router/types.ts';
 
 export type CallStatus = 'ok' | 'error' | 'timeout' | 'skipped';
@@ -260,7 +261,38 @@ export interface StoredShadowComparison extends ShadowComparison {
   queryText: string;
 }
 
+/** A position in the newest-first (or oldest-first) order of stored requests. */
+export interface RequestCursor {
+  ts: number;
+  id: string;
+}
+
+/**
+ * A learned-state version committed in one transaction: its priors rows (at `version`), its state
+ * entries (blob, pointers), and `priors.version` pointing at it. Readers see the old version or the
+ * new one, never a mix.
+ */
+export interface LearnedVersionWrite {
+  version: number;
+  priors: PriorRow[];
+  /** app_state entries to upsert; the pointer(s) among them move in the same transaction. */
+  state: Record<string, unknown>;
+}
+
+/** One file of a kNN index snapshot (router/knn.ts writes a few per version). */
+export interface IndexSnapshotFile {
+  name: string;
+  data: Buffer;
+}
+
+/** Held while a learner run writes a version; released when the run ends (or its process dies). */
+export interface StoreLock {
+  release(): Promise<void>;
+}
+
 export interface Store {
+  /** Which engine this is ('sqlite', 'postgres'); never a path or URL with credentials. */
+  readonly engine: 'sqlite' | 'postgres';
   /** Enqueue a finished request with its decision and attempts. Never blocks. */
   recordRequest(req: RequestRecord, decision: RoutingDecision | null, calls: ModelCallRecord[]): void;
   /** Enqueue feedback. */
@@ -271,59 +303,97 @@ export interface Store {
   /** Number of queued, not yet written, records. */
   pending(): number;
   /** Why writes are failing right now (records wait for a retry), or null while they succeed. */
-  writeError?(): string | null;
+  writeError(): string | null;
 
+  // ---- requests ----
   requestExists(id: string): Promise<boolean>;
   getRequest(id: string): Promise<StoredRequest | null>;
   listRequests(filter: RequestFilter): Promise<StoredRequest[]>;
   countRequests(): Promise<number>;
 
+  // ---- admin page ----
+  /** Totals, success rate and latency percentiles for requests with ts >= sinceTs. */
+  stats(sinceTs: number): Promise<StoreStats>;
+  /** Per final model and time bucket, oldest first. Ratings count feedback given at or after sinceTs. */
+  timeSeries(bucketMs: number, sinceTs: number): Promise<TimeSeriesPoint[]>;
+  /** Requests with ts >= sinceTs (the overview's requests-per-minute figure). */
+  countSince(sinceTs: number): Promise<number>;
+  /** The newest request, to tell a browser polling the overview that something new arrived. */
+  latestRequest(): Promise<RequestCursor | null>;
+  /**
+   * The newest answered request older than `before` that no person (or eval) has rated yet.
+   * Implicit and shadow signals do not count as a rating: a person should still look at those answers.
+   */
+  nextUnrated(before?: RequestCursor | null): Promise<string | null>;
+  /** Answers since sinceTs still waiting for a person's rating. */
+  unratedSince(sinceTs: number): Promise<number>;
+  /** Domains and languages seen so far (at most 100 each), sorted. */
+  seenCells(): Promise<{ domains: string[]; languages: string[] }>;
+
   getWeights(): Promise<ModelWeight[]>;
   setWeights(weights: { model: string; weight?: number; enabled?: boolean }[]): Promise<void>;
-
   performance(): Promise<PerformanceRow[]>;
-  /** Rows answered after `sinceTs` (learner, incremental), oldest first, at most `limit`. */
-  /** Answered requests after sinceTs, oldest first, with the feedback given up to feedbackUntilTs (default: all). */
+
+  // ---- learner ----
+  /** Answered requests after sinceTs, oldest first, at most `limit`, with the feedback given up to feedbackUntilTs (default: all). */
   trainingRows(sinceTs: number, limit: number, feedbackUntilTs?: number): Promise<TrainingRow[]>;
   /** Requests up to rowsUntilTs with feedback in (afterTs, untilTs], as of afterTs and as of untilTs (late ratings). */
-  lateFeedbackRows?(afterTs: number, untilTs: number, rowsUntilTs: number): Promise<{ before: TrainingRow; now: TrainingRow }[]>;
+  lateFeedbackRows(afterTs: number, untilTs: number, rowsUntilTs: number): Promise<{ before: TrainingRow; now: TrainingRow }[]>;
+  /** Answered requests (with a final model) with fromTs <= ts <= untilTs. */
+  countAnswered(fromTs: number, untilTs: number): Promise<number>;
+  /** Output tokens of every request with fromTs <= ts <= untilTs, by id. */
+  outputTokens(fromTs: number, untilTs: number): Promise<Map<string, number>>;
+  /** Timestamp of the n-th newest answered request with ts <= untilTs (n >= 1); null when there are fewer. */
+  nthNewestAnsweredTs(untilTs: number, n: number): Promise<number | null>;
 
-  /** Generic key/value state for the learner (priors version, profiles, last run). */
+  /** Key/value state (learned-state pointer and blobs, learner bookkeeping). */
   getState<T>(key: string): Promise<T | null>;
   setState(key: string, value: unknown): Promise<void>;
 
-  /** Raw access for the learner and admin pages: parameterised SQL only. */
-  all<T = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<T[]>;
-  run(sql: string, params?: unknown[]): Promise<void>;
+  /** Priors rows of `version` (default: the one `priors.version` names); empty when none. */
+  readPriors(version?: number): Promise<{ version: number | null; rows: PriorRow[] }>;
+  /** The one way to write priors: a whole learned version in one transaction (see LearnedVersionWrite). */
+  commitLearnedVersion(write: LearnedVersionWrite): Promise<void>;
+  /**
+   * Drop learned versions outside [oldestKept, current]: priors rows, `learned.v<N>` state blobs and
+   * index snapshots. Returns the versions dropped.
+   */
+  pruneLearnedVersions(oldestKept: number, current: number): Promise<number[]>;
+  /**
+   * Where kNN index snapshots live. 'local': in the data directory (one machine; SQLite).
+   * 'store': in the database, so an instance on another machine loads the same index.
+   */
+  readonly indexSnapshots: 'local' | 'store';
+  /** Keep a version's kNN index files (only when indexSnapshots is 'store'). */
+  saveIndexSnapshot(version: number, files: IndexSnapshotFile[]): Promise<void>;
+  /** A version's kNN index files; null when none were saved. */
+  loadIndexSnapshot(version: number): Promise<IndexSnapshotFile[] | null>;
+  /**
+   * One learner run at a time across every process using this database: the lock, or null when
+   * another run holds it. Absent on an engine without a shared lock (SQLite: the learner's lock
+   * file in the data directory does it).
+   */
+  tryLearnerLock?(): Promise<StoreLock | null>;
 
-  // Optional extras (the SQLite store implements all of them).
-  /** Totals, success rate and latency percentiles for requests with ts >= sinceTs. */
-  stats?(sinceTs: number): Promise<StoreStats>;
-  /** Per final model and time bucket, oldest first. Ratings count feedback given at or after sinceTs. */
-  timeSeries?(bucketMs: number, sinceTs: number): Promise<TimeSeriesPoint[]>;
-  /** Several parameterised statements in one transaction: all or nothing. */
-  runBatch?(statements: { sql: string; params?: unknown[] }[]): Promise<void>;
-  startLearnerRun?(startedAt?: number, kind?: LearnerRunKind): Promise<number>;
-  finishLearnerRun?(id: number, result: LearnerRunResult): Promise<void>;
+  startLearnerRun(startedAt?: number, kind?: LearnerRunKind): Promise<number>;
+  finishLearnerRun(id: number, result: LearnerRunResult): Promise<void>;
   /** Newest first; only runs of `kind` when given. */
-  learnerRuns?(limit?: number, kind?: LearnerRunKind): Promise<LearnerRun[]>;
+  learnerRuns(limit?: number, kind?: LearnerRunKind): Promise<LearnerRun[]>;
+  /** Runs per outcome (GET /metrics). */
+  learnerRunTotals(): Promise<LearnerRunTotal[]>;
+
+  // ---- evaluation and shadow comparisons ----
   /**
    * Routed decisions (not explicit-model, request-rule or shadow rows) after the keyset cursor
    * (ts, id), oldest first, at most `limit`, with every rating given so far.
    */
-  decisionLog?(after: { ts: number; id: string }, limit: number): Promise<DecisionLogRow[]>;
+  decisionLog(after: RequestCursor, limit: number): Promise<DecisionLogRow[]>;
   /** Answered requests in (after, untilTs] not yet shadow-compared, oldest first, at most `limit`. */
-  shadowCandidates?(after: { ts: number; id: string }, untilTs: number, limit: number): Promise<ShadowCandidate[]>;
+  shadowCandidates(after: RequestCursor, untilTs: number, limit: number): Promise<ShadowCandidate[]>;
   /** Store a comparison (the shadow answer row and the labels are recorded separately). */
-  recordShadowComparison?(c: ShadowComparison): Promise<void>;
+  recordShadowComparison(c: ShadowComparison): Promise<void>;
   /** Newest first. */
-  shadowComparisons?(limit: number): Promise<StoredShadowComparison[]>;
+  shadowComparisons(limit: number): Promise<StoredShadowComparison[]>;
   /** USD spent on shadow comparisons with ts >= sinceTs. */
-  shadowSpend?(sinceTs: number): Promise<number>;
-  /** Runs per outcome (GET /metrics). */
-  learnerRunTotals(): Promise<LearnerRunTotal[]>;
-  /** Write the rows as a new priors version and point app_state['priors.version'] at it, atomically. */
-  writePriors?(rows: PriorRow[]): Promise<number>;
-  /** Rows of `version` (default: the current one); empty when none. */
-  readPriors?(version?: number): Promise<{ version: number | null; rows: PriorRow[] }>;
+  shadowSpend(sinceTs: number): Promise<number>;
 }

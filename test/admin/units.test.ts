@@ -6,11 +6,12 @@ import { cellScore, heatMap, lineChart, seriesFromTimeSeries } from '../../serve
 import { parseRulesText, parseWeightsForm } from '../../server/admin/routes/models.ts';
 import { learningCurve, metricDeltas } from '../../server/admin/routes/insights.ts';
 import { parseCursor } from '../../server/admin/routes/requests.ts';
-import { LoginThrottle, SessionStore, parseCookies, safeEqual, safeLocalPath } from '../../server/admin/security.ts';
+import { FailureLimiter } from '../../server/http/failure-limit.ts';
+import { SessionStore, parseCookies, safeEqual, safeLocalPath } from '../../server/admin/security.ts';
 import { fmt, scrub } from '../../server/admin/render.ts';
 import { LearnerRunner, type LearnerProgress } from '../../server/admin/learner-runner.ts';
 import { silentLogger } from '../../server/logger.ts';
-import { countSince, latestRequest, nextUnrated, seenCells, unratedSince, type Reader } from '../../server/admin/queries.ts';
+import { adminSql } from '../../server/store/sql/queries.ts';
 import { openSqliteStore } from '../../server/store/sqlite.ts';
 import type { LearnerRun, PerformanceRow } from '../../server/store/types.ts';
 
@@ -153,12 +154,13 @@ describe('security helpers', () => {
 
   test('failed logins are throttled per address within the window', () => {
     let now = 0;
-    const t = new LoginThrottle(2, 1000, () => now);
+    const t = new FailureLimiter({ limit: 2, windowMs: 1000, now: () => now });
     t.fail('1.2.3.4');
     assert.equal(t.blocked('1.2.3.4'), false);
     t.fail('1.2.3.4');
     assert.equal(t.blocked('1.2.3.4'), true);
     assert.equal(t.blocked('5.6.7.8'), false);
+    assert.equal(t.retryAfterS('1.2.3.4'), 1);
     now = 1500;
     assert.equal(t.blocked('1.2.3.4'), false);
   });
@@ -216,19 +218,11 @@ describe('admin queries', () => {
     const store = await openSqliteStore({ path: ':memory:' });
     try {
       const plans: string[] = [];
-      const explain: Reader = {
-        all: async <T>(sql: string, params?: unknown[]) => {
-          const rows = await store.all<{ detail: string }>(`EXPLAIN QUERY PLAN ${sql}`, params);
-          plans.push(rows.map((r) => r.detail).join(' | '));
-          return [] as T[];
-        },
-      };
-      await nextUnrated(explain, { ts: 1, id: 'a' });
-      await nextUnrated(explain, null);
-      await unratedSince(explain, 1);
-      await countSince(explain, 1);
-      await latestRequest(explain);
-      await seenCells(explain);
+      for (const { sql, params } of [adminSql.nextUnrated({ ts: 1, id: 'a' }), adminSql.nextUnrated(null), adminSql.unratedSince(1),
+        adminSql.countSince(1), adminSql.latestRequest(), adminSql.domains(), adminSql.languages()]) {
+        const rows = await store.all<{ detail: string }>(`EXPLAIN QUERY PLAN ${sql}`, params);
+        plans.push(rows.map((r) => r.detail).join(' | '));
+      }
       assert.equal(plans.length, 7);
       for (const plan of plans) {
         assert.doesNotMatch(plan, /SCAN (q|queries|f|user_feedback)\b(?! USING)/, plan);

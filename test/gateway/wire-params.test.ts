@@ -256,19 +256,19 @@ describe('every parameter reaches the upstream or is refused by name', () => {
     assert.ok(start2.message.usage.input_tokens > 0);
   });
 
-  test('auto skips a candidate that cannot carry tools and _routing says so', async () => {
-    const r = await postJson(`${gw.url}/v1/chat/completions`, { model: 'auto', messages: [{ role: 'user', content: 'hi' }], tools: [{ type: 'function', function: { name: 'f', parameters: { type: 'object' } } }] });
+  test('auto skips a candidate that cannot carry a field (parallel_tool_calls: false to Gemini) and _routing says so', async () => {
+    const r = await postJson(`${gw.url}/v1/chat/completions`, { model: 'auto', messages: [{ role: 'user', content: 'hi' }], tools: [{ type: 'function', function: { name: 'f', parameters: { type: 'object' } } }], parallel_tool_calls: false });
     assert.equal(r.status, 200, JSON.stringify(r.body));
     assert.equal(r.body._actual_model_used, 'claude');
-    assert.deepEqual(r.body._routing.excluded, [{ model: 'gem', provider: 'gemini', cannot_carry: 'tools' }]);
+    assert.deepEqual(r.body._routing.excluded, [{ model: 'gem', provider: 'gemini', cannot_carry: 'parallel_tool_calls' }]);
     assert.match(r.body._routing.reason, /skipped gem/);
     assert.equal(ge.requests.length, 0);
   });
 
   test('an explicit model that cannot carry a field is a 400 naming the model and the field', async () => {
-    const r = await postJson(`${gw.url}/v1/chat/completions`, { model: 'gem', messages: [{ role: 'user', content: 'hi' }], tools: [{ type: 'function', function: { name: 'f' } }] });
+    const r = await postJson(`${gw.url}/v1/chat/completions`, { model: 'gem', messages: [{ role: 'user', content: 'hi' }], tools: [{ type: 'function', function: { name: 'f' } }], parallel_tool_calls: false });
     assert.equal(r.status, 400);
-    assert.equal(r.body.error.param, 'tools');
-    assert.match(r.body.error.message, /'gem' \(gemini\) cannot take this request: tools/);
+    assert.equal(r.body.error.param, 'parallel_tool_calls');
+    assert.match(r.body.error.message, /'gem' \(gemini\) cannot take this request: parallel_tool_calls/);
   });
 });

@@ -6,17 +6,21 @@ import type { AddressInfo } from 'node:net';
 import { createServer, type Server } from 'node:http';
 import { loadConfig, type ModelSpecInput } from '../../server/config.ts';
 import { buildServices, type Services } from '../../server/services.ts';
+import type { SqliteStore } from '../../server/store/sqlite.ts';
 import { createApp } from '../../server/app.ts';
 import { silentLogger } from '../../server/logger.ts';
 import type { Router } from '../../router/types.ts';
 import { after, before, beforeEach } from 'node:test';
 import { startOpenAIStandIn } from '../standins/openai.ts';
 import { startAnthropicStandIn } from '../standins/anthropic.ts';
+import { startGeminiStandIn } from '../standins/gemini.ts';
+import { startOllamaStandIn } from '../standins/ollama.ts';
 import type { StandIn } from '../standins/common.ts';
 
 export interface TestGateway {
   url: string;
-  services: Services;
+  /** A test gateway stores in SQLite in its temp dir, so tests may look at the rows with raw SQL (not with DATABASE_URL). */
+  services: Services & { store: SqliteStore };
   dataDir: string;
   /** Stop the server, flush and close the store, remove the temp dir. */
   close(): Promise<void>;
@@ -26,6 +30,8 @@ export interface TestGateway {
 
 export interface TestGatewayOptions {
   models?: ModelSpecInput[];
+  /** More config-file fields beside `models` (e.g. top-level `aliases`). */
+  file?: Record<string, unknown>;
   env?: Record<string, string>;
   router?: Router;
   rng?: () => number;
@@ -52,11 +58,12 @@ export async function startGateway(opts: TestGatewayOptions = {}): Promise<TestG
   if (opts.models) {
     configPath = path.join(dataDir, 'models.json');
     const { writeFile } = await import('node:fs/promises');
-    await writeFile(configPath, JSON.stringify({ models: opts.models }));
+    await writeFile(configPath, JSON.stringify({ ...opts.file, models: opts.models }));
   }
   const env: Record<string, string> = { ...fastEnv, SWITCHYARD_DATA_DIR: dataDir, ...(configPath ? { SWITCHYARD_CONFIG: configPath } : { SWITCHYARD_DEMO: '1' }), ...opts.env };
   const config = loadConfig(env, { cwd: dataDir });
   const services = await buildServices(config, { logger: silentLogger(), router: opts.router, rng: opts.rng, learnedPollMs: 0 });
+  if (services.store.engine !== 'sqlite' && !opts.env?.DATABASE_URL) throw new Error('test gateways store in SQLite unless given DATABASE_URL');
   const app = createApp(services);
   const server: Server = await new Promise((resolve) => {
     const s = createServer(app).listen(0, '127.0.0.1', () => resolve(s));
@@ -72,7 +79,7 @@ export async function startGateway(opts: TestGatewayOptions = {}): Promise<TestG
   };
   return {
     url: `http://127.0.0.1:${port}`,
-    services,
+    services: services as Services & { store: SqliteStore },
     dataDir,
     stop,
     close: async () => {
@@ -151,4 +158,35 @@ export function alphaBeta(env: Record<string, string>, ready: (t: AlphaBeta) => 
     t.a.reset();
     t.b.reset();
   });
+}
+
+export type StandInKind = 'openai' | 'anthropic' | 'gemini' | 'ollama';
+
+const starters: Record<StandInKind, () => Promise<StandIn>> = {
+  openai: () => startOpenAIStandIn(),
+  anthropic: () => startAnthropicStandIn(),
+  gemini: () => startGeminiStandIn(),
+  ollama: () => startOllamaStandIn(),
+};
+
+/**
+ * Stand-in upstreams of the given kinds behind one gateway, for the calling describe: started
+ * before its tests (the gateway from `options(urls)`), closed after, and before each test the
+ * stand-ins reset and every breaker closed. The fields are filled in by the time tests run.
+ */
+export function gatewayOver<K extends StandInKind>(kinds: readonly K[], options: (urls: Record<K, string>) => TestGatewayOptions): { up: Record<K, StandIn>; gw: TestGateway } {
+  const t = { up: {} as Record<K, StandIn>, gw: undefined as unknown as TestGateway };
+  before(async () => {
+    for (const k of kinds) t.up[k] = await starters[k]();
+    t.gw = await startGateway(options(Object.fromEntries(kinds.map((k) => [k, t.up[k].url])) as Record<K, string>));
+  });
+  after(async () => {
+    await t.gw.close();
+    await Promise.all(kinds.map((k) => t.up[k].close()));
+  });
+  beforeEach(() => {
+    for (const k of kinds) t.up[k].reset();
+    for (const rt of t.gw.services.registry.all()) rt.breaker.onSuccess();
+  });
+  return t;
 }

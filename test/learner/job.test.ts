@@ -6,6 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { loadConfig } from '../../server/config.ts';
 import { openSqliteStore, type SqliteStore } from '../../server/store/sqlite.ts';
+import type { LearnedVersionWrite } from '../../server/store/types.ts';
 import { BuiltinEmbedder, type Embedder } from '../../router/embedder.ts';
 import { createTextIndex, KnnStage, loadTextIndex } from '../../router/knn.ts';
 import { createRouter } from '../../router/index.ts';
@@ -217,10 +218,10 @@ describe('learner failures', () => {
     let fail = true;
     const flaky = new Proxy(store, {
       get(target, prop, receiver) {
-        if (prop === 'runBatch') {
-          return async (statements: { sql: string; params?: unknown[] }[]) => {
+        if (prop === 'commitLearnedVersion') {
+          return async (write: LearnedVersionWrite) => {
             if (fail) { fail = false; throw new Error('disk full'); }
-            return target.runBatch(statements);
+            return target.commitLearnedVersion(write);
           };
         }
         const value = Reflect.get(target, prop, receiver) as unknown;

@@ -115,3 +115,45 @@ describe('a store that cannot write, in commit mode', () => {
     await sleep(0);
   });
 });
+
+describe('a store that cannot write, in batched mode', () => {
+  let up: StandIn;
+  let gw: TestGateway;
+  before(async () => {
+    up = await startOpenAIStandIn();
+    gw = await startGateway({ models: [model('alpha', 'openai', up.url)], env: { TEST_KEY: 'sk-test-durable-0003', STORE_DURABILITY: 'batched' } });
+  });
+  after(async () => {
+    await gw?.close();
+    await up?.close();
+  });
+
+  test('a database that turned read-only: answers go on, /health is degraded while acknowledged records wait, then every one is stored', async () => {
+    const store = gw.services.store;
+    const ask = (content: string) => fetch(`${gw.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'alpha', messages: [{ role: 'user', content }] }) });
+    // query_only makes every write on the store's write connection fail with SQLITE_READONLY.
+    await store.run('PRAGMA query_only = 1');
+    const ids: string[] = [];
+    try {
+      for (let i = 0; i < 5; i++) {
+        const r = await ask(`while read-only ${i}`);
+        assert.equal(r.status, 200);
+        ids.push(((await r.json()) as { id: string }).id);
+      }
+      let health = { status: '', store: { status: '', write_error: null as string | null, pending_writes: 0 } };
+      for (let i = 0; i < 100 && health.status !== 'degraded'; i++) {
+        await sleep(20);
+        health = (await (await fetch(`${gw.url}/health`)).json()) as typeof health;
+      }
+      assert.equal(health.status, 'degraded', 'acknowledged records wait in memory: /health says so');
+      assert.equal(health.store.status, 'degraded');
+      assert.match(health.store.write_error ?? '', /readonly/i);
+      assert.ok(health.store.pending_writes >= 5, `pending ${health.store.pending_writes}`);
+    } finally {
+      await store.run('PRAGMA query_only = 0');
+    }
+    await store.flush();
+    assert.equal(((await (await fetch(`${gw.url}/health`)).json()) as { status: string }).status, 'ok');
+    for (const id of ids) assert.ok(await store.getRequest(id.replace(/^chatcmpl-/, '')), `${id} is stored`);
+  });
+});

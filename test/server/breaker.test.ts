@@ -50,3 +50,32 @@ test('a probe that is given back unsent frees the slot for the next request', ()
   b.release(probe);
   assert.ok(b.tryAcquire()?.probe);
 });
+
+test("adopts another instance's open and close, and a later decision of its own wins over an older one", () => {
+  const { b, advance } = breaker();
+  advance(5000);
+  b.adopt({ state: 'open', at: 4800, reason: 'HTTP 500 on another instance' });
+  assert.equal(b.state, 'open');
+  assert.equal(b.lastError, 'HTTP 500 on another instance');
+  assert.equal(b.retryInMs(), 800, 'the cool-down runs from when the other instance opened it');
+  advance(800);
+  assert.equal(b.state, 'half-open', 'each instance lets its own probe through');
+  b.adopt({ state: 'closed', at: 5900, reason: null });
+  assert.equal(b.state, 'closed');
+  assert.equal(b.consecutiveFailures, 0);
+  b.adopt({ state: 'open', at: 5850, reason: 'stale' });
+  assert.equal(b.state, 'closed', 'an older decision arriving late is ignored');
+});
+
+test('tells its own opens and closes, not half-open and not adopted ones', () => {
+  const { b, advance } = breaker();
+  const told: string[] = [];
+  b.onChange = (c) => told.push(`${c.state}@${c.at}`);
+  for (let i = 0; i < 3; i++) b.onFailure('boom', b.tryAcquire()!);
+  advance(1000);
+  const probe = b.tryAcquire()!;
+  b.onSuccess(probe);
+  b.adopt({ state: 'open', at: 2000, reason: 'elsewhere' });
+  assert.deepEqual(told, ['open@0', 'closed@1000']);
+  assert.deepEqual(b.lastDecision(), { state: 'open', at: 2000, reason: 'elsewhere' });
+});

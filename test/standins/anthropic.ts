@@ -1,6 +1,7 @@
-// Stand-in for the Anthropic Messages API: /v1/messages (JSON or the typed SSE event sequence)
-// and /v1/models; rejects missing x-api-key, anthropic-version and max_tokens like the real API.
-import { isRecord, jsonObject, jsonReply, splitPath, startStandIn, textOf, chunkWords } from './common.ts';
+// Stand-in for the Anthropic Messages API: /v1/messages (JSON or the typed SSE event sequence),
+// /v1/messages/count_tokens and /v1/models; rejects missing x-api-key, anthropic-version and
+// max_tokens (and, on count_tokens, fields it does not take) like the real API.
+import { estimate, isRecord, jsonObject, jsonReply, splitPath, startStandIn, textOf, chunkWords } from './common.ts';
 import type { Answer, Dialect, RecordedRequest, Reply, StandIn, StandInOptions, ToolCallSpec } from './common.ts';
 
 const errorTypes: Record<number, { type: string; message: string }> = {
@@ -149,6 +150,25 @@ function forcedTool(req: RecordedRequest): ((text: string | undefined) => ToolCa
   return (text) => [{ name, arguments: jsonObject(text) }];
 }
 
+/** The body fields /v1/messages/count_tokens takes; anything else is "Extra inputs are not permitted". */
+const COUNT_FIELDS = new Set(['model', 'messages', 'system', 'tools', 'tool_choice', 'thinking', 'mcp_servers', 'context_management']);
+
+function validateCount(req: RecordedRequest): Reply | undefined {
+  const body = isRecord(req.body) ? req.body : {};
+  if (typeof body.model !== 'string') return jsonReply(400, errorBody(400, 'model: Field required'));
+  if (!Array.isArray(body.messages)) return jsonReply(400, errorBody(400, 'messages: Field required'));
+  const extra = Object.keys(body).find((k) => !COUNT_FIELDS.has(k));
+  if (extra) return jsonReply(400, errorBody(400, `${extra}: Extra inputs are not permitted`));
+  const problem = checkRequest(body);
+  return problem ? jsonReply(400, errorBody(400, problem)) : undefined;
+}
+
+/** A deterministic count: system, message text and tool definitions at about four characters a token. */
+function countTokens(body: Record<string, unknown>): number {
+  const text = [textOf(body.system), ...(body.messages as unknown[]).map((m) => messageText(m).text), body.tools ? JSON.stringify(body.tools) : ''].join('\n');
+  return estimate(text) + 3;
+}
+
 export function anthropicDialect(opts: StandInOptions): Dialect {
   const models = opts.models ?? ['claude-sonnet-4-5', 'claude-haiku-4-5'];
   return {
@@ -159,6 +179,7 @@ export function anthropicDialect(opts: StandInOptions): Dialect {
       if (!key) return jsonReply(401, errorBody(401, 'x-api-key header is required'));
       if (opts.apiKey !== undefined && key !== opts.apiKey) return jsonReply(401, errorBody(401, 'invalid x-api-key'));
       if (!req.headers['anthropic-version']) return jsonReply(400, errorBody(400, 'anthropic-version: header is required'));
+      if (req.method === 'POST' && splitPath(req.path).pathname === '/v1/messages/count_tokens') return validateCount(req);
       if (req.method !== 'POST' || splitPath(req.path).pathname !== '/v1/messages') return undefined;
       const body = isRecord(req.body) ? req.body : {};
       if (typeof body.model !== 'string') return jsonReply(400, errorBody(400, 'model: Field required'));
@@ -177,6 +198,7 @@ export function anthropicDialect(opts: StandInOptions): Dialect {
         const data = models.map((id) => ({ type: 'model', id, display_name: id, created_at: '2025-01-01T00:00:00Z' }));
         return { type: 'static', reply: jsonReply(200, { data, has_more: false, first_id: models[0] ?? null, last_id: models.at(-1) ?? null }) };
       }
+      if (req.method === 'POST' && pathname === '/v1/messages/count_tokens') return { type: 'static', reply: jsonReply(200, { input_tokens: countTokens(req.body as Record<string, unknown>) }) };
       if (req.method !== 'POST' || pathname !== '/v1/messages') return undefined;
       const body = req.body as { model: string; messages: unknown[]; system?: unknown; stream?: unknown };
       const stream = body.stream === true;

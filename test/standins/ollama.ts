@@ -1,5 +1,6 @@
-// Stand-in for Ollama: /api/chat (JSON or NDJSON stream ending in a `done` line with counts),
-// /api/tags, and /api/embed with deterministic hashed embeddings.
+// Stand-in for Ollama: /api/chat (JSON or NDJSON stream ending in a `done` line with counts; tool
+// calls as message.tool_calls with object arguments), /api/tags, and /api/embed with deterministic
+// hashed embeddings.
 import { isRecord, jsonReply, splitPath, startStandIn, textOf, chunkWords } from './common.ts';
 import type { Answer, Dialect, Reply, StandIn, StandInOptions } from './common.ts';
 
@@ -36,11 +37,14 @@ export function hashedEmbedding(text: string, dim: number): number[] {
 }
 
 function renderChat(answer: Answer, stream: boolean): Reply {
+  const toolCalls = answer.toolCalls.map((c, index) => ({ function: { index, name: c.name, arguments: c.arguments } }));
+  const calls = toolCalls.length ? { tool_calls: toolCalls } : {};
   const final = {
     model: answer.model,
     created_at: CREATED_AT,
-    message: { role: 'assistant', content: stream ? '' : answer.text },
-    done_reason: answer.finishReason,
+    message: { role: 'assistant', content: stream ? '' : answer.text, ...(stream ? {} : calls) },
+    // Ollama says stop after tool calls too.
+    done_reason: answer.finishReason === 'tool_calls' ? 'stop' : answer.finishReason,
     done: true,
     total_duration: 1_000_000,
     load_duration: 100_000,
@@ -50,10 +54,29 @@ function renderChat(answer: Answer, stream: boolean): Reply {
     eval_duration: 700_000,
   };
   if (!stream) return jsonReply(200, final);
-  const lines = chunkWords(answer.text).map(
+  const lines = (answer.text === '' && toolCalls.length ? [] : chunkWords(answer.text)).map(
     (text) => `${JSON.stringify({ model: answer.model, created_at: CREATED_AT, message: { role: 'assistant', content: text }, done: false })}\n`,
   );
-  return { status: 200, contentType: 'application/x-ndjson', frames: [...lines, `${JSON.stringify(final)}\n`] };
+  // Ollama streams the calls whole, in one line of their own.
+  const callLine = toolCalls.length ? [`${JSON.stringify({ model: answer.model, created_at: CREATED_AT, message: { role: 'assistant', content: '', ...calls }, done: false })}\n`] : [];
+  return { status: 200, contentType: 'application/x-ndjson', frames: [...lines, ...callLine, `${JSON.stringify(final)}\n`] };
+}
+
+/** What Ollama's /api/chat refuses (its Go JSON decoding and checks), with its messages. */
+function checkChat(body: Record<string, unknown>): string | undefined {
+  const messages = Array.isArray(body.messages) ? body.messages : [];
+  for (const m of messages) {
+    if (!isRecord(m) || !['system', 'user', 'assistant', 'tool'].includes(String(m.role))) return `invalid role: ${isRecord(m) ? String(m.role) : ''}`;
+    if (m.content !== undefined && typeof m.content !== 'string') return 'json: cannot unmarshal array into Go struct field Message.messages.content of type string';
+    if (m.images !== undefined && !(Array.isArray(m.images) && m.images.every((i) => typeof i === 'string' && /^[A-Za-z0-9+/]+=*$/.test(i)))) return 'illegal base64 data at input byte 0';
+    if (m.tool_calls !== undefined) {
+      const calls = Array.isArray(m.tool_calls) ? m.tool_calls : [];
+      if (calls.some((c) => !isRecord(c) || !isRecord(c.function) || !isRecord(c.function.arguments))) return 'json: cannot unmarshal string into Go struct field ToolCallFunction.messages.tool_calls.function.arguments of type api.ToolCallFunctionArguments';
+    }
+  }
+  if (body.tools !== undefined && !(Array.isArray(body.tools) && body.tools.every((t) => isRecord(t) && t.type === 'function' && isRecord(t.function) && typeof t.function.name === 'string'))) return 'json: cannot unmarshal tools';
+  if (body.format !== undefined && body.format !== 'json' && !isRecord(body.format)) return 'invalid format: expected "json" or a JSON schema';
+  return undefined;
 }
 
 export function ollamaDialect(opts: OllamaStandInOptions): Dialect {
@@ -69,6 +92,10 @@ export function ollamaDialect(opts: OllamaStandInOptions): Dialect {
       if (pathname !== '/api/chat' && pathname !== '/api/embed') return undefined;
       if (!isRecord(req.body)) return jsonReply(400, errorBody(400, 'invalid request body'));
       if (typeof req.body.model !== 'string' || req.body.model === '') return jsonReply(400, errorBody(400, 'model is required'));
+      if (pathname === '/api/chat') {
+        const problem = checkChat(req.body);
+        if (problem) return jsonReply(400, errorBody(400, problem));
+      }
       return undefined;
     },
     route(req) {

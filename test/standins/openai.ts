@@ -1,6 +1,8 @@
 // Stand-in for an OpenAI-compatible upstream: /v1/chat/completions (JSON or chat.completion.chunk
-// SSE with a final usage chunk and [DONE]) and /v1/models, with OpenAI's error body shape.
-import { isRecord, jsonObject, jsonReply, splitPath, startStandIn, textOf, chunkWords } from './common.ts';
+// SSE with a final usage chunk and [DONE]), /v1/embeddings (float or base64, `dimensions` on the
+// text-embedding-3 models only) and /v1/models, with OpenAI's error body shape.
+import { estimate, isRecord, jsonObject, jsonReply, splitPath, startStandIn, textOf, chunkWords } from './common.ts';
+import { hashedEmbedding } from './ollama.ts';
 import type { Answer, Dialect, RecordedRequest, Reply, StandIn, StandInOptions, ToolCallSpec } from './common.ts';
 
 const errorTypes: Record<number, { type: string; code: string | null; message: string }> = {
@@ -123,6 +125,37 @@ function forcedTool(req: RecordedRequest): ((text: string | undefined) => ToolCa
   return (text) => [{ name, arguments: jsonObject(text) }];
 }
 
+/** Native sizes of OpenAI's embedding models; only the text-embedding-3 ones can be shortened. */
+const EMBEDDING_DIMS: Record<string, number> = { 'text-embedding-3-small': 1536, 'text-embedding-3-large': 3072, 'text-embedding-ada-002': 1536 };
+
+const embeddingInputs = (input: unknown): string[] =>
+  typeof input === 'string' ? [input] : Array.isArray(input) && typeof input[0] === 'number' ? [input.join(' ')] : (input as unknown[]).map((v) => (Array.isArray(v) ? v.join(' ') : String(v)));
+
+function validateEmbeddings(req: RecordedRequest): Reply | undefined {
+  const body = isRecord(req.body) ? req.body : {};
+  if (typeof body.model !== 'string') return jsonReply(400, errorBody(400, 'you must provide a model parameter'));
+  const input = body.input;
+  const okInput = (typeof input === 'string' && input !== '') || (Array.isArray(input) && input.length > 0 && input.every((v) => (typeof v === 'string' && v !== '') || typeof v === 'number' || (Array.isArray(v) && v.length > 0)));
+  if (!okInput) return jsonReply(400, errorBody(400, "'$.input' is invalid. Please check the API reference: https://platform.openai.com/docs/api-reference."));
+  if (body.encoding_format !== undefined && body.encoding_format !== 'float' && body.encoding_format !== 'base64') return jsonReply(400, errorBody(400, `Invalid value for 'encoding_format': '${String(body.encoding_format)}'.`));
+  if (body.dimensions !== undefined && !String(body.model).startsWith('text-embedding-3')) return jsonReply(400, errorBody(400, 'This model does not support specifying dimensions.'));
+  if (!(body.model in EMBEDDING_DIMS)) return jsonReply(404, errorBody(404, `The model \`${body.model}\` does not exist or you do not have access to it.`));
+  return undefined;
+}
+
+function renderEmbeddings(body: Record<string, unknown>): Reply {
+  const model = String(body.model);
+  const dim = typeof body.dimensions === 'number' ? body.dimensions : EMBEDDING_DIMS[model]!;
+  const inputs = embeddingInputs(body.input);
+  const data = inputs.map((text, index) => {
+    const v = hashedEmbedding(text, dim);
+    const embedding = body.encoding_format === 'base64' ? Buffer.from(new Float32Array(v).buffer).toString('base64') : v;
+    return { object: 'embedding', index, embedding };
+  });
+  const tokens = inputs.reduce((n, t) => n + estimate(t), 0);
+  return jsonReply(200, { object: 'list', data, model, usage: { prompt_tokens: tokens, total_tokens: tokens } });
+}
+
 export function openaiDialect(opts: StandInOptions): Dialect {
   const models = opts.models ?? ['gpt-4o', 'gpt-4o-mini'];
   return {
@@ -135,6 +168,7 @@ export function openaiDialect(opts: StandInOptions): Dialect {
         if (!auth) return jsonReply(401, errorBody(401, "You didn't provide an API key. You need to provide your API key in an Authorization header using Bearer auth."));
         if (auth !== `Bearer ${opts.apiKey}`) return jsonReply(401, errorBody(401, 'Incorrect API key provided: sk-****. You can find your API key at https://platform.openai.com/account/api-keys.'));
       }
+      if (req.method === 'POST' && splitPath(req.path).pathname === '/v1/embeddings') return validateEmbeddings(req);
       if (req.method === 'POST' && splitPath(req.path).pathname === '/v1/chat/completions') {
         const body = isRecord(req.body) ? req.body : {};
         if (typeof body.model !== 'string') return jsonReply(400, errorBody(400, 'you must provide a model parameter'));
@@ -149,6 +183,7 @@ export function openaiDialect(opts: StandInOptions): Dialect {
       if (req.method === 'GET' && pathname === '/v1/models') {
         return { type: 'static', reply: jsonReply(200, { object: 'list', data: models.map((id) => ({ id, object: 'model', created: CREATED, owned_by: 'stand-in' })) }) };
       }
+      if (req.method === 'POST' && pathname === '/v1/embeddings') return { type: 'static', reply: renderEmbeddings(req.body as Record<string, unknown>) };
       if (req.method !== 'POST' || pathname !== '/v1/chat/completions') return undefined;
       const body = req.body as { model: string; messages: unknown[]; stream?: unknown; stream_options?: unknown };
       const stream = body.stream === true;

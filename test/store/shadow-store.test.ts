@@ -4,8 +4,8 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { Db } from '../../server/store/db.ts';
-import { migrate, migrations } from '../../server/store/migrations.ts';
+import { Db } from '../../server/store/sqlite/db.ts';
+import { migrate, migrations } from '../../server/store/sqlite/migrations.ts';
 import { openSqliteStore } from '../../server/store/sqlite.ts';
 
 test('migration 4 keeps every stored rating and learner run, and then accepts shadow ratings and evaluation runs', async () => {

@@ -5,11 +5,12 @@ import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { QueryFeatures, RoutingDecision } from '../../router/types.ts';
-import { jsonForSqlite } from '../../server/store/batch-sql.ts';
-import { Db } from '../../server/store/db.ts';
-import { migrate, migrations } from '../../server/store/migrations.ts';
+import { rowJson as jsonForSqlite } from '../../server/store/records.ts';
+import { Db } from '../../server/store/sqlite/db.ts';
+import { migrate, migrations } from '../../server/store/sqlite/migrations.ts';
 import { openSqliteStore, type SqliteStoreOptions, type StoreLogLevel } from '../../server/store/sqlite.ts';
-import type { ModelCallRecord, RequestRecord } from '../../server/store/types.ts';
+import type { ModelCallRecord, RequestFilter, RequestRecord } from '../../server/store/types.ts';
+import { listRequestsSql } from '../../server/store/sql/queries.ts';
 
 const dirs: string[] = [];
 after(async () => {
@@ -305,7 +306,7 @@ describe('batched writer', () => {
     await store.flush();
     assert.equal(store.pending(), 0);
     assert.deepEqual((await store.listRequests({})).map((r) => r.id).sort(), ['good-1', 'good-2']);
-    const dropped = logs.find((l) => l.msg === 'store dropped a record SQLite refused');
+    const dropped = logs.find((l) => l.msg === 'store dropped a record the database refused');
     assert.equal(dropped?.fields?.requestId, 'bad');
     assert.equal(dropped?.fields?.code, 'SQLITE_CONSTRAINT');
     await store.close();
@@ -445,6 +446,25 @@ describe('text round-trip through the JSON batch insert', () => {
       "SELECT query_text AS q, typeof(query_text) AS qt, answer AS a, typeof(answer) AS at FROM queries WHERE id = 'tricky-2'",
     );
     assert.deepEqual(numeric, [{ q: '007', qt: 'text', a: '1e3', at: 'text' }]);
+    await store.close();
+  });
+});
+
+describe('query plans', () => {
+  // The index holds every filtered column, so SQLite tests a row's filters from the index entry and
+  // reads the table row only for the page's matches (a deferred seek).
+  test('every filtered page walks the time index in order: no table scan, no sort', async () => {
+    const { store } = await tmpStore();
+    const filters: RequestFilter[] = [
+      {}, { model: 'm' }, { domain: 'code' }, { language: 'en' }, { method: 'knn' }, { status: 'error' },
+      { model: 'm', domain: 'code', language: 'en', method: 'knn', status: 'ok' }, { domain: 'code', beforeTs: 5, beforeId: 'x' },
+    ];
+    for (const filter of filters) {
+      const { sql, params } = listRequestsSql(filter);
+      const plan = (await store.all<{ detail: string }>(`EXPLAIN QUERY PLAN ${sql}`, params)).map((r) => r.detail).join(' | ');
+      assert.match(plan, /^(SCAN|SEARCH) q USING (COVERING )?INDEX idx_queries_ts_cover\b/, `${JSON.stringify(filter)}: ${plan}`);
+      assert.doesNotMatch(plan, /TEMP B-TREE/, `${JSON.stringify(filter)}: ${plan}`);
+    }
     await store.close();
   });
 });

@@ -3,6 +3,7 @@
 import { Router as ExpressRouter } from 'express';
 import type { AdminContext } from '../index.ts';
 import { renderPage } from '../render.ts';
+import { clientAddress, isHttps } from '../../http/server.ts';
 import { clearSessionCookie, safeEqual, safeLocalPath, sessionOf, setSessionCookie } from '../security.ts';
 
 export function authRoutes(ctx: AdminContext) {
@@ -19,29 +20,31 @@ export function authRoutes(ctx: AdminContext) {
     const body = req.body as Record<string, unknown>;
     const next = safeLocalPath(body.next) ?? '/';
     if (!token) return res.redirect(303, next);
-    const who = req.socket.remoteAddress ?? 'unknown';
-    if (ctx.throttle.blocked(who)) {
-      res.setHeader('retry-after', '300');
-      return renderPage(ctx, req, res, 'login', { title: 'Log in', next, error: 'Too many failed attempts; wait a few minutes and try again.' }, 429);
+    const { trustProxy } = ctx.services.config;
+    const who = clientAddress(req, trustProxy);
+    const waitS = ctx.loginFailures.retryAfterS(who);
+    if (waitS > 0) {
+      res.setHeader('retry-after', String(waitS));
+      return renderPage(ctx, req, res, 'login', { title: 'Log in', next, error: `Too many failed attempts; try again in ${waitS} s.` }, 429);
     }
     const given = typeof body.token === 'string' ? body.token : '';
     if (!given || !safeEqual(given, token)) {
-      ctx.throttle.fail(who);
+      ctx.loginFailures.fail(who);
       ctx.services.logger.warn('admin login refused', { ip: who });
       return renderPage(ctx, req, res, 'login', { title: 'Log in', next, error: 'Wrong admin token.' }, 401);
     }
-    ctx.throttle.clear(who);
+    ctx.loginFailures.clear(who);
     ctx.sessions.destroy(sessionOf(res).id);
     const fresh = ctx.sessions.create(true);
     res.locals.session = fresh;
-    setSessionCookie(res, fresh);
+    setSessionCookie(res, fresh, isHttps(req, trustProxy));
     ctx.services.logger.info('admin login', { ip: who });
     res.redirect(303, next);
   });
 
-  r.post('/logout', (_req, res) => {
+  r.post('/logout', (req, res) => {
     ctx.sessions.destroy(sessionOf(res).id);
-    clearSessionCookie(res);
+    clearSessionCookie(res, isHttps(req, ctx.services.config.trustProxy));
     res.redirect(303, token ? '/login' : '/');
   });
 

@@ -83,7 +83,6 @@ export function insightRoutes(ctx: AdminContext) {
   const seriesCache = new Map<RangeKey, { at: number; points: TimeSeriesPoint[] }>();
 
   const timeSeries = async (range: RangeKey): Promise<{ points: TimeSeriesPoint[]; since: number; until: number } | null> => {
-    if (!store.timeSeries) return null;
     const now = ctx.now();
     const { bucketMs, spanMs } = RANGES[range];
     const since = Math.floor((now - spanMs) / bucketMs) * bucketMs;
@@ -121,7 +120,7 @@ export function insightRoutes(ctx: AdminContext) {
 
   const runsView = async () => {
     // Evaluation runs change nothing: they have their own section, not a place on the curve.
-    const runs = store.learnerRuns ? await store.learnerRuns(50, 'learn') : null;
+    const runs = await store.learnerRuns(50, 'learn');
     return {
       supported: runs !== null,
       runs: (runs ?? []).map((run) => ({
@@ -137,7 +136,7 @@ export function insightRoutes(ctx: AdminContext) {
   r.get('/learning', async (req, res) => {
     const [view, evaluations, shadow] = await Promise.all([
       runsView(),
-      store.learnerRuns ? store.learnerRuns(5, 'evaluate') : Promise.resolve([]),
+      store.learnerRuns(5, 'evaluate'),
       shadowView(store, ctx.now()),
     ]);
     const curveChart = view.curve.length ? lineChart(view.curve, { xLabel: (v) => `#${Math.round(v)}`, yLabel: (v) => v.toFixed(3) }) : null;
@@ -174,7 +173,7 @@ export function insightRoutes(ctx: AdminContext) {
   });
 
   r.get('/api/learning/status', async (_req, res) => {
-    const runs = store.learnerRuns ? await store.learnerRuns(1, 'learn') : [];
+    const runs = await store.learnerRuns(1, 'learn');
     sendJson(ctx, res, { runner: ctx.runner.status(), latestRun: runs[0] ? { id: runs[0].id, status: runs[0].status, rowsRead: runs[0].rowsRead } : null });
   });
 

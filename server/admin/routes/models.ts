@@ -4,6 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { Router as ExpressRouter, type Request, type Response } from 'express';
 import { z } from 'zod';
 import type { AdminContext } from '../index.ts';
+import type { WeightChange } from '../../dispatch/registry.ts';
 import { ApiError } from '../../errors.ts';
 import type { GatewayAnswer } from '../../gateway.ts';
 import { validateRoutingRules } from '../../routes/common.ts';
@@ -30,7 +31,7 @@ export interface ProbeResult {
   error: string | null;
 }
 
-type WeightEntry = { model: string; weight?: number; enabled?: boolean };
+type WeightEntry = WeightChange;
 
 /** Parse `weight:<id>` / `enabled:<id>` form fields; unknown models and bad numbers are errors. */
 export function parseWeightsForm(body: Record<string, unknown>, known: (id: string) => boolean): { entries: WeightEntry[]; errors: string[] } {
@@ -88,7 +89,7 @@ const messageOf = (e: unknown) => (e instanceof Error ? e.message : String(e));
 
 export function modelRoutes(ctx: AdminContext) {
   const r = ExpressRouter();
-  const { registry, store, gateway, logger } = ctx.services;
+  const { registry, gateway, logger } = ctx.services;
 
   const renderModels = (req: Request, res: Response, extra: Record<string, unknown> = {}, status = 200) => {
     renderPage(ctx, req, res, 'models', {
@@ -101,10 +102,9 @@ export function modelRoutes(ctx: AdminContext) {
     }, status);
   };
 
-  /** The same effect as POST /api/config/weights: persisted first, then applied to the live registry. */
+  /** The same effect as POST /api/config/weights: persisted, applied to the live registry, pushed to other instances. */
   const applyWeights = async (entries: WeightEntry[]) => {
-    await store.setWeights(entries);
-    for (const e of entries) registry.setWeight(e.model, e.weight, e.enabled);
+    await ctx.services.applyWeights(entries);
     logger.info('admin: weights updated', { models: entries.map((e) => e.model) });
   };
 

@@ -4,7 +4,6 @@ import { Router as ExpressRouter } from 'express';
 import { z } from 'zod';
 import type { LogLevel, LogLine } from '../../logger.ts';
 import type { AdminContext } from '../index.ts';
-import { countSince, latestRequest, unratedSince } from '../queries.ts';
 import { fmt, renderPage, sendJson } from '../render.ts';
 
 /** Latency and success figures cover this recent window, never the whole table. */
@@ -16,11 +15,11 @@ async function overviewData(ctx: AdminContext) {
   const { store, registry, router, startedAt } = ctx.services;
   const now = ctx.now();
   const [stats, lastFive, unrated, latest, runs] = await Promise.all([
-    store.stats ? store.stats(now - OVERVIEW_WINDOW_MS) : Promise.resolve(null),
-    countSince(store, now - RATE_WINDOW_MS),
-    unratedSince(store, now - DAY_MS),
-    latestRequest(store),
-    store.learnerRuns ? store.learnerRuns(1) : Promise.resolve([]),
+    store.stats(now - OVERVIEW_WINDOW_MS),
+    store.countSince(now - RATE_WINDOW_MS),
+    store.unratedSince(now - DAY_MS),
+    store.latestRequest(),
+    store.learnerRuns(1),
   ]);
   const models = registry.status().map((m) => ({
     id: m.id, provider: m.provider, state: m.state, healthy: m.healthy, enabled: m.enabled, weight: m.weight,

@@ -3,10 +3,9 @@
 import { Router as ExpressRouter } from 'express';
 import { z } from 'zod';
 import type { AdminContext } from '../index.ts';
-import type { RequestFilter, StoredRequest } from '../../store/types.ts';
+import type { RequestCursor as Cursor, RequestFilter, StoredRequest } from '../../store/types.ts';
 import type { RoutingMethod } from '../../../router/types.ts';
 import { routingView } from '../../routes/common.ts';
-import { nextUnrated, seenCells, type Cursor } from '../queries.ts';
 import { renderPage } from '../render.ts';
 import { safeLocalPath } from '../security.ts';
 
@@ -66,7 +65,7 @@ export function requestRoutes(ctx: AdminContext) {
       ...(q.rating === 'rated' ? { rated: true } : q.rating === 'unrated' ? { rated: false } : q.rating ? { minRating: Number(q.rating) } : {}),
       ...(cursor ? { beforeTs: cursor.ts, beforeId: cursor.id } : {}),
     };
-    const [rows, cells] = await Promise.all([store.listRequests(filter), seenCells(store)]);
+    const [rows, cells] = await Promise.all([store.listRequests(filter), store.seenCells()]);
     const page = rows.slice(0, PAGE_SIZE).map(listRow);
     const filters = { model: q.model ?? '', domain: q.domain ?? '', language: q.language ?? '', method: q.method ?? '', rating: q.rating ?? '', status: q.status ?? '' };
     const params = new URLSearchParams(Object.entries(filters).filter(([, v]) => v !== ''));
@@ -118,7 +117,7 @@ export function requestRoutes(ctx: AdminContext) {
 
   r.get('/rate', async (req, res) => {
     const cursor = parseCursor(req.query.before);
-    const id = await nextUnrated(store, cursor);
+    const id = await store.nextUnrated(cursor);
     const found = id ? await store.getRequest(id) : null;
     const item = found ? listRow(found) : null;
     renderPage(ctx, req, res, 'rate', {

@@ -1,7 +1,11 @@
-// Read side of the SQLite store: SQL for the admin pages and the learner, and the mapping from
-// rows back to the contract types. Runs on the read connection, so it never waits for the writer.
-import type { QueryFeatures, RoutingDecision } from '../../router/types.ts';
-import type { Db } from './db.ts';
+// Read side of both SQL stores: the SQL for the admin pages, the learner and the evaluator, and the
+// mapping from rows back to the contract types. Written once in the SQL SQLite and PostgreSQL share
+// (`?` placeholders; the PostgreSQL reader numbers them); the few differences are in Dialect.
+import type { QueryFeatures } from '../../../router/types.ts';
+import {
+  clampLimit, DEFAULT_PAGE, loggedPropensities, MAX_PAGE, NOT_POLICY_METHODS, PERSON_SOURCES, SHADOW_ENDPOINT,
+  storedCalls, storedDecision, type StoredCall, type StoredDecision,
+} from '../records.ts';
 import type {
   DecisionLogRow,
   FeedbackRecord,
@@ -10,7 +14,6 @@ import type {
   ShadowCandidate,
   StoredShadowComparison,
   LearnerRunTotal,
-  ModelCallRecord,
   ModelWeight,
   PerformanceRow,
   PriorRow,
@@ -19,7 +22,8 @@ import type {
   StoredRequest,
   TimeSeriesPoint,
   TrainingRow,
-} from './types.ts';
+  RequestCursor,
+} from '../types.ts';
 
 interface QueryRow {
   id: string;
@@ -47,11 +51,23 @@ interface QueryRow {
   calls_json: string;
 }
 
-/** The stored form of a routing decision (queries.decision_json): the decision without its features. */
-export type StoredDecision = Omit<RoutingDecision, 'features'>;
+/** Where the engines' SQL differs. */
+export interface Dialect {
+  readonly name: 'sqlite' | 'postgres';
+  /** `column IN (...)` over a parameter bound as a JSON array of strings. */
+  inJsonArray(column: string): string;
+  /** The start of `column`'s bucket of a parameter's width (whole ms). */
+  bucket(column: string): string;
+}
 
-/** The stored form of an attempt (one element of queries.calls_json). */
-export type StoredCall = Omit<ModelCallRecord, 'requestId'>;
+/** Parameterised reads on one connection or pool. Parameters are `?`. */
+export interface SqlReader {
+  readonly dialect: Dialect;
+  get<T>(sql: string, params?: readonly unknown[]): Promise<T | undefined>;
+  all<T>(sql: string, params?: readonly unknown[]): Promise<T[]>;
+}
+
+type Db = SqlReader;
 
 interface FeedbackRow {
   request_id: string;
@@ -65,23 +81,6 @@ const QUERY_COLUMNS = `q.id, q.ts, q.endpoint, q.query_text, q.message_count, q.
   q.features_json, q.final_model, q.status, q.http_status, q.latency_ms, q.answer, q.input_tokens,
   q.output_tokens, q.cost_usd, q.error, q.demo, q.client_key_hash, q.decision_json, q.calls_json,
   q.correlation_id, q.owner`;
-
-export const MAX_PAGE = 1000;
-const DEFAULT_PAGE = 50;
-
-/** A decision as stored (decision_json, parsed) back in the contract shape, with its request's features. */
-export function storedDecision(d: StoredDecision | null, features: QueryFeatures): RoutingDecision | null {
-  if (d === null) return null;
-  return {
-    method: d.method, selected: d.selected, candidates: d.candidates, confidence: d.confidence,
-    reasoning: d.reasoning, features, timings: d.timings, judge: d.judge ?? null,
-  };
-}
-
-/** Attempts as stored (calls_json, parsed) back in the contract shape. */
-export function storedCalls(calls: StoredCall[], requestId: string): ModelCallRecord[] {
-  return calls.map((c) => ({ requestId, ...c }));
-}
 
 function toFeedback(row: FeedbackRow): FeedbackRecord {
   return { requestId: row.request_id, ts: row.ts, rating: row.rating, comment: row.comment, source: row.source };
@@ -173,7 +172,7 @@ export function listRequestsSql(filter: RequestFilter): { sql: string; params: u
     if (filter.beforeId !== undefined) add('(q.ts, q.id) < (?, ?)', filter.beforeTs, filter.beforeId);
     else add('q.ts < ?', filter.beforeTs);
   }
-  const limit = Math.min(Math.max(Math.trunc(filter.limit ?? DEFAULT_PAGE), 1), MAX_PAGE);
+  const limit = clampLimit(filter.limit ?? DEFAULT_PAGE);
   const offset = Math.max(Math.trunc(filter.offset ?? 0), 0);
   const sql = `SELECT ${QUERY_COLUMNS} FROM queries q ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
     ORDER BY q.ts DESC, q.id DESC LIMIT ? OFFSET ?`;
@@ -227,8 +226,8 @@ const RATING_AS_OF = (bound: number) => {
 /** Mean rating and "asked again" flag of a request from its feedback as it stood at `bound`. */
 const FEEDBACK_AS_OF = (bound: number, rating = 'rating', implicit = 'implicit_negative') => `
        (SELECT AVG(${RATING_AS_OF(bound)}) FROM user_feedback f WHERE f.request_id = q.id) AS ${rating},
-       EXISTS (SELECT 1 FROM user_feedback f
-               WHERE f.request_id = q.id AND f.source = 'implicit' AND (${RATING_AS_OF(bound)}) <= 2) AS ${implicit}`;
+       CASE WHEN EXISTS (SELECT 1 FROM user_feedback f
+               WHERE f.request_id = q.id AND f.source = 'implicit' AND (${RATING_AS_OF(bound)}) <= 2) THEN 1 ELSE 0 END AS ${implicit}`;
 
 function toTrainingRow(r: TrainingSqlRow): TrainingRow {
   return {
@@ -299,7 +298,7 @@ function percentiles(histogram: { latency: number; n: number }[], total: number,
 export async function stats(db: Db, sinceTs: number): Promise<StoreStats> {
   const [totals, histogram, fb] = await Promise.all([
     db.get<{ n: number; errors: number | null; cost: number | null; input: number | null; output: number | null }>(
-      `SELECT COUNT(*) AS n, SUM(status = 'error') AS errors, SUM(cost_usd) AS cost,
+      `SELECT COUNT(*) AS n, SUM(CASE WHEN status = 'error' THEN 1 ELSE 0 END) AS errors, SUM(cost_usd) AS cost,
          SUM(input_tokens) AS input, SUM(output_tokens) AS output
        FROM queries WHERE ts >= ?`,
       [sinceTs],
@@ -330,16 +329,17 @@ export async function stats(db: Db, sinceTs: number): Promise<StoreStats> {
 
 export async function timeSeries(db: Db, bucketMs: number, sinceTs: number): Promise<TimeSeriesPoint[]> {
   if (!(bucketMs > 0)) throw new RangeError('bucketMs must be positive');
+  bucketMs = Math.max(1, Math.round(bucketMs));
   const [traffic, ratings] = await Promise.all([
     db.all<{ bucket: number; model: string; requests: number; successes: number; latency: number }>(
-      `SELECT CAST(ts / ? AS INTEGER) * ? AS bucket, COALESCE(final_model, '') AS model, COUNT(*) AS requests,
-         SUM(status = 'ok') AS successes, AVG(latency_ms) AS latency
+      `SELECT ${db.dialect.bucket('ts')} AS bucket, COALESCE(final_model, '') AS model, COUNT(*) AS requests,
+         SUM(CASE WHEN status = 'ok' THEN 1 ELSE 0 END) AS successes, AVG(latency_ms) AS latency
        FROM queries WHERE ts >= ? GROUP BY bucket, model ORDER BY bucket, model`,
       [bucketMs, bucketMs, sinceTs],
     ),
     // Driven from the (much smaller) feedback table; feedback is never older than its request.
     db.all<{ bucket: number; model: string; rating_sum: number; rating_count: number }>(
-      `SELECT CAST(q.ts / ? AS INTEGER) * ? AS bucket, COALESCE(q.final_model, '') AS model,
+      `SELECT ${db.dialect.bucket('q.ts')} AS bucket, COALESCE(q.final_model, '') AS model,
          SUM(f.rating) AS rating_sum, COUNT(*) AS rating_count
        FROM user_feedback f JOIN queries q ON q.id = f.request_id
        WHERE f.ts >= ? AND q.ts >= ? GROUP BY bucket, model`,
@@ -367,7 +367,7 @@ export async function learnerRuns(db: Db, limit: number, kind?: LearnerRunKind):
     id: number; kind: LearnerRunKind; started_at: number; finished_at: number | null; status: LearnerRun['status']; rows_read: number;
     changes_json: string | null; metrics_before_json: string | null; metrics_after_json: string | null; error: string | null;
   }>(`SELECT * FROM learner_runs ${kind === undefined ? '' : 'WHERE kind = ?'} ORDER BY id DESC LIMIT ?`,
-    [...(kind === undefined ? [] : [kind]), Math.min(Math.max(Math.trunc(limit), 1), MAX_PAGE)]);
+    [...(kind === undefined ? [] : [kind]), clampLimit(limit)]);
   const parse = (json: string | null): unknown => (json === null ? null : (JSON.parse(json) as unknown));
   return rows.map((r) => ({
     id: r.id,
@@ -387,7 +387,7 @@ export async function learnerRuns(db: Db, limit: number, kind?: LearnerRunKind):
 export async function learnerRunTotals(db: Db): Promise<LearnerRunTotal[]> {
   return db.all<LearnerRunTotal>(
     // Learning runs only: `npm run learn -- --evaluate` records runs of kind 'evaluate' that change nothing.
-    "SELECT status, COUNT(*) AS runs, MAX(finished_at) AS lastFinishedAt FROM learner_runs WHERE kind = 'learn' GROUP BY status ORDER BY status",
+    `SELECT status, COUNT(*) AS runs, MAX(finished_at) AS "lastFinishedAt" FROM learner_runs WHERE kind = 'learn' GROUP BY status ORDER BY status`,
   );
 }
 
@@ -401,19 +401,7 @@ export async function readPriors(db: Db, version?: number): Promise<{ version: n
   return { version: v, rows };
 }
 
-/** Methods whose choice was not the routing policy's: left out of the decision log. */
-const NOT_POLICY_METHODS = "('explicit', 'request_rules')";
-const SHADOW_ENDPOINT = 'shadow';
-
-/** Probabilities as logged, keeping only numbers in [0, 1]; null when the decision has none. */
-function loggedPropensities(v: unknown): Record<string, number> | null {
-  if (!v || typeof v !== 'object' || Array.isArray(v)) return null;
-  const out: Record<string, number> = {};
-  for (const [model, p] of Object.entries(v as Record<string, unknown>)) {
-    if (typeof p === 'number' && Number.isFinite(p) && p >= 0 && p <= 1) out[model] = p;
-  }
-  return Object.keys(out).length > 0 ? out : null;
-}
+const NOT_POLICY = `(${NOT_POLICY_METHODS.map((m) => `'${m}'`).join(', ')})`;
 
 /** Routed decisions after the (ts, id) cursor, oldest first, with all their ratings. */
 export async function decisionLog(db: Db, after: { ts: number; id: string }, limit: number): Promise<DecisionLogRow[]> {
@@ -423,15 +411,15 @@ export async function decisionLog(db: Db, after: { ts: number; id: string }, lim
   }>(
     `SELECT q.id, q.ts, q.query_text, q.features_json, q.method, q.final_model, q.status, q.cost_usd, q.latency_ms, q.decision_json
      FROM queries q
-     WHERE (q.ts, q.id) > (?, ?) AND q.decision_json IS NOT NULL AND q.method NOT IN ${NOT_POLICY_METHODS}
+     WHERE (q.ts, q.id) > (?, ?) AND q.decision_json IS NOT NULL AND q.method NOT IN ${NOT_POLICY}
        AND q.endpoint <> '${SHADOW_ENDPOINT}'
      ORDER BY q.ts ASC, q.id ASC LIMIT ?`,
-    [after.ts, after.id, Math.min(Math.max(Math.trunc(limit), 1), 10 * MAX_PAGE)],
+    [after.ts, after.id, clampLimit(limit, 10 * MAX_PAGE)],
   );
   if (rows.length === 0) return [];
   const ids = rows.map((r) => r.id);
   const feedback = await db.all<FeedbackRow>(
-    `SELECT * FROM user_feedback WHERE request_id IN (SELECT value FROM json_each(?)) ORDER BY ts, id`, [JSON.stringify(ids)],
+    `SELECT * FROM user_feedback WHERE ${db.dialect.inJsonArray('request_id')} ORDER BY ts, id`, [JSON.stringify(ids)],
   );
   const byId = groupBy(feedback, (f) => ({ source: f.source, rating: f.rating, ts: f.ts }));
   return rows.map((r) => {
@@ -467,7 +455,7 @@ export async function shadowCandidates(db: Db, after: { ts: number; id: string }
        AND q.endpoint <> '${SHADOW_ENDPOINT}'
        AND NOT EXISTS (SELECT 1 FROM shadow_comparisons s WHERE s.request_id = q.id)
      ORDER BY q.ts ASC, q.id ASC LIMIT ?`,
-    [after.ts, after.id, untilTs, Math.min(Math.max(Math.trunc(limit), 1), 10 * MAX_PAGE)],
+    [after.ts, after.id, untilTs, clampLimit(limit, 10 * MAX_PAGE)],
   );
   return rows.map((r) => {
     const d = r.decision_json === null ? null : (JSON.parse(r.decision_json) as StoredDecision);
@@ -487,7 +475,7 @@ export async function shadowComparisons(db: Db, limit: number): Promise<StoredSh
   }>(
     `SELECT s.*, q.query_text FROM shadow_comparisons s LEFT JOIN queries q ON q.id = s.request_id
      ORDER BY s.ts DESC, s.id DESC LIMIT ?`,
-    [Math.min(Math.max(Math.trunc(limit), 1), MAX_PAGE)],
+    [clampLimit(limit)],
   );
   return rows.map((r) => ({
     id: r.id, ts: r.ts, requestId: r.request_id, requestModel: r.request_model, shadowModel: r.shadow_model,
@@ -498,4 +486,89 @@ export async function shadowComparisons(db: Db, limit: number): Promise<StoredSh
 
 export async function shadowSpend(db: Db, sinceTs: number): Promise<number> {
   return (await db.get<{ usd: number | null }>('SELECT SUM(cost_usd) AS usd FROM shadow_comparisons WHERE ts >= ?', [sinceTs]))?.usd ?? 0;
+}
+
+// ---- admin page: every query bounded by an index range (ts window or request id) and a LIMIT ----
+
+const PERSON = `(${PERSON_SOURCES.map((s) => `'${s}'`).join(', ')})`;
+
+/** SQL and parameters of the admin page's own reads (exported so a test can check their plans). */
+export const adminSql = {
+  nextUnrated: (before?: RequestCursor | null) => ({
+    sql: `SELECT q.id FROM queries q
+     WHERE q.status = 'ok' ${before ? 'AND (q.ts, q.id) < (?, ?)' : ''}
+       AND NOT EXISTS (SELECT 1 FROM user_feedback f WHERE f.request_id = q.id AND f.source IN ${PERSON})
+     ORDER BY q.ts DESC, q.id DESC LIMIT 1`,
+    params: before ? [before.ts, before.id] : [],
+  }),
+  unratedSince: (sinceTs: number) => ({
+    sql: `SELECT COUNT(*) AS n FROM queries q
+     WHERE q.ts >= ? AND q.status = 'ok'
+       AND NOT EXISTS (SELECT 1 FROM user_feedback f WHERE f.request_id = q.id AND f.source IN ${PERSON})`,
+    params: [sinceTs],
+  }),
+  countSince: (sinceTs: number) => ({ sql: 'SELECT COUNT(*) AS n FROM queries WHERE ts >= ?', params: [sinceTs] }),
+  latestRequest: () => ({ sql: 'SELECT ts, id FROM queries ORDER BY ts DESC, id DESC LIMIT 1', params: [] }),
+  // From the small per-cell aggregate table, not from queries.
+  domains: () => ({ sql: 'SELECT DISTINCT domain AS v FROM model_performance ORDER BY v LIMIT 100', params: [] }),
+  languages: () => ({ sql: 'SELECT DISTINCT language AS v FROM model_performance ORDER BY v LIMIT 100', params: [] }),
+};
+
+export async function nextUnrated(db: Db, before?: RequestCursor | null): Promise<string | null> {
+  const { sql, params } = adminSql.nextUnrated(before);
+  return (await db.get<{ id: string }>(sql, params))?.id ?? null;
+}
+
+export async function unratedSince(db: Db, sinceTs: number): Promise<number> {
+  const { sql, params } = adminSql.unratedSince(sinceTs);
+  return (await db.get<{ n: number }>(sql, params))?.n ?? 0;
+}
+
+export async function countSince(db: Db, sinceTs: number): Promise<number> {
+  const { sql, params } = adminSql.countSince(sinceTs);
+  return (await db.get<{ n: number }>(sql, params))?.n ?? 0;
+}
+
+export async function latestRequest(db: Db): Promise<RequestCursor | null> {
+  return (await db.get<RequestCursor>(adminSql.latestRequest().sql)) ?? null;
+}
+
+export async function seenCells(db: Db): Promise<{ domains: string[]; languages: string[] }> {
+  const [domains, languages] = await Promise.all([
+    db.all<{ v: string }>(adminSql.domains().sql),
+    db.all<{ v: string }>(adminSql.languages().sql),
+  ]);
+  return { domains: domains.map((r) => r.v), languages: languages.map((r) => r.v) };
+}
+
+// ---- learner ----
+
+export async function countAnswered(db: Db, fromTs: number, untilTs: number): Promise<number> {
+  return (await db.get<{ n: number }>('SELECT COUNT(*) AS n FROM queries WHERE ts >= ? AND ts <= ? AND final_model IS NOT NULL', [fromTs, untilTs]))?.n ?? 0;
+}
+
+export async function outputTokens(db: Db, fromTs: number, untilTs: number): Promise<Map<string, number>> {
+  const rows = await db.all<{ id: string; output_tokens: number }>('SELECT id, output_tokens FROM queries WHERE ts >= ? AND ts <= ?', [fromTs, untilTs]);
+  return new Map(rows.map((r) => [r.id, r.output_tokens]));
+}
+
+export async function nthNewestAnsweredTs(db: Db, untilTs: number, n: number): Promise<number | null> {
+  const row = await db.get<{ ts: number }>(
+    'SELECT ts FROM queries WHERE final_model IS NOT NULL AND ts <= ? ORDER BY ts DESC, id DESC LIMIT 1 OFFSET ?',
+    [untilTs, Math.max(Math.trunc(n) - 1, 0)],
+  );
+  return row?.ts ?? null;
+}
+
+/** Versions of learned-state blobs (app_state keys `learned.v<N>`) stored now. */
+export async function learnedBlobVersions(db: Db): Promise<number[]> {
+  // LIKE is portable; the digits are checked here (GLOB was SQLite's own).
+  const rows = await db.all<{ key: string }>("SELECT key FROM app_state WHERE key LIKE 'learned.v%'");
+  return rows.map((r) => /^learned\.v(\d+)$/.exec(r.key)?.[1]).filter((v): v is string => v !== undefined).map(Number);
+}
+
+/** Versions that have priors rows outside [oldestKept, current]. */
+export async function priorVersionsOutside(db: Db, oldestKept: number, current: number): Promise<number[]> {
+  const rows = await db.all<{ version: number }>('SELECT DISTINCT version FROM routing_priors WHERE version < ? OR version > ?', [oldestKept, current]);
+  return rows.map((r) => r.version);
 }

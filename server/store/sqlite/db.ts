@@ -1,6 +1,13 @@
 // A small promise wrapper over one sqlite3 connection: run/get/all/exec, prepared statements,
 // and a mutex so transactions (and writes that must not land inside one) never interleave.
 import sqlite3 from 'sqlite3';
+import type { Dialect } from '../sql/queries.ts';
+
+export const sqliteDialect: Dialect = {
+  name: 'sqlite',
+  inJsonArray: (column) => `${column} IN (SELECT value FROM json_each(?))`,
+  bucket: (column) => `CAST(${column} / ? AS INTEGER) * ?`,
+};
 
 export type SqlParams = readonly unknown[];
 
@@ -45,6 +52,7 @@ export class PreparedStatement {
 export type TransactionMode = 'DEFERRED' | 'IMMEDIATE' | 'EXCLUSIVE';
 
 export class Db {
+  readonly dialect = sqliteDialect;
   /** Tail of the mutex chain: every `exclusive()` / `transaction()` waits for the previous one. */
   private tail: Promise<unknown> = Promise.resolve();
 
