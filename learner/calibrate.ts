@@ -2,8 +2,8 @@
 // (λ·prior + Σ w·q) / (λ + Σ w), chosen by leave-one-out squared error on stored traffic.
 import { outcomeQuality, type Neighbour, type TextIndex } from '../router/knn.ts';
 import { betaMean, buildPriorIndex, priorFor } from '../router/bandit.ts';
-import type { KnnCalibration, PriorCell } from '../router/types.ts';
-import type { TrainingRow } from '../server/store/types.ts';
+import type { KnnCalibration, PriorCell } from '../core/routing.ts';
+import type { TrainingRow } from '../core/store.ts';
 import { ANY, defaultPriorOptions, rowQuality, type Evidence, type PriorOptions } from './priors.ts';
 
 /** Candidate λ values (pseudo-neighbours of full similarity the prior is worth). */

@@ -11,7 +11,7 @@ import type { ReplayMetrics } from './replay.ts';
 import { runEvaluation } from './evaluate-run.ts';
 import { standaloneShadowStep } from '../server/shadow-wiring.ts';
 import { describeShadow } from './shadow.ts';
-import type { CandidateModel } from '../router/types.ts';
+import type { CandidateModel } from '../core/routing.ts';
 import { connectLearnerLock } from '../server/redis/index.ts';
 import { redisUrlSecrets } from '../server/redis/link.ts';
 import { createLogger } from '../server/logger.ts';

@@ -2,9 +2,10 @@
 // runs the offline routing evaluation, prints a table and the headline, writes the report and chart.
 import { writeFile } from 'node:fs/promises';
 import { loadConfig } from '../server/config.ts';
+import { openSqliteStore } from '../server/store/sqlite.ts';
 import { embedderFromConfig } from '../router/embedder.ts';
 import { createJudge } from '../router/judge.ts';
-import type { LearnedState } from '../router/types.ts';
+import type { LearnedState } from '../core/routing.ts';
 import { cliArgs } from './cli-args.ts';
 import { DatasetError } from './eval-data.ts';
 import { runEval } from './eval.ts';
@@ -49,7 +50,7 @@ async function main(): Promise<number> {
     if (!(ratedFraction >= 0 && ratedFraction <= 1)) { console.error(`--rated-fraction must be between 0 and 1, got ${args['rated-fraction']}`); return 2; }
     const report = await runOnline(
       { datasetPath: args.dataset, seed, days, ratedFraction, models },
-      { embedder, routing: { ...config.routing, keywordRules: config.keywordRules }, makeJudge, log: (l) => console.error(l) },
+      { embedder, routing: { ...config.routing, keywordRules: config.keywordRules }, makeJudge, log: (l) => console.error(l), openStore: openSqliteStore },
     );
     console.log(formatOnline(report));
     console.log(`online replay finished in ${((Date.now() - started) / 1000).toFixed(1)} s`);
@@ -58,7 +59,7 @@ async function main(): Promise<number> {
   }
   const report = await runEval(
     { datasetPath: args.dataset, seed, testFraction, models },
-    { embedder, routing: { ...config.routing, keywordRules: config.keywordRules }, makeJudge, log: (l) => console.error(l) },
+    { embedder, routing: { ...config.routing, keywordRules: config.keywordRules }, makeJudge, log: (l) => console.error(l), openStore: openSqliteStore },
   );
   console.log(formatTable(report));
   console.log(`eval finished in ${((Date.now() - started) / 1000).toFixed(1)} s`);

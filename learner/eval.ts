@@ -3,15 +3,15 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import type { KeywordRule, AppConfig } from '../server/config.ts';
-import { openSqliteStore } from '../server/store/sqlite.ts';
-import type { Embedder } from '../router/embedder.ts';
+import type { KeywordRule, AppConfig } from '../core/config.ts';
+import type { Store } from '../core/store.ts';
+import type { Embedder } from '../core/embedder.ts';
 import { extractFeatures } from '../router/features.ts';
 import { mulberry32 } from '../router/bandit.ts';
 import { createRouter } from '../router/index.ts';
 import type { JudgeStage } from '../router/judge.ts';
 import { createTextIndex, KnnStage, loadTextIndex } from '../router/knn.ts';
-import type { CandidateModel, LearnedState, Router } from '../router/types.ts';
+import type { CandidateModel, LearnedState, Router } from '../core/routing.ts';
 import { runLearner } from './job.ts';
 import { loadLearnedState } from './state.ts';
 import {
@@ -50,6 +50,11 @@ export interface EvalDeps {
   /** Builds the judge for a learned state; absent or null: the judge policy is skipped. */
   makeJudge?: (learned: () => LearnedState | null) => JudgeStage | null;
   log?: (line: string) => void;
+  /**
+   * Opens the scratch store the replayed traffic is written to (a file in a temp dir): the CLI
+   * passes server/store/sqlite.ts's openSqliteStore, so learner/ never imports server/.
+   */
+  openStore: (opts: { path: string; flushMs: number; maxBatch: number }) => Promise<Store>;
 }
 
 /** Score in [0,1] -> the rating fed to the learner: continuous, so (rating - 1) / 4 = score exactly. */
@@ -74,7 +79,7 @@ async function train(rows: readonly DatasetRow[], ds: Dataset, deps: EvalDeps): 
   const dir = await mkdtemp(path.join(os.tmpdir(), 'switchyard-eval-'));
   const cleanup = () => rm(dir, { recursive: true, force: true });
   try {
-    const store = await openSqliteStore({ path: path.join(dir, 'eval.db'), flushMs: 5, maxBatch: 2000 });
+    const store = await deps.openStore({ path: path.join(dir, 'eval.db'), flushMs: 5, maxBatch: 2000 });
     try {
       let ts = EVAL_EPOCH;
       for (const row of rows) {

@@ -1,8 +1,8 @@
 // `npm run learn -- --evaluate`: reads the decision log from the store, estimates the current and
 // previous learned states, always-cheapest, each fixed model and a few knob settings off-policy,
 // and records the result as a learner run of kind 'evaluate'.
-import type { CandidateModel, LearnedState } from '../router/types.ts';
-import type { DecisionLogRow, Store } from '../server/store/types.ts';
+import type { CandidateModel, LearnedState } from '../core/routing.ts';
+import type { DecisionLogRow, Store } from '../core/store.ts';
 import { alwaysCheapest, alwaysModel, evaluationReport, priorsPolicy, toLoggedDecisions, type EvaluationReport, type NamedPolicy } from './evaluate.ts';
 import type { Estimate, LoggedDecision, MetricEstimate, TargetPolicy } from './ope.ts';
 import { currentVersion, loadLearnedVersion } from './state.ts';

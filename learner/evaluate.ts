@@ -3,8 +3,8 @@
 // their estimates, the premium over a blind mix, and the rule that gates a learned-state swap.
 import { BanditStage } from '../router/bandit.ts';
 import { fuseLearned } from '../router/combine.ts';
-import type { CandidateModel, LearnedState } from '../router/types.ts';
-import type { DecisionLogRow, FeedbackSource } from '../server/store/types.ts';
+import type { CandidateModel, LearnedState } from '../core/routing.ts';
+import type { DecisionLogRow, FeedbackSource } from '../core/store.ts';
 import {
   estimatePolicy, qualityDifference, type Difference, type LoggedContext, type LoggedDecision, type OpeOptions,
   type OutcomeModel, type PolicyEstimate, type TargetPolicy,

@@ -1,12 +1,12 @@
 // The nightly learner run: reads the rows stored since the last run in pages, updates priors,
 // profiles and the kNN index, replays recent traffic before/after, and writes a new version.
 import { createHash } from 'node:crypto';
-import type { Embedder } from '../router/embedder.ts';
+import type { Embedder } from '../core/embedder.ts';
 import { createTextIndex, loadTextIndex, routingIndexKind, type Outcome, type TextIndex } from '../router/knn.ts';
-import type { KnnCalibration, KnobCalibration, PriorCell } from '../router/types.ts';
+import type { KnnCalibration, KnobCalibration, PriorCell } from '../core/routing.ts';
 import { calibrateKnob } from './knob.ts';
 import { calibrateKnn, calibratePriorStrength } from './calibrate.ts';
-import type { Store, TrainingRow } from '../server/store/types.ts';
+import type { Store, TrainingRow } from '../core/store.ts';
 import { acquireLearnerLock, type LearnerLock, type SharedLearnerLock } from './lock.ts';
 import { shadowFailed, type ShadowStepResult } from './shadow.ts';
 import { accumulateEvidence, correctEvidence, defaultPriorOptions, priorChanges, priorsFromEvidence, rowQuality } from './priors.ts';

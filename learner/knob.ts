@@ -2,7 +2,7 @@
 // t in [0, 1] becomes the trade-off λ that, on recent traffic, keeps t of the best estimated quality
 // the router can reach (each query to its best model) at the least cost. So `quality_threshold:
 // 0.95` means "95% of the best quality, as cheaply as possible", whatever the scale of the scores. Pure.
-import type { KnobCalibration } from '../router/types.ts';
+import type { KnobCalibration } from '../core/routing.ts';
 import type { QueryPrediction } from './calibrate.ts';
 
 /** Knob settings in the table: 0, 0.01, ..., 1. */

@@ -6,7 +6,7 @@ import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
 import { mkdir, readFile, stat, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { Store } from '../server/store/types.ts';
+import type { Store } from '../core/store.ts';
 
 export interface LockInfo {
   pid: number;

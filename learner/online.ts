@@ -8,8 +8,7 @@ import { mulberry32 } from '../router/bandit.ts';
 import { extractFeatures } from '../router/features.ts';
 import { createRouter } from '../router/index.ts';
 import { createTextIndex, KnnStage, loadTextIndex } from '../router/knn.ts';
-import type { CandidateModel } from '../router/types.ts';
-import { openSqliteStore } from '../server/store/sqlite.ts';
+import type { CandidateModel } from '../core/routing.ts';
 import { estimateTokens, loadDataset, modelCosts, restrictModels, shuffled, type DatasetRow } from './eval-data.ts';
 import type { EvalDeps } from './eval.ts';
 import { runLearner } from './job.ts';
@@ -114,7 +113,7 @@ export async function runOnline(opts: OnlineOptions, deps: EvalDeps): Promise<On
   }));
 
   const dir = await mkdtemp(path.join(os.tmpdir(), 'switchyard-online-'));
-  const store = await openSqliteStore({ path: path.join(dir, 'online.db'), flushMs: 5, maxBatch: 5000 });
+  const store = await deps.openStore({ path: path.join(dir, 'online.db'), flushMs: 5, maxBatch: 5000 });
   try {
     let version: number | null = null;
     let fitted: number | undefined;

@@ -11,7 +11,7 @@
 // Cost is observed on every row, so cost estimates use every row.
 
 import { mulberry32 } from '../router/bandit.ts';
-import type { QueryFeatures } from '../router/types.ts';
+import type { QueryFeatures } from '../core/routing.ts';
 
 /** What the logging policy saw when it decided. */
 export interface LoggedContext {

@@ -2,8 +2,8 @@
 // Pure: the learner job feeds rows and the previous run's evidence; nothing here does I/O.
 import { ANY, betaMean } from '../router/bandit.ts';
 import { outcomeQuality } from '../router/knn.ts';
-import type { PriorCell } from '../router/types.ts';
-import type { TrainingRow } from '../server/store/types.ts';
+import type { PriorCell } from '../core/routing.ts';
+import type { TrainingRow } from '../core/store.ts';
 
 /** Wildcard domain/language of the marginal cells (all domains, all languages), as the bandit reads them. */
 export { ANY };

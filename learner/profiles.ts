@@ -1,7 +1,7 @@
 // Model specialty profiles (strengths, weaknesses, rates, a summary in words) from priors and rows.
 // Pure: the per-model running totals are merged incrementally and decayed like the priors.
-import type { ModelProfile, PriorCell } from '../router/types.ts';
-import type { TrainingRow } from '../server/store/types.ts';
+import type { ModelProfile, PriorCell } from '../core/routing.ts';
+import type { TrainingRow } from '../core/store.ts';
 import { ANY, decayWeight, effectiveSamples, priorMean, type PriorOptions, defaultPriorOptions } from './priors.ts';
 
 /** Decayed running totals for one model. Weights are sums of 0.5^(age/halfLife). */

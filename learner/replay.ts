@@ -1,8 +1,8 @@
 // Replay metrics: how well a learned state's priors would have routed recent stored traffic.
 // Pure. Used by the learner to compare the previous and the new version on the same rows.
 import { betaMean, buildPriorIndex, priorFor, type PriorIndex } from '../router/bandit.ts';
-import type { PriorCell } from '../router/types.ts';
-import type { TrainingRow } from '../server/store/types.ts';
+import type { PriorCell } from '../core/routing.ts';
+import type { TrainingRow } from '../core/store.ts';
 import { rowQuality, type PriorOptions, defaultPriorOptions } from './priors.ts';
 
 /**

@@ -5,8 +5,8 @@ import { createHash } from 'node:crypto';
 import { Ollama } from 'ollama';
 import { z } from 'zod';
 import { estimateCost } from '../router/combine.ts';
-import type { CandidateModel } from '../router/types.ts';
-import type { ShadowCandidate, ShadowComparison, ShadowVerdict, Store } from '../server/store/types.ts';
+import type { CandidateModel } from '../core/routing.ts';
+import type { ShadowCandidate, ShadowComparison, ShadowVerdict, Store } from '../core/store.ts';
 
 /** The answer of another model to a stored query, through the gateway's providers. */
 export interface ShadowAnswer {

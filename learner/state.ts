@@ -6,8 +6,8 @@
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { KnnCalibration, KnobCalibration, LearnedState, ModelProfile, PriorCell } from '../router/types.ts';
-import type { Store } from '../server/store/types.ts';
+import type { KnnCalibration, KnobCalibration, LearnedState, ModelProfile, PriorCell } from '../core/routing.ts';
+import type { Store } from '../core/store.ts';
 import type { Evidence } from './priors.ts';
 import type { ModelTotals } from './profiles.ts';
 

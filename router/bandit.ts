@@ -1,6 +1,6 @@
 // Beta-prior bandit: per model x domain x language beliefs with back-off, posterior means and
 // Thompson sampling. Pure functions plus a stage; randomness comes from an injected RNG.
-import type { CandidateModel, LearnedState, PriorCell, QueryFeatures, RoutingStage, StageResult } from './types.ts';
+import type { CandidateModel, LearnedState, PriorCell, QueryFeatures, RoutingStage, StageResult } from '../core/routing.ts';
 
 /** Wildcard domain/language of marginal cells, as the learner writes them. */
 export const ANY = '*';

@@ -1,6 +1,6 @@
 // Fusion of stage opinions into a routing decision: a quality estimate per model, a cost (or
 // latency) estimate, and a cheapest-within-threshold choice. Pure; randomness is injected.
-import type { CandidateModel, KnobCalibration, LearnedState, RoutingDecision, RoutingMethod, RoutingPreference, ScoredCandidate, StageResult } from './types.ts';
+import type { CandidateModel, KnobCalibration, LearnedState, RoutingDecision, RoutingMethod, RoutingPreference, ScoredCandidate, StageResult } from '../core/routing.ts';
 
 /** A decision before the router adds features and timings. */
 export type DecisionCore = Omit<RoutingDecision, 'features' | 'timings'>;

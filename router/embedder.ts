@@ -1,15 +1,12 @@
 // Text embedders behind one small interface: a dependency-free hashed n-gram default, plus
 // transformers.js and Ollama backends that are imported lazily and fall back to the default.
 import path from 'node:path';
-import type { AppConfig } from '../server/config.ts';
+import type { AppConfig } from '../core/config.ts';
+import type { Embedder } from '../core/embedder.ts';
+import type { Log } from '../core/log.ts';
 import { fmix32, l2normalize } from './vector.ts';
 
-export interface Embedder {
-  readonly name: string;
-  readonly dim: number;
-  /** One L2-normalised vector per text, in order. */
-  embed(texts: string[]): Promise<Float32Array[]>;
-}
+export type { Embedder };
 
 // ---------------------------------------------------------------- builtin (feature hashing)
 
@@ -292,7 +289,6 @@ export class OllamaEmbedder implements Embedder {
 // ---------------------------------------------------------------- factory
 
 export type EmbedderKind = 'builtin' | 'transformers' | 'ollama';
-export type EmbedderLog = (level: 'debug' | 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void;
 
 export interface CreateEmbedderOptions {
   kind: EmbedderKind;
@@ -305,11 +301,11 @@ export interface CreateEmbedderOptions {
   timeoutMs?: number;
   /** Dimension of the builtin embedder (also used for the fallback). */
   builtinDim?: number;
-  log?: EmbedderLog;
+  log?: Log;
 }
 
 /** The embedder the configuration asks for (EMBEDDER, EMBEDDING_MODEL, ALLOW_MODEL_DOWNLOAD, OLLAMA_HOST). */
-export function embedderFromConfig(routing: AppConfig['routing'], log?: EmbedderLog): ReturnType<typeof createEmbedder> {
+export function embedderFromConfig(routing: AppConfig['routing'], log?: Log): ReturnType<typeof createEmbedder> {
   return createEmbedder({
     kind: routing.embedder,
     modelId: routing.embeddingModel,

@@ -15,7 +15,7 @@
 // | health      | symptom/doctor/disease/medication/diet/sleep, 健康 症状 医生 疾病 药 失眠      |
 // | chat        | greetings, thanks, small talk, jokes, 你好 谢谢 你是谁 聊天                    |
 // | other       | no signal                                                                      |
-import type { Complexity, Domain, Language, LengthBucket, QueryFeatures } from './types.ts';
+import type { Complexity, Domain, Language, LengthBucket, QueryFeatures } from '../core/routing.ts';
 
 /** Long inputs are sampled (head + tail) so feature cost stays bounded. */
 const SAMPLE_HEAD = 6000;

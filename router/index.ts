@@ -1,18 +1,17 @@
 // The router: features, then explicit model > request rules > learned decision (kNN + judge +
 // bandit, when confident enough) > keyword rules > weights. Stage failures are skipped, never thrown.
 import { performance } from 'node:perf_hooks';
-import { ApiError } from '../server/errors.ts';
-import { StopSignal, type ClientSignal } from '../server/stop-signal.ts';
-import type { AppConfig, KeywordRule } from '../server/config.ts';
+import { ApiError } from '../core/errors.ts';
+import { StopSignal, type ClientSignal } from '../core/stop-signal.ts';
+import type { AppConfig, KeywordRule } from '../core/config.ts';
 import { BanditStage } from './bandit.ts';
 import { decideByKeywords, decideByWeights, decideFixed, estimateTokens, explore, fuseLearned, type DecisionCore } from './combine.ts';
-import type { Embedder } from './embedder.ts';
+import type { Embedder } from '../core/embedder.ts';
+import type { Log } from '../core/log.ts';
 import { extractFeatures } from './features.ts';
 import { type JudgeStage, type JudgeVerdict, verdictToStageResult } from './judge.ts';
 import { KeywordStage, matchRequestRules } from './keywords.ts';
-import type { CandidateModel, LearnedState, QueryFeatures, RouteRequest, Router, RoutingDecision, RoutingOutcome, RoutingStage, StageResult } from './types.ts';
-
-export type RouterLog = (level: 'debug' | 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void;
+import type { CandidateModel, LearnedState, QueryFeatures, RouteRequest, Router, RoutingDecision, RoutingOutcome, RoutingStage, StageResult } from '../core/routing.ts';
 
 export interface RouterDeps {
   config: AppConfig['routing'] & { keywordRules: KeywordRule[] };
@@ -24,7 +23,7 @@ export interface RouterDeps {
   /** Served outcomes, so online parts (the kNN index) can grow. */
   onObserve?: (outcome: RoutingOutcome) => void | Promise<void>;
   rng?: () => number;
-  log?: RouterLog;
+  log?: Log;
   /** Wall clock for status timestamps. */
   now?: () => number;
   /** Budget for the kNN stage (embedding + search); default 250 ms. */
@@ -95,7 +94,7 @@ export function createRouter(deps: RouterDeps): SwitchyardRouter {
   const { config } = deps;
   const rng = deps.rng ?? Math.random;
   const now = deps.now ?? Date.now;
-  const log: RouterLog = deps.log ?? (() => undefined);
+  const log: Log = deps.log ?? (() => undefined);
   const knnTimeoutMs = deps.knnTimeoutMs ?? 250;
 
   // The learned state in force; replaced by one reference swap so a route never sees a mix.

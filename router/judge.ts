@@ -3,9 +3,9 @@
 import { createHash } from 'node:crypto';
 import { Ollama } from 'ollama';
 import { z } from 'zod';
-import type { AppConfig } from '../server/config.ts';
-import type { ClientSignal } from '../server/stop-signal.ts';
-import type { CandidateModel, LearnedState, QueryFeatures, RoutingStage, StageResult } from './types.ts';
+import type { AppConfig } from '../core/config.ts';
+import type { ClientSignal } from '../core/stop-signal.ts';
+import type { CandidateModel, LearnedState, QueryFeatures, RoutingStage, StageResult } from '../core/routing.ts';
 
 export interface JudgeVerdict {
   selectedModel: string;

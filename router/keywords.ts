@@ -1,7 +1,7 @@
 // Keyword routing: configured regex rules (model id or `tag:<tag>` targets) as a routing stage,
 // and per-request `routing_rules` matching. Patterns are compiled once and run on bounded text.
-import type { KeywordRule } from '../server/config.ts';
-import type { CandidateModel, QueryFeatures, RouteRule, RoutingStage, StageResult } from './types.ts';
+import type { KeywordRule } from '../core/config.ts';
+import type { CandidateModel, QueryFeatures, RouteRule, RoutingStage, StageResult } from '../core/routing.ts';
 import { BadRegexError, compileRequestPatterns, compileUserRegex, matchWindow, type UserRegex } from './safe-regex.ts';
 
 export { BadRegexError, compileUserRegex, MAX_PATTERN_CHARS, MAX_MATCH_TEXT_CHARS } from './safe-regex.ts';

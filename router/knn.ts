@@ -3,9 +3,9 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import hnswlib from 'hnswlib-node';
-import type { ClientSignal } from '../server/stop-signal.ts';
-import type { Embedder } from './embedder.ts';
-import type { CandidateModel, QueryFeatures, RoutingStage, StageResult } from './types.ts';
+import type { ClientSignal } from '../core/stop-signal.ts';
+import type { Embedder } from '../core/embedder.ts';
+import type { CandidateModel, QueryFeatures, RoutingStage, StageResult } from '../core/routing.ts';
 import { decodeSparse, encodeSparse, SparseTextIndex, textFeatures, writeAtomically, type SparseText, type TfidfOptions } from './tfidf.ts';
 import { l2normalize } from './vector.ts';
 

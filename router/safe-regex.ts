@@ -1,7 +1,7 @@
 // The one place client and config regexes are compiled: on RE2 (re2js, linear time in the text,
 // no backtracking), with bounds on pattern length, program size and the matching work per request.
 import { RE2JS } from 're2js';
-import { ApiError } from '../server/errors.ts';
+import { ApiError } from '../core/errors.ts';
 
 export const MAX_PATTERN_CHARS = 500;
 /** Request `routing_rules` per request. */

@@ -1,61 +1,11 @@
-// The model catalogue part of the configuration: the model spec schema (aliases, kind,
-// capabilities), the built-in demo models, the models env keys add, and alias checks.
-import { z } from 'zod';
+// The model catalogue part of the configuration: the built-in demo models, the models env keys add,
+// and alias checks. The model spec schema itself lives in core/config.ts.
+import { ConfigError, type ModelSpec } from '../core/config.ts';
 
-export const providerKinds = ['openai', 'anthropic', 'ollama', 'gemini', 'demo'] as const;
-
-export const modelName = z.string().min(1).max(128).regex(/^[A-Za-z0-9._:/@-]+$/, 'letters, digits and ._:/@- only');
-
-/** What a chat model can take; a request needing more never goes to it (absent = no limit known). */
-export const capabilitiesSchema = z
-  .object({
-    tools: z.boolean().optional(),
-    vision: z.boolean().optional(),
-    json: z.boolean().optional(),
-    maxOutputTokens: z.number().int().positive().optional(),
-    contextWindow: z.number().int().positive().optional(),
-  })
-  .strict();
-export type ModelCapabilities = z.output<typeof capabilitiesSchema>;
-
-export const modelSpecSchema = z
-  .object({
-    id: modelName,
-    /** Other names clients may use for this model (besides the dated-name rule in the README). */
-    aliases: z.array(modelName).max(64).default([]),
-    /** 'chat' models answer and are routed; 'embedding' models serve /v1/embeddings only. */
-    kind: z.enum(['chat', 'embedding']).default('chat'),
-    /** An embedding model's native vector size (listed on /v1/models; informative). */
-    dimensions: z.number().int().positive().max(65536).optional(),
-    capabilities: capabilitiesSchema.optional(),
-    provider: z.enum(providerKinds),
-    baseUrl: z.string().url().optional(),
-    upstreamModel: z.string().min(1).optional(),
-    apiKeyEnv: z.string().regex(/^[A-Z_][A-Z0-9_]*$/).optional(),
-    weight: z.number().min(0).max(1000).default(1),
-    costPer1kInput: z.number().min(0).default(0),
-    costPer1kOutput: z.number().min(0).default(0),
-    /** Price of input tokens read from / written to the prompt cache (default: a share of costPer1kInput, see README). */
-    costPer1kCacheRead: z.number().min(0).optional(),
-    costPer1kCacheWrite: z.number().min(0).optional(),
-    /** Largest answer the model gives; sent as max_tokens to Anthropic when the client sets none. */
-    maxOutputTokens: z.number().int().positive().optional(),
-    description: z.string().max(2000).default(''),
-    enabled: z.boolean().default(true),
-    timeoutMs: z.number().int().positive().optional(),
-    maxConcurrent: z.number().int().positive().optional(),
-    tags: z.array(z.string()).default([]),
-  })
-  .strict();
-export type ModelSpecInput = z.input<typeof modelSpecSchema>;
-export type ModelSpec = z.output<typeof modelSpecSchema> & { baseUrl: string; upstreamModel: string };
-
-export class ConfigError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'ConfigError';
-  }
-}
+export {
+  capabilitiesSchema, ConfigError, modelName, modelSpecSchema, providerKinds,
+  type ModelCapabilities, type ModelSpec, type ModelSpecInput,
+} from '../core/config.ts';
 
 /** The built-in local demo models, used when nothing real is configured. */
 export function demoModels(): ModelSpec[] {

@@ -1,8 +1,10 @@
 // Structured JSON logs, one line each, with request ids; known secret values are scrubbed from
 // every line. The last lines are kept in memory for the admin page's log view.
+import type { LogLevel } from '../core/log.ts';
 import { allSecretForms, scrubSecrets } from './secrets.ts';
 
-export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+export type { LogLevel };
+
 const levelRank: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
 
 export interface LogLine {

@@ -3,6 +3,7 @@
 // is configured, and a poll that swaps in new learned versions without a restart.
 import { performance } from 'node:perf_hooks';
 import type { AppConfig } from './config.ts';
+import { logTo } from '../core/log.ts';
 import type { Logger } from './logger.ts';
 import type { Store } from './store/types.ts';
 import type { LearnedState, Router, RoutingOutcome } from '../router/types.ts';
@@ -26,7 +27,7 @@ export async function createLearnedRouter(
   logger: Logger,
   opts: { rng?: () => number; pollMs?: number } = {},
 ): Promise<LearnedRouterHandle> {
-  const log = (level: 'debug' | 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => logger[level](msg, fields);
+  const log = logTo(logger);
   const { embedder, fallbackReason } = await embedderFromConfig(config.routing, log);
   if (fallbackReason) logger.warn('embedder unavailable; using the built-in embedder', { configured: config.routing.embedder, reason: fallbackReason });
 

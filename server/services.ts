@@ -14,6 +14,7 @@ import type { Embedder } from '../router/embedder.ts';
 import { createLearnedRouter, type LearnedRouterHandle } from './router-wiring.ts';
 import { GatewayMetrics } from './metrics.ts';
 import { connectSharedState, type SharedState } from './redis/index.ts';
+import { logTo } from '../core/log.ts';
 
 export interface Services {
   config: AppConfig;
@@ -57,7 +58,7 @@ export async function buildServices(config: AppConfig, opts: BuildOptions): Prom
   const store = await openStore(config, {
     // Shutdown must end within the grace period even if the database stays locked.
     closeTimeoutMs: Math.max(1000, config.shutdownGraceMs),
-    logger: (level, msg, fields) => logger[level](msg, fields),
+    logger: logTo(logger),
     atStartup: true,
   });
 

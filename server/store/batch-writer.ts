@@ -1,8 +1,7 @@
 // An in-memory queue written in batches by one writer at a time: a timer or a full queue starts a
 // batch; a failed batch stays queued and is retried with backoff; flush() awaits durability.
 
-export type StoreLogLevel = 'debug' | 'info' | 'warn' | 'error';
-export type StoreLogger = (level: StoreLogLevel, msg: string, fields?: Record<string, unknown>) => void;
+import type { Log } from '../../core/log.ts';
 
 export interface BatchWriterOptions<T> {
   flushMs: number;
@@ -17,7 +16,7 @@ export interface BatchWriterOptions<T> {
   onDropped(item: T, err: unknown): void;
   /** Called once items are committed (or dropped), in queue order. */
   onDurable?(items: T[]): void;
-  logger?: StoreLogger;
+  logger?: Log;
 }
 
 interface Waiter {

@@ -1,6 +1,6 @@
 // Opens the configured store: PostgreSQL when DATABASE_URL is set, else the SQLite file.
 import type { AppConfig } from '../config.ts';
-import type { StoreLogger } from './batch-writer.ts';
+import type { Log } from '../../core/log.ts';
 import { openPostgresStore, redactUrl } from './postgres.ts';
 import { openSqliteStore } from './sqlite.ts';
 import { openStoreAtStartup } from './startup.ts';
@@ -8,7 +8,7 @@ import { mkdirSync } from 'node:fs';
 import type { Store } from './types.ts';
 
 export interface OpenStoreOptions {
-  logger?: StoreLogger;
+  logger?: Log;
   closeTimeoutMs?: number;
   /**
    * The gateway's start-up: the data directory is made, and a SQLite file that cannot be opened or

@@ -4,7 +4,7 @@
 // runs take an advisory lock; kNN index snapshots are kept in the database per learned version.
 // Rows are bound as one jsonb array per statement: one parameter, parsed once by the server.
 import pg from 'pg';
-import type { StoreLogger } from './batch-writer.ts';
+import type { Log } from '../../core/log.ts';
 import { QUERY_NESTED, QUERY_ROW_COLUMNS, writeBatch, type BatchOps, type QueueItem } from './records.ts';
 import { inTransaction, PgSql, pgTypes } from './postgres/db.ts';
 import { migratePg } from './postgres/migrations.ts';
@@ -25,7 +25,7 @@ export interface PostgresStoreOptions {
   /** How long a new connection may take before the attempt fails. Default 5000. */
   connectTimeoutMs?: number;
   now?: () => number;
-  logger?: StoreLogger;
+  logger?: Log;
 }
 
 export type PostgresStore = Store & { readonly engine: 'postgres' };

@@ -3,7 +3,7 @@
 // WAL connection. The SQL is shared with PostgreSQL (sql/); SQLite's own parts are in sqlite/.
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import type { StoreLogger, StoreLogLevel } from './batch-writer.ts';
+import type { Log } from '../../core/log.ts';
 import type { QueueItem } from './records.ts';
 import { BatchSql } from './sqlite/batch-sql.ts';
 import { Db, sqliteCode } from './sqlite/db.ts';
@@ -12,7 +12,6 @@ import { SqlStore, type QueueOptions } from './sql/store.ts';
 import type { SqlTx } from './sql/writes.ts';
 import type { Store } from './types.ts';
 
-export type { StoreLogger, StoreLogLevel };
 
 export interface SqliteStoreOptions {
   /** Database file; ':memory:' for a private in-memory database (one connection). */
@@ -21,7 +20,7 @@ export interface SqliteStoreOptions {
   flushMs?: number;
   /** A queue this long is written at once; also the most records per transaction. Default 4000. */
   maxBatch?: number;
-  logger?: StoreLogger;
+  logger?: Log;
   /** PRAGMA busy_timeout for both connections. Default 5000. */
   busyTimeoutMs?: number;
   /** Backoff after a failed batch: retryBaseMs * 2^n, capped at retryMaxMs. Defaults 100 / 5000. */

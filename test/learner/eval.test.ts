@@ -8,6 +8,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { loadConfig } from '../../server/config.ts';
+import { openSqliteStore } from '../../server/store/sqlite.ts';
 import { BuiltinEmbedder } from '../../router/embedder.ts';
 import { runEval } from '../../learner/eval.ts';
 import { DatasetError, loadDataset, parseDataset, splitDataset } from '../../learner/eval-data.ts';
@@ -40,7 +41,7 @@ function policy(name: string) {
 
 describe('offline eval on the tiny fixture', () => {
   before(async () => {
-    report = await runEval({ datasetPath: TINY, seed: 1 }, { embedder, routing });
+    report = await runEval({ datasetPath: TINY, seed: 1 }, { embedder, routing, openStore: openSqliteStore });
   });
 
   test('the split is deterministic, clean and covers every query', () => {
@@ -72,7 +73,7 @@ describe('offline eval on the tiny fixture', () => {
     // small on code 1.0, big 0.8 twice, mid 0.5 twice, small on writing 0.0.
     assert.ok(near(random.quality, (1 + 2 * 0.8 + 2 * 0.5 + 0) / 6));
     assert.ok(near(random.cost_usd, 2 * 0.01 + 2 * 0.002));
-    const again = await runEval({ datasetPath: TINY, seed: 1, trainFractions: [1] }, { embedder, routing });
+    const again = await runEval({ datasetPath: TINY, seed: 1, trainFractions: [1] }, { embedder, routing, openStore: openSqliteStore });
     assert.deepEqual(again.policies.find((p) => p.name === 'random')!.points[0]!.choices, random.choices);
     assert.deepEqual(again.policies.find((p) => p.name === 'router')!.points.map((p) => p.choices), policy('router').points.map((p) => p.choices));
   });
@@ -123,7 +124,7 @@ describe('offline eval on the tiny fixture', () => {
   });
 
   test('restricting the catalogue drops the other models everywhere', async () => {
-    const r = await runEval({ datasetPath: TINY, seed: 1, models: ['big', 'small'], trainFractions: [1] }, { embedder, routing });
+    const r = await runEval({ datasetPath: TINY, seed: 1, models: ['big', 'small'], trainFractions: [1] }, { embedder, routing, openStore: openSqliteStore });
     assert.deepEqual(r.models, ['big', 'small']);
     assert.ok(!r.policies.some((p) => p.name === 'single:mid'));
     for (const p of r.policies) for (const pt of p.points) for (const m of Object.values(pt.choices)) assert.ok(m === 'big' || m === 'small');

@@ -8,6 +8,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { loadConfig } from '../../server/config.ts';
+import { openSqliteStore } from '../../server/store/sqlite.ts';
 import { BuiltinEmbedder } from '../../router/embedder.ts';
 import { loadDataset } from '../../learner/eval-data.ts';
 import { blindMixQualityAt, onlineRating, runOnline, type OnlineReport } from '../../learner/online.ts';
@@ -39,8 +40,8 @@ describe('online replay: learning from the chosen model\'s outcome only', () => 
   let rated: OnlineReport;
   let unrated: OnlineReport;
   before(async () => {
-    rated = await runOnline({ datasetPath: SPECIALISTS, seed: 1 }, { embedder, routing });
-    unrated = await runOnline({ datasetPath: SPECIALISTS, seed: 1, ratedFraction: 0 }, { embedder, routing });
+    rated = await runOnline({ datasetPath: SPECIALISTS, seed: 1 }, { embedder, routing, openStore: openSqliteStore });
+    unrated = await runOnline({ datasetPath: SPECIALISTS, seed: 1, ratedFraction: 0 }, { embedder, routing, openStore: openSqliteStore });
   });
 
   test('with 20% of answers rated, days 8-10 send at least 85% of queries to the right specialist', () => {
@@ -77,7 +78,7 @@ describe('online replay: learning from the chosen model\'s outcome only', () => 
   });
 
   test('the same seed replays the same stream', async () => {
-    const again = await runOnline({ datasetPath: SPECIALISTS, seed: 1, days: 10 }, { embedder, routing });
+    const again = await runOnline({ datasetPath: SPECIALISTS, seed: 1, days: 10 }, { embedder, routing, openStore: openSqliteStore });
     assert.deepEqual(again.stream, rated.stream);
   });
 

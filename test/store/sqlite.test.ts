@@ -8,7 +8,8 @@ import type { QueryFeatures, RoutingDecision } from '../../router/types.ts';
 import { rowJson as jsonForSqlite } from '../../server/store/records.ts';
 import { Db } from '../../server/store/sqlite/db.ts';
 import { migrate, migrations } from '../../server/store/sqlite/migrations.ts';
-import { openSqliteStore, type SqliteStoreOptions, type StoreLogLevel } from '../../server/store/sqlite.ts';
+import { openSqliteStore, type SqliteStoreOptions } from '../../server/store/sqlite.ts';
+import type { LogLevel } from '../../core/log.ts';
 import type { ModelCallRecord, RequestFilter, RequestRecord } from '../../server/store/types.ts';
 import { listRequestsSql } from '../../server/store/sql/queries.ts';
 
@@ -23,7 +24,7 @@ async function tmpDbPath(): Promise<string> {
   return path.join(dir, 'nested', 'switchyard.db');
 }
 
-interface LogEntry { level: StoreLogLevel; msg: string; fields?: Record<string, unknown> }
+interface LogEntry { level: LogLevel; msg: string; fields?: Record<string, unknown> }
 
 /** A store on a fresh temp file, with its log captured and a way to await a log line. */
 async function tmpStore(opts: Partial<SqliteStoreOptions> = {}) {

@@ -3,7 +3,8 @@
 // of the contract over the shared SQL. An engine supplies its connections, its batch statements and
 // which of its errors mean "this record can never be written".
 import type { RoutingDecision } from '../../../router/types.ts';
-import { BatchWriter, type StoreLogger } from '../batch-writer.ts';
+import type { Log } from '../../../core/log.ts';
+import { BatchWriter } from '../batch-writer.ts';
 import { boundedRequest, checkedFeedback, requestItem, storedFromItem, type QueueItem, type RequestItem } from '../records.ts';
 import type {
   FeedbackRecord, IndexSnapshotFile, LearnedVersionWrite, LearnerRunKind, LearnerRunResult, ModelCallRecord, RequestCursor,
@@ -23,7 +24,7 @@ export interface QueueOptions {
   /** close() gives up waiting for the queue to drain after this long, and rejects. */
   closeTimeoutMs: number;
   now: () => number;
-  logger?: StoreLogger;
+  logger?: Log;
 }
 
 export abstract class SqlStore implements Store {
