@@ -1,5 +1,6 @@
-// One place for errors: client-facing ApiError (OpenAI error shape) and UpstreamError, which
-// knows whether a failed upstream call is worth retrying.
+// One place for errors: client-facing ApiError (OpenAI error shape), UpstreamError, which knows
+// whether a failed upstream call is worth retrying, and asApiError, the one mapping of any thrown
+// value to the HTTP status and body the client sees (server/http/middleware.ts toApiError logs it).
 import type { ProviderKind } from './provider.ts';
 
 export type ApiErrorType =
@@ -37,6 +38,19 @@ export class ApiError extends Error {
     if (this.details !== undefined) error.details = this.details;
     return { error };
   }
+}
+
+/**
+ * Any thrown value as the ApiError the client sees: an ApiError as it is; anything else carrying a
+ * 4xx `status` (body-parser, malformed requests) as a 400-class refusal; everything else as a 500
+ * that says nothing of its cause.
+ */
+export function asApiError(err: unknown): ApiError {
+  if (err instanceof ApiError) return err;
+  const status = (err as { status?: unknown } | null)?.status;
+  return typeof status === 'number' && status >= 400 && status < 500
+    ? new ApiError(status, status === 400 ? 'Bad request (malformed URL or headers)' : 'Request refused', 'invalid_request_error', 'bad_request')
+    : new ApiError(500, 'Internal server error', 'server_error', 'internal_error');
 }
 
 export type UpstreamErrorCode = 'http' | 'timeout' | 'network' | 'bad_response' | 'aborted' | 'circuit_open';

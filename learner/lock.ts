@@ -6,38 +6,11 @@ import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
 import { mkdir, readFile, stat, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { LearnerBusyError, type LearnerLock, type LockInfo } from '../core/learner-lock.ts';
 import type { Store } from '../core/store.ts';
 
-export interface LockInfo {
-  pid: number;
-  host: string;
-  startedAt: number;
-  token: string;
-}
-
-/** Thrown when another learner run holds the lock; the message says who and since when. */
-export class LearnerBusyError extends Error {
-  /** `where`: the lock's place, e.g. `lock file data/learner.lock` or `Redis key switchyard:learner-lock`. */
-  constructor(readonly holder: LockInfo | null, lockPath: string, where = `lock file ${lockPath}`) {
-    super(holder
-      ? `another learner run is in progress (pid ${holder.pid} on ${holder.host}, started ${new Date(holder.startedAt).toISOString()}); ${where}`
-      : `another learner run is in progress; ${where}`);
-    this.name = 'LearnerBusyError';
-  }
-}
-
-/**
- * A lock shared by every instance (Redis), taken before the file lock when instances on several
- * hosts share one database: take() resolves with the held lock or throws LearnerBusyError.
- */
-export interface SharedLearnerLock {
-  take(): Promise<LearnerLock>;
-}
-
-export interface LearnerLock {
-  readonly path: string;
-  release(): Promise<void>;
-}
+// The lock contract (also implemented by server/redis/learner-lock.ts) lives in core/learner-lock.ts.
+export { LearnerBusyError, type LearnerLock, type LockInfo, type SharedLearnerLock } from '../core/learner-lock.ts';
 
 export interface LockOptions {
   now?: () => number;

@@ -1,10 +1,14 @@
 // Adapts the learner (learner/job.ts) to the admin "run now" button: the same run `npm run learn`
-// does, in-process, against the live store, with progress reported to the page.
+// does, in-process, against the live store, with progress reported to the page. The admin page's
+// one seam to learner/ (with the in-process evaluation re-exported below): the rest of server/admin
+// imports the learner through this file only.
 import type { Services } from '../services.ts';
 import { embedderFromConfig, type Embedder } from '../../router/embedder.ts';
 import { runLearner } from '../../learner/job.ts';
 import type { LearnerJob } from './learner-runner.ts';
 import { shadowStepFor } from '../shadow-wiring.ts';
+
+export { runEvaluation, type CompactEvaluation } from '../../learner/evaluate-run.ts';
 
 export function defaultLearnerJob(services: Services): LearnerJob {
   const { config, store } = services;

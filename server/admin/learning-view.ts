@@ -1,7 +1,7 @@
 // What the Learning page shows of off-policy evaluation and shadow comparisons: the last
 // `--evaluate` run (premium over the blind mix, explored share, current vs previous learned state,
 // every policy's estimate) and the latest shadow verdicts. Reads only; the store does the SQL.
-import type { CompactEvaluation } from '../../learner/evaluate-run.ts';
+import type { CompactEvaluation } from './learner-job.ts';
 import type { LearnerRun, Store, StoredShadowComparison } from '../store/types.ts';
 
 type PolicyRow = CompactEvaluation['policies'][number];

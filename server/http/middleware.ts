@@ -2,7 +2,7 @@
 // per-key token-bucket rate limits, and the single error handler that speaks the OpenAI error shape.
 import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
 import express, { type ErrorRequestHandler, type NextFunction, type Request, type RequestHandler, type Response } from 'express';
-import { ApiError } from '../errors.ts';
+import { ApiError, asApiError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import type { FailureLimiter } from './failure-limit.ts';
 import { clientAddress } from './server.ts';
@@ -258,15 +258,9 @@ export function requireAdmin(req: Request, admin: AdminCredentials): void {
 
 export type ErrorBodyShape = (err: ApiError, path: string) => unknown;
 
-/** Any thrown value as the ApiError the client sees; logs internal errors (never their secrets). */
+/** Any thrown value as the ApiError the client sees (core/errors.ts asApiError); logs internal errors (never their secrets). */
 export function toApiError(err: unknown, log: Logger): ApiError {
-  const status = (err as { status?: unknown } | null)?.status;
-  const apiErr =
-    err instanceof ApiError
-      ? err
-      : typeof status === 'number' && status >= 400 && status < 500
-        ? new ApiError(status, status === 400 ? 'Bad request (malformed URL or headers)' : 'Request refused', 'invalid_request_error', 'bad_request')
-        : new ApiError(500, 'Internal server error', 'server_error', 'internal_error');
+  const apiErr = asApiError(err);
   if (apiErr.status >= 500 && !(err instanceof ApiError)) log.error('unhandled error', { err: err instanceof Error ? err.message : String(err), stack: err instanceof Error ? err.stack?.split('\n').slice(0, 4).join(' | ') : undefined });
   else if (log.enabled('info')) log.info('request failed', { status: apiErr.status, code: apiErr.code });
   return apiErr;

@@ -4,7 +4,7 @@
 import type { ModelRegistry, WeightChange } from '../dispatch/registry.ts';
 import type { RateLimiter, RequestLimiter } from '../http/middleware.ts';
 import type { Logger } from '../logger.ts';
-import type { SharedLearnerLock } from '../../learner/lock.ts';
+import type { SharedLearnerLock } from '../../core/learner-lock.ts';
 import { RedisLink, type SharedHealth } from './link.ts';
 import { SharedRateLimiter } from './rate-limit.ts';
 import { SharedBreakers } from './breakers.ts';

@@ -6,7 +6,7 @@ import type { Result } from 'ioredis';
 import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
-import { LearnerBusyError, type LearnerLock, type LockInfo, type SharedLearnerLock } from '../../learner/lock.ts';
+import { LearnerBusyError, type LearnerLock, type LockInfo, type SharedLearnerLock } from '../../core/learner-lock.ts';
 import { PREFIX, type RedisLink } from './link.ts';
 
 export const LEARNER_LOCK_KEY = `${PREFIX}learner-lock`;

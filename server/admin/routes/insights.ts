@@ -7,7 +7,7 @@ import type { LearnerRun, PerformanceRow, TimeSeriesPoint } from '../../store/ty
 import { colourClasses, heatMap, lineChart, seriesFromTimeSeries, type SeriesInput } from '../charts.ts';
 import { renderPage, sendJson } from '../render.ts';
 import { evaluationView, shadowView } from '../learning-view.ts';
-import { runEvaluation } from '../../../learner/evaluate-run.ts';
+import { runEvaluation } from '../learner-job.ts';
 
 const HOUR = 3600_000;
 const RANGES = {
