@@ -179,7 +179,7 @@ export interface ModelEndpoint {
 }
 
 /**
- * One adapter per wire format. Errors are always thrown as UpstreamError (server/errors.ts).
+ * One adapter per wire format. Errors are always thrown as UpstreamError (core/errors.ts).
  * `stream` yields parts and exactly one final `finish` part; an error mid-way is thrown from
  * the iterator. The signal aborts the upstream call (timeouts and client disconnects).
  */

@@ -8,7 +8,7 @@ import { DispatchError, type Attempt, type Dispatcher, type StreamOutcome } from
 import type { ClientSignal } from './stop-signal.ts';
 import type { ChatMessage, FinishReason, ProviderRequest, ProviderResult, StreamPart, Usage } from './providers/types.ts';
 import { textOf } from './providers/neutral.ts';
-import type { Router, RouteRule, RoutingDecision, RoutingPreference } from '../router/types.ts';
+import type { Router, RouteRule, RoutingDecision, RoutingPreference } from '../core/routing.ts';
 import { extractFeatures } from '../router/features.ts';
 import { ApiError } from './errors.ts';
 import type { GatewayMetrics } from './metrics.ts';

@@ -6,7 +6,7 @@ import type { AppConfig } from './config.ts';
 import { logTo } from '../core/log.ts';
 import type { Logger } from './logger.ts';
 import type { Store } from './store/types.ts';
-import type { LearnedState, Router, RoutingOutcome } from '../router/types.ts';
+import type { LearnedState, Router, RoutingOutcome } from '../core/routing.ts';
 import { embedderFromConfig, type Embedder } from '../router/embedder.ts';
 import { createTextIndex, KnnStage, loadTextIndex } from '../router/knn.ts';
 import { createJudge } from '../router/judge.ts';

@@ -9,7 +9,7 @@ import { ModelRegistry, type WeightChange } from './dispatch/registry.ts';
 import { Dispatcher } from './dispatch/dispatcher.ts';
 import { Gateway } from './gateway.ts';
 import { createProvider, endpointFor, closeUpstreamPool, setUpstreamMaxBytes } from './providers/index.ts';
-import type { Router } from '../router/types.ts';
+import type { Router } from '../core/routing.ts';
 import type { Embedder } from '../router/embedder.ts';
 import { createLearnedRouter, type LearnedRouterHandle } from './router-wiring.ts';
 import { GatewayMetrics } from './metrics.ts';

@@ -7,7 +7,7 @@ import { ModelRegistry } from './dispatch/registry.ts';
 import { createProvider, endpointFor } from './providers/index.ts';
 import { StopSignal } from './stop-signal.ts';
 import type { Store } from './store/types.ts';
-import type { CandidateModel } from '../router/types.ts';
+import type { CandidateModel } from '../core/routing.ts';
 import { runShadowStep, shadowJudgeFromConfig, type CallModel, type PairwiseJudge, type ShadowStepResult } from '../learner/shadow.ts';
 
 /** callModel for the shadow step: one model, no fallback, the request timeout as deadline. */

@@ -2,7 +2,7 @@
 // the current weight/enabled flags (changed at run time by POST /api/config/weights).
 import type { AppConfig, ModelSpec } from '../config.ts';
 import type { ModelEndpoint, Provider } from '../providers/types.ts';
-import type { CandidateModel } from '../../router/types.ts';
+import type { CandidateModel } from '../../core/routing.ts';
 import { CircuitBreaker, type BreakerState } from './breaker.ts';
 
 export interface ModelRuntime {

@@ -1,6 +1,6 @@
 // Helpers shared by the chat endpoints: turning a validated body into a GatewayRequest (with the
 // checks every endpoint makes) and the routing explanation attached to every answer.
-import type { RouteRule, RoutingDecision, RoutingPreference } from '../../router/types.ts';
+import type { RouteRule, RoutingDecision, RoutingPreference } from '../../core/routing.ts';
 import { BadRegexError, cachedUserRegex, compileRequestPatterns } from '../../router/safe-regex.ts';
 import type { Attempt } from '../dispatch/dispatcher.ts';
 import type { ModelRegistry } from '../dispatch/registry.ts';

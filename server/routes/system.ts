@@ -6,7 +6,7 @@ import { z } from 'zod';
 import type { Gateway } from '../gateway.ts';
 import type { ModelRegistry, WeightChange } from '../dispatch/registry.ts';
 import type { SharedHealth } from '../redis/index.ts';
-import type { Router } from '../../router/types.ts';
+import type { Router } from '../../core/routing.ts';
 import type { Store } from '../store/types.ts';
 import { ApiError } from '../errors.ts';
 import { requireAdmin, requestOwner, type AdminCredentials } from '../http/middleware.ts';

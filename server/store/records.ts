@@ -1,6 +1,6 @@
 // What every Store implementation shares: the queued form of a request (its row as one JSON
 // array), the limits records are truncated to, and the mapping of stored JSON back to contract types.
-import type { QueryFeatures, RoutingDecision } from '../../router/types.ts';
+import type { QueryFeatures, RoutingDecision } from '../../core/routing.ts';
 import type { FeedbackRecord, ModelCallRecord, RequestRecord, StoredRequest } from './types.ts';
 
 export const MAX_QUERY_CHARS = 20_000;

@@ -11,7 +11,7 @@ import { validateRoutingRules } from '../../routes/common.ts';
 import { routingView } from '../../routes/common.ts';
 import { modelNameSchema, routingRulesSchema } from '../../http/validate.ts';
 import { clientAbortSignal } from '../../http/sse.ts';
-import type { RouteRule } from '../../../router/types.ts';
+import type { RouteRule } from '../../../core/routing.ts';
 import { renderPage } from '../render.ts';
 
 /** Same bounds as POST /api/config/weights. */

@@ -4,7 +4,7 @@ import { Router as ExpressRouter } from 'express';
 import { z } from 'zod';
 import type { AdminContext } from '../index.ts';
 import type { RequestCursor as Cursor, RequestFilter, StoredRequest } from '../../store/types.ts';
-import type { RoutingMethod } from '../../../router/types.ts';
+import type { RoutingMethod } from '../../../core/routing.ts';
 import { routingView } from '../../routes/common.ts';
 import { renderPage } from '../render.ts';
 import { safeLocalPath } from '../security.ts';

@@ -1,7 +1,7 @@
 // Read side of both SQL stores: the SQL for the admin pages, the learner and the evaluator, and the
 // mapping from rows back to the contract types. Written once in the SQL SQLite and PostgreSQL share
 // (`?` placeholders; the PostgreSQL reader numbers them); the few differences are in Dialect.
-import type { QueryFeatures } from '../../../router/types.ts';
+import type { QueryFeatures } from '../../../core/routing.ts';
 import {
   clampLimit, DEFAULT_PAGE, loggedPropensities, MAX_PAGE, NOT_POLICY_METHODS, PERSON_SOURCES, SHADOW_ENDPOINT,
   storedCalls, storedDecision, type StoredCall, type StoredDecision,

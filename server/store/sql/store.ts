@@ -2,7 +2,7 @@
 // batches), queued requests visible to reads before their commit, and every read and direct write
 // of the contract over the shared SQL. An engine supplies its connections, its batch statements and
 // which of its errors mean "this record can never be written".
-import type { RoutingDecision } from '../../../router/types.ts';
+import type { RoutingDecision } from '../../../core/routing.ts';
 import type { Log } from '../../../core/log.ts';
 import { BatchWriter } from '../batch-writer.ts';
 import { boundedRequest, checkedFeedback, requestItem, storedFromItem, type QueueItem, type RequestItem } from '../records.ts';
