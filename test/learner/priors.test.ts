@@ -38,7 +38,7 @@ describe('row quality', () => {
 
   test('unrated successes add no evidence: a model answered a thousand times without a rating keeps no belief', () => {
     const rows = Array.from({ length: 1000 }, (_, i) => row({ id: `u${i}` }));
-    assert.deepEqual(accumulateEvidence(null, rows, Date.now()).cells, []);
+    assert.deepEqual(accumulateEvidence(null, rows, NOW).cells, []);
   });
 });
 
