@@ -7,7 +7,7 @@ import type { ModelRegistry } from './dispatch/registry.ts';
 import { DispatchError, type Attempt, type Dispatcher, type StreamOutcome } from './dispatch/dispatcher.ts';
 import type { ClientSignal } from './stop-signal.ts';
 import type { ChatMessage, FinishReason, ProviderRequest, ProviderResult, StreamPart, ToolCall, Usage } from './providers/types.ts';
-import { storedParts } from './store/parts.ts';
+import { MAX_PART_CHARS, storedParts } from './store/parts.ts';
 import { textOf } from './providers/neutral.ts';
 import type { Router, RouteRule, RoutingDecision, RoutingPreference } from '../router/types.ts';
 import { extractFeatures } from '../router/features.ts';
@@ -186,8 +186,8 @@ export class Gateway {
     async function* parts(): AsyncGenerator<StreamPart> {
       let text = '';
       let usage: Usage = { inputTokens: 0, outputTokens: 0 };
-      // The answer's tool calls and finish reason, for the stored parts.
-      const toolCalls: ToolCall[] = [];
+      // The answer's tool calls and finish reason, for the stored parts (arguments kept only as far as they are stored).
+      const toolCalls: (ToolCall & { chars: number })[] = [];
       let finishReason: FinishReason | null = null;
       let first = true;
       // In commit mode the finish part (after which every route writes its terminal event) waits for the commit.
@@ -199,10 +199,13 @@ export class Gateway {
           if (first && self.deps.metrics) self.deps.metrics.observeFirstToken(req.endpoint, model, decision.method, (self.now() - started) / 1000);
           first = false;
           if (part.type === 'delta') text += part.text;
-          else if (part.type === 'tool_call_start') toolCalls[part.index] = { id: part.id, name: part.name, arguments: '' };
+          else if (part.type === 'tool_call_start') toolCalls[part.index] = { id: part.id, name: part.name, arguments: '', chars: 0 };
           else if (part.type === 'tool_call_delta') {
             const call = toolCalls[part.index];
-            if (call) call.arguments += part.argumentsDelta;
+            if (call) {
+              if (call.arguments.length < MAX_PART_CHARS) call.arguments += part.argumentsDelta;
+              call.chars += part.argumentsDelta.length;
+            }
           }
           if (part.type === 'finish') finishReason = part.finishReason;
           if ((part.type === 'finish' || part.type === 'usage') && part.usage) usage = part.usage;
@@ -342,7 +345,7 @@ export class Gateway {
     decision: RoutingDecision,
     attempts: Attempt[],
     started: number,
-    outcome: { model: string | null; answer: string | null; toolCalls?: ToolCall[]; finishReason?: FinishReason | null; usage: Usage; costUsd: number; httpStatus: number; error: string | null; demo: boolean },
+    outcome: { model: string | null; answer: string | null; toolCalls?: (ToolCall & { chars?: number })[]; finishReason?: FinishReason | null; usage: Usage; costUsd: number; httpStatus: number; error: string | null; demo: boolean },
   ): void {
     const ts = this.now();
     const text = lastUserText(req.messages);

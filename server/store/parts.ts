@@ -150,11 +150,11 @@ function message(m: ChatMessage): [StoredMessage, number] {
   return [{ role: m.role, parts }, size];
 }
 
-function toolCall(c: ToolCall): [z.infer<typeof toolCallSchema>, number] {
+function toolCall(c: ToolCall & { chars?: number }): [z.infer<typeof toolCallSchema>, number] {
   const id = cut(c.id, MAX_NAME_CHARS);
   const name = cut(c.name, MAX_NAME_CHARS);
   const args = cut(c.arguments);
-  return [{ id, name, arguments: args, chars: c.arguments.length }, PART_OVERHEAD + jsonBytes(id) + jsonBytes(name) + jsonBytes(args)];
+  return [{ id, name, arguments: args, chars: c.chars ?? c.arguments.length }, PART_OVERHEAD + jsonBytes(id) + jsonBytes(name) + jsonBytes(args)];
 }
 
 export interface PartsInput {
@@ -162,7 +162,8 @@ export interface PartsInput {
   tools?: ToolDefinition[];
   toolChoice?: ToolChoice;
   /** The answer: its tool calls and finish reason; absent when no answer came. */
-  answer?: { toolCalls?: ToolCall[]; finishReason?: FinishReason | null } | null;
+  /** `chars`: the arguments' full length when only their start was kept (a streamed answer). */
+  answer?: { toolCalls?: (ToolCall & { chars?: number })[]; finishReason?: FinishReason | null } | null;
 }
 
 /**

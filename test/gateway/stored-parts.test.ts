@@ -168,6 +168,22 @@ describe('stored content parts and tool calls', () => {
     assert.match(page.text, /tool_choice: get_weather/);
   });
 
+  test('openai client: streamed tool calls with long arguments store their start and full length', async () => {
+    const city = 'y'.repeat(3_000);
+    oa.enqueue({ kind: 'ok', toolCalls: [{ id: 'call_s', name: 'get_weather', arguments: { city } }] });
+    const stream = openai.chat.completions.stream({ model: 'gpt', messages: [{ role: 'user', content: 'Weather?' }], tools: [weatherTool] });
+    const done = await stream.finalChatCompletion();
+    assert.equal(done.choices[0]!.finish_reason, 'tool_calls');
+    await gw.services.store.flush();
+    const [row] = await gw.services.store.listRequests({ limit: 1 });
+    const stored = await gw.services.store.getRequest(row!.id);
+    const call = stored?.parts?.answer?.toolCalls[0];
+    assert.equal(call?.id, 'call_s');
+    assert.equal(call?.arguments, JSON.stringify({ city }).slice(0, 2_000));
+    assert.equal(call?.chars, JSON.stringify({ city }).length);
+    assert.equal(stored?.parts?.answer?.finishReason, 'tool_calls');
+  });
+
   test('/v1/responses and /api/chat store their parts too; a huge conversation is bounded and keys are redacted', async () => {
     oa.enqueue({ kind: 'ok', text: 'fine' });
     const responses = await postJson(`${gw.url}/v1/responses`, {
