@@ -1,7 +1,7 @@
 // Fits how far the router should trust kNN neighbours over the learned priors: λ in
 // (λ·prior + Σ w·q) / (λ + Σ w), chosen by leave-one-out squared error on stored traffic.
 import { outcomeQuality, type Neighbour, type TextIndex } from '../router/knn.ts';
-import { betaMean, buildPriorIndex, priorFor } from '../router/bandit.ts';
+import { betaMean, buildPriorIndex, evidenceCount, priorFor } from '../router/bandit.ts';
 import type { KnnCalibration, PriorCell } from '../router/types.ts';
 import type { TrainingRow } from '../server/store/types.ts';
 import { ANY, defaultPriorOptions, rowQuality, type Evidence, type PriorOptions } from './priors.ts';
@@ -22,6 +22,11 @@ export interface CalibrationInput {
   keyOf: (text: string) => string;
   /** Neighbourhood sizes to try (default NEIGHBOURS_GRID). */
   neighbours?: readonly number[];
+  /**
+   * The router's optimism (ROUTER_OPTIMISM): the predictions handed to the knob calibration carry
+   * the same uncertainty bonus the router adds, so λ(t) is fitted in the utility the router uses.
+   */
+  optimism?: number;
   maxQueries?: number;
 }
 
@@ -167,7 +172,9 @@ export async function calibrateKnn(input: CalibrationInput): Promise<(KnnCalibra
           if (o.model === model && v !== null) { W += w; S += w * v; }
         }
       }
-      q[model] = (fit.priorStrength * betaMean(b.alpha, b.beta) + S) / (fit.priorStrength + W);
+      const est = (fit.priorStrength * betaMean(b.alpha, b.beta) + S) / (fit.priorStrength + W);
+      const n = W + (b.level === 'cell' ? evidenceCount(b) : 0);
+      q[model] = Math.min(1, est + (input.optimism ?? 0) * Math.sqrt((est * (1 - est)) / (1 + n)));
     }
     return { key: h.key, quality: q };
   });

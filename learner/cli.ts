@@ -120,7 +120,7 @@ async function main(): Promise<number> {
     // timeout are complete (the admin "run now" button uses the same rule).
     const settleMs = config.limits.requestTimeoutMs;
     const shadow = standaloneShadowStep(config, store);
-    const result = await runLearner({ store, dataDir: config.dataDir, sharedLock: redis?.lock, embedder, halfLifeDays, full: args.full, settleMs, onProgress, shadow });
+    const result = await runLearner({ store, dataDir: config.dataDir, sharedLock: redis?.lock, embedder, halfLifeDays, full: args.full, settleMs, onProgress, shadow, optimism: config.routing.optimism });
     console.log(summary(result));
     if (result.status === 'ok' && result.version !== result.previousVersion) await redis?.announce(result.version);
     return result.status === 'ok' ? 0 : 1;

@@ -22,6 +22,8 @@ export interface LearnerProgress {
 }
 
 export interface LearnerOptions {
+  /** The router's ROUTER_OPTIMISM, so the knob is calibrated in the utility the router uses (default 0). */
+  optimism?: number;
   store: Store;
   dataDir: string;
   /** Taken before the data dir's lock file, so one run at a time across instances (REDIS_URL). */
@@ -309,7 +311,7 @@ async function learn(opts: LearnerOptions, now: number, result: LearnerRunResult
     result.metricsAfter = replayMetrics(priors, window, priorOpts);
   }
   // How much to trust neighbours over priors, fitted on recent traffic; else keep the last fit.
-  const fitted = await calibrateKnn({ index, priors, rows: window, keyOf: queryKey });
+  const fitted = await calibrateKnn({ index, priors, rows: window, keyOf: queryKey, optimism: opts.optimism ?? 0 });
   const knnCalibration: KnnCalibration | undefined = fitted ? { priorStrength: fitted.priorStrength, neighbours: fitted.neighbours, samples: fitted.samples, mse: fitted.mse, msePriorOnly: fitted.msePriorOnly } : snapshot?.state.knnCalibration;
   result.knnCalibration = knnCalibration ?? null;
   // What the quality knob means on this traffic; else keep the last calibration.

@@ -155,7 +155,7 @@ export async function runOnline(opts: OnlineOptions, deps: EvalDeps): Promise<On
       }
       await store.flush();
       // The nightly run, then the router reloads as the server does after a run.
-      const result = await runLearner({ store, dataDir: dir, embedder: deps.embedder, now: () => EPOCH + (day + 1) * DAY_MS, settleMs: 0, replay: false });
+      const result = await runLearner({ store, dataDir: dir, embedder: deps.embedder, now: () => EPOCH + (day + 1) * DAY_MS, settleMs: 0, replay: false, optimism: deps.routing.optimism });
       if (result.status !== 'ok') throw new Error(`learner run of day ${day} failed: ${result.error}`);
       await router.reload();
       const state = router.learned();

@@ -66,9 +66,37 @@ export function decayWeight(ageMs: number, halfLifeDays: number): number {
 
 const cellKey = (model: string, domain: string, language: string) => `${model}\u0000${domain}\u0000${language}`;
 
+/** Largest inverse-propensity weight one row gets before self-normalisation. */
+export const IPS_CAP = 20;
+
+/**
+ * Inverse-propensity weights of the rows with quality evidence, self-normalised per model so a
+ * model's total evidence stays its number of observations: a row the router chose with
+ * probability π counts 1/π (capped) relative to the model's other rows. The router picks a model
+ * where it already believes that model is best, so its rows there describe those queries, not the
+ * model; the rare rows where it was picked by exploration (small π) stand for all the others.
+ * Rows without a logged propensity count 1.
+ */
+export function ipsWeights(rows: readonly TrainingRow[], opts: PriorOptions = defaultPriorOptions): number[] {
+  const raw = rows.map((r) => (rowQuality(r, opts) === null ? 0 : Math.min(IPS_CAP, 1 / (r.propensity ?? 1))));
+  const sum = new Map<string, { w: number; n: number }>();
+  rows.forEach((r, i) => {
+    if (raw[i] === 0) return;
+    const e = sum.get(r.model) ?? { w: 0, n: 0 };
+    e.w += raw[i]!;
+    e.n += 1;
+    sum.set(r.model, e);
+  });
+  return rows.map((r, i) => {
+    const e = sum.get(r.model);
+    return e && raw[i]! > 0 ? (raw[i]! * e.n) / e.w : 0;
+  });
+}
+
 /**
  * Merge the previous evidence (decayed from its `at` to `now`) with new rows (each decayed by
- * its own age). Rows feed their exact cell and the three marginals (domain x *, * x language, * x *).
+ * its own age and weighted by ipsWeights). Rows feed their exact cell and the three marginals
+ * (domain x *, * x language, * x *).
  */
 export function accumulateEvidence(prev: Evidence | null, rows: readonly TrainingRow[], now: number, opts: PriorOptions = defaultPriorOptions): Evidence {
   const cells = new Map<string, EvidenceCell>();
@@ -81,10 +109,11 @@ export function accumulateEvidence(prev: Evidence | null, rows: readonly Trainin
     const cell = cells.get(key);
     if (cell) { cell.good += good; cell.bad += bad; } else cells.set(key, { model, domain, language, good, bad });
   };
-  for (const row of rows) {
+  const ips = ipsWeights(rows, opts);
+  for (const [i, row] of rows.entries()) {
     const q = rowQuality(row, opts);
     if (q === null) continue;
-    const w = decayWeight(now - row.ts, opts.halfLifeDays);
+    const w = decayWeight(now - row.ts, opts.halfLifeDays) * ips[i]!;
     const good = w * q, bad = w * (1 - q);
     add(row.model, row.domain, row.language, good, bad);
     add(row.model, row.domain, ANY, good, bad);

@@ -89,9 +89,10 @@ export interface TfidfOptions {
 /**
  * Exact cosine search over TF-IDF vectors. IDF is ln((N + 1) / (df + 1)) + 1 over the documents
  * indexed so far. Document norms depend on every IDF, so they are recomputed (one pass over the
- * postings) before a search whenever the index has grown since: every time while it is small, and
- * once it is large only after it grew by a quarter, so online additions do not make each search
- * pay for a full pass; in between, new documents' norms use the IDF of the moment they came.
+ * postings) before a search whenever the index has grown since: every time while it is small
+ * (under 200 documents), and after that only once it grew by a tenth, so online additions do not
+ * make each search pay for a full pass; in between, new documents' norms use the IDF of the moment
+ * they came.
  */
 export class SparseTextIndex {
   private readonly postings = new Map<number, Postings>();
@@ -149,7 +150,7 @@ export class SparseTextIndex {
   /** The k most similar labels with their cosine similarity, best first. */
   nearest(query: SparseText, k: number): Array<{ label: number; similarity: number }> {
     if (this.count === 0 || k <= 0) return [];
-    if (this.count !== this.normsAt && (this.count < 2000 || this.count > 1.25 * this.normsAt)) this.refreshNorms();
+    if (this.count !== this.normsAt && (this.count < 200 || this.count > 1.1 * this.normsAt)) this.refreshNorms();
     const limit = this.count >= 200 ? this.maxDocShare * this.count : Infinity;
     const scores = this.scores;
     const touched: number[] = [];

@@ -61,7 +61,12 @@ export async function createLearnedRouter(
     loadLearned,
     rng: opts.rng,
     log,
-    onObserve: (o) => feeder.push(o),
+    // Only outcomes that say something about quality grow the index online: failures (and rated
+    // ones, should a caller pass them). An answered, unrated request is no evidence, so indexing it
+    // would only cost time and memory; ratings that come later reach the index at the next learner run.
+    onObserve: (o) => {
+      if (!o.success || o.rating !== undefined) feeder.push(o);
+    },
   });
   await router.reload?.();
 

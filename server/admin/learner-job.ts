@@ -34,6 +34,7 @@ export function defaultLearnerJob(services: Services): LearnerJob {
       shadow: shadowStepFor(config, store, { registry: services.registry, dispatcher: services.dispatcher }),
       dataDir: config.dataDir,
       embedder: await getEmbedder(),
+      optimism: config.routing.optimism,
       settleMs,
       onProgress: (p) => onProgress({
         phase: p.phase === 'read' ? 'reading stored requests' : p.phase === 'replay' ? 'replaying recent traffic' : 'writing the new version',

@@ -129,6 +129,11 @@ export interface TrainingRow {
   /** Mean user rating 1..5, null when unrated. */
   rating: number | null;
   implicitNegative: boolean;
+  /**
+   * π(model | query) the routing decision logged for the model that answered, when it logged one
+   * and that model was its choice (null: an explicit model, a fallback, or an older row).
+   */
+  propensity?: number | null;
 }
 
 /** Request totals over a recent window (admin overview). */

@@ -2,7 +2,7 @@ import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import type { TrainingRow } from '../../server/store/types.ts';
 import {
-  ANY, accumulateEvidence, decayWeight, defaultPriorOptions, priorChanges, priorMean, priorsFromEvidence, rowQuality,
+  ANY, accumulateEvidence, decayWeight, defaultPriorOptions, ipsWeights, priorChanges, priorMean, priorsFromEvidence, rowQuality,
 } from '../../learner/priors.ts';
 
 const DAY = 86_400_000;
@@ -38,7 +38,7 @@ describe('row quality', () => {
 
   test('unrated successes add no evidence: a model answered a thousand times without a rating keeps no belief', () => {
     const rows = Array.from({ length: 1000 }, (_, i) => row({ id: `u${i}` }));
-    assert.deepEqual(accumulateEvidence(null, rows, Date.now()).cells, []);
+    assert.deepEqual(accumulateEvidence(null, rows, NOW).cells, []);
   });
 });
 
@@ -119,5 +119,26 @@ describe('priors', () => {
     assert.equal(changes[0]!.from, 0.5);
     assert.ok(Math.abs(changes[0]!.delta - 0.4) < 1e-12);
     assert.equal(changes[1]!.from, null);
+  });
+});
+
+describe('correcting for the router\'s own choices', () => {
+  test('rows chosen by exploration (small π) count more than greedy ones, self-normalised per model', () => {
+    const rows = [
+      row({ id: 'g1', model: 'a', rating: 1, propensity: 0.95 }),
+      row({ id: 'g2', model: 'a', rating: 1, propensity: 0.95 }),
+      row({ id: 'x1', model: 'a', rating: 5, propensity: 0.05 }),
+      row({ id: 'u1', model: 'a' }),
+      row({ id: 'b1', model: 'b', rating: 3 }),
+    ];
+    const w = ipsWeights(rows);
+    assert.ok(Math.abs(w[0]! + w[1]! + w[2]! - 3) < 1e-9, 'model a keeps three observations in all');
+    assert.ok(w[2]! > 2.5 && w[0]! < 0.25, JSON.stringify(w));
+    assert.equal(w[3], 0, 'an unrated answer carries no weight');
+    assert.equal(w[4], 1, 'a row without a logged propensity counts 1');
+    // The explored 5 outweighs the two greedy 1s: model a's mean leans to what it does on the queries it was not picked for.
+    const ev = accumulateEvidence(null, rows, NOW);
+    const a = ev.cells.find((c) => c.model === 'a' && c.domain === ANY && c.language === ANY)!;
+    assert.ok(a.good / (a.good + a.bad) > 0.8, JSON.stringify(a));
   });
 });

@@ -241,7 +241,7 @@ describe(`Store contract on ${engine.name}`, { skip: engine.skip }, () => {
       ]);
       assert.deepEqual(rows[2], {
         id: 't4', ts: 400, queryText: 'q t4', language: 'zh', domain: 'math', complexity: 'simple', model: 'model-a',
-        success: true, latencyMs: 100, costUsd: 0.01, rating: 3, implicitNegative: false,
+        success: true, latencyMs: 100, costUsd: 0.01, rating: 3, implicitNegative: false, propensity: null,
       });
       assert.deepEqual(ids(await store.trainingRows(100, 1)), ['t2']);
       assert.equal((await store.trainingRows(400, 10)).length, 0);

@@ -7,7 +7,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { BuiltinEmbedder } from '../../router/embedder.ts';
-import { KnnIndex } from '../../router/knn.ts';
+import { loadTextIndex } from '../../router/knn.ts';
 import { runLearner } from '../../learner/job.ts';
 import { currentVersion, loadLearnedState } from '../../learner/state.ts';
 import { ConfigError, loadConfig } from '../../server/config.ts';
@@ -221,7 +221,7 @@ describe('two instances on one PostgreSQL', { skip: skip ? `skipped: ${skip}` : 
       assert.equal(stateB?.version, 1);
       assert.deepEqual(stateB?.priors, stateA?.priors);
       assert.ok(stateA?.indexDir && stateB?.indexDir && existsSync(stateA.indexDir) && existsSync(stateB.indexDir));
-      const [indexA, indexB] = [await KnnIndex.load(stateA.indexDir, embedder.dim), await KnnIndex.load(stateB.indexDir, embedder.dim)];
+      const [indexA, indexB] = [await loadTextIndex(stateA.indexDir, embedder), await loadTextIndex(stateB.indexDir, embedder)];
       assert.equal(indexB?.size, indexA?.size);
       assert.ok((indexB?.size ?? 0) > 0);
       // A second run (from the other instance) writes version 2 and keeps it in the database for both.

@@ -215,7 +215,22 @@ export async function performance(db: Db): Promise<PerformanceRow[]> {
 type TrainingSqlRow = {
   id: string; ts: number; query_text: string; language: string; domain: string; complexity: string;
   model: string; status: string; latency_ms: number; cost_usd: number; rating: number | null; implicit_negative: number;
+  decision_json?: string | Record<string, unknown> | null;
 };
+
+/** π(answering model) the routing decision logged, when the model that answered is the one it chose. */
+function loggedPropensity(decision: TrainingSqlRow['decision_json'], model: string): number | null {
+  if (decision === null || decision === undefined) return null;
+  let d: { selected?: unknown; propensities?: unknown };
+  try {
+    d = typeof decision === 'string' ? JSON.parse(decision) : decision;
+  } catch {
+    return null;
+  }
+  if (d.selected !== model || !d.propensities || typeof d.propensities !== 'object') return null;
+  const p = (d.propensities as Record<string, unknown>)[model];
+  return typeof p === 'number' && p > 0 && p <= 1 ? p : null;
+}
 
 /**
  * A rating as it stood at time `bound` (a whole number of ms, inlined): the current one if given by
@@ -247,6 +262,7 @@ function toTrainingRow(r: TrainingSqlRow): TrainingRow {
     costUsd: r.cost_usd,
     rating: r.rating,
     implicitNegative: r.implicit_negative === 1,
+    propensity: loggedPropensity(r.decision_json, r.model),
   };
 }
 
@@ -254,7 +270,7 @@ function toTrainingRow(r: TrainingSqlRow): TrainingRow {
 export async function trainingRows(db: Db, sinceTs: number, limit: number, feedbackUntilTs = Number.MAX_SAFE_INTEGER): Promise<TrainingRow[]> {
   const rows = await db.all<TrainingSqlRow>(
     `SELECT q.id, q.ts, q.query_text, q.language, q.domain, q.complexity, q.final_model AS model, q.status,
-       q.latency_ms, q.cost_usd, ${FEEDBACK_AS_OF(feedbackUntilTs)}
+       q.latency_ms, q.cost_usd, q.decision_json, ${FEEDBACK_AS_OF(feedbackUntilTs)}
      FROM queries q
      WHERE q.ts > ? AND q.final_model IS NOT NULL
      ORDER BY q.ts ASC, q.id ASC LIMIT ?`,
@@ -268,7 +284,7 @@ export async function trainingRows(db: Db, sinceTs: number, limit: number, feedb
  * with the feedback up to afterTs (when the learner last read it) and with the feedback up to untilTs.
  */
 export async function lateFeedbackRows(db: Db, afterTs: number, untilTs: number, rowsUntilTs: number): Promise<{ before: TrainingRow; now: TrainingRow }[]> {
-  const cols = 'q.id, q.ts, q.query_text, q.language, q.domain, q.complexity, q.final_model AS model, q.status, q.latency_ms, q.cost_usd';
+  const cols = 'q.id, q.ts, q.query_text, q.language, q.domain, q.complexity, q.final_model AS model, q.status, q.latency_ms, q.cost_usd, q.decision_json';
   const rows = await db.all<TrainingSqlRow & { rating_now: number | null; implicit_now: number }>(
     `SELECT ${cols}, ${FEEDBACK_AS_OF(afterTs)}, ${FEEDBACK_AS_OF(untilTs, 'rating_now', 'implicit_now')}
      FROM queries q
