@@ -22,12 +22,13 @@ import { costSavedAt95, headlineOf, type CategoryPremium, type EvalReport, type 
 
 /**
  * Knob settings of the router sweep, cheapest to best. The knob is calibrated (t = the share of the
- * best single model's estimated quality to keep), so the frontier that matters lies at the top:
- * 0.05 steps up to 0.7, then 0.005 steps to 1.
+ * best reachable estimated quality to keep), so the frontier that matters lies at the top: 0.05
+ * steps up to 0.7, 0.01 steps to 0.9, then 0.005 steps to 1.
  */
 export const DEFAULT_KNOBS = [
   ...Array.from({ length: 14 }, (_, i) => i / 20),
-  ...Array.from({ length: 61 }, (_, i) => Math.round((0.7 + i * 0.005) * 1000) / 1000),
+  ...Array.from({ length: 20 }, (_, i) => Math.round((0.7 + i * 0.01) * 1000) / 1000),
+  ...Array.from({ length: 21 }, (_, i) => Math.round((0.9 + i * 0.005) * 1000) / 1000),
 ];
 export const DEFAULT_TRAIN_FRACTIONS = [0.1, 0.25, 0.5, 1];
 
@@ -209,9 +210,12 @@ export async function runEval(opts: EvalOptions, deps: EvalDeps): Promise<EvalRe
     const trained = await train(trainRows.slice(0, size), ds, deps);
     try {
       const routers = await routersFor(trained, deps, opts.seed);
-      const points = await sweep(routers.full, test, candidates, knobs);
+      // Partial train fractions only feed the learning curve: every other knob is enough there.
+      const last = fraction === fractions[fractions.length - 1];
+      const curveKnobs = last ? knobs : knobs.filter((_, i) => i % 2 === 0 || i === knobs.length - 1);
+      const points = await sweep(routers.full, test, candidates, curveKnobs);
       perFraction.push({ fraction, size, points });
-      if (fraction === fractions[fractions.length - 1]) {
+      if (last) {
         policies.push({ name: 'router', points });
         policies.push({ name: 'knn', points: await sweep(routers.knnOnly, test, candidates, knobs) });
         if (routers.judgeOnly) policies.push({ name: 'judge', points: await sweep(routers.judgeOnly, test, candidates, knobs) });
