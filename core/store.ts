@@ -3,6 +3,9 @@
 // is chosen by DATABASE_URL. SQL lives only in those two. Recording methods are synchronous and
 // never block: they enqueue, and a writer flushes batches. test/store/contract.test.ts holds both to it.
 import type { QueryFeatures, RoutingDecision } from './routing.ts';
+import type { StoredParts } from './stored-parts.ts';
+
+export type { StoredParts } from './stored-parts.ts';
 
 export type CallStatus = 'ok' | 'error' | 'timeout' | 'skipped';
 
@@ -47,6 +50,11 @@ export interface RequestRecord {
   correlationId?: string | null;
   /** Who made it: `key:<hash>` or `ip:<address>`; only they (or the admin) may rate it. */
   owner?: string | null;
+  /**
+   * The conversation's structure (content parts, tools, tool calls and results, the answer's tool
+   * calls and finish reason), bounded (server/store/parts.ts storedParts); null for older rows.
+   */
+  parts?: StoredParts | null;
 }
 
 export interface FeedbackRecord {
@@ -312,7 +320,9 @@ export interface Store {
 
   // ---- requests ----
   requestExists(id: string): Promise<boolean>;
+  /** One request with its stored parts (`parts`: null for rows older than the parts_json column). */
   getRequest(id: string): Promise<StoredRequest | null>;
+  /** A page of requests; their `parts` are left out (undefined): getRequest reads them. */
   listRequests(filter: RequestFilter): Promise<StoredRequest[]>;
   countRequests(): Promise<number>;
 

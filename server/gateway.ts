@@ -6,7 +6,8 @@ import type { Store, RequestRecord } from './store/types.ts';
 import type { ModelRegistry } from './dispatch/registry.ts';
 import { DispatchError, type Attempt, type Dispatcher, type StreamOutcome } from './dispatch/dispatcher.ts';
 import type { ClientSignal } from './stop-signal.ts';
-import type { ChatMessage, FinishReason, ProviderRequest, ProviderResult, StreamPart, Usage } from './providers/types.ts';
+import type { ChatMessage, FinishReason, ProviderRequest, ProviderResult, StreamPart, ToolCall, Usage } from './providers/types.ts';
+import { MAX_PART_CHARS, storedParts } from './store/parts.ts';
 import { textOf } from './providers/neutral.ts';
 import type { Router, RouteRule, RoutingDecision, RoutingPreference } from '../core/routing.ts';
 import { extractFeatures } from '../router/features.ts';
@@ -146,12 +147,12 @@ export class Gateway {
       const costUsd = sumCost(out.attempts);
       const demo = this.isDemo(out.model);
       if (this.deps.durability === 'commit') {
-        this.record(req, decision, out.attempts, started, { model: out.model, answer: out.result.content, usage: out.result.usage, costUsd, httpStatus: 200, error: null, demo });
+        this.record(req, decision, out.attempts, started, { model: out.model, answer: out.result.content, toolCalls: out.result.toolCalls, finishReason: out.result.finishReason, usage: out.result.usage, costUsd, httpStatus: 200, error: null, demo });
         await this.committed(req);
       } else setImmediate(() => {
         // Stored right after the answer is written (same event-loop turn), not before it.
         try {
-          this.record(req, decision, out.attempts, started, { model: out.model, answer: out.result.content, usage: out.result.usage, costUsd, httpStatus: 200, error: null, demo });
+          this.record(req, decision, out.attempts, started, { model: out.model, answer: out.result.content, toolCalls: out.result.toolCalls, finishReason: out.result.finishReason, usage: out.result.usage, costUsd, httpStatus: 200, error: null, demo });
         } catch (e) {
           // Outside the request now: a failure here must not take the process (and its queue) down.
           this.deps.logger.error('recording an answered request failed', { requestId: req.requestId, err: (e as Error).message });
@@ -185,6 +186,9 @@ export class Gateway {
     async function* parts(): AsyncGenerator<StreamPart> {
       let text = '';
       let usage: Usage = { inputTokens: 0, outputTokens: 0 };
+      // The answer's tool calls and finish reason, for the stored parts (arguments kept only as far as they are stored).
+      const toolCalls: (ToolCall & { chars: number })[] = [];
+      let finishReason: FinishReason | null = null;
       let first = true;
       // In commit mode the finish part (after which every route writes its terminal event) waits for the commit.
       const commit = self.deps.durability === 'commit';
@@ -195,12 +199,21 @@ export class Gateway {
           if (first && self.deps.metrics) self.deps.metrics.observeFirstToken(req.endpoint, model, decision.method, (self.now() - started) / 1000);
           first = false;
           if (part.type === 'delta') text += part.text;
-          else if ((part.type === 'finish' || part.type === 'usage') && part.usage) usage = part.usage;
+          else if (part.type === 'tool_call_start') toolCalls[part.index] = { id: part.id, name: part.name, arguments: '', chars: 0 };
+          else if (part.type === 'tool_call_delta') {
+            const call = toolCalls[part.index];
+            if (call) {
+              if (call.arguments.length < MAX_PART_CHARS) call.arguments += part.argumentsDelta;
+              call.chars += part.argumentsDelta.length;
+            }
+          }
+          if (part.type === 'finish') finishReason = part.finishReason;
+          if ((part.type === 'finish' || part.type === 'usage') && part.usage) usage = part.usage;
           if (commit && (held.length > 0 || part.type === 'finish')) held.push(part);
           else yield part;
         }
         recorded = true;
-        self.record(req, decision, out.attempts, started, { model, answer: text, usage, costUsd: sumCost(out.attempts), httpStatus: 200, error: null, demo });
+        self.record(req, decision, out.attempts, started, { model, answer: text, toolCalls: toolCalls.filter(Boolean), finishReason, usage, costUsd: sumCost(out.attempts), httpStatus: 200, error: null, demo });
         if (commit) {
           await self.committed(req);
           yield* held;
@@ -210,7 +223,7 @@ export class Gateway {
         const message = err instanceof Error ? err.message : String(err);
         // A client that went away is not the model's failure: 499, and nothing for the router to learn.
         const gone = req.signal.aborted;
-        self.record(req, decision, out.attempts, started, { model, answer: text || null, usage, costUsd: sumCost(out.attempts), httpStatus: gone ? 499 : 502, error: gone ? 'client closed the connection mid-stream' : `stream failed mid-way: ${message}`, demo });
+        self.record(req, decision, out.attempts, started, { model, answer: text || null, toolCalls: toolCalls.filter(Boolean), finishReason, usage, costUsd: sumCost(out.attempts), httpStatus: gone ? 499 : 502, error: gone ? 'client closed the connection mid-stream' : `stream failed mid-way: ${message}`, demo });
         throw err;
       }
     }
@@ -332,7 +345,7 @@ export class Gateway {
     decision: RoutingDecision,
     attempts: Attempt[],
     started: number,
-    outcome: { model: string | null; answer: string | null; usage: Usage; costUsd: number; httpStatus: number; error: string | null; demo: boolean },
+    outcome: { model: string | null; answer: string | null; toolCalls?: (ToolCall & { chars?: number })[]; finishReason?: FinishReason | null; usage: Usage; costUsd: number; httpStatus: number; error: string | null; demo: boolean },
   ): void {
     const ts = this.now();
     const text = lastUserText(req.messages);
@@ -360,6 +373,10 @@ export class Gateway {
       clientKeyHash: req.clientKey ? createHash('sha256').update(req.clientKey).digest('hex').slice(0, 16) : null,
       correlationId: req.correlationId ?? null,
       owner: req.owner ?? null,
+      parts: storedParts({
+        messages: req.messages, tools: req.options?.tools, toolChoice: req.options?.toolChoice,
+        answer: outcome.model === null ? null : { toolCalls: outcome.toolCalls, finishReason: outcome.finishReason },
+      }),
     };
     this.deps.store.recordRequest(record, decision, attempts.map((a) => ({ ...a, requestId: req.requestId })));
     this.inFlight.delete(req.requestId);

@@ -1,7 +1,7 @@
 // What every Store implementation shares: the queued form of a request (its row as one JSON
 // array), the limits records are truncated to, and the mapping of stored JSON back to contract types.
 import type { QueryFeatures, RoutingDecision } from '../../core/routing.ts';
-import type { FeedbackRecord, ModelCallRecord, RequestRecord, StoredRequest } from './types.ts';
+import type { FeedbackRecord, ModelCallRecord, RequestRecord, StoredParts, StoredRequest } from './types.ts';
 
 export const MAX_QUERY_CHARS = 20_000;
 export const MAX_ANSWER_CHARS = 50_000;
@@ -40,10 +40,10 @@ export type QueueItem = RequestItem | FeedbackItem;
 export const QUERY_ROW_COLUMNS = [
   'id', 'ts', 'endpoint', 'query_text', 'message_count', 'requested_model', 'stream', 'language', 'domain', 'complexity',
   'features_json', 'final_model', 'status', 'http_status', 'latency_ms', 'answer', 'input_tokens', 'output_tokens', 'cost_usd',
-  'error', 'demo', 'client_key_hash', 'decision_json', 'calls_json', 'method', 'correlation_id', 'owner',
+  'error', 'demo', 'client_key_hash', 'decision_json', 'calls_json', 'method', 'correlation_id', 'owner', 'parts_json',
 ] as const;
-/** Row positions that hold JSON objects (features, decision, attempts), stored as their JSON text. */
-export const QUERY_NESTED: readonly number[] = [10, 22, 23];
+/** Row positions that hold JSON objects (features, decision, attempts, parts), stored as their JSON text. */
+export const QUERY_NESTED: readonly number[] = [10, 22, 23, 27];
 
 /**
  * An escaped NUL or lone surrogate in JSON.stringify's output (which escapes exactly those, and
@@ -144,6 +144,8 @@ export function requestItem(req: RequestRecord, decision: RoutingDecision | null
     })),
     decision?.method ?? null,
     req.correlationId ?? null, req.owner ?? null,
+    // Already bounded (storedParts); serialised with the rest of the row, once.
+    req.parts ?? null,
   ];
   // Each attempt is evidence about its model; without attempts, the request speaks for its final model.
   const outcomes: RequestItem['outcomes'] = [];
@@ -169,6 +171,7 @@ export function storedFromItem(item: RequestItem): Omit<StoredRequest, 'feedback
     clientKeyHash: r[21] as string | null,
     correlationId: r[25] as string | null,
     owner: r[26] as string | null,
+    parts: (r[27] as StoredParts | null | undefined) ?? null,
     decision: storedDecision(r[22] as StoredDecision | null, features),
     calls: storedCalls(r[23] as StoredCall[], item.id),
   };

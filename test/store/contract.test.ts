@@ -9,6 +9,7 @@ import type { Domain, Language, QueryFeatures, RoutingDecision, RoutingMethod } 
 import { openPostgresStore } from '../../server/store/postgres.ts';
 import { openSqliteStore } from '../../server/store/sqlite.ts';
 import type { FeedbackRecord, RequestRecord, Store } from '../../server/store/types.ts';
+import { storedParts } from '../../server/store/parts.ts';
 import { postgresUnavailable, startPostgres, type TestPostgres } from '../helpers/postgres.ts';
 
 let dir = '';
@@ -163,6 +164,37 @@ describe(`Store contract on ${engine.name}`, { skip: engine.skip }, () => {
       assert.equal(got?.answer?.length, 50_000);
       assert.equal(got?.decision, null);
       assert.deepEqual(got?.calls.map((c) => [c.model, c.status, c.latencyMs]), [['model-b', 'timeout', 30_000], ['model-a', 'ok', 80]]);
+      await store.close();
+    });
+  });
+
+  describe('stored parts', () => {
+    test('content parts, tools and tool calls round-trip through parts_json; rows without them read null', async () => {
+      const store = await tmpStore();
+      const parts = storedParts({
+        messages: [
+          { role: 'system', content: 'Be brief.' },
+          { role: 'user', content: [{ type: 'text', text: 'Weather in Zürich? \u{1F324}' }, { type: 'image', source: { kind: 'base64', mediaType: 'image/png', data: 'iVBORw0KGgo=' } }] },
+          { role: 'assistant', content: [{ type: 'tool_call', id: 'call_1', name: 'get_weather', arguments: '{"city":"Zürich"}' }] },
+          { role: 'tool', content: [{ type: 'tool_result', toolCallId: 'call_1', content: '{"sky":"clear"} key sk-ant-abcdefghijkl' }] },
+        ],
+        tools: [{ name: 'get_weather', parameters: { type: 'object', properties: { city: { type: 'string' } } } }],
+        toolChoice: { type: 'tool', name: 'get_weather' },
+        answer: { toolCalls: [{ id: 'call_2', name: 'get_weather', arguments: '{"city":"Bern"}' }], finishReason: 'tool_calls' },
+      });
+      store.recordRequest({ ...request({ id: 'pp1', ts: 1 }), parts }, null, []);
+      store.recordRequest(request({ id: 'pp2', ts: 2 }), null, []);
+      const queued = await store.getRequest('pp1');
+      await store.flush();
+      const got = await store.getRequest('pp1');
+      assert.deepEqual(got?.parts, parts);
+      assert.deepEqual(queued?.parts, parts);
+      assert.deepEqual(got?.parts?.messages[1]?.parts[1], { type: 'image', mediaType: 'image/png', source: 'base64', bytes: 8 });
+      assert.equal(got?.parts?.answer?.finishReason, 'tool_calls');
+      assert.deepEqual(got?.parts?.messages[3]?.parts[0], { type: 'tool_result', toolCallId: 'call_1', content: '{"sky":"clear"} key [redacted]', chars: 39 });
+      assert.equal((await store.getRequest('pp2'))?.parts, null);
+      // A page of requests leaves the parts out (getRequest reads them).
+      assert.deepEqual((await store.listRequests({})).map((r) => [r.id, r.parts]), [['pp2', undefined], ['pp1', undefined]]);
       await store.close();
     });
   });

@@ -12,6 +12,7 @@ import { runLearner } from '../../learner/job.ts';
 import { currentVersion, loadLearnedState } from '../../learner/state.ts';
 import { ConfigError, loadConfig } from '../../server/config.ts';
 import { openPostgresStore, redactUrl } from '../../server/store/postgres.ts';
+import { migratePg, pgMigrations } from '../../server/store/postgres/migrations.ts';
 import { postgresUnavailable, startPostgres, type TestPostgres } from '../helpers/postgres.ts';
 import { startGateway } from '../helpers/gateway.ts';
 import { recordHistory } from '../learner/synthetic-history.ts';
@@ -67,13 +68,46 @@ describe('the PostgreSQL schema', { skip: skip ? `skipped: ${skip}` : false }, (
     const client = new pg.Client({ connectionString: url });
     await client.connect();
     try {
-      assert.deepEqual((await client.query('SELECT version FROM schema_migrations ORDER BY version')).rows.map((r: { version: number }) => r.version), [1]);
+      assert.deepEqual((await client.query('SELECT version FROM schema_migrations ORDER BY version')).rows.map((r: { version: number }) => r.version), pgMigrations.map((m) => m.version));
       assert.deepEqual((await client.query('SELECT model, status, error FROM model_calls ORDER BY attempt_index')).rows,
         [{ model: 'a', status: 'error', error: 'boom' }, { model: 'b', status: 'ok', error: null }]);
       assert.deepEqual((await client.query('SELECT method, selected_model, confidence FROM routing_decisions')).rows, [{ method: 'knn', selected_model: 'a', confidence: 0.5 }]);
     } finally {
       await client.end();
       await Promise.all(stores.map((st) => st.close()));
+    }
+  });
+});
+
+describe('rows stored before parts_json (PostgreSQL migration 2)', { skip: skip ? `skipped: ${skip}` : false }, () => {
+  test('a database at migration 1 gains the column; its rows read parts null beside new rows with parts', async () => {
+    const url = await server!.createDatabase();
+    const client = new pg.Client({ connectionString: url });
+    await client.connect();
+    try {
+      assert.deepEqual(await migratePg(client, pgMigrations.filter((m) => m.version === 1)), [1]);
+      await client.query(`INSERT INTO queries (id, ts, endpoint, query_text, message_count, language, domain, complexity, features_json,
+        final_model, status, http_status, latency_ms, answer) VALUES ('old-1', 5, '/v1/messages', 'old question', 1, 'en', 'chat', 'simple',
+        '{"language":"en","mixed":false,"domain":"chat","complexity":"simple","lengthBucket":"s","chars":12,"hasCode":false,"depth":1}',
+        'm', 'ok', 200, 10, 'old answer')`);
+    } finally {
+      await client.end();
+    }
+    const store = await openPostgresStore({ url, flushMs: 5 });
+    try {
+      const old = await store.getRequest('old-1');
+      assert.equal(old?.answer, 'old answer');
+      assert.equal(old?.parts, null);
+      const features = { language: 'en', mixed: false, domain: 'chat', complexity: 'simple', lengthBucket: 's', chars: 2, hasCode: false, depth: 1 } as const;
+      const parts = { v: 1 as const, messages: [{ role: 'user' as const, parts: [{ type: 'text' as const, text: 'hi', chars: 2 }] }], answer: { toolCalls: [], finishReason: 'stop' } };
+      store.recordRequest({
+        id: 'new-1', ts: 6, endpoint: '/v1/messages', queryText: 'hi', messageCount: 1, requestedModel: null, stream: false, features,
+        finalModel: 'm', status: 'ok', httpStatus: 200, latencyMs: 9, answer: 'yo', inputTokens: 1, outputTokens: 2, costUsd: 0, error: null, demo: false, parts,
+      }, null, []);
+      await store.flush();
+      assert.deepEqual((await store.getRequest('new-1'))?.parts, parts);
+    } finally {
+      await store.close();
     }
   });
 });

@@ -1,6 +1,6 @@
 // The PostgreSQL schema, as versioned migrations recorded in `schema_migrations`. Instances starting
 // together migrate one at a time (an advisory lock held for the transaction); each migration runs
-// once, in its own transaction. Same tables and columns as SQLite's schema at its version 5, so the
+// once, in its own transaction. Same tables and columns as SQLite's schema (version 1 matches its version 5, 2 its 6), so the
 // shared SQL (../sql/) reads both; times are ms since the epoch in BIGINT.
 import type pg from 'pg';
 
@@ -152,6 +152,12 @@ CREATE TABLE knn_snapshots (
   PRIMARY KEY (version, name)
 );
 `,
+  },
+  {
+    version: 2,
+    name: 'requests keep their content parts, tools and tool calls (parts_json; SQLite schema version 6)',
+    // JSON of server/store/parts.ts StoredParts; older rows keep NULL (read back as parts: null).
+    sql: `ALTER TABLE queries ADD COLUMN parts_json TEXT;`,
   },
 ];
 

@@ -2,6 +2,7 @@
 // mapping from rows back to the contract types. Written once in the SQL SQLite and PostgreSQL share
 // (`?` placeholders; the PostgreSQL reader numbers them); the few differences are in Dialect.
 import type { QueryFeatures } from '../../../core/routing.ts';
+import { parseStoredParts } from '../parts.ts';
 import {
   clampLimit, DEFAULT_PAGE, loggedPropensities, MAX_PAGE, NOT_POLICY_METHODS, PERSON_SOURCES, SHADOW_ENDPOINT,
   storedCalls, storedDecision, type StoredCall, type StoredDecision,
@@ -49,6 +50,8 @@ interface QueryRow {
   owner: string | null;
   decision_json: string | null;
   calls_json: string;
+  /** Only read by getRequest (a page of requests leaves it out); NULL on rows older than the column. */
+  parts_json?: string | null;
 }
 
 /** Where the engines' SQL differs. */
@@ -130,6 +133,7 @@ async function hydrate(db: Db, rows: QueryRow[]): Promise<StoredRequest[]> {
       owner: row.owner,
       decision: storedDecision(row.decision_json === null ? null : (JSON.parse(row.decision_json) as StoredDecision), features),
       calls: storedCalls(JSON.parse(row.calls_json) as StoredCall[], row.id),
+      ...(row.parts_json !== undefined ? { parts: parseStoredParts(row.parts_json) } : {}),
       feedback: feedbackById.get(row.id) ?? [],
     };
   });
@@ -140,7 +144,7 @@ export async function requestExists(db: Db, id: string): Promise<boolean> {
 }
 
 export async function getRequest(db: Db, id: string): Promise<StoredRequest | null> {
-  const row = await db.get<QueryRow>(`SELECT ${QUERY_COLUMNS} FROM queries q WHERE q.id = ?`, [id]);
+  const row = await db.get<QueryRow>(`SELECT ${QUERY_COLUMNS}, q.parts_json FROM queries q WHERE q.id = ?`, [id]);
   return row ? ((await hydrate(db, [row]))[0] ?? null) : null;
 }
 

@@ -279,6 +279,14 @@ ALTER TABLE user_feedback_new RENAME TO user_feedback;
 CREATE INDEX idx_feedback_ts ON user_feedback (ts);
 `,
   },
+  {
+    version: 6,
+    name: 'requests keep their content parts, tools and tool calls (parts_json)',
+    // JSON of server/store/parts.ts StoredParts; older rows keep NULL (read back as parts: null).
+    sql: `
+ALTER TABLE queries ADD COLUMN parts_json TEXT;
+`,
+  },
 ];
 
 /** Apply every migration not yet recorded; returns the versions applied by this call. */
