@@ -3,7 +3,7 @@
 // (env CI set) and is skipped with a message when run by hand.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
+import { freePort } from './free-port.ts';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -31,16 +31,6 @@ export function redisUnavailable(): string | null {
   return `skipped: ${why}`;
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 function launch(dir: string, port: number, password?: string): Promise<ChildProcess> {
   return new Promise((resolve, reject) => {
