@@ -77,7 +77,10 @@ export function answeredBy(a: { model: string; decision: RoutingDecision; demo: 
   return { _actual_model_used: a.model, _routing: routingView(a.decision, attempts, a.excluded), ...(a.demo ? { _demo: true, _notice: DEMO_NOTICE } : {}) };
 }
 
-/** `_routing` as clients see it: method, reason, confidence, features, candidates, timings, models left out and why. */
+/**
+ * `_routing` as clients see it: method, reason, confidence, features, candidates, timings, models
+ * left out and why, and how the choice was drawn (policy, with the probability of each candidate).
+ */
 export function routingView(decision: RoutingDecision, attempts?: Attempt[], excluded?: ExcludedCandidate[]) {
   return {
     ...(excluded?.length ? { excluded: excluded.map((e) => ({ model: e.model, provider: e.provider, cannot_carry: e.field, ...(e.capability ? { lacks: e.capability } : {}) })) } : {}),
@@ -85,6 +88,8 @@ export function routingView(decision: RoutingDecision, attempts?: Attempt[], exc
     reason: decision.reasoning,
     confidence: Math.round(decision.confidence * 1000) / 1000,
     selected: decision.selected,
+    ...(decision.policy ? { policy: decision.policy } : {}),
+    ...(decision.propensities ? { propensities: decision.propensities } : {}),
     candidates: decision.candidates.slice(0, 8).map((c) => ({ model: c.model, score: Math.round(c.score * 1000) / 1000, parts: c.parts })),
     features: decision.features,
     timings_ms: decision.timings,

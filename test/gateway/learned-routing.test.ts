@@ -45,6 +45,16 @@ describe('learned routing through the server', () => {
     const chat = await postJson(`${gw.url}/v1/chat/completions`, { model: 'auto', messages: [{ role: 'user', content: codeQuery(1002) }] });
     assert.equal(chat.body._actual_model_used, 'coder');
     assert.ok(chat.body._routing.timings_ms.knn >= 0 && chat.body._routing.timings_ms.bandit >= 0);
+    // How the choice was drawn, so a client (and the learner) can correct for it.
+    const pi = chat.body._routing.propensities as Record<string, number>;
+    assert.ok(['greedy', 'explore'].includes(chat.body._routing.policy));
+    assert.ok(Math.abs(Object.values(pi).reduce((a, b) => a + b, 0) - 1) < 1e-9, JSON.stringify(pi));
+    assert.ok(pi.coder! > 0.9, JSON.stringify(pi));
+    await gw.services.store.flush();
+    const id = chat.body.id.replace(/^chatcmpl-/, '');
+    const logged = (await gw.services.store.decisionLog({ ts: 0, id: '' }, 10_000)).find((r) => r.id === id);
+    assert.deepEqual(logged?.propensities, pi, 'the decision is stored with its propensities');
+    assert.equal(logged?.policy, chat.body._routing.policy);
   });
 });
 
