@@ -226,6 +226,16 @@ export interface KnnIndexOptions extends ScoringOptions {
 
 const SIDECAR = 'knn.ndjson';
 
+/** A saved index file's text; null when it does not exist (no index there). */
+async function readIfPresent(file: string): Promise<string | null> {
+  try {
+    return await fs.readFile(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw err;
+  }
+}
+
 /** HNSW-backed index: sub-linear search, persisted as an hnswlib file plus an NDJSON sidecar. */
 export class KnnIndex extends OutcomeIndex {
   private static generation = 0;
@@ -312,13 +322,8 @@ export class KnnIndex extends OutcomeIndex {
 
   /** Loads what `save` wrote; null when `dir` holds no index; throws on a dim mismatch or damage. */
   static async load(dir: string, dim: number, opts: KnnIndexOptions = {}): Promise<KnnIndex | null> {
-    let text: string;
-    try {
-      text = await fs.readFile(path.join(dir, SIDECAR), 'utf8');
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
-      throw err;
-    }
+    const text = await readIfPresent(path.join(dir, SIDECAR));
+    if (text === null) return null;
     const [head, ...rest] = text.split('\n').filter((l) => l.length > 0);
     const meta = JSON.parse(head ?? '{}') as {
       dim?: number; count?: number; indexFile?: string; space?: 'cosine' | 'ip'; m?: number;
@@ -451,13 +456,8 @@ export class TfidfIndex implements TextIndex {
 
   /** Loads what `save` wrote; null when `dir` holds none. Yields to the event loop every 2,000 entries. */
   static async load(dir: string, opts: ScoringOptions = {}): Promise<TfidfIndex | null> {
-    let text: string;
-    try {
-      text = await fs.readFile(path.join(dir, TFIDF_FILE), 'utf8');
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
-      throw err;
-    }
+    const text = await readIfPresent(path.join(dir, TFIDF_FILE));
+    if (text === null) return null;
     const [head, ...rest] = text.split('\n').filter((l) => l.length > 0);
     const meta = JSON.parse(head ?? '{}') as { count?: number; priorStrength?: number };
     if (rest.length !== meta.count) throw new Error(`tf-idf index in ${dir} is damaged: ${rest.length} entries, header says ${meta.count}`);
