@@ -416,6 +416,10 @@ class SparseOutcomeIndex extends OutcomeIndex<SparseText> {
     return this.sparse.nearest(vector, k);
   }
 
+  settle(): void {
+    this.sparse.settle();
+  }
+
   /** Header and entry lines of the saved form. */
   lines(): string[] {
     const out = [JSON.stringify({ version: 1, kind: 'tfidf', count: this.size, priorStrength: this.priorStrength })];
@@ -467,6 +471,8 @@ export class TfidfIndex implements TextIndex {
       out.index.add(e.id, decodeSparse(e), e.outcomes);
       if (i % 2000 === 1999) await new Promise((r) => setImmediate(r));
     }
+    // Norms now, while loading, rather than in the first request's search.
+    out.index.settle();
     return out;
   }
 }

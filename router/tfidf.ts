@@ -137,6 +137,11 @@ export class SparseTextIndex {
     return label;
   }
 
+  /** Recomputes every norm now (after a bulk load), so no search pays for it later. */
+  settle(): void {
+    if (this.count !== this.normsAt) this.refreshNorms();
+  }
+
   private refreshNorms(): void {
     const sums = new Float64Array(this.count);
     for (const [key, p] of this.postings) {
