@@ -60,9 +60,24 @@ function groupByQuery(rows: readonly TrainingRow[], keyOf: (text: string) => str
   return [...byKey.values()];
 }
 
+/** Σ w and Σ w·q per model over neighbours (w = max(similarity, 0)), for outcomes with quality evidence. */
+function addNeighbour(sums: Map<string, { W: number; S: number }>, n: Neighbour): void {
+  const w = Math.max(n.similarity, 0);
+  for (const o of n.outcomes) {
+    const q = outcomeQuality(o);
+    if (q === null) continue;
+    const e = sums.get(o.model) ?? { W: 0, S: 0 };
+    e.W += w;
+    e.S += w * q;
+    sums.set(o.model, e);
+  }
+}
+
 /**
- * Leave-one-out fit of λ and of the neighbourhood size k, by squared error of the predicted quality
- * of each (query, model) pair with evidence; null when there is too little data or no neighbours.
+ * Leave-one-out fit of the neighbourhood size k and of λ, each query left out of its own
+ * neighbourhood: λ by squared error with the one-standard-error rule, k by the correlation of the
+ * estimates with what was observed (see below). Also returns every recent query's estimates at
+ * the fit. Null when there is too little data or no neighbours.
  */
 export async function calibrateKnn(input: CalibrationInput): Promise<(KnnCalibration & { predictions: QueryPrediction[] }) | null> {
   const ks = [...(input.neighbours ?? NEIGHBOURS_GRID)].sort((a, b) => a - b);
@@ -88,8 +103,9 @@ export async function calibrateKnn(input: CalibrationInput): Promise<(KnnCalibra
     lists.push(neighbours);
     const observed = [...h.observed.entries()].map(([model, obs]) => {
       const b = priorFor(priorIndex, model, h.domain, h.language);
-      return { model, y: obs.sum / obs.n, prior: betaMean(b.alpha, b.beta), W: 0, S: 0 };
+      return { model, y: obs.sum / obs.n, prior: betaMean(b.alpha, b.beta) };
     });
+    const sums = new Map<string, { W: number; S: number }>();
     const score = (a: number) => {
       for (let g = 0; g < grid.length; g++) {
         const m = stats[a]![g]!;
@@ -98,7 +114,10 @@ export async function calibrateKnn(input: CalibrationInput): Promise<(KnnCalibra
           e.n++; e.sp += pred; e.sy += y; e.spp += pred * pred; e.syy += y * y; e.spy += pred * y;
           m.set(key, e);
         };
-        const preds = observed.map((o) => (grid[g]! * o.prior + o.S) / (grid[g]! + o.W));
+        const preds = observed.map((o) => {
+          const e = sums.get(o.model);
+          return (grid[g]! * o.prior + (e?.S ?? 0)) / (grid[g]! + (e?.W ?? 0));
+        });
         observed.forEach((o, x) => {
           const e2 = (preds[x]! - o.y) ** 2;
           sse[a]![g]! += e2;
@@ -111,13 +130,7 @@ export async function calibrateKnn(input: CalibrationInput): Promise<(KnnCalibra
     };
     let kk = 0;
     neighbours.forEach((n, rank) => {
-      const w = Math.max(n.similarity, 0);
-      for (const o of n.outcomes) {
-        const q = outcomeQuality(o);
-        if (q === null) continue;
-        const e = observed.find((x) => x.model === o.model);
-        if (e) { e.W += w; e.S += w * q; }
-      }
+      addNeighbour(sums, n);
       // After the rank-th neighbour, every k that ends here scores the running sums.
       while (kk < ks.length && ks[kk] === rank + 1) score(kk++);
     });
@@ -161,17 +174,11 @@ export async function calibrateKnn(input: CalibrationInput): Promise<(KnnCalibra
   const models = [...new Set(input.rows.filter((r) => rowQuality(r) !== null).map((r) => r.model))].sort();
   const predictions = held.map((h, i) => {
     const q: Record<string, number> = {};
-    const neighbours = lists[i]!.slice(0, fit.neighbours);
+    const sums = new Map<string, { W: number; S: number }>();
+    for (const n of lists[i]!.slice(0, fit.neighbours)) addNeighbour(sums, n);
     for (const model of models) {
       const b = priorFor(priorIndex, model, h.domain, h.language);
-      let W = 0, S = 0;
-      for (const n of neighbours) {
-        const w = Math.max(n.similarity, 0);
-        for (const o of n.outcomes) {
-          const v = outcomeQuality(o);
-          if (o.model === model && v !== null) { W += w; S += w * v; }
-        }
-      }
+      const { W, S } = sums.get(model) ?? { W: 0, S: 0 };
       const est = (fit.priorStrength * betaMean(b.alpha, b.beta) + S) / (fit.priorStrength + W);
       const n = W + (b.level === 'cell' ? evidenceCount(b) : 0);
       q[model] = Math.min(1, est + (input.optimism ?? 0) * Math.sqrt((est * (1 - est)) / (1 + n)));
