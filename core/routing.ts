@@ -174,12 +174,18 @@ export interface LearnedState {
 }
 
 /**
- * The quality knob t, calibrated: λ(t) in utility q − λ·price/max price is the largest trade-off
+ * The quality knob t, calibrated: λ(t) in utility q − λ·cost/referenceCost is the largest trade-off
  * that kept t of the best estimated quality (each query to its best model) on recent traffic.
  */
 export interface KnobCalibration {
   /** λ at t = 0, 0.01, ..., 1 (non-increasing; 0 at t = 1). */
   lambdas: number[];
+  /**
+   * Dollars that one unit of λ weighs against the whole quality scale: the mean, over the recent
+   * queries, of the dearest model's cost. Absent in calibrations before it (they divided each
+   * query's prices by that query's dearest).
+   */
+  referenceCost?: number;
   /** Estimated quality of each query sent to its best model (the knob's 100%). */
   bestQuality: number;
   bestSingle: string;

@@ -4,7 +4,7 @@ import { outcomeQuality, type Neighbour, type TextIndex } from '../router/knn.ts
 import { betaMean, buildPriorIndex, evidenceCount, priorFor } from '../router/bandit.ts';
 import type { KnnCalibration, PriorCell } from '../core/routing.ts';
 import type { TrainingRow } from '../core/store.ts';
-import { ANY, defaultPriorOptions, rowQuality, type Evidence, type PriorOptions } from './priors.ts';
+import { ANY, defaultPriorOptions, MODEL_PRIOR_STRENGTH, rowQuality, type Evidence, type PriorOptions } from './priors.ts';
 
 /** Candidate λ values (pseudo-neighbours of full similarity the prior is worth). */
 export const PRIOR_STRENGTH_GRID = [0.25, 0.5, 1, 2, 4, 8, 16, 32, 64, 128, 256, 1024];
@@ -91,6 +91,10 @@ export async function calibrateKnn(input: CalibrationInput): Promise<(KnnCalibra
   const sse2 = ks.map(() => new Array<number>(grid.length).fill(0));
   let ssePrior = 0;
   let pairs = 0;
+  // The same for the gap between two models that answered the same query (the choice turns on it).
+  const sseGap = ks.map(() => new Array<number>(grid.length).fill(0));
+  const sseGap2 = ks.map(() => new Array<number>(grid.length).fill(0));
+  let gapPairs = 0;
 
   const lists: Neighbour[][] = [];
   // Per (k, λ) and model, sums for the squared error and for the correlation between estimate and
@@ -124,7 +128,12 @@ export async function calibrateKnn(input: CalibrationInput): Promise<(KnnCalibra
           sse2[a]![g]! += e2 * e2;
           add(o.model, preds[x]!, o.y);
           // Gaps between two models answering the same query: what a cost-aware choice turns on.
-          for (let z = x + 1; z < observed.length; z++) add(`${o.model}\u0000${observed[z]!.model}`, preds[x]! - preds[z]!, o.y - observed[z]!.y);
+          for (let z = x + 1; z < observed.length; z++) {
+            const d = preds[x]! - preds[z]!, y = o.y - observed[z]!.y;
+            add(`${o.model}\u0000${observed[z]!.model}`, d, y);
+            sseGap[a]![g]! += (d - y) ** 2;
+            sseGap2[a]![g]! += (d - y) ** 4;
+          }
         });
       }
     };
@@ -136,6 +145,7 @@ export async function calibrateKnn(input: CalibrationInput): Promise<(KnnCalibra
     });
     for (; kk < ks.length; kk++) score(kk);
     for (const o of observed) { ssePrior += (o.prior - o.y) ** 2; pairs++; }
+    gapPairs += (observed.length * (observed.length - 1)) / 2;
     if (i % 256 === 255) await new Promise((r) => setImmediate(r));
   }
   if (pairs < MIN_CALIBRATION_PAIRS) return null;
@@ -157,18 +167,24 @@ export async function calibrateKnn(input: CalibrationInput): Promise<(KnnCalibra
   // error is within one standard error of the best. It sets how far estimates may stray from the
   // prior, and an argmax over several noisy estimates picks noise unless they are shrunk enough.
   // Then the k whose estimates correlate best with what was observed (ties: larger k).
+  // Where gaps were observed, λ is fitted on the error of the gaps: a neighbourhood can predict
+  // well how hard a query is for every model (which the per-model error rewards) and still say
+  // little about which model does better on it (which is all the choice needs).
+  const [err, err2, count] = gaps ? [sseGap, sseGap2, gapPairs] : [sse, sse2, pairs];
   let bestK = ks.length - 1, bestG = grid.length - 1, bestR = -Infinity;
   for (let a = ks.length - 1; a >= 0; a--) {
     let min = 0;
-    for (let c = 1; c < grid.length; c++) if (sse[a]![c]! < sse[a]![min]!) min = c;
-    const mean = sse[a]![min]! / pairs;
-    const se = Math.sqrt(Math.max(0, sse2[a]![min]! / pairs - mean * mean) / pairs);
+    for (let c = 1; c < grid.length; c++) if (err[a]![c]! < err[a]![min]!) min = c;
+    const mean = err[a]![min]! / count;
+    const se = Math.sqrt(Math.max(0, err2[a]![min]! / count - mean * mean) / count);
     let g = min;
-    for (let c = grid.length - 1; c > min; c--) if (sse[a]![c]! / pairs <= mean + se) { g = c; break; }
+    for (let c = grid.length - 1; c > min; c--) if (err[a]![c]! / count <= mean + se) { g = c; break; }
     const r = correlation(stats[a]![g]!);
     if (r > bestR + 1e-9) { bestR = r; bestK = a; bestG = g; }
   }
   const fit = { priorStrength: grid[bestG]!, neighbours: ks[bestK]!, samples: pairs, mse: sse[bestK]![bestG]! / pairs, msePriorOnly: ssePrior / pairs };
+  if (process.env.DEBUG_CAL) console.error("CAL", JSON.stringify({ ...fit, bestR, held: held.length }));
+  if (process.env.DEBUG_CAL) for (let a = 0; a < ks.length; a++) console.error("K", ks[a], err[a]!.map((v) => (v / count).toFixed(4)).join(" "));
   // Every recent query's leave-one-out estimate for every model with evidence, at the fitted k and λ:
   // what the knob calibration (learner/knob.ts) routes on.
   const models = [...new Set(input.rows.filter((r) => rowQuality(r) !== null).map((r) => r.model))].sort();
@@ -183,7 +199,7 @@ export async function calibrateKnn(input: CalibrationInput): Promise<(KnnCalibra
       const n = W + (b.level === 'cell' ? evidenceCount(b) : 0);
       q[model] = Math.min(1, est + (input.optimism ?? 0) * Math.sqrt((est * (1 - est)) / (1 + n)));
     }
-    return { key: h.key, quality: q };
+    return { key: h.key, text: h.text, quality: q };
   });
   return { ...fit, predictions };
 }
@@ -191,6 +207,8 @@ export async function calibrateKnn(input: CalibrationInput): Promise<(KnnCalibra
 /** A recent query's estimated quality per model, each left out of its own neighbourhood. */
 export interface QueryPrediction {
   key: string;
+  /** The query's text (its length sets what each model would cost). */
+  text?: string;
   quality: Record<string, number>;
 }
 
@@ -232,7 +250,7 @@ export function calibratePriorStrength(evidence: Evidence, rows: readonly Traini
     const out = (c: { good: number; n: number } | undefined) => (c ? { good: Math.max(0, c.good - q), n: Math.max(0, c.n - 1) } : { good: 0, n: 0 });
     const [c, w, d, l] = [out(cell), out(whole), out(dom), out(lang)];
     PRIOR_SHRINK_GRID.forEach((k, g) => {
-      const m = (k * pooled + w.good) / (k + w.n);
+      const m = (MODEL_PRIOR_STRENGTH * pooled + w.good) / (MODEL_PRIOR_STRENGTH + w.n);
       const md = (k * m + d.good) / (k + d.n);
       const ml = (k * m + l.good) / (k + l.n);
       const pred = (k * ((md + ml) / 2) + c.good) / (k + c.n);

@@ -5,7 +5,8 @@ import type { Embedder } from '../core/embedder.ts';
 import { createTextIndex, loadTextIndex, routingIndexKind, type Outcome, type TextIndex } from '../router/knn.ts';
 import type { KnnCalibration, KnobCalibration, PriorCell } from '../core/routing.ts';
 import { calibrateKnob } from './knob.ts';
-import { calibrateKnn, calibratePriorStrength } from './calibrate.ts';
+import { calibrateKnn, calibratePriorStrength, type QueryPrediction } from './calibrate.ts';
+import { estimateTokens } from '../router/combine.ts';
 import type { Store, TrainingRow } from '../core/store.ts';
 import { acquireLearnerLock, type LearnerLock, type SharedLearnerLock } from './lock.ts';
 import { shadowFailed, type ShadowStepResult } from './shadow.ts';
@@ -170,18 +171,36 @@ async function recentRows(store: Store, n: number, untilTs: number, pageSize: nu
   return out.slice(-n);
 }
 
-/** Mean cost of one answered request per model, over the rows. */
-function meanCostPerRequest(rows: readonly TrainingRow[]): Record<string, number> {
-  const sums = new Map<string, { c: number; n: number }>();
+/**
+ * What each model would cost on a query of a given size: per model, the least-squares line
+ * cost = a + b·tokens (a, b ≥ 0) through its answered requests, tokens estimated from the query
+ * text as the router does (its mean cost when the sizes do not vary). Prices differ per token, and
+ * a long prompt costs more on every model: the knob trades quality against these dollars.
+ */
+export function costLines(rows: readonly TrainingRow[]): (text: string) => Record<string, number> {
+  const sums = new Map<string, { n: number; x: number; y: number; xx: number; xy: number }>();
   for (const r of rows) {
-    if (!r.success) continue;
-    const e = sums.get(r.model) ?? { c: 0, n: 0 };
-    e.c += r.costUsd;
-    e.n += 1;
+    if (!r.success || !Number.isFinite(r.costUsd)) continue;
+    const x = estimateTokens(r.queryText), y = r.costUsd;
+    const e = sums.get(r.model) ?? { n: 0, x: 0, y: 0, xx: 0, xy: 0 };
+    e.n++; e.x += x; e.y += y; e.xx += x * x; e.xy += x * y;
     sums.set(r.model, e);
   }
-  return Object.fromEntries([...sums.entries()].map(([m, e]) => [m, e.c / e.n]));
+  const lines = [...sums.entries()].map(([model, e]) => {
+    const vx = e.xx - (e.x * e.x) / e.n;
+    let b = e.n >= 3 && vx > 1e-9 ? (e.xy - (e.x * e.y) / e.n) / vx : 0;
+    let a = (e.y - b * e.x) / e.n;
+    if (b < 0) { b = 0; a = e.y / e.n; }
+    if (a < 0) { a = 0; b = e.xx > 0 ? e.xy / e.xx : 0; }
+    return { model, a, b };
+  });
+  return (text) => {
+    const x = estimateTokens(text);
+    return Object.fromEntries(lines.map(({ model, a, b }) => [model, a + b * x]));
+  };
 }
+
+const pricesOf = (cost: (text: string) => Record<string, number>) => (p: QueryPrediction) => cost(p.text ?? '');
 
 /** What the index's vectors are made of: 'tfidf' for the built-in text index, else the embedder's name. */
 const indexNameFor = (embedder: Embedder) => (routingIndexKind(embedder) === 'tfidf' ? 'tfidf' : embedder.name);
@@ -315,7 +334,7 @@ async function learn(opts: LearnerOptions, now: number, result: LearnerRunResult
   const knnCalibration: KnnCalibration | undefined = fitted ? { priorStrength: fitted.priorStrength, neighbours: fitted.neighbours, samples: fitted.samples, mse: fitted.mse, msePriorOnly: fitted.msePriorOnly } : snapshot?.state.knnCalibration;
   result.knnCalibration = knnCalibration ?? null;
   // What the quality knob means on this traffic; else keep the last calibration.
-  const knobCalibration = (fitted ? calibrateKnob(fitted.predictions, meanCostPerRequest(window)) : null) ?? snapshot?.state.knobCalibration;
+  const knobCalibration = (fitted ? calibrateKnob(fitted.predictions, pricesOf(costLines(window))) : null) ?? snapshot?.state.knobCalibration;
   result.knobCalibration = knobCalibration ?? null;
 
   memory = { evidence, totals, lastTs: cursor.ts, boundaryIds: [...cursor.ids], rowsSeen: memory.rowsSeen + result.rowsRead, feedbackTs: untilTs, embedder: indexNameFor(embedder) };

@@ -1,7 +1,12 @@
 // Calibrates the router's cost/quality knob offline, as RouteLLM calibrates its threshold: the knob
 // t in [0, 1] becomes the trade-off λ that, on recent traffic, keeps t of the best estimated quality
 // the router can reach (each query to its best model) at the least cost. So `quality_threshold:
-// 0.95` means "95% of the best quality, as cheaply as possible", whatever the scale of the scores. Pure.
+// 0.95` means "95% of the best quality, as cheaply as possible", whatever the scale of the scores.
+//
+// Prices are per query, in dollars against one reference cost, not relative to the dearest model
+// on that query: the knob is the Lagrange multiplier of "most quality for a budget", and a budget
+// is spent in dollars. A short prompt sent to the strong model costs little, a long one a lot, and
+// the same quality gain is worth buying on the first before the second. Pure.
 import type { KnobCalibration } from '../core/routing.ts';
 import type { QueryPrediction } from './calibrate.ts';
 
@@ -13,25 +18,34 @@ export const MIN_KNOB_QUERIES = 30;
 /** λ candidates: 0 and a geometric grid wide enough for any price ratio and score scale. */
 const LAMBDAS = [0, ...Array.from({ length: 400 }, (_, i) => 1e-5 * Math.pow(1e8, i / 399))];
 
+/** Estimated cost in dollars of each model answering one query. */
+export type QueryCosts = (p: QueryPrediction) => Readonly<Record<string, number>>;
+
 /**
- * For each λ, the policy that picks argmax_m q̂_m(x) − λ·c_m / max c on each recent query x (the
- * router's calibrated utility); its estimated quality Q(λ) = mean q̂ of its picks. Q(0) is the best
+ * For each λ, the policy that picks argmax_m q̂_m(x) − λ·c_m(x) / c_ref on each recent query x (the
+ * router's calibrated utility; c_ref, the reference cost, is the mean over the queries of the
+ * dearest model's cost); its estimated quality Q(λ) = mean q̂ of its picks. Q(0) is the best
  * quality the router can reach. λ(t) is the largest λ with Q(λ) ≥ t·Q(0) (the cheapest such
- * policy); t = 1 is always λ = 0, the best estimated quality whatever it costs. `costs`: mean
- * cost per request of each model. Null when there is too little to go on.
+ * policy); t = 1 is always λ = 0, the best estimated quality whatever it costs. `costs`: each
+ * model's cost on a query (or one cost per model for every query). Null when there is too little
+ * to go on.
  */
-export function calibrateKnob(predictions: readonly QueryPrediction[], costs: Readonly<Record<string, number>>): KnobCalibration | null {
-  const models = Object.keys(costs).filter((m) => Number.isFinite(costs[m]) && predictions.every((p) => p.quality[m] !== undefined)).sort();
+export function calibrateKnob(predictions: readonly QueryPrediction[], costs: Readonly<Record<string, number>> | QueryCosts): KnobCalibration | null {
+  const costOf: QueryCosts = typeof costs === 'function' ? costs : () => costs;
+  const priced = predictions.map((p) => ({ p, c: costOf(p) }));
+  const models = [...new Set(priced.flatMap(({ c }) => Object.keys(c)))]
+    .filter((m) => priced.every(({ p, c }) => p.quality[m] !== undefined && Number.isFinite(c[m]) && c[m]! >= 0)).sort();
   if (models.length < 2 || predictions.length < MIN_KNOB_QUERIES) return null;
-  const cmax = Math.max(...models.map((m) => costs[m]!));
-  const price = models.map((m) => (cmax > 0 ? costs[m]! / cmax : 0));
+  const referenceCost = priced.reduce((s, { c }) => s + Math.max(...models.map((m) => c[m]!)), 0) / priced.length;
+  const price = priced.map(({ c }) => models.map((m) => (referenceCost > 0 ? c[m]! / referenceCost : 0)));
   const means = models.map((m) => predictions.reduce((s, p) => s + p.quality[m]!, 0) / predictions.length);
   const best = means.reduce((b, v, i) => (v > means[b]! ? i : b), 0);
-  const picks = LAMBDAS.map((lambda) => predictions.map((p) => {
+  const picks = LAMBDAS.map((lambda) => predictions.map((p, x) => {
+    const px = price[x]!;
     let pick = 0, top = -Infinity;
     models.forEach((m, i) => {
-      const u = p.quality[m]! - lambda * price[i]!;
-      if (u > top + 1e-12 || (Math.abs(u - top) <= 1e-12 && price[i]! < price[pick]!)) { top = u; pick = i; }
+      const u = p.quality[m]! - lambda * px[i]!;
+      if (u > top + 1e-12 || (Math.abs(u - top) <= 1e-12 && px[i]! < px[pick]!)) { top = u; pick = i; }
     });
     return pick;
   }));
@@ -50,5 +64,5 @@ export function calibrateKnob(predictions: readonly QueryPrediction[], costs: Re
   lambdas[KNOB_STEPS - 1] = 0;
   // The table must not make a higher knob cheaper than a lower one.
   for (let s = 1; s < lambdas.length; s++) lambdas[s] = Math.min(lambdas[s]!, lambdas[s - 1]!);
-  return { lambdas, bestSingle: models[best]!, bestSingleQuality: means[best]!, bestQuality: target, queries: predictions.length };
+  return { lambdas, referenceCost, bestSingle: models[best]!, bestSingleQuality: means[best]!, bestQuality: target, queries: predictions.length };
 }

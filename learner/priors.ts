@@ -22,6 +22,14 @@ export interface PriorOptions {
   implicitPenalty: number;
 }
 
+/**
+ * Pseudo-observations of the pooled mean behind each model's overall cell. Fixed and light, not
+ * fitted with the others: there are a handful of models, too few to learn how alike they are,
+ * and their being different is the reason to route at all. A fitted strength shrinks domain cells
+ * toward their model; applied here it would also make a strong model look like the rest.
+ */
+export const MODEL_PRIOR_STRENGTH = 2;
+
 export const defaultPriorOptions: PriorOptions = {
   halfLifeDays: 14,
   priorStrength: 2,
@@ -165,7 +173,7 @@ export function correctEvidence(evidence: Evidence, changed: readonly { before: 
 
 /**
  * Beta priors from evidence, shrunk hierarchically: the model's overall cell toward the pooled
- * mean of all models, its domain and language marginals toward its overall mean, and each
+ * mean of all models (lightly, MODEL_PRIOR_STRENGTH), its domain and language marginals toward its overall mean, and each
  * domain x language cell toward the average of its two marginals.
  */
 export function priorsFromEvidence(evidence: Evidence, opts: PriorOptions = defaultPriorOptions): PriorCell[] {
@@ -175,15 +183,15 @@ export function priorsFromEvidence(evidence: Evidence, opts: PriorOptions = defa
   const pooledMean = betaMean(1 + poolGood, 1 + poolBad);
 
   const out: PriorCell[] = [];
-  const emit = (c: EvidenceCell, parentMean: number): number => {
-    const alpha = k * parentMean + c.good;
-    const beta = k * (1 - parentMean) + c.bad;
+  const emit = (c: EvidenceCell, parentMean: number, strength = k): number => {
+    const alpha = strength * parentMean + c.good;
+    const beta = strength * (1 - parentMean) + c.bad;
     out.push({ model: c.model, domain: c.domain, language: c.language, alpha, beta });
     return betaMean(alpha, beta);
   };
   const modelMean = new Map<string, number>();
   const marginalMean = new Map<string, number>();
-  for (const c of evidence.cells) if (c.domain === ANY && c.language === ANY) modelMean.set(c.model, emit(c, pooledMean));
+  for (const c of evidence.cells) if (c.domain === ANY && c.language === ANY) modelMean.set(c.model, emit(c, pooledMean, MODEL_PRIOR_STRENGTH));
   for (const c of evidence.cells) {
     if ((c.domain === ANY) === (c.language === ANY)) continue;
     marginalMean.set(cellKey(c.model, c.domain, c.language), emit(c, modelMean.get(c.model) ?? pooledMean));
@@ -205,7 +213,7 @@ export function priorMean(cell: Pick<PriorCell, 'alpha' | 'beta'>): number {
 
 /** Effective number of (decayed) observations behind a cell, excluding the pseudo-counts. */
 export function effectiveSamples(cell: PriorCell, opts: PriorOptions = defaultPriorOptions): number {
-  return Math.max(0, cell.alpha + cell.beta - opts.priorStrength);
+  return Math.max(0, cell.alpha + cell.beta - (cell.domain === ANY && cell.language === ANY ? MODEL_PRIOR_STRENGTH : opts.priorStrength));
 }
 
 /**

@@ -156,14 +156,18 @@ export function fuseLearned(input: FusionInput): DecisionCore | null {
   // "most quality for a budget"; the ranked rest are the fallbacks.
   //
   // Once the learner has calibrated the knob on this traffic (learned.knobCalibration), λ(t) is
-  // read from its table and the utility is on absolute quality: u = q - λ·p/pmax.
+  // read from its table and the utility is on absolute quality and absolute price:
+  // u = q - λ·p/referenceCost.
   const qmax = Math.max(...estimates.map((e) => e.quality));
   const pmax = Math.max(...estimates.map((e) => e.price));
   const calibrated = !latency && learned?.knobCalibration ? learned.knobCalibration : null;
   const lambda = t >= 1 - EPS ? 0 : calibrated ? lambdaAt(calibrated, t) : t <= EPS ? 1e6 : (1 - t) / t;
   const byPriceThenQuality = (a: Estimate, b: Estimate) => a.price - b.price || b.quality - a.quality || a.model.id.localeCompare(b.model.id);
+  // Calibrated prices are dollars against the learner's reference cost, so a short prompt is cheap
+  // to send to a dear model and a long one is not (older calibrations: against this query's dearest).
+  const pref = calibrated?.referenceCost !== undefined && calibrated.referenceCost > 0 ? calibrated.referenceCost : pmax;
   const utility = calibrated
-    ? (e: Estimate) => e.quality - lambda * (pmax > 0 ? e.price / pmax : 0)
+    ? (e: Estimate) => e.quality - lambda * (pref > 0 ? e.price / pref : 0)
     : (e: Estimate) => (qmax > 0 ? e.quality / qmax : 0) - lambda * (pmax > 0 ? e.price / pmax : 0);
   for (const e of estimates) e.parts.utility = utility(e);
   const ordered = [...estimates].sort((a, b) => utility(b) - utility(a) || byPriceThenQuality(a, b));

@@ -2,6 +2,8 @@ import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { calibrateKnob, KNOB_STEPS } from '../../learner/knob.ts';
 import { lambdaAt } from '../../router/combine.ts';
+import { costLines } from '../../learner/job.ts';
+import type { TrainingRow } from '../../core/store.ts';
 
 /*
  * 100 queries, two models: "big" costs 10, "small" costs 1. small is as good as big on 60 queries
@@ -17,6 +19,7 @@ const costs = { big: 10, small: 1 };
 /** Estimated quality of the calibrated policy at knob t. */
 function qualityAt(t: number, cal = calibrateKnob(predictions, costs)!): number {
   const lambda = lambdaAt(cal, t);
+  // Prices against the reference cost (the dearest model's mean cost, 10).
   const price = { big: 1, small: 0.1 };
   return predictions.reduce((s, p) => {
     const pick = p.quality.big - lambda * price.big > p.quality.small - lambda * price.small ? 'big' : 'small';
@@ -48,8 +51,50 @@ describe('knob calibration', () => {
     assert.ok(cal.lambdas.every((l) => l === 0), JSON.stringify(cal.lambdas.slice(0, 5)));
   });
 
+  test('prices are per query: the dear model is bought first where the prompt is short', () => {
+    // 100 queries alike in quality (big 0.9, small 0.6); half are short (big costs 1), half long
+    // (big costs 9). Every model's cost grows with the prompt; small costs a tenth of big.
+    const qs = Array.from({ length: 100 }, (_, i) => ({ key: `q${i}`, text: i % 2 ? 'short' : 'long', quality: { big: 0.9, small: 0.6 } }));
+    const price = (p: { text?: string }) => (p.text === 'short' ? { big: 1, small: 0.1 } : { big: 9, small: 0.9 });
+    const cal = calibrateKnob(qs, price)!;
+    assert.ok(Math.abs(cal.referenceCost! - 5) < 1e-9, `reference cost ${cal.referenceCost}`);
+    // At t = 0.8 (0.72 of 0.9 kept) half of the queries must go to big: the short ones, for 50
+    // dollars instead of 450.
+    const lambda = lambdaAt(cal, 0.8);
+    const picks = qs.map((p) => {
+      const c = price(p);
+      return 0.9 - (lambda * c.big) / cal.referenceCost! > 0.6 - (lambda * c.small) / cal.referenceCost! ? 'big' : 'small';
+    });
+    assert.ok(qs.every((p, i) => picks[i] === (p.text === 'short' ? 'big' : 'small')), picks.join(','));
+  });
+
   test('too few queries or a single model give no calibration', () => {
     assert.equal(calibrateKnob(predictions.slice(0, 10), costs), null);
     assert.equal(calibrateKnob(predictions, { big: 10 }), null);
+  });
+});
+
+describe('what each model would cost on a query', () => {
+  const row = (model: string, text: string, costUsd: number, success = true): TrainingRow => ({
+    id: `${model}-${text.length}-${costUsd}`, ts: 0, queryText: text, language: 'en', domain: 'general', complexity: 'simple', model,
+    success, latencyMs: 1, costUsd, rating: null, implicitNegative: false,
+  });
+  // dear: $0.001 + $0.00001 per token; cheap: $0.0002 whatever the size.
+  const sizes = [40, 400, 4000];
+  const rows = [
+    ...sizes.map((n) => row('dear', 'x'.repeat(n), 0.001 + 0.00001 * (n / 4))),
+    ...sizes.map((n) => row('cheap', 'y'.repeat(n), 0.0002)),
+    row('dear', 'z'.repeat(40), 5, false),
+  ];
+  test('a line through each model\'s answered requests, by the prompt\'s size; failures do not count', () => {
+    const cost = costLines(rows);
+    const short = cost('a'.repeat(80)), long = cost('a'.repeat(8000));
+    assert.ok(Math.abs(short.dear! - (0.001 + 0.0002)) < 1e-9, JSON.stringify(short));
+    assert.ok(Math.abs(long.dear! - (0.001 + 0.02)) < 1e-9, JSON.stringify(long));
+    assert.ok(Math.abs(short.cheap! - 0.0002) < 1e-12 && Math.abs(long.cheap! - 0.0002) < 1e-12);
+  });
+  test('one size only: the mean cost', () => {
+    const cost = costLines([row('m', 'abcd', 0.002), row('m', 'efgh', 0.004)]);
+    assert.ok(Math.abs(cost('a'.repeat(1000)).m! - 0.003) < 1e-12);
   });
 });

@@ -111,6 +111,19 @@ describe('priors', () => {
     assert.ok(priorMean(cell(priors, 'a', 'code', 'en')!) > priorMean(cell(priors, 'b', 'code', 'en')!) + 0.4);
   });
 
+  test('a strong shrinkage of domain cells does not shrink the models toward each other', () => {
+    // 50 ratings each: a answers 80% right, b 60%. Cells that look alike (one domain) make the fitted
+    // strength large; the model level must still tell a from b.
+    const rows = [
+      ...Array.from({ length: 50 }, (_, i) => row({ id: `a${i}`, model: 'a', rating: i % 5 === 0 ? 1 : 5 })),
+      ...Array.from({ length: 50 }, (_, i) => row({ id: `b${i}`, model: 'b', rating: i % 5 < 2 ? 1 : 5 })),
+    ];
+    const priors = priorsFromEvidence(accumulateEvidence(null, rows, NOW), { ...defaultPriorOptions, priorStrength: 1024 });
+    const a = priorMean(cell(priors, 'a', ANY, ANY)!), b = priorMean(cell(priors, 'b', ANY, ANY)!);
+    assert.ok(a > 0.77 && b < 0.63, `a ${a}, b ${b}`);
+    assert.ok(priorMean(cell(priors, 'a', 'code', 'en')!) - priorMean(cell(priors, 'b', 'code', 'en')!) > 0.15);
+  });
+
   test('priorChanges lists the cells that moved most, new cells measured from 0.5', () => {
     const before = [{ model: 'a', domain: ANY, language: ANY, alpha: 5, beta: 5 }, { model: 'b', domain: ANY, language: ANY, alpha: 5, beta: 5 }];
     const after = [{ model: 'a', domain: ANY, language: ANY, alpha: 9, beta: 1 }, { model: 'b', domain: ANY, language: ANY, alpha: 6, beta: 4 }, { model: 'c', domain: ANY, language: ANY, alpha: 3, beta: 7 }];

@@ -40,6 +40,16 @@ describe('quality knob', () => {
     });
   }
 
+  test('a calibrated knob weighs dollars: a short prompt goes to the dear model, a long one does not', () => {
+    const state = learnedState({ knobCalibration: { lambdas: new Array(101).fill(0.3).map((v, i) => (i === 100 ? 0 : v)), referenceCost: 0.02, bestQuality: 0.88, bestSingle: 'best', bestSingleQuality: 0.88, queries: 100 } });
+    const at = (inputTokens: number) => fuse({ learned: state, inputTokens, qualityThreshold: 0.9, stages: { knn: { ...knn, perModel: { cheap: 0.6, mid: 0.62, best: 0.9 } } } })!;
+    // q: best 0.876, cheap 0.594. best costs $0.01 at 100 input tokens: a penalty of 0.3·0.01/0.02 =
+    // 0.15, less than the 0.28 it gains...
+    assert.equal(at(100).selected, 'best');
+    // ...and $0.059 at 5,000 tokens, a penalty of 0.89: the cheap model answers.
+    assert.equal(at(5000).selected, 'cheap');
+  });
+
   test('qualityKnob clamps and maps preferences', () => {
     assert.equal(qualityKnob(undefined, 7), 1);
     assert.equal(qualityKnob(undefined, -1), 0);
