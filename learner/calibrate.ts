@@ -183,8 +183,6 @@ export async function calibrateKnn(input: CalibrationInput): Promise<(KnnCalibra
     if (r > bestR + 1e-9) { bestR = r; bestK = a; bestG = g; }
   }
   const fit = { priorStrength: grid[bestG]!, neighbours: ks[bestK]!, samples: pairs, mse: sse[bestK]![bestG]! / pairs, msePriorOnly: ssePrior / pairs };
-  if (process.env.DEBUG_CAL) console.error("CAL", JSON.stringify({ ...fit, bestR, held: held.length }));
-  if (process.env.DEBUG_CAL) for (let a = 0; a < ks.length; a++) console.error("K", ks[a], err[a]!.map((v) => (v / count).toFixed(4)).join(" "));
   // Every recent query's leave-one-out estimate for every model with evidence, at the fitted k and λ:
   // what the knob calibration (learner/knob.ts) routes on.
   const models = [...new Set(input.rows.filter((r) => rowQuality(r) !== null).map((r) => r.model))].sort();

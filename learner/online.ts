@@ -158,11 +158,6 @@ export async function runOnline(opts: OnlineOptions, deps: EvalDeps): Promise<On
       if (result.status !== 'ok') throw new Error(`learner run of day ${day} failed: ${result.error}`);
       await router.reload();
       const state = router.learned();
-      if (process.env.DEBUG_ONLINE) {
-        const byModel: Record<string, { a: number; b: number }> = {};
-        for (const c of state?.priors ?? []) if (c.domain === '*' && c.language === '*') byModel[c.model] = { a: +c.alpha.toFixed(1), b: +c.beta.toFixed(1) };
-        console.error('DAY', day, JSON.stringify({ byModel, knn: state?.knnCalibration, knob: state?.knobCalibration ? { ...state.knobCalibration, lambdas: [0, 50, 80, 95, 100].map((i) => state.knobCalibration!.lambdas[i]) } : null }));
-      }
       version = state?.version ?? null;
       fitted = state?.knnCalibration?.neighbours;
       if (state?.indexDir) {
