@@ -236,6 +236,8 @@ export function calibratePriorStrength(evidence: Evidence, rows: readonly Traini
   const pooled = poolN > 0 ? poolGood / poolN : 0.5;
   const sse = new Array<number>(PRIOR_SHRINK_GRID.length).fill(0);
   let samples = 0;
+  // Per query text, each model's leave-one-out predictions and outcome: for the error of the gaps.
+  const byQuery = new Map<string, Array<{ preds: number[]; q: number }>>();
   for (const row of rows) {
     const q = rowQuality(row, opts);
     if (q === null) continue;
@@ -247,17 +249,45 @@ export function calibratePriorStrength(evidence: Evidence, rows: readonly Traini
     // Leave this row out of every level it fed (weights ~1 for recent rows).
     const out = (c: { good: number; n: number } | undefined) => (c ? { good: Math.max(0, c.good - q), n: Math.max(0, c.n - 1) } : { good: 0, n: 0 });
     const [c, w, d, l] = [out(cell), out(whole), out(dom), out(lang)];
-    PRIOR_SHRINK_GRID.forEach((k, g) => {
+    const preds = PRIOR_SHRINK_GRID.map((k, g) => {
       const m = (MODEL_PRIOR_STRENGTH * pooled + w.good) / (MODEL_PRIOR_STRENGTH + w.n);
       const md = (k * m + d.good) / (k + d.n);
       const ml = (k * m + l.good) / (k + l.n);
       const pred = (k * ((md + ml) / 2) + c.good) / (k + c.n);
       sse[g]! += (pred - q) ** 2;
+      return pred;
     });
+    const list = byQuery.get(row.queryText) ?? [];
+    list.push({ preds, q });
+    byQuery.set(row.queryText, list);
     samples++;
   }
   if (samples < MIN_CALIBRATION_PAIRS) return null;
+  // Where queries were answered by several models, the strength is fitted on the gaps between
+  // them (what the choice turns on), with the one-standard-error rule toward more shrinkage; cells
+  // that tell how hard a query is for everyone, and not who does better, earn nothing there.
+  const gapErr = new Array<number>(PRIOR_SHRINK_GRID.length).fill(0);
+  const gapErr2 = new Array<number>(PRIOR_SHRINK_GRID.length).fill(0);
+  let gapPairs = 0;
+  for (const list of byQuery.values()) {
+    for (let x = 0; x < list.length; x++) for (let z = x + 1; z < list.length; z++) {
+      const y = list[x]!.q - list[z]!.q;
+      PRIOR_SHRINK_GRID.forEach((_, g) => {
+        const e = (list[x]!.preds[g]! - list[z]!.preds[g]! - y) ** 2;
+        gapErr[g]! += e;
+        gapErr2[g]! += e * e;
+      });
+      gapPairs++;
+    }
+  }
   let best = 0;
-  for (let g = 1; g < sse.length; g++) if (sse[g]! < sse[best]!) best = g;
+  if (gapPairs >= MIN_CALIBRATION_PAIRS) {
+    for (let g = 1; g < gapErr.length; g++) if (gapErr[g]! < gapErr[best]!) best = g;
+    const mean = gapErr[best]! / gapPairs;
+    const se = Math.sqrt(Math.max(0, gapErr2[best]! / gapPairs - mean * mean) / gapPairs);
+    for (let g = gapErr.length - 1; g > best; g--) if (gapErr[g]! / gapPairs <= mean + se) { best = g; break; }
+  } else {
+    for (let g = 1; g < sse.length; g++) if (sse[g]! < sse[best]!) best = g;
+  }
   return { priorStrength: PRIOR_SHRINK_GRID[best]!, samples, mse: sse[best]! / samples };
 }

@@ -46,6 +46,29 @@ describe('prior shrinkage strength', () => {
     assert.ok(PRIOR_SHRINK_GRID.includes(fit.priorStrength));
   });
 
+  test('domains that are harder for every model alike: shrunk hard where gaps were observed, not where only levels were', () => {
+    // Each domain has its own difficulty, the same for both models (a is 0.1 better everywhere).
+    // Cells predict each score well, and the gap between the models not at all.
+    const rng = mulberry32(11);
+    const domains = ['code', 'writing', 'math', 'chat', 'science', 'business'];
+    const difficulty = [0.15, 0.85, 0.3, 0.7, 0.45, 0.6];
+    const rows = (sameQuery: boolean): TrainingRow[] => {
+      const out: TrainingRow[] = [];
+      for (let i = 0; i < 600; i++) {
+        const d = i % domains.length;
+        out.push(row(i, 'a', domains[d]!, rng() < difficulty[d]! + 0.1 ? 5 : 1, sameQuery ? `q${i}` : `a${i}`));
+        out.push(row(i, 'b', domains[d]!, rng() < difficulty[d]! ? 5 : 1, sameQuery ? `q${i}` : `b${i}`));
+      }
+      return out;
+    };
+    const paired = rows(true);
+    const gapsFit = calibratePriorStrength(accumulateEvidence(null, paired, NOW), paired)!;
+    assert.ok(gapsFit.priorStrength >= 64, `with gaps observed: ${gapsFit.priorStrength}`);
+    const single = rows(false);
+    const levelsFit = calibratePriorStrength(accumulateEvidence(null, single, NOW), single)!;
+    assert.ok(levelsFit.priorStrength <= 16, `with one model per query: ${levelsFit.priorStrength}`);
+  });
+
   test('too little data gives no fit', () => {
     const rows = [row(1, 'a', 'code', 5), row(2, 'a', 'code', 1)];
     assert.equal(calibratePriorStrength(accumulateEvidence(null, rows, NOW), rows), null);

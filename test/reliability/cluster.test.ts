@@ -149,14 +149,18 @@ describe('SWITCHYARD_WORKERS=2 (node:cluster)', () => {
   });
 });
 
-/** Child processes of `pid`, from /proc. */
+/**
+ * Worker processes of `pid`, from /proc: children running server/main.ts (a cold tsx cache makes
+ * the primary start an esbuild service child too, long before it forks a worker).
+ */
 function childrenOf(pid: number): number[] {
   const out: number[] = [];
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
       const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid) out.push(Number(entry));
+      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) !== pid) continue;
+      if (readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes('main.ts')) out.push(Number(entry));
     } catch {
       // gone meanwhile
     }
