@@ -188,6 +188,7 @@ export async function calibrateKnn(input: CalibrationInput): Promise<(KnnCalibra
   const models = [...new Set(input.rows.filter((r) => rowQuality(r) !== null).map((r) => r.model))].sort();
   const predictions = held.map((h, i) => {
     const q: Record<string, number> = {};
+    const honest: Record<string, number> = {};
     const sums = new Map<string, { W: number; S: number }>();
     for (const n of lists[i]!.slice(0, fit.neighbours)) addNeighbour(sums, n);
     for (const model of models) {
@@ -196,8 +197,9 @@ export async function calibrateKnn(input: CalibrationInput): Promise<(KnnCalibra
       const est = (fit.priorStrength * betaMean(b.alpha, b.beta) + S) / (fit.priorStrength + W);
       const n = W + (b.level === 'cell' ? evidenceCount(b) : 0);
       q[model] = Math.min(1, est + (input.optimism ?? 0) * Math.sqrt((est * (1 - est)) / (1 + n)));
+      honest[model] = est;
     }
-    return { key: h.key, text: h.text, quality: q };
+    return { key: h.key, text: h.text, quality: q, estimate: honest };
   });
   return { ...fit, predictions };
 }
@@ -208,6 +210,8 @@ export interface QueryPrediction {
   /** The query's text (its length sets what each model would cost). */
   text?: string;
   quality: Record<string, number>;
+  /** The estimate without the optimism bonus (absent: the same as quality). */
+  estimate?: Record<string, number>;
 }
 
 /** Candidate pseudo-counts for the hierarchical prior shrinkage. */

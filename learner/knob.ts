@@ -26,7 +26,7 @@ export type QueryCosts = (p: QueryPrediction) => Readonly<Record<string, number>
  * router's calibrated utility; c_ref, the reference cost, is the mean over the queries of the
  * dearest model's cost); its estimated quality Q(λ) = mean q̂ of its picks. Q(0) is the best
  * quality the router can reach. λ(t) is the largest λ with Q(λ) ≥ t·Q(0) (the cheapest such
- * policy); t = 1 is always λ = 0, the best estimated quality whatever it costs. `costs`: each
+ * policy), Q(0) with the optimism bonus in q̂ and Q(λ) without it (`estimate`); t = 1 is always λ = 0, the best estimated quality whatever it costs. `costs`: each
  * model's cost on a query (or one cost per model for every query). Null when there is too little
  * to go on.
  */
@@ -50,15 +50,20 @@ export function calibrateKnob(predictions: readonly QueryPrediction[], costs: Re
     return pick;
   }));
   const qualityAt = picks.map((chosen) => chosen.reduce((s, pick, x) => s + predictions[x]!.quality[models[pick]!]!, 0) / predictions.length);
+  const honestAt = picks.map((chosen) => chosen.reduce((s, pick, x) => s + (predictions[x]!.estimate ?? predictions[x]!.quality)[models[pick]!]!, 0) / predictions.length);
   // Past the first λ at which the picks stop changing, the data says nothing more: a larger λ would
   // only act on price differences never observed here (with equal observed costs the knob is inert).
   let last = LAMBDAS.length - 1;
   while (last > 0 && picks[last - 1]!.every((pick, x) => pick === picks[last]![x])) last--;
+  // The target is t of the best quality the evidence allows (estimates with the router's optimism
+  // bonus); what a λ keeps is counted without the bonus. While a model's estimate rests on few
+  // observations the knob so aims above what is known and buys more of it, which is how its
+  // estimate gets the observations it lacks; as they come in the two meet.
   const target = qualityAt[0]!;
   const lambdas = Array.from({ length: KNOB_STEPS }, (_, s) => {
     const t = s / (KNOB_STEPS - 1);
     let chosen = 0;
-    for (let i = 0; i <= last; i++) if (qualityAt[i]! >= t * target - 1e-12) chosen = LAMBDAS[i]!;
+    for (let i = 0; i <= last; i++) if (honestAt[i]! >= t * target - 1e-12) chosen = LAMBDAS[i]!;
     return chosen;
   });
   lambdas[KNOB_STEPS - 1] = 0;

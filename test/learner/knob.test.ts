@@ -68,6 +68,22 @@ describe('knob calibration', () => {
     assert.ok(qs.every((p, i) => picks[i] === (p.text === 'short' ? 'big' : 'small')), picks.join(','));
   });
 
+  test('the target is t of the best quality the evidence allows; what λ keeps is counted without the bonus', () => {
+    // small is known well (0.7); big's estimate is 0.72 but rests on little, so with the bonus it
+    // may be 0.9. Counted with the bonus on both sides, all-small keeps 0.7/0.9 = 78% and t = 0.75
+    // would be all small; aiming at 0.75·0.9 = 0.675 of what big may be, and counting the 0.7
+    // small really gives, it still is. At t = 0.8 (0.72) it is not: big must answer.
+    const qs = Array.from({ length: 50 }, (_, i) => ({ key: `q${i}`, quality: { big: 0.9, small: 0.72 }, estimate: { big: 0.72, small: 0.7 } }));
+    const cal = calibrateKnob(qs, costs)!;
+    assert.ok(Math.abs(cal.bestQuality - 0.9) < 1e-9);
+    const pickAt = (t: number) => (0.9 - lambdaAt(cal, t) * 1 > 0.72 - lambdaAt(cal, t) * 0.1 ? 'big' : 'small');
+    assert.equal(pickAt(0.75), 'small');
+    assert.equal(pickAt(0.8), 'big');
+    // Without the bonus in the achieved quality, 0.72 of 0.9 would count as 80%: t = 0.8 all small.
+    const plain = calibrateKnob(qs.map(({ key, quality }) => ({ key, quality })), costs)!;
+    assert.ok(0.9 - lambdaAt(plain, 0.8) * 1 <= 0.72 - lambdaAt(plain, 0.8) * 0.1);
+  });
+
   test('too few queries or a single model give no calibration', () => {
     assert.equal(calibrateKnob(predictions.slice(0, 10), costs), null);
     assert.equal(calibrateKnob(predictions, { big: 10 }), null);
