@@ -38,19 +38,20 @@ ${r.notes.map((n) => `- ${n}`).join('\n')}
 ## How to reproduce
 
 \`\`\`sh
-npm run bench                 # about 5 minutes: direct, nginx (if installed), Switchyard explicit, auto and cluster, TTFB, 60 s soak
+npm run bench                 # about 15 minutes: direct, nginx (if installed), Switchyard explicit, batched, auto, PostgreSQL, cluster and scale-out, TTFB, 60 s soak
 npm run bench -- --profile    # also writes CPU profiles to bench-results/profiles/ and ranks the hot functions
 npm run bench -- --quick      # a short smoke run (does not rewrite this file)
 npm run bench -- --connections 100 --duration 20 --upstream-delay 50
 \`\`\`
 
-nginx is optional: with \`apt-get install -y nginx\` the bench also runs nginx (one worker, upstream keepalive, buffering off) as a reverse proxy to the same upstream, the lower bound of what any proxy adds. Without it that row is skipped with a note.
+nginx is optional: with \`apt-get install -y nginx\` the bench also runs nginx (one worker, upstream keepalive, buffering off) as a reverse proxy to the same upstream, the lower bound of what any proxy adds. Without it that row is skipped with a note. The scale-out rows also need PostgreSQL and redis-server (\`apt-get install -y nginx postgresql redis-server\`); without any of them they are skipped with a note.
 
 ## Method
 
 - **Processes.** The upstream (\`scripts/bench/upstream.ts\`, node:http, keep-alive), nginx, the minimal Node proxy and Switchyard (\`node --import tsx server/main.ts\`, the real entry, log level warn; one process per Switchyard row, all on the one seeded database) each run in their own process, all started before the load; autocannon runs in the bench process. All traffic is on 127.0.0.1.
 - **Interleaving.** On a shared virtual machine the speed of everything drifts from minute to minute by more than a proxy adds; rows measured one after the other compare different machines. So every row gets its load in rounds, round-robin across the rows, and its req/s is the median of its rounds (the rounds are in \`bench-results/proxy.json\`); likewise each row's one-at-a-time requests alternate with direct ones, and "added" is against those.
 - **Switchyard setup.** Three models (\`bench-coder\`, \`bench-fast\`, \`bench-large\`) on the bench upstream via the \`openai\` provider. Before it starts, ${r.seed ? `${r.seed.requests} past requests (${r.seed.ratings} rated) are stored and the learner (\`learner/job.ts\`) builds priors, profiles and the kNN index (learner run: ${r.seed.learnerMs} ms, status ${r.seed.learnerStatus})` : 'the store is seeded and the learner run'}, so \`model: "auto"\` goes through the built-in embedder and a kNN search over them. Every request is stored in SQLite as in production.
+- **Scale-out.** A durable PostgreSQL and a Redis in temp dirs (\`test/helpers/\`), three Switchyard instances on them (\`DATABASE_URL\`, \`REDIS_URL\`): one alone, measured directly and behind an nginx with it as the only upstream (so nginx's own cost is apart), and two behind one nginx (round robin). Their CPU per request is that of the instances and of nginx where it is in front, during each row's own rounds; PostgreSQL and Redis are not counted. Each row sends texts no other row sends (the "asked again" window is shared in Redis). On a machine with fewer cores than busy processes (load generator, upstream, nginx, PostgreSQL, Redis, the instances), a second instance cannot add throughput: the ratio then shows what splitting the load costs.
 - **One at a time** runs after the load, once Switchyard has written its queued records (\`/health\` pending_writes is 0), so it measures an idle server; its texts are ones the load did not send (a repeated text counts as "asked again").
 - **Explicit model** (\`model: "bench-fast"\`) is the pure proxy path: validation, dispatch, the upstream call, the answer, the stored record.
 - **CPU per request** is the serving process's user+system time (\`/proc/<pid>/stat\`, with its child processes: nginx workers, cluster workers) over the whole loaded phase, including writes it caught up on afterwards, divided by the requests it served; for "direct" it is the upstream's time during the direct rounds only.

@@ -1,5 +1,6 @@
-// nginx as a plain reverse proxy in front of the bench upstream: the lower bound of what any proxy
-// adds. One worker, master process off (so its pid is the process doing the work), upstream keepalive.
+// nginx as a plain reverse proxy in front of the bench upstream (the lower bound of what any proxy
+// adds) or as the load balancer in front of gateway instances (round robin over several ports). One
+// worker, master process off (so its pid is the process doing the work), upstream keepalive.
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { mkdtemp, mkdir, writeFile, rm } from 'node:fs/promises';
 import net from 'node:net';
@@ -59,7 +60,9 @@ function waitForPort(port: number, child: ChildProcess, timeoutMs: number): Prom
   });
 }
 
-export async function startNginx(bin: string, upstreamPort: number): Promise<NginxProxy> {
+/** nginx on a free port proxying to `upstreamPorts` on 127.0.0.1 (round robin when several). */
+export async function startNginx(bin: string, upstreamPorts: number | number[]): Promise<NginxProxy> {
+  const servers = [upstreamPorts].flat().map((p) => `server 127.0.0.1:${p};`).join(' ');
   const dir = await mkdtemp(path.join(os.tmpdir(), 'switchyard-bench-nginx-'));
   for (const sub of ['logs', 'tmp']) await mkdir(path.join(dir, sub), { recursive: true });
   const port = await freePort();
@@ -80,7 +83,7 @@ http {
   uwsgi_temp_path ${dir}/tmp/uwsgi;
   scgi_temp_path ${dir}/tmp/scgi;
   keepalive_requests 1000000;
-  upstream bench { server 127.0.0.1:${upstreamPort}; keepalive 128; keepalive_requests 1000000; }
+  upstream bench { ${servers} keepalive 128; keepalive_requests 1000000; }
   server {
     listen 127.0.0.1:${port};
     location / {

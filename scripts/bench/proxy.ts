@@ -1,6 +1,7 @@
 // `npm run bench`: how much Switchyard adds on top of an upstream, against the upstream direct and
 // nginx as a plain reverse proxy, all on loopback: throughput, latency, streaming TTFB, CPU per
-// request, memory over a 60 s soak. Flags: --profile (CPU profiles), --quick.
+// request, memory over a 60 s soak, and two instances on PostgreSQL + Redis behind nginx against
+// one. Flags: --profile (CPU profiles), --quick.
 import { mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -14,6 +15,7 @@ import { summarizeProfile, type ProfileSummary } from './profile.ts';
 import { evaluateGoals, printSummary, soakGrowth, type BenchReport, type ScenarioResult, type SoakResult, type SoakSample } from './report.ts';
 import { benchQuery, benchRng, seedLearnedState, type SeedResult } from './seed.ts';
 import { spawnSwitchyard, type SwitchyardProcess } from './switchyard.ts';
+import { scaleOutMissing, startScaleOut } from './scale-out.ts';
 import { writeBenchmarksDoc } from './docs.ts';
 import type { ModelSpecInput } from '../../server/config.ts';
 import { findPostgresBinaries, startPostgres } from '../../test/helpers/postgres.ts';
@@ -79,6 +81,8 @@ interface Row {
   origin: string;
   body: (i: number) => string;
   pid: number;
+  /** More processes whose CPU and memory are the row's (the other instances, nginx in front). */
+  morePids?: number[];
   /** The row has its process to itself: all its CPU time during the phase (queued writes too) is the row's. */
   ownProcess: boolean;
   /** Wait until the process has caught up with deferred work (Switchyard: queued writes). */
@@ -87,6 +91,19 @@ interface Row {
   baseline?: ProbeTarget;
   /** Processes serving the row (cluster workers each need their own JIT warm-up). */
   processes?: number;
+}
+
+const rowPids = (r: Row): number[] => [r.pid, ...(r.morePids ?? [])];
+const rowCpu = (r: Row): number => rowPids(r).reduce((sum, pid) => sum + treeCpuTimeMs(pid), 0);
+/** RSS of every process of the row, or null once one is gone. */
+function rowRss(r: Row): number | null {
+  let total = 0;
+  for (const pid of rowPids(r)) {
+    const rss = treeRssBytes(pid);
+    if (rss === null) return null;
+    total += rss;
+  }
+  return total;
 }
 
 /**
@@ -106,14 +123,14 @@ async function measureRows(rows: Row[]): Promise<ScenarioResult[]> {
   };
   for (let i = 0; i < rows.length; i++) await load(i, WARMUP_S * (rows[i]!.processes ?? 1));
   for (const r of rows) await r.settle?.();
-  const cpuStart = rows.map((r) => treeCpuTimeMs(r.pid));
+  const cpuStart = rows.map(rowCpu);
   const windowCpu = rows.map(() => 0);
   const rounds: LoadResult[][] = rows.map(() => []);
   for (let k = 0; k < ROUNDS; k++) {
     for (let i = 0; i < rows.length; i++) {
-      const c = treeCpuTimeMs(rows[i]!.pid);
+      const c = rowCpu(rows[i]!);
       rounds[i]!.push(await load(i, ROUND_S));
-      windowCpu[i]! += treeCpuTimeMs(rows[i]!.pid) - c;
+      windowCpu[i]! += rowCpu(rows[i]!) - c;
     }
   }
   for (const r of rows) await r.settle?.();
@@ -121,8 +138,8 @@ async function measureRows(rows: Row[]): Promise<ScenarioResult[]> {
   for (let i = 0; i < rows.length; i++) {
     const r = rows[i]!;
     const merged = mergeRounds(rounds[i]!);
-    const cpuMs = r.ownProcess ? treeCpuTimeMs(r.pid) - cpuStart[i]! : windowCpu[i]!;
-    const rss = treeRssBytes(r.pid);
+    const cpuMs = r.ownProcess ? rowCpu(r) - cpuStart[i]! : windowCpu[i]!;
+    const rss = rowRss(r);
     log(`${r.label}: ${merged.rps} req/s (rounds ${merged.roundsRps!.join(', ')}); ${PROBE_N} sequential requests${r.baseline ? ' alternating with direct ones' : ''}`);
     // Texts the load did not use: a repeated text counts as "asked again" in Switchyard.
     const probe = await probeLatency({ origin: r.origin, path: ROUTE, body: (j) => r.body(10_000_000 + j) }, PROBE_N, r.baseline);
@@ -279,6 +296,23 @@ async function main(): Promise<void> {
       const cl = await spawnRow(workers);
       stops.push(() => cl.stop());
       rows.push({ name: 'switchyard-explicit-cluster', label: `Switchyard, explicit model, ${workers} workers (SWITCHYARD_WORKERS=${workers})`, origin: cl.url, body: explicitBody, pid: cl.pid, ownProcess: true, settle: () => storeDrained(cl.url), baseline: direct, processes: workers });
+    }
+
+    // Scale-out: two instances on one PostgreSQL and one Redis behind nginx, against one.
+    const scaleOutLacks = scaleOutMissing(nginxBin);
+    if (scaleOutLacks) {
+      notes.push(`The scale-out rows (two instances on PostgreSQL + Redis behind nginx against one) were skipped: ${scaleOutLacks} not installed (apt-get install -y ${scaleOutLacks.replaceAll(',', '')} to include them).`);
+    } else {
+      const scaleOut = await startScaleOut({
+        nginxBin: nginxBin!,
+        spawn: (env) => spawnSwitchyard({ models: switchyardModels(upstreamUrl), env: { ...switchyardEnv, ...env } }),
+        drained: storeDrained,
+      });
+      stops.push(scaleOut.stop);
+      for (const r of scaleOut.rows) {
+        // Not ownProcess: the one instance serves two rows, so each row counts the CPU of its own rounds.
+        rows.push({ name: r.name, label: r.label, origin: r.origin, body: (i) => explicitBody(r.textOffset + i), pid: r.pids[0]!, morePids: r.pids.slice(1), ownProcess: false, settle: r.settle, baseline: direct, processes: r.processes });
+      }
     }
 
     scenarios.push(...(await measureRows(rows)));

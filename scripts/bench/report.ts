@@ -131,6 +131,22 @@ export function evaluateGoals(scenarios: ScenarioResult[], soak: SoakResult | nu
   return goals;
 }
 
+/**
+ * Two instances behind nginx against one, as ratios of the same run: throughput, and CPU per
+ * request of the serving processes (instances, and nginx where it is in front). Empty without those rows.
+ */
+export function scaleOutComparison(scenarios: ScenarioResult[]): string[] {
+  const get = (name: string) => scenarios.find((s) => s.name === name);
+  const two = get('scale-two-nginx');
+  if (!two) return [];
+  const cpu = (a: ScenarioResult, b: ScenarioResult) => (a.cpuMsPerRequest !== null && b.cpuMsPerRequest ? `${f2(a.cpuMsPerRequest / b.cpuMsPerRequest)}×` : '–');
+  const against = (name: string, what: string) => {
+    const one = get(name);
+    return one ? [`Two instances behind nginx against ${what}: throughput ${f2(two.load.rps / one.load.rps)}× (${two.load.rps} vs ${one.load.rps} req/s), CPU per request ${cpu(two, one)}.`] : [];
+  };
+  return [...against('scale-one-nginx', 'one behind nginx'), ...against('scale-one-direct', 'one direct')];
+}
+
 export function renderMarkdown(r: BenchReport): string {
   const direct = r.scenarios.find((s) => s.name === 'direct');
   const nginx = r.scenarios.find((s) => s.name === 'nginx');
@@ -161,7 +177,8 @@ export function renderMarkdown(r: BenchReport): string {
   const soak = r.soak
     ? `Memory of a Switchyard process every 5 s during the ${r.soak.durationS} s soak (${r.soak.rps} req/s, mixed explicit and auto), as time: RSS / live heap after GC / queued store writes: ${r.soak.samples.map((s) => `${s.atS}s ${s.rssMb} / ${s.heapMb} MB / ${s.pendingWrites}`).join(', ')}.`
     : '';
-  return [table, '', ttfb, '', goals, '', soak].join('\n');
+  const scaleOut = scaleOutComparison(r.scenarios).join(' ');
+  return [table, '', ...(scaleOut ? [scaleOut, ''] : []), ttfb, '', goals, '', soak].join('\n');
 }
 
 export function renderProfiles(profiles: ProfileSummary[]): string {
@@ -180,6 +197,7 @@ export function printSummary(r: BenchReport): void {
       `${s.label.padEnd(34)} ${String(s.load.rps).padStart(6)} req/s  p50 ${f2(s.load.latencyMs.p50)} ms  p99 ${f2(s.load.latencyMs.p99)} ms  one-at-a-time p50 ${f3(s.probe.latencyMs.p50)} ms  cpu ${s.cpuMsPerRequest === null ? '-' : f3(s.cpuMsPerRequest)} ms/req  rss ${s.rssMbAfter ?? '-'} MB  non-2xx ${s.load.non2xx} errors ${s.load.errors}`,
     );
   }
+  for (const line of scaleOutComparison(r.scenarios)) console.log(line);
   for (const t of r.ttfb) console.log(`TTFB ${t.label.padEnd(29)} p50 ${f3(t.result.ttfbMs.p50)} ms  p99 ${f3(t.result.ttfbMs.p99)} ms  failures ${t.result.failures}`);
   for (const g of r.goals) console.log(`${g.verdict.padEnd(7)} ${g.goal}: ${g.measured} (target ${g.target})`);
   for (const n of r.notes) console.log(`note: ${n}`);
