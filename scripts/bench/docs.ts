@@ -38,7 +38,7 @@ ${r.notes.map((n) => `- ${n}`).join('\n')}
 ## How to reproduce
 
 \`\`\`sh
-npm run bench                 # about 15 minutes: direct, nginx (if installed), Switchyard explicit, batched, auto, PostgreSQL, cluster and scale-out, TTFB, 60 s soak
+npm run bench                 # about 7 minutes: direct, nginx (if installed), Switchyard explicit, batched, auto, PostgreSQL, cluster and scale-out, TTFB, 60 s soak
 npm run bench -- --profile    # also writes CPU profiles to bench-results/profiles/ and ranks the hot functions
 npm run bench -- --quick      # a short smoke run (does not rewrite this file)
 npm run bench -- --connections 100 --duration 20 --upstream-delay 50
