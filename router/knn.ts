@@ -161,51 +161,56 @@ abstract class OutcomeIndex<V = Float32Array> implements NeighbourIndex<V> {
     const neighbours = this.search(vector, k);
     const empty: ModelScores = { perModel: {}, confidence: 0, neighbours: neighbours.length, meanSimilarity: 0 };
     if (neighbours.length === 0) return empty;
-    const wanted = new Set(candidates);
-    const sumWQ = new Map<string, number>();
-    const sumW = new Map<string, number>();
-    const support = new Map<string, number>();
+    // Per-candidate sums in arrays (the candidates are few; this runs for every routed request).
+    const models: string[] = [];
+    for (const c of candidates) if (!models.includes(c)) models.push(c);
+    const sumWQ = new Float64Array(models.length);
+    const sumW = new Float64Array(models.length);
+    const support = new Uint32Array(models.length);
     let simTotal = 0;
     for (const n of neighbours) {
       const w = Math.max(n.similarity, 0);
       simTotal += w;
       for (const o of n.outcomes) {
         const q = outcomeQuality(o);
-        if (q === null || !wanted.has(o.model)) continue;
-        sumWQ.set(o.model, (sumWQ.get(o.model) ?? 0) + w * q);
-        sumW.set(o.model, (sumW.get(o.model) ?? 0) + w);
-        support.set(o.model, (support.get(o.model) ?? 0) + 1);
+        if (q === null) continue;
+        const m = models.indexOf(o.model);
+        if (m < 0) continue;
+        sumWQ[m] += w * q;
+        sumW[m] += w;
+        support[m]++;
       }
     }
     const meanSimilarity = simTotal / neighbours.length;
     const λ = this.priorStrength;
     const perModel: ModelScores['perModel'] = {};
-    let best: string | undefined;
-    for (const model of wanted) {
-      const g = this.globalMean(model);
+    let best = -1;
+    for (let m = 0; m < models.length; m++) {
+      const g = this.globalMean(models[m]!);
       if (g === undefined) continue;
-      const W = sumW.get(model) ?? 0;
-      const score = ((sumWQ.get(model) ?? 0) + λ * g) / (W + λ);
-      const n = support.get(model) ?? 0;
-      perModel[model] = { score, support: n, weight: W, sum: sumWQ.get(model) ?? 0 };
-      if (n > 0 && (best === undefined || score > perModel[best]!.score)) best = model;
+      const W = sumW[m]!;
+      const score = (sumWQ[m]! + λ * g) / (W + λ);
+      perModel[models[m]!] = { score, support: support[m]!, weight: W, sum: sumWQ[m]! };
+      if (support[m]! > 0 && (best < 0 || score > perModel[models[best]!]!.score)) best = m;
     }
-    if (best === undefined) return { ...empty, perModel, meanSimilarity };
-    const mean = sumW.get(best)! > 0 ? sumWQ.get(best)! / sumW.get(best)! : 0;
+    if (best < 0) return { ...empty, perModel, meanSimilarity };
+    const bestModel = models[best]!;
+    const mean = sumW[best]! > 0 ? sumWQ[best]! / sumW[best]! : 0;
     let varSum = 0;
     let wSum = 0;
     for (const n of neighbours) {
       const w = Math.max(n.similarity, 0);
       for (const o of n.outcomes) {
+        if (o.model !== bestModel) continue;
         const q = outcomeQuality(o);
-        if (q === null || o.model !== best) continue;
+        if (q === null) continue;
         varSum += w * (q - mean) ** 2;
         wSum += w;
       }
     }
     const sigma = wSum > 0 ? Math.sqrt(varSum / wSum) : 0.5;
     const agreement = Math.max(0, 1 - 2 * sigma);
-    const nBest = perModel[best]!.support;
+    const nBest = perModel[bestModel]!.support;
     const coverage = nBest / (nBest + λ);
     const confidence = Math.min(1, Math.max(0, meanSimilarity * agreement * coverage));
     return { perModel, confidence, neighbours: neighbours.length, meanSimilarity };
