@@ -78,7 +78,8 @@ function sanitize(result: StageResult | null, candidates: readonly CandidateMode
   return out;
 }
 
-const ms = (start: number) => Math.round((performance.now() - start) * 1000) / 1000;
+const round3 = (x: number) => Math.round(x * 1000) / 1000;
+const ms = (start: number) => round3(performance.now() - start);
 const errorText = (e: unknown) => (e instanceof Error ? e.message : String(e)).slice(0, 200);
 
 /**
@@ -159,12 +160,8 @@ export function createRouter(deps: RouterDeps): SwitchyardRouter {
       }
     }
     const notes: string[] = [];
-    let keywordResult: StageResult | null = null;
-    try {
-      keywordResult = sanitize(keywords.scoreSync(req.text, routable), routable);
-    } catch (e) {
-      notes.push(`keywords skipped (${errorText(e)})`);
-    }
+    // Keyword rules only decide when the learned decision does not: they are scored in the
+    // fallback below (their time still counts under "rules").
     timings.rules = ms(start);
 
     // kNN and judge run concurrently; the bandit is synchronous and cheap.
@@ -211,13 +208,22 @@ export function createRouter(deps: RouterDeps): SwitchyardRouter {
       timings.combine = ms(start);
       return finish({ ...core, reasoning: core.reasoning + suffix() }, verdict);
     }
+    const keywordsStart = performance.now();
+    let keywordResult: StageResult | null = null;
+    try {
+      keywordResult = sanitize(keywords.scoreSync(req.text, routable), routable);
+    } catch (e) {
+      notes.unshift(`keywords skipped (${errorText(e)})`);
+    }
+    const keywordsMs = ms(keywordsStart);
+    timings.rules = round3(timings.rules + keywordsMs);
     notes.unshift(learnedDecision
       ? `learned confidence ${learnedDecision.confidence.toFixed(2)} below ${config.minConfidence}`
       : 'no learned opinion');
     const byKeywords = decideByKeywords(routable, keywordResult, rng);
     // A weighted draw already explores; a keyword pick explores like a learned one.
     const fallback = byKeywords ? explore(byKeywords, routable, config.explorationRate, rng, byKeywords.propensities) : decideByWeights(routable, rng);
-    timings.combine = ms(start);
+    timings.combine = Math.max(0, round3(ms(start) - keywordsMs));
     return finish({ ...fallback, reasoning: fallback.reasoning + suffix() }, verdict);
   }
 
