@@ -92,6 +92,13 @@ abstract class OutcomeIndex<V = Float32Array> implements NeighbourIndex<V> {
   protected readonly labels = new Map<string, number>();
   private readonly globalSum = new Map<string, number>();
   private readonly globalCount = new Map<string, number>();
+  /** A number per model seen, for `rated`. */
+  private readonly modelNumbers = new Map<string, number>();
+  /**
+   * Per label, its outcomes that say something about quality, in order, as model numbers and
+   * qualities: what scoring reads for every routed request, kept flat and precomputed.
+   */
+  private readonly rated: { models: number[]; qualities: number[] }[] = [];
   protected readonly priorStrength: number;
 
   constructor(scoring: ScoringOptions = {}) {
@@ -117,6 +124,7 @@ abstract class OutcomeIndex<V = Float32Array> implements NeighbourIndex<V> {
       label = this.entries.length;
       this.insert(label, vector);
       this.entries.push({ id, outcomes: [] });
+      this.rated.push({ models: [], qualities: [] });
       this.labels.set(id, label);
     }
     for (const o of outcomes) {
@@ -124,22 +132,30 @@ abstract class OutcomeIndex<V = Float32Array> implements NeighbourIndex<V> {
       const copy: Outcome = { model: o.model, success: o.success, latencyMs: o.latencyMs };
       if (o.rating !== undefined) copy.rating = o.rating;
       this.entries[label]!.outcomes.push(copy);
-      this.countGlobal(copy);
+      this.count(label, copy);
     }
   }
 
   /** Re-attaches an entry whose vector is already in the index (used when loading). */
   protected adopt(entry: Entry): void {
-    this.labels.set(entry.id, this.entries.length);
+    const label = this.entries.length;
+    this.labels.set(entry.id, label);
     this.entries.push({ id: entry.id, outcomes: entry.outcomes });
-    for (const o of entry.outcomes) this.countGlobal(o);
+    this.rated.push({ models: [], qualities: [] });
+    for (const o of entry.outcomes) this.count(label, o);
   }
 
-  private countGlobal(o: Outcome): void {
+  /** Counts an outcome of `label` in the global means and, when it has a quality, in `rated`. */
+  private count(label: number, o: Outcome): void {
     const q = outcomeQuality(o);
     if (q === null) return;
     this.globalSum.set(o.model, (this.globalSum.get(o.model) ?? 0) + q);
     this.globalCount.set(o.model, (this.globalCount.get(o.model) ?? 0) + 1);
+    let n = this.modelNumbers.get(o.model);
+    if (n === undefined) this.modelNumbers.set(o.model, (n = this.modelNumbers.size));
+    const r = this.rated[label]!;
+    r.models.push(n);
+    r.qualities.push(q);
   }
 
   /** Mean quality of a model over the whole index, or undefined when never seen. */
@@ -158,25 +174,31 @@ abstract class OutcomeIndex<V = Float32Array> implements NeighbourIndex<V> {
   }
 
   scoreModels(vector: V, k: number, candidates: string[]): ModelScores {
-    const neighbours = this.search(vector, k);
+    // search(), without building the neighbours' objects.
+    const kk = Math.min(Math.max(0, Math.floor(k)), this.size);
+    const neighbours = kk === 0 ? [] : this.nearest(vector, kk);
     const empty: ModelScores = { perModel: {}, confidence: 0, neighbours: neighbours.length, meanSimilarity: 0 };
     if (neighbours.length === 0) return empty;
-    // Per-candidate sums in arrays (the candidates are few; this runs for every routed request).
+    // Per-candidate sums in arrays, and each model number's candidate slot (-1: not a candidate).
     const models: string[] = [];
     for (const c of candidates) if (!models.includes(c)) models.push(c);
-    const sumWQ = new Float64Array(models.length);
-    const sumW = new Float64Array(models.length);
-    const support = new Uint32Array(models.length);
+    const slot = new Array<number>(this.modelNumbers.size).fill(-1);
+    for (let m = 0; m < models.length; m++) {
+      const n = this.modelNumbers.get(models[m]!);
+      if (n !== undefined) slot[n] = m;
+    }
+    const sumWQ = new Array<number>(models.length).fill(0);
+    const sumW = new Array<number>(models.length).fill(0);
+    const support = new Array<number>(models.length).fill(0);
     let simTotal = 0;
-    for (const n of neighbours) {
-      const w = Math.max(n.similarity, 0);
+    for (const { label, similarity } of neighbours) {
+      const w = Math.max(similarity, 0);
       simTotal += w;
-      for (const o of n.outcomes) {
-        const q = outcomeQuality(o);
-        if (q === null) continue;
-        const m = models.indexOf(o.model);
+      const r = this.rated[label]!;
+      for (let j = 0; j < r.models.length; j++) {
+        const m = slot[r.models[j]!]!;
         if (m < 0) continue;
-        sumWQ[m] += w * q;
+        sumWQ[m] += w * r.qualities[j]!;
         sumW[m] += w;
         support[m]++;
       }
@@ -195,16 +217,16 @@ abstract class OutcomeIndex<V = Float32Array> implements NeighbourIndex<V> {
     }
     if (best < 0) return { ...empty, perModel, meanSimilarity };
     const bestModel = models[best]!;
+    const bestNumber = this.modelNumbers.get(bestModel)!;
     const mean = sumW[best]! > 0 ? sumWQ[best]! / sumW[best]! : 0;
     let varSum = 0;
     let wSum = 0;
-    for (const n of neighbours) {
-      const w = Math.max(n.similarity, 0);
-      for (const o of n.outcomes) {
-        if (o.model !== bestModel) continue;
-        const q = outcomeQuality(o);
-        if (q === null) continue;
-        varSum += w * (q - mean) ** 2;
+    for (const { label, similarity } of neighbours) {
+      const w = Math.max(similarity, 0);
+      const r = this.rated[label]!;
+      for (let j = 0; j < r.models.length; j++) {
+        if (r.models[j] !== bestNumber) continue;
+        varSum += w * (r.qualities[j]! - mean) ** 2;
         wSum += w;
       }
     }
