@@ -142,8 +142,9 @@ export function createRouter(deps: RouterDeps): SwitchyardRouter {
     let start = performance.now();
     const features: QueryFeatures = extractFeatures(req.text, req.depth);
     timings.features = ms(start);
+    // Object.assign rather than a spread (see explore() in combine.ts): the decision gains properties.
     const finish = (core: DecisionCore, judgeVerdict?: JudgeVerdict | null): RoutingDecision =>
-      judgeVerdict === undefined ? { ...core, features, timings } : { ...core, features, timings, judge: judgeVerdict };
+      judgeVerdict === undefined ? Object.assign({}, core, { features, timings }) : Object.assign({}, core, { features, timings, judge: judgeVerdict });
 
     if (req.explicitModel) return finish(decideFixed('explicit', req.explicitModel, [], `explicit model ${req.explicitModel} requested`));
 
