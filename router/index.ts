@@ -16,8 +16,11 @@ import type { CandidateModel, LearnedState, QueryFeatures, RouteRequest, Router,
 export interface RouterDeps {
   config: AppConfig['routing'] & { keywordRules: KeywordRule[] };
   embedder?: Embedder;
-  /** The kNN stage; `indexSize` is reported by status() when the stage has it. */
-  knnStage?: RoutingStage & { readonly indexSize?: number };
+  /**
+   * The kNN stage; `indexSize` is reported by status() when the stage has it. A stage that can
+   * answer without I/O offers `scoreNow` (undefined when it cannot this time), run in place.
+   */
+  knnStage?: RoutingStage & { readonly indexSize?: number; scoreNow?(text: string, candidates: readonly CandidateModel[]): StageResult | null | undefined };
   judge?: JudgeStage | null;
   loadLearned?: () => Promise<LearnedState | null>;
   /** Served outcomes, so online parts (the kNN index) can grow. */
@@ -165,13 +168,29 @@ export function createRouter(deps: RouterDeps): SwitchyardRouter {
     // fallback below (their time still counts under "rules").
     timings.rules = ms(start);
 
-    // kNN and judge run concurrently; the bandit is synchronous and cheap.
+    // kNN and judge run concurrently; the bandit is synchronous and cheap. A kNN stage that answers
+    // in place (TF-IDF) needs no timer, stop signal or promise: nothing could interrupt it.
     let verdict: JudgeVerdict | null | undefined;
     const knnStage = deps.knnStage;
-    const [knnResult, judgeResult] = await Promise.all([
-      knnStage
-        ? runStage('knn', knnTimeoutMs, async (signal) => sanitize(await knnStage.score(req.text, features, routable, signal), routable), timings, notes)
-        : Promise.resolve(null),
+    let knnNow: StageResult | null | undefined;
+    if (knnStage?.scoreNow) {
+      start = performance.now();
+      try {
+        knnNow = knnStage.scoreNow(req.text, routable);
+        if (knnNow) knnNow = sanitize(knnNow, routable);
+      } catch (e) {
+        notes.push(`knn skipped (${errorText(e)})`);
+        log('warn', 'routing stage failed', { stage: 'knn', error: errorText(e) });
+        knnNow = null;
+      }
+      if (knnNow !== undefined) timings.knn = ms(start);
+    }
+    const [knnResult, judgeResult] = knnNow !== undefined && !judge ? [knnNow, null] : await Promise.all([
+      knnNow !== undefined
+        ? knnNow
+        : knnStage
+          ? runStage('knn', knnTimeoutMs, async (signal) => sanitize(await knnStage.score(req.text, features, routable, signal), routable), timings, notes)
+          : Promise.resolve(null),
       judge
         ? runStage('judge', judge.timeoutMs + JUDGE_GRACE_MS, async (signal) => {
             verdict = await judge.judge(req.text, features, routable, signal);

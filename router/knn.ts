@@ -51,6 +51,8 @@ export interface TextIndex {
   addTexts(entries: readonly { id: string; text: string; outcomes: Outcome[] }[]): Promise<void>;
   search(text: string, k: number): Promise<Neighbour[]>;
   scoreModels(text: string, k: number, candidates: string[]): Promise<ModelScores>;
+  /** scoreModels without waiting, offered by an index that needs no I/O for it (TF-IDF; not an embedder). */
+  scoreModelsNow?(text: string, k: number, candidates: string[]): ModelScores;
   save(dir: string): Promise<void>;
 }
 
@@ -477,6 +479,10 @@ export class TfidfIndex implements TextIndex {
   }
 
   async scoreModels(text: string, k: number, candidates: string[]): Promise<ModelScores> {
+    return this.scoreModelsNow(text, k, candidates);
+  }
+
+  scoreModelsNow(text: string, k: number, candidates: string[]): ModelScores {
     return this.index.scoreModels(textFeatures(text), k, candidates);
   }
 
@@ -593,29 +599,53 @@ export class KnnStage implements RoutingStage {
 
   async score(text: string, _features: QueryFeatures, candidates: CandidateModel[], signal?: ClientSignal): Promise<StageResult | null> {
     if (this.index.size === 0) return null;
-    const key = `${this.k()}\u0002${candidates.map((c) => c.id).join('\u0001')}\u0000${text}`;
+    const key = this.cacheKey(text, candidates);
+    const known = this.known(key);
+    if (known) return known;
+    const r = await this.index.scoreModels(text, this.k(), candidates.map((c) => c.id));
+    if (signal?.aborted) throw signal.reason;
+    return this.remember(key, stageResult(r));
+  }
+
+  /**
+   * score() without waiting, when the index needs no I/O to answer (TF-IDF): the router runs it in
+   * place, since no timeout could interrupt it anyway. Undefined when the index needs score().
+   */
+  scoreNow(text: string, candidates: readonly CandidateModel[]): StageResult | null | undefined {
+    if (this.index.size === 0) return null;
+    if (!this.index.scoreModelsNow) return undefined;
+    const key = this.cacheKey(text, candidates);
+    return this.known(key) ?? this.remember(key, stageResult(this.index.scoreModelsNow(text, this.k(), candidates.map((c) => c.id))));
+  }
+
+  private cacheKey(text: string, candidates: readonly CandidateModel[]): string {
+    return `${this.k()}\u0002${candidates.map((c) => c.id).join('\u0001')}\u0000${text}`;
+  }
+
+  private known(key: string): StageResult | null {
     const last = this.last;
-    if (last && last.key === key && last.index === this.index && last.size === this.index.size) return last.result;
-    const result = await this.compute(text, candidates, signal);
+    return last && last.key === key && last.index === this.index && last.size === this.index.size ? last.result : null;
+  }
+
+  private remember(key: string, result: StageResult): StageResult {
     this.last = { key, index: this.index, size: this.index.size, result };
     return result;
   }
+}
 
-  private async compute(text: string, candidates: CandidateModel[], signal?: ClientSignal): Promise<StageResult> {
-    const r = await this.index.scoreModels(text, this.k(), candidates.map((c) => c.id));
-    if (signal?.aborted) throw signal.reason;
-    const perModel: Record<string, number> = {};
-    const local: Record<string, { weight: number; sum: number }> = {};
-    let best: string | undefined;
-    for (const [model, { score, weight, sum }] of Object.entries(r.perModel)) {
-      perModel[model] = score;
-      local[model] = { weight, sum };
-      if (best === undefined || score > perModel[best]!) best = model;
-    }
-    const head = `k=${r.neighbours} neighbours, mean sim ${r.meanSimilarity.toFixed(2)}`;
-    const evidence = best === undefined
-      ? `${head}, no outcomes for these candidates`
-      : `${head}, best ${best} (${perModel[best]!.toFixed(2)}, n=${r.perModel[best]!.support})`;
-    return { perModel, confidence: r.confidence, evidence, local };
+/** The kNN stage's answer from the index's model scores. */
+function stageResult(r: ModelScores): StageResult {
+  const perModel: Record<string, number> = {};
+  const local: Record<string, { weight: number; sum: number }> = {};
+  let best: string | undefined;
+  for (const [model, { score, weight, sum }] of Object.entries(r.perModel)) {
+    perModel[model] = score;
+    local[model] = { weight, sum };
+    if (best === undefined || score > perModel[best]!) best = model;
   }
+  const head = `k=${r.neighbours} neighbours, mean sim ${r.meanSimilarity.toFixed(2)}`;
+  const evidence = best === undefined
+    ? `${head}, no outcomes for these candidates`
+    : `${head}, best ${best} (${perModel[best]!.toFixed(2)}, n=${r.perModel[best]!.support})`;
+  return { perModel, confidence: r.confidence, evidence, local };
 }
