@@ -153,10 +153,10 @@ export function createRouter(deps: RouterDeps): SwitchyardRouter {
 
     const routable = candidates.filter((c) => c.healthy === true && c.weight > 0);
     if (routable.length === 0) throw new ApiError(503, 'No healthy model is available to route to', 'upstream_error', 'no_healthy_model');
-    const routableIds = new Set(routable.map((c) => c.id));
 
     start = performance.now();
     if (req.routingRules?.length) {
+      const routableIds = new Set(routable.map((c) => c.id));
       const hit = matchRequestRules(req.text, req.routingRules, (id) => routableIds.has(id));
       if (hit) {
         timings.rules = ms(start);

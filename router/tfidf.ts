@@ -92,7 +92,8 @@ class FeatureCounts {
     for (let n = 0; n < keys.length; n++) {
       let i = keys[n]! & mask;
       while (this.keys[i] !== keys[n]) i = (i + 1) & mask;
-      tf[n] = 1 + Math.log(this.counts[i]!);
+      const count = this.counts[i]!;
+      tf[n] = count === 1 ? 1 : 1 + Math.log(count);
     }
     for (let n = 0; n < this.size; n++) this.counts[this.slots[n]!] = 0;
     this.size = 0;
