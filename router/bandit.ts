@@ -126,11 +126,20 @@ export interface BanditStageOptions {
 export class BanditStage implements RoutingStage {
   readonly name = 'bandit';
   private indexed: { state: LearnedState; index: PriorIndex } | null = null;
+  /**
+   * Posterior-mean results of the learned state in force, by domain and language, with the
+   * candidates they were computed for: they change only with the state, and routing asks for
+   * the same few cells over and over.
+   */
+  private means = new Map<string, Map<string, { ids: string[]; result: StageResult | null }>>();
 
   constructor(private readonly opts: BanditStageOptions) {}
 
   private index(state: LearnedState): PriorIndex {
-    if (this.indexed?.state !== state) this.indexed = { state, index: buildPriorIndex(state.priors) };
+    if (this.indexed?.state !== state) {
+      this.indexed = { state, index: buildPriorIndex(state.priors) };
+      this.means = new Map();
+    }
     return this.indexed.index;
   }
 
@@ -138,11 +147,23 @@ export class BanditStage implements RoutingStage {
     return this.scoreSync(features, candidates);
   }
 
+  /** The result may be shared with other calls for the same cell and candidates: read it, do not change it. */
   scoreSync(features: QueryFeatures, candidates: readonly CandidateModel[]): StageResult | null {
     const state = this.opts.learned();
     if (!state || state.priors.length === 0 || candidates.length === 0) return null;
     const index = this.index(state);
     const explore = this.opts.explorationRate > 0 && this.opts.rng() < this.opts.explorationRate;
+    if (explore) return this.scoreCell(index, features, candidates, true);
+    let byLanguage = this.means.get(features.domain);
+    if (!byLanguage) this.means.set(features.domain, (byLanguage = new Map()));
+    const known = byLanguage.get(features.language);
+    if (known && known.ids.length === candidates.length && candidates.every((c, i) => c.id === known.ids[i])) return known.result;
+    const result = this.scoreCell(index, features, candidates, false);
+    byLanguage.set(features.language, { ids: candidates.map((c) => c.id), result });
+    return result;
+  }
+
+  private scoreCell(index: PriorIndex, features: QueryFeatures, candidates: readonly CandidateModel[], explore: boolean): StageResult | null {
     const perModel: Record<string, number> = {};
     const support: Record<string, number> = {};
     const notes: string[] = [];

@@ -16,8 +16,11 @@ import type { CandidateModel, LearnedState, QueryFeatures, RouteRequest, Router,
 export interface RouterDeps {
   config: AppConfig['routing'] & { keywordRules: KeywordRule[] };
   embedder?: Embedder;
-  /** The kNN stage; `indexSize` is reported by status() when the stage has it. */
-  knnStage?: RoutingStage & { readonly indexSize?: number };
+  /**
+   * The kNN stage; `indexSize` is reported by status() when the stage has it. A stage that can
+   * answer without I/O offers `scoreNow` (undefined when it cannot this time), run in place.
+   */
+  knnStage?: RoutingStage & { readonly indexSize?: number; scoreNow?(text: string, candidates: readonly CandidateModel[]): StageResult | null | undefined };
   judge?: JudgeStage | null;
   loadLearned?: () => Promise<LearnedState | null>;
   /** Served outcomes, so online parts (the kNN index) can grow. */
@@ -78,7 +81,8 @@ function sanitize(result: StageResult | null, candidates: readonly CandidateMode
   return out;
 }
 
-const ms = (start: number) => Math.round((performance.now() - start) * 1000) / 1000;
+const round3 = (x: number) => Math.round(x * 1000) / 1000;
+const ms = (start: number) => round3(performance.now() - start);
 const errorText = (e: unknown) => (e instanceof Error ? e.message : String(e)).slice(0, 200);
 
 /**
@@ -141,17 +145,18 @@ export function createRouter(deps: RouterDeps): SwitchyardRouter {
     let start = performance.now();
     const features: QueryFeatures = extractFeatures(req.text, req.depth);
     timings.features = ms(start);
+    // Object.assign rather than a spread (see explore() in combine.ts): the decision gains properties.
     const finish = (core: DecisionCore, judgeVerdict?: JudgeVerdict | null): RoutingDecision =>
-      judgeVerdict === undefined ? { ...core, features, timings } : { ...core, features, timings, judge: judgeVerdict };
+      judgeVerdict === undefined ? Object.assign({}, core, { features, timings }) : Object.assign({}, core, { features, timings, judge: judgeVerdict });
 
     if (req.explicitModel) return finish(decideFixed('explicit', req.explicitModel, [], `explicit model ${req.explicitModel} requested`));
 
     const routable = candidates.filter((c) => c.healthy === true && c.weight > 0);
     if (routable.length === 0) throw new ApiError(503, 'No healthy model is available to route to', 'upstream_error', 'no_healthy_model');
-    const routableIds = new Set(routable.map((c) => c.id));
 
     start = performance.now();
     if (req.routingRules?.length) {
+      const routableIds = new Set(routable.map((c) => c.id));
       const hit = matchRequestRules(req.text, req.routingRules, (id) => routableIds.has(id));
       if (hit) {
         timings.rules = ms(start);
@@ -159,21 +164,33 @@ export function createRouter(deps: RouterDeps): SwitchyardRouter {
       }
     }
     const notes: string[] = [];
-    let keywordResult: StageResult | null = null;
-    try {
-      keywordResult = sanitize(keywords.scoreSync(req.text, routable), routable);
-    } catch (e) {
-      notes.push(`keywords skipped (${errorText(e)})`);
-    }
+    // Keyword rules only decide when the learned decision does not: they are scored in the
+    // fallback below (their time still counts under "rules").
     timings.rules = ms(start);
 
-    // kNN and judge run concurrently; the bandit is synchronous and cheap.
+    // kNN and judge run concurrently; the bandit is synchronous and cheap. A kNN stage that answers
+    // in place (TF-IDF) needs no timer, stop signal or promise: nothing could interrupt it.
     let verdict: JudgeVerdict | null | undefined;
     const knnStage = deps.knnStage;
-    const [knnResult, judgeResult] = await Promise.all([
-      knnStage
-        ? runStage('knn', knnTimeoutMs, async (signal) => sanitize(await knnStage.score(req.text, features, routable, signal), routable), timings, notes)
-        : Promise.resolve(null),
+    let knnNow: StageResult | null | undefined;
+    if (knnStage?.scoreNow) {
+      start = performance.now();
+      try {
+        knnNow = knnStage.scoreNow(req.text, routable);
+        if (knnNow) knnNow = sanitize(knnNow, routable);
+      } catch (e) {
+        notes.push(`knn skipped (${errorText(e)})`);
+        log('warn', 'routing stage failed', { stage: 'knn', error: errorText(e) });
+        knnNow = null;
+      }
+      if (knnNow !== undefined) timings.knn = ms(start);
+    }
+    const [knnResult, judgeResult] = knnNow !== undefined && !judge ? [knnNow, null] : await Promise.all([
+      knnNow !== undefined
+        ? knnNow
+        : knnStage
+          ? runStage('knn', knnTimeoutMs, async (signal) => sanitize(await knnStage.score(req.text, features, routable, signal), routable), timings, notes)
+          : Promise.resolve(null),
       judge
         ? runStage('judge', judge.timeoutMs + JUDGE_GRACE_MS, async (signal) => {
             verdict = await judge.judge(req.text, features, routable, signal);
@@ -211,13 +228,22 @@ export function createRouter(deps: RouterDeps): SwitchyardRouter {
       timings.combine = ms(start);
       return finish({ ...core, reasoning: core.reasoning + suffix() }, verdict);
     }
+    const keywordsStart = performance.now();
+    let keywordResult: StageResult | null = null;
+    try {
+      keywordResult = sanitize(keywords.scoreSync(req.text, routable), routable);
+    } catch (e) {
+      notes.unshift(`keywords skipped (${errorText(e)})`);
+    }
+    const keywordsMs = ms(keywordsStart);
+    timings.rules = round3(timings.rules + keywordsMs);
     notes.unshift(learnedDecision
       ? `learned confidence ${learnedDecision.confidence.toFixed(2)} below ${config.minConfidence}`
       : 'no learned opinion');
     const byKeywords = decideByKeywords(routable, keywordResult, rng);
     // A weighted draw already explores; a keyword pick explores like a learned one.
     const fallback = byKeywords ? explore(byKeywords, routable, config.explorationRate, rng, byKeywords.propensities) : decideByWeights(routable, rng);
-    timings.combine = ms(start);
+    timings.combine = Math.max(0, round3(ms(start) - keywordsMs));
     return finish({ ...fallback, reasoning: fallback.reasoning + suffix() }, verdict);
   }
 

@@ -51,6 +51,8 @@ export interface TextIndex {
   addTexts(entries: readonly { id: string; text: string; outcomes: Outcome[] }[]): Promise<void>;
   search(text: string, k: number): Promise<Neighbour[]>;
   scoreModels(text: string, k: number, candidates: string[]): Promise<ModelScores>;
+  /** scoreModels without waiting, offered by an index that needs no I/O for it (TF-IDF; not an embedder). */
+  scoreModelsNow?(text: string, k: number, candidates: string[]): ModelScores;
   save(dir: string): Promise<void>;
 }
 
@@ -92,6 +94,13 @@ abstract class OutcomeIndex<V = Float32Array> implements NeighbourIndex<V> {
   protected readonly labels = new Map<string, number>();
   private readonly globalSum = new Map<string, number>();
   private readonly globalCount = new Map<string, number>();
+  /** A number per model seen, for `rated`. */
+  private readonly modelNumbers = new Map<string, number>();
+  /**
+   * Per label, its outcomes that say something about quality, in order, as model numbers and
+   * qualities: what scoring reads for every routed request, kept flat and precomputed.
+   */
+  private readonly rated: { models: number[]; qualities: number[] }[] = [];
   protected readonly priorStrength: number;
 
   constructor(scoring: ScoringOptions = {}) {
@@ -117,6 +126,7 @@ abstract class OutcomeIndex<V = Float32Array> implements NeighbourIndex<V> {
       label = this.entries.length;
       this.insert(label, vector);
       this.entries.push({ id, outcomes: [] });
+      this.rated.push({ models: [], qualities: [] });
       this.labels.set(id, label);
     }
     for (const o of outcomes) {
@@ -124,22 +134,30 @@ abstract class OutcomeIndex<V = Float32Array> implements NeighbourIndex<V> {
       const copy: Outcome = { model: o.model, success: o.success, latencyMs: o.latencyMs };
       if (o.rating !== undefined) copy.rating = o.rating;
       this.entries[label]!.outcomes.push(copy);
-      this.countGlobal(copy);
+      this.count(label, copy);
     }
   }
 
   /** Re-attaches an entry whose vector is already in the index (used when loading). */
   protected adopt(entry: Entry): void {
-    this.labels.set(entry.id, this.entries.length);
+    const label = this.entries.length;
+    this.labels.set(entry.id, label);
     this.entries.push({ id: entry.id, outcomes: entry.outcomes });
-    for (const o of entry.outcomes) this.countGlobal(o);
+    this.rated.push({ models: [], qualities: [] });
+    for (const o of entry.outcomes) this.count(label, o);
   }
 
-  private countGlobal(o: Outcome): void {
+  /** Counts an outcome of `label` in the global means and, when it has a quality, in `rated`. */
+  private count(label: number, o: Outcome): void {
     const q = outcomeQuality(o);
     if (q === null) return;
     this.globalSum.set(o.model, (this.globalSum.get(o.model) ?? 0) + q);
     this.globalCount.set(o.model, (this.globalCount.get(o.model) ?? 0) + 1);
+    let n = this.modelNumbers.get(o.model);
+    if (n === undefined) this.modelNumbers.set(o.model, (n = this.modelNumbers.size));
+    const r = this.rated[label]!;
+    r.models.push(n);
+    r.qualities.push(q);
   }
 
   /** Mean quality of a model over the whole index, or undefined when never seen. */
@@ -158,54 +176,65 @@ abstract class OutcomeIndex<V = Float32Array> implements NeighbourIndex<V> {
   }
 
   scoreModels(vector: V, k: number, candidates: string[]): ModelScores {
-    const neighbours = this.search(vector, k);
+    // search(), without building the neighbours' objects.
+    const kk = Math.min(Math.max(0, Math.floor(k)), this.size);
+    const neighbours = kk === 0 ? [] : this.nearest(vector, kk);
     const empty: ModelScores = { perModel: {}, confidence: 0, neighbours: neighbours.length, meanSimilarity: 0 };
     if (neighbours.length === 0) return empty;
-    const wanted = new Set(candidates);
-    const sumWQ = new Map<string, number>();
-    const sumW = new Map<string, number>();
-    const support = new Map<string, number>();
+    // Per-candidate sums in arrays, and each model number's candidate slot (-1: not a candidate).
+    const models: string[] = [];
+    for (const c of candidates) if (!models.includes(c)) models.push(c);
+    const slot = new Array<number>(this.modelNumbers.size).fill(-1);
+    for (let m = 0; m < models.length; m++) {
+      const n = this.modelNumbers.get(models[m]!);
+      if (n !== undefined) slot[n] = m;
+    }
+    const sumWQ = new Array<number>(models.length).fill(0);
+    const sumW = new Array<number>(models.length).fill(0);
+    const support = new Array<number>(models.length).fill(0);
     let simTotal = 0;
-    for (const n of neighbours) {
-      const w = Math.max(n.similarity, 0);
+    for (const { label, similarity } of neighbours) {
+      const w = Math.max(similarity, 0);
       simTotal += w;
-      for (const o of n.outcomes) {
-        const q = outcomeQuality(o);
-        if (q === null || !wanted.has(o.model)) continue;
-        sumWQ.set(o.model, (sumWQ.get(o.model) ?? 0) + w * q);
-        sumW.set(o.model, (sumW.get(o.model) ?? 0) + w);
-        support.set(o.model, (support.get(o.model) ?? 0) + 1);
+      const r = this.rated[label]!;
+      for (let j = 0; j < r.models.length; j++) {
+        const m = slot[r.models[j]!]!;
+        if (m < 0) continue;
+        sumWQ[m] += w * r.qualities[j]!;
+        sumW[m] += w;
+        support[m]++;
       }
     }
     const meanSimilarity = simTotal / neighbours.length;
     const λ = this.priorStrength;
     const perModel: ModelScores['perModel'] = {};
-    let best: string | undefined;
-    for (const model of wanted) {
-      const g = this.globalMean(model);
+    let best = -1;
+    for (let m = 0; m < models.length; m++) {
+      const g = this.globalMean(models[m]!);
       if (g === undefined) continue;
-      const W = sumW.get(model) ?? 0;
-      const score = ((sumWQ.get(model) ?? 0) + λ * g) / (W + λ);
-      const n = support.get(model) ?? 0;
-      perModel[model] = { score, support: n, weight: W, sum: sumWQ.get(model) ?? 0 };
-      if (n > 0 && (best === undefined || score > perModel[best]!.score)) best = model;
+      const W = sumW[m]!;
+      const score = (sumWQ[m]! + λ * g) / (W + λ);
+      perModel[models[m]!] = { score, support: support[m]!, weight: W, sum: sumWQ[m]! };
+      if (support[m]! > 0 && (best < 0 || score > perModel[models[best]!]!.score)) best = m;
     }
-    if (best === undefined) return { ...empty, perModel, meanSimilarity };
-    const mean = sumW.get(best)! > 0 ? sumWQ.get(best)! / sumW.get(best)! : 0;
+    if (best < 0) return { ...empty, perModel, meanSimilarity };
+    const bestModel = models[best]!;
+    const bestNumber = this.modelNumbers.get(bestModel)!;
+    const mean = sumW[best]! > 0 ? sumWQ[best]! / sumW[best]! : 0;
     let varSum = 0;
     let wSum = 0;
-    for (const n of neighbours) {
-      const w = Math.max(n.similarity, 0);
-      for (const o of n.outcomes) {
-        const q = outcomeQuality(o);
-        if (q === null || o.model !== best) continue;
-        varSum += w * (q - mean) ** 2;
+    for (const { label, similarity } of neighbours) {
+      const w = Math.max(similarity, 0);
+      const r = this.rated[label]!;
+      for (let j = 0; j < r.models.length; j++) {
+        if (r.models[j] !== bestNumber) continue;
+        varSum += w * (r.qualities[j]! - mean) ** 2;
         wSum += w;
       }
     }
     const sigma = wSum > 0 ? Math.sqrt(varSum / wSum) : 0.5;
     const agreement = Math.max(0, 1 - 2 * sigma);
-    const nBest = perModel[best]!.support;
+    const nBest = perModel[bestModel]!.support;
     const coverage = nBest / (nBest + λ);
     const confidence = Math.min(1, Math.max(0, meanSimilarity * agreement * coverage));
     return { perModel, confidence, neighbours: neighbours.length, meanSimilarity };
@@ -450,6 +479,10 @@ export class TfidfIndex implements TextIndex {
   }
 
   async scoreModels(text: string, k: number, candidates: string[]): Promise<ModelScores> {
+    return this.scoreModelsNow(text, k, candidates);
+  }
+
+  scoreModelsNow(text: string, k: number, candidates: string[]): ModelScores {
     return this.index.scoreModels(textFeatures(text), k, candidates);
   }
 
@@ -566,29 +599,53 @@ export class KnnStage implements RoutingStage {
 
   async score(text: string, _features: QueryFeatures, candidates: CandidateModel[], signal?: ClientSignal): Promise<StageResult | null> {
     if (this.index.size === 0) return null;
-    const key = `${this.k()}\u0002${candidates.map((c) => c.id).join('\u0001')}\u0000${text}`;
+    const key = this.cacheKey(text, candidates);
+    const known = this.known(key);
+    if (known) return known;
+    const r = await this.index.scoreModels(text, this.k(), candidates.map((c) => c.id));
+    if (signal?.aborted) throw signal.reason;
+    return this.remember(key, stageResult(r));
+  }
+
+  /**
+   * score() without waiting, when the index needs no I/O to answer (TF-IDF): the router runs it in
+   * place, since no timeout could interrupt it anyway. Undefined when the index needs score().
+   */
+  scoreNow(text: string, candidates: readonly CandidateModel[]): StageResult | null | undefined {
+    if (this.index.size === 0) return null;
+    if (!this.index.scoreModelsNow) return undefined;
+    const key = this.cacheKey(text, candidates);
+    return this.known(key) ?? this.remember(key, stageResult(this.index.scoreModelsNow(text, this.k(), candidates.map((c) => c.id))));
+  }
+
+  private cacheKey(text: string, candidates: readonly CandidateModel[]): string {
+    return `${this.k()}\u0002${candidates.map((c) => c.id).join('\u0001')}\u0000${text}`;
+  }
+
+  private known(key: string): StageResult | null {
     const last = this.last;
-    if (last && last.key === key && last.index === this.index && last.size === this.index.size) return last.result;
-    const result = await this.compute(text, candidates, signal);
+    return last && last.key === key && last.index === this.index && last.size === this.index.size ? last.result : null;
+  }
+
+  private remember(key: string, result: StageResult): StageResult {
     this.last = { key, index: this.index, size: this.index.size, result };
     return result;
   }
+}
 
-  private async compute(text: string, candidates: CandidateModel[], signal?: ClientSignal): Promise<StageResult> {
-    const r = await this.index.scoreModels(text, this.k(), candidates.map((c) => c.id));
-    if (signal?.aborted) throw signal.reason;
-    const perModel: Record<string, number> = {};
-    const local: Record<string, { weight: number; sum: number }> = {};
-    let best: string | undefined;
-    for (const [model, { score, weight, sum }] of Object.entries(r.perModel)) {
-      perModel[model] = score;
-      local[model] = { weight, sum };
-      if (best === undefined || score > perModel[best]!) best = model;
-    }
-    const head = `k=${r.neighbours} neighbours, mean sim ${r.meanSimilarity.toFixed(2)}`;
-    const evidence = best === undefined
-      ? `${head}, no outcomes for these candidates`
-      : `${head}, best ${best} (${perModel[best]!.toFixed(2)}, n=${r.perModel[best]!.support})`;
-    return { perModel, confidence: r.confidence, evidence, local };
+/** The kNN stage's answer from the index's model scores. */
+function stageResult(r: ModelScores): StageResult {
+  const perModel: Record<string, number> = {};
+  const local: Record<string, { weight: number; sum: number }> = {};
+  let best: string | undefined;
+  for (const [model, { score, weight, sum }] of Object.entries(r.perModel)) {
+    perModel[model] = score;
+    local[model] = { weight, sum };
+    if (best === undefined || score > perModel[best]!) best = model;
   }
+  const head = `k=${r.neighbours} neighbours, mean sim ${r.meanSimilarity.toFixed(2)}`;
+  const evidence = best === undefined
+    ? `${head}, no outcomes for these candidates`
+    : `${head}, best ${best} (${perModel[best]!.toFixed(2)}, n=${r.perModel[best]!.support})`;
+  return { perModel, confidence: r.confidence, evidence, local };
 }

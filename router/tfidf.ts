@@ -19,10 +19,13 @@ const ASCII_RE = /^[\x00-\x7f]*$/;
 const WORD_RE = /[\p{L}\p{N}]+/gu;
 const CJK_RE = /[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]/;
 
+const FNV_PRIME = 16777619;
+const fnvStart = (ns: number) => Math.imul(0x811c9dc5 ^ ns, FNV_PRIME);
+
 /** FNV-1a over a string with a one-letter namespace, finished with murmur3's mixer. */
 function hash(ns: number, s: string, from = 0, to = s.length): number {
-  let h = Math.imul(0x811c9dc5 ^ ns, 16777619);
-  for (let i = from; i < to; i++) h = Math.imul(h ^ s.charCodeAt(i), 16777619);
+  let h = fnvStart(ns);
+  for (let i = from; i < to; i++) h = Math.imul(h ^ s.charCodeAt(i), FNV_PRIME);
   return fmix32(h);
 }
 
@@ -31,31 +34,145 @@ const NS_WORD = 0x77, NS_BIGRAM = 0x62, NS_GRAM = 0x63;
 const MAX_CHARS = 8000;
 
 /**
+ * Feature counts of the text being featurised: open addressing on the (already mixed) hashes,
+ * reused from text to text, so featurising allocates only its result.
+ */
+class FeatureCounts {
+  private keys = new Uint32Array(1024);
+  private counts = new Uint32Array(1024);
+  /** Occupied slots, in first-seen order, to read and clear them. */
+  private slots = new Uint32Array(512);
+  size = 0;
+
+  add(h: number): void {
+    let mask = this.keys.length - 1;
+    let i = h & mask;
+    while (this.counts[i] !== 0) {
+      if (this.keys[i] === h) {
+        this.counts[i]++;
+        return;
+      }
+      i = (i + 1) & mask;
+    }
+    if (this.size === this.slots.length) {
+      this.grow();
+      mask = this.keys.length - 1;
+      i = h & mask;
+      while (this.counts[i] !== 0) i = (i + 1) & mask;
+    }
+    this.keys[i] = h;
+    this.counts[i] = 1;
+    this.slots[this.size++] = i;
+  }
+
+  /** Doubles the table (kept at most half full), re-placing the features counted so far. */
+  private grow(): void {
+    const { keys, counts, slots, size } = this;
+    this.keys = new Uint32Array(keys.length * 2);
+    this.counts = new Uint32Array(keys.length * 2);
+    this.slots = new Uint32Array(slots.length * 2);
+    const mask = this.keys.length - 1;
+    for (let n = 0; n < size; n++) {
+      const h = keys[slots[n]!]!;
+      let i = h & mask;
+      while (this.counts[i] !== 0) i = (i + 1) & mask;
+      this.keys[i] = h;
+      this.counts[i] = counts[slots[n]!]!;
+      this.slots[n] = i;
+    }
+  }
+
+  /** The counted features, keys ascending, with 1 + ln count; empties the table. */
+  take(): SparseText {
+    const keys = new Uint32Array(this.size);
+    for (let n = 0; n < this.size; n++) keys[n] = this.keys[this.slots[n]!]!;
+    keys.sort();
+    const tf = new Float32Array(keys.length);
+    const mask = this.keys.length - 1;
+    for (let n = 0; n < keys.length; n++) {
+      let i = keys[n]! & mask;
+      while (this.keys[i] !== keys[n]) i = (i + 1) & mask;
+      const count = this.counts[i]!;
+      tf[n] = count === 1 ? 1 : 1 + Math.log(count);
+    }
+    for (let n = 0; n < this.size; n++) this.counts[this.slots[n]!] = 0;
+    this.size = 0;
+    return { keys, tf };
+  }
+}
+
+const counts = new FeatureCounts();
+
+/**
  * Features of a text: each word (letters and digits, lower-cased, NFKC), each pair of adjacent
  * words, and each character 4-gram of a word padded with spaces (" cat " -> " cat", "cat "), which
  * also covers CJK text written without spaces.
  */
 export function textFeatures(text: string): SparseText {
   const cut = text.length > MAX_CHARS ? text.slice(0, MAX_CHARS) : text;
-  const s = (ASCII_RE.test(cut) ? cut : cut.normalize('NFKC')).toLowerCase();
-  const counts = new Map<number, number>();
-  const add = (h: number) => counts.set(h, (counts.get(h) ?? 0) + 1);
+  if (ASCII_RE.test(cut)) asciiFeatures(cut);
+  else unicodeFeatures(cut.normalize('NFKC').toLowerCase());
+  return counts.take();
+}
+
+function unicodeFeatures(s: string): void {
   let prev = '';
   for (const m of s.matchAll(WORD_RE)) {
     const w = m[0];
-    add(hash(NS_WORD, w));
-    if (prev) add(hash(NS_BIGRAM, `${prev} ${w}`));
+    counts.add(hash(NS_WORD, w));
+    if (prev) counts.add(hash(NS_BIGRAM, `${prev} ${w}`));
     prev = w;
     const padded = ` ${w} `;
-    if (padded.length <= 4) add(hash(NS_GRAM, padded));
-    else for (let i = 0; i + 4 <= padded.length; i++) add(hash(NS_GRAM, padded, i, i + 4));
+    if (padded.length <= 4) counts.add(hash(NS_GRAM, padded));
+    else for (let i = 0; i + 4 <= padded.length; i++) counts.add(hash(NS_GRAM, padded, i, i + 4));
     // CJK runs are one "word" to the regex; their characters carry the meaning one or two at a time.
-    if (w.length > 1 && CJK_RE.test(w)) for (let i = 0; i + 2 <= w.length; i++) add(hash(NS_BIGRAM, w, i, i + 2));
+    if (w.length > 1 && CJK_RE.test(w)) for (let i = 0; i + 2 <= w.length; i++) counts.add(hash(NS_BIGRAM, w, i, i + 2));
   }
-  const keys = Uint32Array.from(counts.keys()).sort();
-  const tf = new Float32Array(keys.length);
-  keys.forEach((k, i) => { tf[i] = 1 + Math.log(counts.get(k)!); });
-  return { keys, tf };
+}
+
+/** Lower-cased ASCII code. */
+const lower = (c: number) => (c >= 65 && c <= 90 ? c + 32 : c);
+/** An ASCII letter or digit (what the word pattern matches in ASCII text), lower-cased. */
+const isWordCode = (c: number) => (c >= 97 && c <= 122) || (c >= 48 && c <= 57);
+
+/**
+ * The same features as unicodeFeatures for ASCII text (where NFKC changes nothing and words are
+ * runs of [a-z0-9]), hashed from the character codes without building the words' strings.
+ */
+function asciiFeatures(s: string): void {
+  let prevFrom = -1, prevTo = -1;
+  let i = 0;
+  const n = s.length;
+  while (i < n) {
+    if (!isWordCode(lower(s.charCodeAt(i)))) {
+      i++;
+      continue;
+    }
+    const from = i;
+    while (i < n && isWordCode(lower(s.charCodeAt(i)))) i++;
+    const to = i;
+    let h = fnvStart(NS_WORD);
+    for (let j = from; j < to; j++) h = Math.imul(h ^ lower(s.charCodeAt(j)), FNV_PRIME);
+    counts.add(fmix32(h));
+    if (prevFrom >= 0) {
+      h = fnvStart(NS_BIGRAM);
+      for (let j = prevFrom; j < prevTo; j++) h = Math.imul(h ^ lower(s.charCodeAt(j)), FNV_PRIME);
+      h = Math.imul(h ^ 32, FNV_PRIME);
+      for (let j = from; j < to; j++) h = Math.imul(h ^ lower(s.charCodeAt(j)), FNV_PRIME);
+      counts.add(fmix32(h));
+    }
+    prevFrom = from;
+    prevTo = to;
+    // 4-grams of " word ": position p of the padded word is a space at either end, else s[from + p - 1].
+    const padded = to - from + 2;
+    const grams = padded <= 4 ? 1 : padded - 3;
+    const width = padded <= 4 ? padded : 4;
+    for (let g = 0; g < grams; g++) {
+      h = fnvStart(NS_GRAM);
+      for (let p = g; p < g + width; p++) h = Math.imul(h ^ (p === 0 || p === padded - 1 ? 32 : lower(s.charCodeAt(from + p - 1))), FNV_PRIME);
+      counts.add(fmix32(h));
+    }
+  }
 }
 
 /** One posting list: the documents holding a feature and its tf in each, growing by doubling. */
@@ -101,6 +218,8 @@ export class SparseTextIndex {
   /** Document count when every norm was last recomputed. */
   private normsAt = 0;
   private scores = new Float32Array(1024);
+  /** The documents a search has scored, in the order it first reached them (scratch, like scores). */
+  private touched = new Uint32Array(1024);
   private readonly maxDocShare: number;
 
   constructor(opts: TfidfOptions = {}) {
@@ -124,6 +243,7 @@ export class SparseTextIndex {
       grown.set(this.norms);
       this.norms = grown;
       this.scores = new Float32Array(grown.length);
+      this.touched = new Uint32Array(grown.length);
     }
     let norm = 0;
     for (let i = 0; i < doc.keys.length; i++) {
@@ -158,25 +278,30 @@ export class SparseTextIndex {
     if (this.count !== this.normsAt && (this.count < 200 || this.count > 1.1 * this.normsAt)) this.refreshNorms();
     const limit = this.count >= 200 ? this.maxDocShare * this.count : Infinity;
     const scores = this.scores;
-    const touched: number[] = [];
+    const touched = this.touched;
+    let reached = 0;
     let qnorm = 0;
     for (let i = 0; i < query.keys.length; i++) {
-      const key = query.keys[i]!;
-      const p = this.postings.get(key);
-      const idf = this.idf(key);
+      const p = this.postings.get(query.keys[i]!);
+      const length = p?.length ?? 0;
+      // idf(key), without looking the key up again.
+      const idf = Math.log((this.count + 1) / (length + 1)) + 1;
       const wq = query.tf[i]! * idf;
       qnorm += wq * wq;
-      if (!p || p.length > limit) continue;
+      if (!p || length > limit) continue;
       const f = wq * idf;
-      for (let j = 0; j < p.length; j++) {
-        const d = p.docs[j]!;
-        if (scores[d] === 0) touched.push(d);
-        scores[d] += f * p.tf[j]!;
+      const docs = p.docs;
+      const tf = p.tf;
+      for (let j = 0; j < length; j++) {
+        const d = docs[j]!;
+        if (scores[d] === 0) touched[reached++] = d;
+        scores[d] += f * tf[j]!;
       }
     }
     qnorm = Math.sqrt(qnorm) || 1;
     const top: Array<{ label: number; similarity: number }> = [];
-    for (const d of touched) {
+    for (let t = 0; t < reached; t++) {
+      const d = touched[t]!;
       const similarity = scores[d]! / (qnorm * this.norms[d]!);
       scores[d] = 0;
       if (top.length === k && similarity <= top[k - 1]!.similarity) continue;

@@ -127,4 +127,14 @@ describe('BanditStage', () => {
     assert.ok(explored > 70 && explored < 130, `explored ${explored} of 200`);
     assert.ok(new Set(first.filter((x) => x !== 'M')).size > 50, 'samples vary');
   });
+
+  test('posterior means follow the candidates asked about and a newly loaded state', async () => {
+    let current = state;
+    const stage = new BanditStage({ learned: () => current, explorationRate: 0, rng: mulberry32(1) });
+    const code = features({ domain: 'code', language: 'en' });
+    assert.equal((await stage.score('q', code, models))!.perModel.a, 0.8);
+    assert.deepEqual(Object.keys((await stage.score('q', code, [models[1]!, models[0]!]))!.perModel), ['b', 'a']);
+    current = learnedState({ priors: [cell('a', 'code', 'en', 10, 40)] });
+    assert.equal((await stage.score('q', code, models))!.perModel.a, 0.2);
+  });
 });

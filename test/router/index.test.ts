@@ -146,6 +146,24 @@ describe('stage failures and timings', () => {
     assert.ok(logs.some((l) => l.startsWith('warn routing stage failed') && l.includes('knn')));
   });
 
+  test('a kNN stage that answers in place is used as score() would be, failures included', async () => {
+    const inPlace = (answer: () => StageResult | null | undefined) => Object.assign(confidentKnn('coder'), { scoreNow: answer });
+    const viaScore = await createRouter({ config, knnStage: confidentKnn('coder') }).route(req('hello'), models);
+    const knn = inPlace(() => ({ perModel: { fast: 0.3, coder: 0.95, large: 0.3 }, confidence: 0.9, evidence: 'neighbours favour coder' }));
+    const now = await createRouter({ config, knnStage: knn }).route(req('hello'), models);
+    assert.equal(knn.calls, 0, 'score() was not needed');
+    assert.deepEqual({ ...now, timings: Object.keys(now.timings) }, { ...viaScore, timings: Object.keys(viaScore.timings) });
+
+    const notNow = inPlace(() => undefined);
+    assert.equal((await createRouter({ config, knnStage: notNow }).route(req('hello'), models)).selected, 'coder');
+    assert.equal(notNow.calls, 1, 'undefined falls back to score()');
+
+    const broken = inPlace(() => { throw new Error('index corrupt'); });
+    const d = await createRouter({ config, knnStage: broken }).route(req('Fix this python bug'), models);
+    assert.match(d.reasoning, /knn skipped \(index corrupt\)/);
+    assert.equal(typeof d.timings.knn, 'number');
+  });
+
   test('a hanging stage is aborted at its budget and skipped', async () => {
     let aborted = false;
     const knn = new ScriptedStage('knn', (_c, signal) => new Promise(() => { signal?.addEventListener('abort', () => { aborted = true; }); }));

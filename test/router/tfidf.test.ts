@@ -38,6 +38,17 @@ describe('TF-IDF text features', () => {
     const shared = [...a.keys].filter((k) => b.keys.includes(k)).length;
     assert.ok(a.keys.length > 5 && shared >= 4, `${shared} shared of ${a.keys.length}`);
   });
+
+  test('ASCII text gets the same features on its fast path as through the Unicode word pattern', () => {
+    // A trailing " ·" (punctuation, unchanged by NFKC) sends the text down the Unicode path without adding a feature.
+    const chars = fc.constantFrom(...'aZ09 xyQ\t\n.,\'-_(){}`"#+=/\\|!?'.split(''), 'word', 'Integral', 'x^2', '  ');
+    fc.assert(fc.property(fc.array(chars, { maxLength: 60 }).map((parts) => parts.join('')), (text) => {
+      const fast = textFeatures(text);
+      const unicode = textFeatures(`${text} ·`);
+      assert.deepEqual([...fast.keys], [...unicode.keys]);
+      assert.deepEqual([...fast.tf], [...unicode.tf]);
+    }), { numRuns: 500 });
+  });
 });
 
 describe('SparseTextIndex', () => {
