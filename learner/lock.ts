@@ -40,6 +40,18 @@ async function readHolder(file: string): Promise<LockInfo | null> {
   }
 }
 
+/**
+ * The holder of a lock file that may have been created a moment ago: 'wx' creates the file before
+ * its content is written, so an empty read is retried for up to 100 ms before it counts as unreadable.
+ */
+async function readSettledHolder(file: string): Promise<LockInfo | null> {
+  for (let i = 0; ; i++) {
+    const holder = await readHolder(file);
+    if (holder || i === 10) return holder;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
 async function isStale(file: string, holder: LockInfo | null, now: number, staleAfterMs: number): Promise<boolean> {
   if (!holder) {
     // Unreadable: either being written right now by its creator, or left half-written by a crash.
@@ -75,7 +87,7 @@ export async function acquireLearnerLock(dataDir: string, opts: LockOptions = {}
       };
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      const holder = await readHolder(file);
+      const holder = await readSettledHolder(file);
       if (attempt > 0 || !(await isStale(file, holder, now(), staleAfterMs))) throw new LearnerBusyError(holder, file);
       await unlink(file).catch(() => undefined);
     }
