@@ -60,6 +60,20 @@ function groupByQuery(rows: readonly TrainingRow[], keyOf: (text: string) => str
   return [...byKey.values()];
 }
 
+/**
+ * The one-standard-error rule over a grid ordered from least to most shrinkage: the index of the
+ * most shrinkage whose mean error is within one standard error of the smallest. `err` and `err2`
+ * are per grid point the sums of the errors and of their squares over `count` samples.
+ */
+function oneStandardError(err: readonly number[], err2: readonly number[], count: number): number {
+  let min = 0;
+  for (let g = 1; g < err.length; g++) if (err[g]! < err[min]!) min = g;
+  const mean = err[min]! / count;
+  const se = Math.sqrt(Math.max(0, err2[min]! / count - mean * mean) / count);
+  for (let g = err.length - 1; g > min; g--) if (err[g]! / count <= mean + se) return g;
+  return min;
+}
+
 /** Σ w and Σ w·q per model over neighbours (w = max(similarity, 0)), for outcomes with quality evidence. */
 function addNeighbour(sums: Map<string, { W: number; S: number }>, n: Neighbour): void {
   const w = Math.max(n.similarity, 0);
@@ -173,12 +187,7 @@ export async function calibrateKnn(input: CalibrationInput): Promise<(KnnCalibra
   const [err, err2, count] = gaps ? [sseGap, sseGap2, gapPairs] : [sse, sse2, pairs];
   let bestK = ks.length - 1, bestG = grid.length - 1, bestR = -Infinity;
   for (let a = ks.length - 1; a >= 0; a--) {
-    let min = 0;
-    for (let c = 1; c < grid.length; c++) if (err[a]![c]! < err[a]![min]!) min = c;
-    const mean = err[a]![min]! / count;
-    const se = Math.sqrt(Math.max(0, err2[a]![min]! / count - mean * mean) / count);
-    let g = min;
-    for (let c = grid.length - 1; c > min; c--) if (err[a]![c]! / count <= mean + se) { g = c; break; }
+    const g = oneStandardError(err[a]!, err2[a]!, count);
     const r = correlation(stats[a]![g]!);
     if (r > bestR + 1e-9) { bestR = r; bestK = a; bestG = g; }
   }
@@ -253,8 +262,8 @@ export function calibratePriorStrength(evidence: Evidence, rows: readonly Traini
     // Leave this row out of every level it fed (weights ~1 for recent rows).
     const out = (c: { good: number; n: number } | undefined) => (c ? { good: Math.max(0, c.good - q), n: Math.max(0, c.n - 1) } : { good: 0, n: 0 });
     const [c, w, d, l] = [out(cell), out(whole), out(dom), out(lang)];
+    const m = (MODEL_PRIOR_STRENGTH * pooled + w.good) / (MODEL_PRIOR_STRENGTH + w.n);
     const preds = PRIOR_SHRINK_GRID.map((k, g) => {
-      const m = (MODEL_PRIOR_STRENGTH * pooled + w.good) / (MODEL_PRIOR_STRENGTH + w.n);
       const md = (k * m + d.good) / (k + d.n);
       const ml = (k * m + l.good) / (k + l.n);
       const pred = (k * ((md + ml) / 2) + c.good) / (k + c.n);
@@ -285,13 +294,7 @@ export function calibratePriorStrength(evidence: Evidence, rows: readonly Traini
     }
   }
   let best = 0;
-  if (gapPairs >= MIN_CALIBRATION_PAIRS) {
-    for (let g = 1; g < gapErr.length; g++) if (gapErr[g]! < gapErr[best]!) best = g;
-    const mean = gapErr[best]! / gapPairs;
-    const se = Math.sqrt(Math.max(0, gapErr2[best]! / gapPairs - mean * mean) / gapPairs);
-    for (let g = gapErr.length - 1; g > best; g--) if (gapErr[g]! / gapPairs <= mean + se) { best = g; break; }
-  } else {
-    for (let g = 1; g < sse.length; g++) if (sse[g]! < sse[best]!) best = g;
-  }
+  if (gapPairs >= MIN_CALIBRATION_PAIRS) best = oneStandardError(gapErr, gapErr2, gapPairs);
+  else for (let g = 1; g < sse.length; g++) if (sse[g]! < sse[best]!) best = g;
   return { priorStrength: PRIOR_SHRINK_GRID[best]!, samples, mse: sse[best]! / samples };
 }

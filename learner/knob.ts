@@ -26,12 +26,11 @@ export type QueryCosts = (p: QueryPrediction) => Readonly<Record<string, number>
  * router's calibrated utility; c_ref, the reference cost, is the mean over the queries of the
  * dearest model's cost); its estimated quality Q(λ) = mean q̂ of its picks. Q(0) is the best
  * quality the router can reach. λ(t) is the largest λ with Q(λ) ≥ t·Q(0) (the cheapest such
- * policy), Q(0) with the optimism bonus in q̂ and Q(λ) without it (`estimate`); t = 1 is always λ = 0, the best estimated quality whatever it costs. `costs`: each
- * model's cost on a query (or one cost per model for every query). Null when there is too little
- * to go on.
+ * policy), Q(0) with the optimism bonus in q̂ and Q(λ) without it (`estimate`); t = 1 is always
+ * λ = 0, the best estimated quality whatever it costs. `costOf`: each model's cost on a query.
+ * Null when there is too little to go on.
  */
-export function calibrateKnob(predictions: readonly QueryPrediction[], costs: Readonly<Record<string, number>> | QueryCosts): KnobCalibration | null {
-  const costOf: QueryCosts = typeof costs === 'function' ? costs : () => costs;
+export function calibrateKnob(predictions: readonly QueryPrediction[], costOf: QueryCosts): KnobCalibration | null {
   const priced = predictions.map((p) => ({ p, c: costOf(p) }));
   const models = [...new Set(priced.flatMap(({ c }) => Object.keys(c)))]
     .filter((m) => priced.every(({ p, c }) => p.quality[m] !== undefined && Number.isFinite(c[m]) && c[m]! >= 0)).sort();

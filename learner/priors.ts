@@ -173,8 +173,8 @@ export function correctEvidence(evidence: Evidence, changed: readonly { before: 
 
 /**
  * Beta priors from evidence, shrunk hierarchically: the model's overall cell toward the pooled
- * mean of all models (lightly, MODEL_PRIOR_STRENGTH), its domain and language marginals toward its overall mean, and each
- * domain x language cell toward the average of its two marginals.
+ * mean of all models (lightly, MODEL_PRIOR_STRENGTH), its domain and language marginals toward its
+ * overall mean, and each domain x language cell toward the average of its two marginals.
  */
 export function priorsFromEvidence(evidence: Evidence, opts: PriorOptions = defaultPriorOptions): PriorCell[] {
   const k = opts.priorStrength;

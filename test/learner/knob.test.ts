@@ -17,7 +17,7 @@ const predictions = Array.from({ length: 100 }, (_, i) => ({
 const costs = { big: 10, small: 1 };
 
 /** Estimated quality of the calibrated policy at knob t. */
-function qualityAt(t: number, cal = calibrateKnob(predictions, costs)!): number {
+function qualityAt(t: number, cal = calibrateKnob(predictions, () => costs)!): number {
   const lambda = lambdaAt(cal, t);
   // Prices against the reference cost (the dearest model's mean cost, 10).
   const price = { big: 1, small: 0.1 };
@@ -29,7 +29,7 @@ function qualityAt(t: number, cal = calibrateKnob(predictions, costs)!): number 
 
 describe('knob calibration', () => {
   test('t is the share of the best reachable quality kept, at the least cost', () => {
-    const cal = calibrateKnob(predictions, costs)!;
+    const cal = calibrateKnob(predictions, () => costs)!;
     assert.equal(cal.lambdas.length, KNOB_STEPS);
     assert.ok(Math.abs(cal.bestQuality - 0.84) < 1e-9);
     assert.equal(cal.bestSingle, 'big');
@@ -41,13 +41,13 @@ describe('knob calibration', () => {
   });
 
   test('t = 1 is always the best estimated quality (λ = 0), and λ never rises with t', () => {
-    const cal = calibrateKnob(predictions, costs)!;
+    const cal = calibrateKnob(predictions, () => costs)!;
     assert.equal(cal.lambdas[KNOB_STEPS - 1], 0);
     for (let i = 1; i < cal.lambdas.length; i++) assert.ok(cal.lambdas[i]! <= cal.lambdas[i - 1]!);
   });
 
   test('equal observed costs leave nothing to trade: the knob does not push towards a price never seen', () => {
-    const cal = calibrateKnob(predictions, { big: 1, small: 1 })!;
+    const cal = calibrateKnob(predictions, () => ({ big: 1, small: 1 }))!;
     assert.ok(cal.lambdas.every((l) => l === 0), JSON.stringify(cal.lambdas.slice(0, 5)));
   });
 
@@ -74,19 +74,19 @@ describe('knob calibration', () => {
     // would be all small; aiming at 0.75·0.9 = 0.675 of what big may be, and counting the 0.7
     // small really gives, it still is. At t = 0.8 (0.72) it is not: big must answer.
     const qs = Array.from({ length: 50 }, (_, i) => ({ key: `q${i}`, quality: { big: 0.9, small: 0.72 }, estimate: { big: 0.72, small: 0.7 } }));
-    const cal = calibrateKnob(qs, costs)!;
+    const cal = calibrateKnob(qs, () => costs)!;
     assert.ok(Math.abs(cal.bestQuality - 0.9) < 1e-9);
     const pickAt = (t: number) => (0.9 - lambdaAt(cal, t) * 1 > 0.72 - lambdaAt(cal, t) * 0.1 ? 'big' : 'small');
     assert.equal(pickAt(0.75), 'small');
     assert.equal(pickAt(0.8), 'big');
     // Without the bonus in the achieved quality, 0.72 of 0.9 would count as 80%: t = 0.8 all small.
-    const plain = calibrateKnob(qs.map(({ key, quality }) => ({ key, quality })), costs)!;
+    const plain = calibrateKnob(qs.map(({ key, quality }) => ({ key, quality })), () => costs)!;
     assert.ok(0.9 - lambdaAt(plain, 0.8) * 1 <= 0.72 - lambdaAt(plain, 0.8) * 0.1);
   });
 
   test('too few queries or a single model give no calibration', () => {
-    assert.equal(calibrateKnob(predictions.slice(0, 10), costs), null);
-    assert.equal(calibrateKnob(predictions, { big: 10 }), null);
+    assert.equal(calibrateKnob(predictions.slice(0, 10), () => costs), null);
+    assert.equal(calibrateKnob(predictions, () => ({ big: 10 })), null);
   });
 });
 
