@@ -86,9 +86,24 @@ export async function buildServices(config: AppConfig, opts: BuildOptions): Prom
     learned = await createLearnedRouter(config, store, logger, { rng: opts.rng, pollMs: opts.learnedPollMs ?? 10_000 });
     router = learned.router;
   }
-  // A learner run elsewhere announces its version: load it now rather than at the next poll.
-  shared?.onLearned(() => {
-    router.reload?.().catch((e: Error) => logger.warn('reloading the learned state failed', { err: e.message }));
+  // A learner run elsewhere announces its version: load it now rather than at the next poll. A
+  // reload that fails, or still reads an older version, is tried again a few times (backing off to
+  // about 3 s in all) before the poll is left to it.
+  const loadedVersion = () => (router.status?.().learned as { version?: unknown } | null | undefined)?.version;
+  shared?.onLearned((announced) => {
+    void (async () => {
+      for (let attempt = 0; attempt < 5; attempt++) {
+        if (attempt > 0) await new Promise((r) => setTimeout(r, 100 * 2 ** attempt));
+        try {
+          await router.reload?.();
+          const v = loadedVersion();
+          if (announced === null || (typeof v === 'number' && v >= announced)) return;
+        } catch (e) {
+          logger.warn('reloading the learned state failed', { err: (e as Error).message, attempt: attempt + 1 });
+        }
+      }
+      logger.warn('the announced learned version was not loaded; the next poll will try again', { version: announced });
+    })();
   });
 
   const metrics = new GatewayMetrics({
@@ -97,8 +112,8 @@ export async function buildServices(config: AppConfig, opts: BuildOptions): Prom
     learnerRuns: () => store.learnerRunTotals(),
     ...(shared ? { sharedStateUp: () => shared.health().status === 'ok' } : {}),
     learnedVersion: () => {
-      const learnedState = router.status?.().learned as { version?: unknown } | null | undefined;
-      return typeof learnedState?.version === 'number' ? learnedState.version : 0;
+      const v = loadedVersion();
+      return typeof v === 'number' ? v : 0;
     },
   });
   const gateway = new Gateway({ registry, dispatcher, router, store, logger, requestTimeoutMs: config.limits.requestTimeoutMs, now: opts.now, metrics, durability: config.store.durability, commitTimeoutMs: config.store.commitTimeoutMs, sharedRepeats: shared?.repeats });

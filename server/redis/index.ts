@@ -24,8 +24,8 @@ export interface SharedState {
   publishWeights(entries: WeightChange[]): void;
   /** Tell the other instances a learner run wrote a new version. */
   announceLearned(version: number | null): void;
-  /** Run `reload` whenever another process announces a new learned version. */
-  onLearned(reload: () => void): void;
+  /** Run `reload` whenever another process announces a new learned version (null: not said). */
+  onLearned(reload: (version: number | null) => void): void;
   health(): SharedHealth;
   close(): Promise<void>;
 }

@@ -9,10 +9,10 @@ export function announceLearned(link: RedisLink, version: number | null): Promis
   return link.publish(LEARNED_CHANNEL, JSON.stringify({ origin: link.instanceId, version }));
 }
 
-/** Calls `reload` for every announcement from another process. */
-export function onLearnedAnnounced(link: RedisLink, reload: () => void): void {
+/** Calls `reload` with the announced version (null when unknown) for every announcement from another process. */
+export function onLearnedAnnounced(link: RedisLink, reload: (version: number | null) => void): void {
   link.subscribe(LEARNED_CHANNEL, (message) => {
-    const origin = (JSON.parse(message) as { origin?: unknown }).origin;
-    if (origin !== link.instanceId) reload();
+    const { origin, version } = JSON.parse(message) as { origin?: unknown; version?: unknown };
+    if (origin !== link.instanceId) reload(typeof version === 'number' ? version : null);
   });
 }
